@@ -1,0 +1,102 @@
+#include "router.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "errors.h"
+
+static const struct api_route routes[] = {
+        {"GET", "/v1/host", route_host_get, NULL, "the host and the daemon"},
+        {"GET", "/v1/ves", route_ves_list, NULL, "list VEs"},
+        {"POST", "/v1/ves", route_ve_create, NULL, "create a VE"},
+        {"GET", "/v1/ves/{ve}", route_ve_get, NULL, "show a VE"},
+        {"PATCH", "/v1/ves/{ve}", route_ve_patch, NULL, "change a VE"},
+        {"DELETE", "/v1/ves/{ve}", route_ve_delete, NULL, "destroy a VE"},
+        {"GET", "/v1/ves/{ve}/state", route_ve_state_get, NULL, "a VE's runtime state"},
+        {"POST", "/v1/ves/{ve}/state", route_ve_state_post, NULL, "start, stop or restart"},
+        {"GET", "/v1/operations", route_ops_list, NULL, "list operations"},
+        {"GET", "/v1/operations/{id}", route_op_get, NULL, "show or wait for an operation"},
+        {"GET", "/v1/events", route_events_get, NULL, "stream of events"},
+        {NULL, NULL, NULL, NULL, NULL},
+};
+
+/* Match path against pattern; on success fill params (pointers into buf). */
+static bool match(const char *pattern, const char *path, char *buf, const char **params)
+{
+        unsigned n = 0;
+
+        while (*pattern && *path) {
+                if (*pattern == '{') {
+                        const char *end = strchr(path, '/');
+                        size_t len = end ? (size_t)(end - path) : strlen(path);
+
+                        if (len == 0 || n >= API_PARAMS_MAX)
+                                return false;
+                        memcpy(buf, path, len);
+                        buf[len] = '\0';
+                        params[n++] = buf;
+                        buf += len + 1;
+                        path += len;
+                        pattern = strchr(pattern, '}') + 1;
+                        continue;
+                }
+                if (*pattern++ != *path++)
+                        return false;
+        }
+        return *pattern == '\0' && *path == '\0';
+}
+
+void api_route_match(struct api_request *req)
+{
+        const char *params[API_PARAMS_MAX];
+        bool path_known = false;
+
+        req->param_buf = malloc(strlen(req->url) + API_PARAMS_MAX + 1);
+        req->route_status = 404;
+        for (const struct api_route *r = routes; r->method; r++) {
+                if (!match(r->pattern, req->url, req->param_buf, params))
+                        continue;
+                if (strcmp(r->method, req->method) == 0) {
+                        memcpy(req->params, params, sizeof(params));
+                        req->route = r;
+                        return;
+                }
+                if (strlen(req->allow) + strlen(r->method) + 3 < sizeof(req->allow)) {
+                        if (path_known)
+                                strcat(req->allow, ", ");
+                        strcat(req->allow, r->method);
+                }
+                path_known = true;
+        }
+        if (path_known)
+                req->route_status = 405;
+}
+
+bool api_route_streams_body(struct api_request *req)
+{
+        return req->route != NULL && req->route->body != NULL;
+}
+
+bool api_route_body_chunk(struct api_request *req, const char *data, size_t size)
+{
+        if (!api_route_streams_body(req))
+                return false;
+        req->route->body(req, data, size);
+        return true;
+}
+
+int api_route_dispatch(struct api_request *req)
+{
+        if (req->route != NULL)
+                return req->route->handler(req);
+        if (req->route_status == 405) {
+                char msg[256];
+
+                snprintf(msg, sizeof(msg), "method %.16s is not allowed on %.64s; use %s",
+                         req->method, req->url, req->allow);
+                return api_respond_json_hdr(req, 405, api_error_body(405, msg), "Allow",
+                                            req->allow, NULL, NULL);
+        }
+        return api_respond_error(req, 404, "no such resource: %s", req->url);
+}

@@ -1,0 +1,35 @@
+/* ved's configuration: defaults, then the config file, then command-line flags.
+ * Every config file key is also a flag (`state-dir = /x` is `--state-dir /x`). */
+#ifndef VED_CONFIG_H
+#define VED_CONFIG_H
+
+#include <stdbool.h>
+
+#include "ve/error.h"
+
+struct ved_config {
+        char *state_dir;   /* /var/lib/ved */
+        char *socket_path; /* /run/ved/ved.sock */
+        char *instance;    /* kernel object prefix, "ved" */
+        char *config_file; /* /etc/ved/ved.conf, optional */
+        int log_level;     /* enum ved_log_level */
+        bool foreground;
+};
+
+void ved_config_init(struct ved_config *cfg);
+void ved_config_free(struct ved_config *cfg);
+
+/* Set one key ("state-dir", "socket", "instance", "log-level", "foreground") from
+ * text; validates the value. */
+int ved_config_set(struct ved_config *cfg, const char *key, const char *value,
+                   struct ve_error *err);
+
+/* Read "key = value" lines ('#' comments) from path. A missing file is an error
+ * only when `required` (it was named with --config). */
+int ved_config_load_file(struct ved_config *cfg, const char *path, bool required,
+                         struct ve_error *err);
+
+/* Parse argv; returns 1 when the program should exit 0 (--help, --version). */
+int ved_config_parse_args(struct ved_config *cfg, int argc, char **argv, struct ve_error *err);
+
+#endif

@@ -1,0 +1,101 @@
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "log.h"
+#include "ved.h"
+
+int ved_begin(struct ved *v, struct ve_error *err)
+{
+        return ved_store_begin(&v->store, err);
+}
+
+static void notify_subscribers(struct ved *v)
+{
+        struct list_head *pos, *tmp;
+
+        v->events_pending = false;
+        list_for_each_safe(pos, tmp, &v->event_subs)
+        {
+                struct ved_event_sub *sub = container_of(pos, struct ved_event_sub, link);
+
+                sub->notify_cb(sub);
+        }
+}
+
+int ved_commit(struct ved *v, struct ve_error *err)
+{
+        int ret = ved_store_commit(&v->store, err);
+
+        if (ret == 0 && v->events_pending)
+                notify_subscribers(v);
+        v->events_pending = false;
+        return ret;
+}
+
+void ved_rollback(struct ved *v)
+{
+        ved_store_rollback(&v->store);
+        v->events_pending = false;
+}
+
+int ved_event(struct ved *v, const char *type, uint32_t ctid, int64_t op, const char *state,
+              const char *fmt, ...)
+{
+        struct ve_error err = {0};
+        char msg[1024];
+        va_list ap;
+        int ret;
+
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof(msg), fmt, ap);
+        va_end(ap);
+        log_info("%s", msg);
+        ret = ved_store_event_insert(&v->store, type, ctid, op, state, msg, NULL, &err);
+        if (ret < 0) {
+                log_error("Cannot record event %s: %s", type, err.message);
+                ve_error_clear(&err);
+                return ret;
+        }
+        v->events_pending = true;
+        return 0;
+}
+
+void ved_event_subscribe(struct ved *v, struct ved_event_sub *sub)
+{
+        list_add_tail(&v->event_subs, &sub->link);
+}
+
+void ved_event_unsubscribe(struct ved_event_sub *sub)
+{
+        list_del(&sub->link);
+}
+
+void ved_op_wait(struct ved *v, struct ved_op_waiter *w)
+{
+        list_add_tail(&v->op_waiters, &w->link);
+}
+
+void ved_op_unwait(struct ved_op_waiter *w)
+{
+        list_del(&w->link);
+}
+
+void ved_op_notify(struct ved *v, int64_t op_id)
+{
+        struct list_head *pos, *tmp;
+
+        list_for_each_safe(pos, tmp, &v->op_waiters)
+        {
+                struct ved_op_waiter *w = container_of(pos, struct ved_op_waiter, link);
+
+                if (w->op_id == op_id)
+                        w->done_cb(w);
+        }
+}
+
+const char *ved_ve_dir(struct ved *v, uint32_t ctid, char *buf, size_t len)
+{
+        snprintf(buf, len, "%s/%u", v->ves_dir, ctid);
+        return buf;
+}

@@ -1,0 +1,179 @@
+/* ved: the daemon. One libuv loop owns all state; see DESIGN.md. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "api/server.h"
+#include "daemon/log.h"
+#include "daemon/notify.h"
+#include "daemon/ops.h"
+#include "daemon/ved.h"
+#include "ve/cleanup.h"
+
+static int make_dir(const char *path, mode_t mode, struct ve_error *err)
+{
+        if (mkdir(path, mode) < 0 && errno != EEXIST)
+                return ve_error_errno(err, errno, "create %s", path);
+        return 0;
+}
+
+static int prepare_state_dir(struct ved *v, struct ve_error *err)
+{
+        int ret;
+
+        ret = make_dir(v->cfg.state_dir, 0700, err);
+        if (ret < 0)
+                return ret;
+        if (asprintf(&v->ves_dir, "%s/ves", v->cfg.state_dir) < 0 ||
+            asprintf(&v->templates_dir, "%s/templates", v->cfg.state_dir) < 0)
+                return ve_error_set(err, ENOMEM, "out of memory");
+        ret = make_dir(v->ves_dir, 0700, err);
+        if (ret == 0)
+                ret = make_dir(v->templates_dir, 0700, err);
+        return ret;
+}
+
+static void server_stopped_cb(struct ved *v)
+{
+        v->api = NULL;
+}
+
+static void shutdown_daemon(struct ved *v)
+{
+        if (v->stopping)
+                return;
+        v->stopping = true;
+        log_info("Stopping; %u operation(s) still running will finish first",
+                 ved_ops_running(v));
+        ved_notify("STOPPING=1");
+        if (v->api != NULL)
+                api_server_stop(v->api, server_stopped_cb);
+        uv_close((uv_handle_t *)&v->sigterm, NULL);
+        uv_close((uv_handle_t *)&v->sigint, NULL);
+}
+
+static void signal_cb(uv_signal_t *h, int signum)
+{
+        log_info("Received signal %d", signum);
+        shutdown_daemon(h->data);
+}
+
+static void set_started_at(struct ved *v)
+{
+        time_t now = time(NULL);
+        struct tm tm;
+
+        gmtime_r(&now, &tm);
+        strftime(v->started_at, sizeof(v->started_at), "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static int open_state(struct ved *v, struct ve_error *err)
+{
+        _cleanup_free_ char *db = NULL;
+        int ret;
+
+        ret = prepare_state_dir(v, err);
+        if (ret < 0)
+                return ret;
+        if (asprintf(&db, "%s/ved.db", v->cfg.state_dir) < 0)
+                return ve_error_set(err, ENOMEM, "out of memory");
+        ret = ved_store_open(db, &v->store, err);
+        if (ret < 0)
+                return ret;
+        return ved_ops_recover(v, err);
+}
+
+/* Detach from the terminal when not told to stay: the parent exits once the API
+ * is listening, so `ved && vectl list` works. Logs go to <state>/ved.log. */
+static int daemonize(struct ved *v)
+{
+        _cleanup_free_ char *logpath = NULL;
+        pid_t pid = fork();
+        int fd;
+
+        if (pid < 0)
+                return -errno;
+        if (pid > 0)
+                _exit(0);
+        setsid();
+        if (asprintf(&logpath, "%s/ved.log", v->cfg.state_dir) < 0)
+                return -ENOMEM;
+        fd = open(logpath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+        if (fd >= 0) {
+                dup2(fd, STDOUT_FILENO);
+                dup2(fd, STDERR_FILENO);
+                close(fd);
+        }
+        fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        if (fd >= 0) {
+                dup2(fd, STDIN_FILENO);
+                close(fd);
+        }
+        return 0;
+}
+
+static int run(struct ved *v)
+{
+        struct ve_error err = {0};
+        int ret;
+
+        ret = open_state(v, &err);
+        if (ret == 0)
+                ret = api_server_start(v, v->cfg.socket_path, &v->api, &err);
+        if (ret < 0) {
+                log_error("Cannot start: %s", err.message ? err.message : strerror(-ret));
+                ve_error_clear(&err);
+                return 1;
+        }
+        uv_signal_init(v->loop, &v->sigterm);
+        uv_signal_init(v->loop, &v->sigint);
+        v->sigterm.data = v->sigint.data = v;
+        uv_signal_start(&v->sigterm, signal_cb, SIGTERM);
+        uv_signal_start(&v->sigint, signal_cb, SIGINT);
+        if (!v->cfg.foreground && getenv("NOTIFY_SOCKET") == NULL && daemonize(v) < 0)
+                return 1;
+        log_info("Ready: instance %s, state %s, socket %s", v->cfg.instance, v->cfg.state_dir,
+                 v->cfg.socket_path);
+        ved_notify("READY=1");
+        uv_run(v->loop, UV_RUN_DEFAULT);
+        log_info("Stopped");
+        return 0;
+}
+
+int main(int argc, char **argv)
+{
+        struct ve_error err = {0};
+        struct ved v = {0};
+        int ret;
+
+        signal(SIGPIPE, SIG_IGN);
+        ved_config_init(&v.cfg);
+        ret = ved_config_parse_args(&v.cfg, argc, argv, &err);
+        if (ret != 0) {
+                if (ret < 0)
+                        fprintf(stderr, "ved: %s\n", err.message);
+                ve_error_clear(&err);
+                ved_config_free(&v.cfg);
+                return ret < 0 ? 2 : 0;
+        }
+        ved_log_set_level(v.cfg.log_level);
+        v.loop = uv_default_loop();
+        list_init(&v.event_subs);
+        list_init(&v.op_waiters);
+        list_init(&v.ops);
+        set_started_at(&v);
+        ret = run(&v);
+        uv_loop_close(v.loop);
+        if (v.store.db != NULL)
+                ved_store_close(&v.store);
+        free(v.ves_dir);
+        free(v.templates_dir);
+        ved_config_free(&v.cfg);
+        return ret;
+}

@@ -1,0 +1,294 @@
+#include "ops.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "ve_ops.h"
+
+static const struct ved_op_kind *const kinds[] = {
+        &ved_op_create_kind,
+        &ved_op_destroy_kind,
+        NULL,
+};
+
+const struct ved_op_kind *ved_op_kind_find(const char *type)
+{
+        for (unsigned i = 0; kinds[i] != NULL; i++)
+                if (strcmp(kinds[i]->type, type) == 0)
+                        return kinds[i];
+        return NULL;
+}
+
+int ved_op_create(struct ved *v, const struct ved_op_kind *kind, uint32_t ctid, json_t *params,
+                  struct ved_op **out, struct ve_error *err)
+{
+        struct ved_op *op;
+        int64_t id;
+
+        id = ved_store_op_insert(&v->store, kind->type, ctid, params, err);
+        if (id < 0)
+                return (int)id;
+        ved_event(v, "operation.started", ctid, id, NULL, "Operation %lld (%s) of VE %u started",
+                  (long long)id, kind->type, ctid);
+        op = calloc(1, sizeof(*op));
+        if (op == NULL)
+                return ve_error_set(err, ENOMEM, "out of memory");
+        op->v = v;
+        op->id = id;
+        op->ctid = ctid;
+        op->kind = kind;
+        op->params = params ? json_incref(params) : json_object();
+        list_init(&op->link);
+        if (kind->prepare != NULL && kind->prepare(op, err) < 0) {
+                ved_op_free(op);
+                return -err->code;
+        }
+        *out = op;
+        return 0;
+}
+
+int64_t ved_op_record_done(struct ved *v, const char *type, uint32_t ctid, json_t *params,
+                           struct ve_error *err)
+{
+        int64_t id;
+        int ret;
+
+        id = ved_store_op_insert(&v->store, type, ctid, params, err);
+        if (id < 0)
+                return id;
+        ret = ved_store_op_finish(&v->store, id, "succeeded", 0, NULL, NULL, err);
+        if (ret < 0)
+                return ret;
+        ved_event(v, "operation.succeeded", ctid, id, NULL, "Operation %lld (%s) of VE %u done",
+                  (long long)id, type, ctid);
+        return id;
+}
+
+void ved_op_free(struct ved_op *op)
+{
+        if (op == NULL)
+                return;
+        list_del(&op->link);
+        if (op->free_data)
+                op->free_data(op->data);
+        json_decref(op->params);
+        ve_error_clear(&op->err);
+        free(op);
+}
+
+unsigned ved_ops_running(struct ved *v)
+{
+        struct list_head *pos, *tmp;
+        unsigned n = 0;
+
+        list_for_each_safe(pos, tmp, &v->ops) n++;
+        return n;
+}
+
+static void crash_hook(struct ved_op *op, const char *step)
+{
+        const char *at = getenv("VED_TEST_CRASH_AT");
+        char want[128];
+
+        if (at == NULL)
+                return;
+        snprintf(want, sizeof(want), "%s:%s", op->kind->type, step);
+        if (strcmp(at, want) == 0) {
+                log_warn("VED_TEST_CRASH_AT=%s: exiting now", at);
+                _exit(137);
+        }
+}
+
+static void finish_op(struct ved_op *op, bool ok);
+static void next_step(struct ved_op *op);
+
+static void rollback_work_cb(uv_work_t *req)
+{
+        struct ved_op *op = container_of(req, struct ved_op, work);
+
+        op->kind->rollback_work(op);
+}
+
+static void rollback_after_cb(uv_work_t *req, int status)
+{
+        struct ved_op *op = container_of(req, struct ved_op, work);
+
+        (void)status;
+        finish_op(op, false);
+}
+
+static void fail_op(struct ved_op *op)
+{
+        log_warn("Operation %lld (%s) of VE %u failed at step %s: %s", (long long)op->id,
+                 op->kind->type, op->ctid, op->kind->steps[op->step].name,
+                 op->err.message ? op->err.message : "error");
+        if (op->kind->rollback_work != NULL &&
+            uv_queue_work(op->v->loop, &op->work, rollback_work_cb, rollback_after_cb) == 0)
+                return;
+        finish_op(op, false);
+}
+
+/* Loop: record the step done (with its `done` hook) in one transaction. */
+static int record_step(struct ved_op *op)
+{
+        const struct ved_step *step = &op->kind->steps[op->step];
+        int ret;
+
+        ret = ved_begin(op->v, &op->err);
+        if (ret < 0)
+                return ret;
+        ret = step->done ? step->done(op, &op->err) : 0;
+        if (ret == 0)
+                ret = ved_store_op_add_step(&op->v->store, op->id, step->name, &op->err);
+        if (ret < 0) {
+                ved_rollback(op->v);
+                return ret;
+        }
+        return ved_commit(op->v, &op->err);
+}
+
+static void step_after_cb(uv_work_t *req, int status)
+{
+        struct ved_op *op = container_of(req, struct ved_op, work);
+
+        if (status == UV_ECANCELED && op->work_ret == 0)
+                op->work_ret = ve_error_set(&op->err, ECANCELED, "cancelled");
+        if (op->work_ret < 0) {
+                fail_op(op);
+                return;
+        }
+        crash_hook(op, op->kind->steps[op->step].name);
+        if (record_step(op) < 0) {
+                fail_op(op);
+                return;
+        }
+        op->step++;
+        next_step(op);
+}
+
+static void step_work_cb(uv_work_t *req)
+{
+        struct ved_op *op = container_of(req, struct ved_op, work);
+
+        op->work_ret = op->kind->steps[op->step].work(op, &op->err);
+}
+
+static void next_step(struct ved_op *op)
+{
+        const struct ved_step *step = &op->kind->steps[op->step];
+        int ret;
+
+        if (step->name == NULL) {
+                finish_op(op, true);
+                return;
+        }
+        op->work_ret = 0;
+        if (step->work == NULL) {
+                step_after_cb(&op->work, 0);
+                return;
+        }
+        ret = uv_queue_work(op->v->loop, &op->work, step_work_cb, step_after_cb);
+        if (ret < 0) {
+                op->work_ret = ve_error_set(&op->err, -ret, "queue work: %s", uv_strerror(ret));
+                fail_op(op);
+        }
+}
+
+void ved_op_run(struct ved_op *op)
+{
+        list_add_tail(&op->v->ops, &op->link);
+        next_step(op);
+}
+
+static int commit_result(struct ved_op *op, bool ok)
+{
+        struct ve_error err = {0};
+        int ret;
+
+        ret = ved_begin(op->v, &err);
+        if (ret < 0)
+                goto out;
+        if (ok && op->kind->finish)
+                ret = op->kind->finish(op, &op->err);
+        if (!ok && op->kind->rollback_done)
+                op->kind->rollback_done(op);
+        if (ret == 0)
+                ret = ved_store_op_finish(&op->v->store, op->id, ok ? "succeeded" : "failed",
+                                          op->err.code, ok ? NULL : op->err.message, NULL, &err);
+        if (ret == 0)
+                ved_event(op->v, ok ? "operation.succeeded" : "operation.failed", op->ctid,
+                          op->id, NULL, "Operation %lld (%s) of VE %u %s%s%s", (long long)op->id,
+                          op->kind->type, op->ctid, ok ? "succeeded" : "failed",
+                          ok ? "" : ": ", ok ? "" : op->err.message ? op->err.message : "");
+        if (ret == 0)
+                ret = ved_commit(op->v, &err);
+        else
+                ved_rollback(op->v);
+out:
+        if (ret < 0)
+                log_error("Cannot record the end of operation %lld: %s", (long long)op->id,
+                          err.message ? err.message : op->err.message);
+        ve_error_clear(&err);
+        return ret;
+}
+
+static void finish_op(struct ved_op *op, bool ok)
+{
+        int64_t id = op->id;
+        struct ved *v = op->v;
+
+        if (commit_result(op, ok) < 0 && ok) {
+                /* The finish itself failed: undo as for a failed step. */
+                if (op->err.code == 0)
+                        ve_error_set(&op->err, EIO, "cannot record the result");
+                commit_result(op, false);
+        }
+        ved_op_free(op);
+        ved_op_notify(v, id);
+}
+
+int ved_ops_recover(struct ved *v, struct ve_error *err)
+{
+        json_t *ops = NULL, *op;
+        size_t i;
+        int ret;
+
+        ret = ved_store_op_unfinished(&v->store, &ops, err);
+        if (ret < 0)
+                return ret;
+        json_array_foreach (ops, i, op) {
+                const struct ved_op_kind *kind =
+                        ved_op_kind_find(json_string_value(json_object_get(op, "type")));
+                const char *resolution = "abandoned: unknown operation type", *status = "failed";
+                int64_t id = json_integer_value(json_object_get(op, "id"));
+                uint32_t ctid = (uint32_t)json_integer_value(json_object_get(op, "ctid"));
+
+                ret = ved_begin(v, err);
+                if (ret < 0)
+                        break;
+                if (kind != NULL && kind->recover != NULL)
+                        status = kind->recover(v, op, &resolution);
+                ret = ved_store_op_finish(&v->store, id, status,
+                                          strcmp(status, "failed") == 0 ? ECANCELED : 0,
+                                          strcmp(status, "failed") == 0
+                                                  ? "interrupted by a daemon restart"
+                                                  : NULL,
+                                          resolution, err);
+                if (ret == 0)
+                        ved_event(v, "operation.resolved", ctid, id, NULL,
+                                  "Operation %lld (%s) of VE %u interrupted by a restart: %s",
+                                  (long long)id, kind ? kind->type : "?", ctid, resolution);
+                if (ret == 0)
+                        ret = ved_commit(v, err);
+                else
+                        ved_rollback(v);
+                if (ret < 0)
+                        break;
+        }
+        json_decref(ops);
+        return ret;
+}

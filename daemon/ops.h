@@ -1,0 +1,90 @@
+/* The operation engine (DESIGN.md, VE lifecycle and crash safety).
+ *
+ * Every change is an operation. Its record is committed to the store, in the same
+ * transaction as the change that starts it, before anything touches the kernel.
+ * An operation is a list of steps; a step's `work` runs on a libuv worker thread
+ * (it may block: extraction, mkfs, waits) and its `done` runs on the loop inside a
+ * transaction that also records the step, so after a crash the steps list tells
+ * exactly what was done. On failure the kind's rollback undoes the steps done.
+ * At startup, ved_ops_recover() resolves every operation left unfinished by a crash
+ * with the kind's `recover`, and records the resolution.
+ *
+ * Test hook: VED_TEST_CRASH_AT=<type>:<step> makes the daemon _exit(137) right after
+ * that step's work and before its record is committed, to test recovery. */
+#ifndef VED_OPS_H
+#define VED_OPS_H
+
+#include <stdint.h>
+
+#include <jansson.h>
+#include <uv.h>
+
+#include "ve/error.h"
+#include "ved.h"
+
+struct ved_op;
+
+struct ved_step {
+        const char *name;
+        /* Worker thread: no store, no loop. NULL for a loop-only step. */
+        int (*work)(struct ved_op *op, struct ve_error *err);
+        /* Loop, inside the transaction that records the step; may be NULL. */
+        int (*done)(struct ved_op *op, struct ve_error *err);
+};
+
+struct ved_op_kind {
+        const char *type;
+        const struct ved_step *steps; /* terminated by a NULL name */
+        /* Loop, at creation: fill op->data with what the workers need (worker
+         * threads never read struct ved). May be NULL. */
+        int (*prepare)(struct ved_op *op, struct ve_error *err);
+        /* Loop, in a transaction, after the last step: commit the result. */
+        int (*finish)(struct ved_op *op, struct ve_error *err);
+        /* Undo after a failed step: work on a worker thread, done on the loop in a
+         * transaction. Either may be NULL. op->step is the failed step's index. */
+        void (*rollback_work)(struct ved_op *op);
+        void (*rollback_done)(struct ved_op *op);
+        /* Startup: resolve an operation a crash left unfinished (loop, may block
+         * briefly; inside a transaction). Returns "succeeded" or "failed" and sets
+         * *resolution to a static sentence saying what was done. */
+        const char *(*recover)(struct ved *v, json_t *op, const char **resolution);
+};
+
+struct ved_op {
+        struct ved *v;
+        int64_t id;
+        uint32_t ctid;
+        const struct ved_op_kind *kind;
+        unsigned step;
+        json_t *params;   /* the request's normalised parameters, owned */
+        void *data;       /* kind-specific, freed with free_data */
+        void (*free_data)(void *data);
+        int work_ret;
+        struct ve_error err;
+        uv_work_t work;
+        struct list_head link;
+};
+
+/* Create the operation record (status running) and an operation.started event,
+ * inside the caller's open transaction. The op is not started: call ved_op_run()
+ * after the commit, or ved_op_free() if the commit failed. */
+int ved_op_create(struct ved *v, const struct ved_op_kind *kind, uint32_t ctid, json_t *params,
+                  struct ved_op **out, struct ve_error *err);
+void ved_op_run(struct ved_op *op);
+void ved_op_free(struct ved_op *op);
+
+/* Record a whole operation that is done at once (PATCH): inside the caller's
+ * transaction, status succeeded. Returns its id. */
+int64_t ved_op_record_done(struct ved *v, const char *type, uint32_t ctid, json_t *params,
+                           struct ve_error *err);
+
+/* The operation kinds, by type name; NULL when unknown. */
+const struct ved_op_kind *ved_op_kind_find(const char *type);
+
+/* Resolve operations left unfinished by a crash (startup, before serving). */
+int ved_ops_recover(struct ved *v, struct ve_error *err);
+
+/* Number of operations running now; the daemon waits for them on shutdown. */
+unsigned ved_ops_running(struct ved *v);
+
+#endif

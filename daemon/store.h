@@ -1,0 +1,87 @@
+/* The SQLite store: the only place that opens ved.db (DESIGN.md, Storage).
+ *
+ * WAL journal, synchronous=FULL, foreign keys, a busy timeout; every write runs
+ * in BEGIN IMMEDIATE. The schema version lives in PRAGMA user_version; on open,
+ * an older schema is migrated in one transaction after copying the database to
+ * ved.db.bak-v<old>, and a newer one is refused.
+ *
+ * Records are exchanged as jansson objects in the API's shape (see api/openapi.yaml)
+ * so the parameter table in params.h drives both the columns and the JSON. Every
+ * function returns 0 / a positive id, or -errno / -VE_E* with err filled. Only the
+ * loop thread calls the store. */
+#ifndef VED_STORE_H
+#define VED_STORE_H
+
+#include <stdint.h>
+
+#include <jansson.h>
+#include <sqlite3.h>
+
+#include "ve/error.h"
+
+#define VED_SCHEMA_VERSION 1
+
+struct ved_store {
+        sqlite3 *db;
+        char *path;
+};
+
+int ved_store_open(const char *path, struct ved_store *store, struct ve_error *err);
+void ved_store_close(struct ved_store *store);
+
+/* Transactions: begin is BEGIN IMMEDIATE, so a writer never upgrades a read lock. */
+int ved_store_begin(struct ved_store *store, struct ve_error *err);
+int ved_store_commit(struct ved_store *store, struct ve_error *err);
+void ved_store_rollback(struct ved_store *store);
+
+/* VEs. ve is the full record (ctid, state and every parameter). Insert fails with
+ * VE_ECONFLICT naming the clash when the CTID or name is taken. */
+int ved_store_ve_insert(struct ved_store *store, json_t *ve, struct ve_error *err);
+/* Look up by "101" or by name; *out is a new reference. VE_ENOTFOUND when none. */
+int ved_store_ve_get(struct ved_store *store, const char *ctid_or_name, json_t **out,
+                     struct ve_error *err);
+int ved_store_ve_get_ctid(struct ved_store *store, uint32_t ctid, json_t **out,
+                          struct ve_error *err);
+/* List, ordered by CTID; state and name may be NULL (no filter). */
+int ved_store_ve_list(struct ved_store *store, const char *state, const char *name, json_t **out,
+                      struct ve_error *err);
+/* Apply `changes` (parameter keys, already validated) and bump the version. When
+ * expected_version >= 0 and differs, fails with VE_EPRECONDITION. */
+int ved_store_ve_update(struct ved_store *store, uint32_t ctid, json_t *changes,
+                        int64_t expected_version, struct ve_error *err);
+int ved_store_ve_set_state(struct ved_store *store, uint32_t ctid, const char *state,
+                           struct ve_error *err);
+/* The runtime record of a running VE: init's host pid and its start time (0 = none). */
+int ved_store_ve_set_runtime(struct ved_store *store, uint32_t ctid, int64_t pid,
+                             int64_t starttime, struct ve_error *err);
+int ved_store_ve_delete(struct ved_store *store, uint32_t ctid, struct ve_error *err);
+/* Count VEs, optionally in one state. */
+int ved_store_ve_count(struct ved_store *store, const char *state);
+
+/* Operations. insert returns the new id. */
+int64_t ved_store_op_insert(struct ved_store *store, const char *type, uint32_t ctid,
+                            json_t *params, struct ve_error *err);
+int ved_store_op_add_step(struct ved_store *store, int64_t id, const char *step,
+                          struct ve_error *err);
+int ved_store_op_set_status(struct ved_store *store, int64_t id, const char *status,
+                            struct ve_error *err);
+/* Finish: status "succeeded" or "failed"; error and resolution may be NULL. */
+int ved_store_op_finish(struct ved_store *store, int64_t id, const char *status, int error_code,
+                        const char *error_message, const char *resolution, struct ve_error *err);
+int ved_store_op_get(struct ved_store *store, int64_t id, json_t **out, struct ve_error *err);
+/* Newest first. ctid 0 and status NULL mean no filter. */
+int ved_store_op_list(struct ved_store *store, uint32_t ctid, const char *status, int limit,
+                      json_t **out, struct ve_error *err);
+/* Operations whose status is pending or running, oldest first. */
+int ved_store_op_unfinished(struct ved_store *store, json_t **out, struct ve_error *err);
+
+/* Events. Returns the stored event (with id and time) in *out, a new reference. */
+int ved_store_event_insert(struct ved_store *store, const char *type, uint32_t ctid, int64_t op,
+                           const char *state, const char *message, json_t **out,
+                           struct ve_error *err);
+/* Events with id > since, oldest first, at most limit. */
+int ved_store_event_list(struct ved_store *store, int64_t since, int limit, json_t **out,
+                         struct ve_error *err);
+int64_t ved_store_event_last_id(struct ved_store *store);
+
+#endif

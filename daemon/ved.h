@@ -1,0 +1,67 @@
+/* The daemon's state: one struct, touched only by the libuv loop thread. */
+#ifndef VED_VED_H
+#define VED_VED_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <jansson.h>
+#include <uv.h>
+
+#include "config.h"
+#include "list.h"
+#include "store.h"
+
+struct api_server;
+
+/* Someone waiting for new events (an /v1/events stream). notify_cb runs on the loop
+ * after a transaction that added events has committed. */
+struct ved_event_sub {
+        struct list_head link;
+        void (*notify_cb)(struct ved_event_sub *sub);
+};
+
+/* Someone waiting for an operation to finish (GET /v1/operations/{id}?wait=). */
+struct ved_op_waiter {
+        struct list_head link;
+        int64_t op_id;
+        void (*done_cb)(struct ved_op_waiter *w);
+};
+
+struct ved {
+        uv_loop_t *loop;
+        struct ved_config cfg;
+        struct ved_store store;
+        struct api_server *api;
+        uv_signal_t sigterm, sigint;
+        struct list_head event_subs;
+        struct list_head op_waiters;
+        struct list_head ops;      /* operations running now */
+        bool events_pending;       /* events inserted since the last notify */
+        bool stopping;
+        char started_at[32];
+        char *ves_dir;             /* <state>/ves */
+        char *templates_dir;       /* <state>/templates */
+};
+
+/* Transaction helpers that also wake event subscribers after a commit. */
+int ved_begin(struct ved *v, struct ve_error *err);
+int ved_commit(struct ved *v, struct ve_error *err);
+void ved_rollback(struct ved *v);
+
+/* Record an event (inside the caller's transaction); subscribers hear of it at commit. */
+int ved_event(struct ved *v, const char *type, uint32_t ctid, int64_t op, const char *state,
+              const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+
+void ved_event_subscribe(struct ved *v, struct ved_event_sub *sub);
+void ved_event_unsubscribe(struct ved_event_sub *sub);
+
+void ved_op_wait(struct ved *v, struct ved_op_waiter *w);
+void ved_op_unwait(struct ved_op_waiter *w);
+/* Wake the waiters of op_id (called when it finishes). */
+void ved_op_notify(struct ved *v, int64_t op_id);
+
+/* "<state>/ves/<ctid>" into buf. */
+const char *ved_ve_dir(struct ved *v, uint32_t ctid, char *buf, size_t len);
+
+#endif
