@@ -51,8 +51,7 @@ int api_body_object(struct api_request *req, json_t **out)
                 return api_respond_error(req, 400, "the request needs a JSON object as its body"),
                        -1;
         if (!is_json_type(api_header(req, "Content-Type")))
-                return api_respond_error(req, 415, "the body must be sent as application/json"),
-                       -1;
+                return api_respond_error(req, 415, "the body must be sent as application/json"), -1;
         if (api_json_depth(req->body, req->body_len) > API_DEPTH_MAX)
                 return api_respond_error(req, 400, "JSON nested deeper than %d levels",
                                          API_DEPTH_MAX),
@@ -75,7 +74,8 @@ int api_check_fields(json_t *obj, const char *const *allowed, struct ve_error *e
         const char *key;
         json_t *v;
 
-        json_object_foreach (obj, key, v) {
+        json_object_foreach(obj, key, v)
+        {
                 bool ok = false;
 
                 for (unsigned i = 0; allowed[i] && !ok; i++)

@@ -7,8 +7,7 @@
 
 json_t *api_present_ve(json_t *record)
 {
-        static const char *const fixed[] = {"ctid", "state", "version", "created_at",
-                                            "updated_at"};
+        static const char *const fixed[] = {"ctid", "state", "version", "created_at", "updated_at"};
         json_t *out = json_object();
 
         for (unsigned i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
@@ -36,7 +35,7 @@ json_t *api_present_op(json_t *op)
 
 const char *api_ve_etag(json_t *record, char *buf, size_t len)
 {
-        snprintf(buf, len, "\"%lld\"", (long long)json_integer_value(json_object_get(record,
-                                                                                  "version")));
+        snprintf(buf, len, "\"%lld\"",
+                 (long long)json_integer_value(json_object_get(record, "version")));
         return buf;
 }

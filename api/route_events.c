@@ -43,7 +43,8 @@ static void fill(struct event_stream *es)
         es->len = es->off = 0;
         if (ved_store_event_list(&es->v->store, es->last_id, 200, &list, NULL) < 0)
                 return;
-        json_array_foreach (list, i, ev) {
+        json_array_foreach(list, i, ev)
+        {
                 char *line = json_dumps(ev, JSON_COMPACT);
                 size_t n = strlen(line);
 

@@ -37,14 +37,13 @@ int route_ops_list(struct api_request *req)
             strcmp(status, "succeeded") != 0 && strcmp(status, "failed") != 0)
                 return api_respond_error(req, 400,
                                          "status must be pending, running, succeeded or failed");
-        if (limit_s != NULL && (ve_parse_uint(limit_s, 1000, &limit, "limit", &err) < 0 ||
-                                (limit == 0 && ve_error_set(&err, VE_EINVAL_INPUT,
-                                                            "limit must be 1 to 1000") < 0)))
+        if (limit_s != NULL &&
+            (ve_parse_uint(limit_s, 1000, &limit, "limit", &err) < 0 ||
+             (limit == 0 && ve_error_set(&err, VE_EINVAL_INPUT, "limit must be 1 to 1000") < 0)))
                 return respond_store_error(req, &err);
         if (ved_store_op_list(&req->v->store, ctid, status, (int)limit, &list, &err) < 0)
                 return respond_store_error(req, &err);
-        json_array_foreach (list, i, op)
-                api_present_op(op);
+        json_array_foreach(list, i, op) api_present_op(op);
         return api_respond_json(req, 200, json_pack("{s:o}", "operations", list));
 }
 

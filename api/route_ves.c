@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "body.h"
+#include "daemon/actions.h"
 #include "daemon/ops.h"
 #include "daemon/params.h"
 #include "daemon/ve_ops.h"
@@ -12,9 +13,9 @@
 #include "router.h"
 #include "ve/parse.h"
 
-static const char *const ve_states[] = {"creating", "stopped",  "starting",   "running",
-                                        "stopping", "suspended", "destroying", "broken",
-                                        NULL};
+static const char *const ve_states[] = {"creating",   "stopped",  "starting",
+                                        "running",    "stopping", "suspended",
+                                        "destroying", "broken",   NULL};
 
 static bool known_state(const char *s)
 {
@@ -52,8 +53,7 @@ int route_ves_list(struct api_request *req)
                 return ret;
         }
         out = json_array();
-        json_array_foreach (list, i, ve)
-                json_array_append_new(out, api_present_ve(json_incref(ve)));
+        json_array_foreach(list, i, ve) json_array_append_new(out, api_present_ve(json_incref(ve)));
         json_decref(list);
         return api_respond_json(req, 200, json_pack("{s:o}", "ves", out));
 }
@@ -64,7 +64,8 @@ static int normalize_params(json_t *body, bool create, json_t *out, struct ve_er
         const char *key;
         json_t *value;
 
-        json_object_foreach (body, key, value) {
+        json_object_foreach(body, key, value)
+        {
                 const struct ved_param *p = ved_param_find(key);
                 json_t *n;
 
@@ -103,12 +104,10 @@ static int check_create_body(json_t *body, json_t *ve, struct ve_error *err)
         if (json_integer_value(ctid) < 0 ||
             ve_check_ctid((uint64_t)json_integer_value(ctid), err) < 0)
                 return ve_error_set(err, VE_EINVAL_INPUT, "CTID %lld is out of range (%u to %u)",
-                                    (long long)json_integer_value(ctid), VE_CTID_MIN,
-                                    VE_CTID_MAX);
+                                    (long long)json_integer_value(ctid), VE_CTID_MIN, VE_CTID_MAX);
         for (const struct ved_param *p = ved_params; p->key; p++)
-                if ((p->flags & VED_PF_REQUIRED) &&
-                    (json_object_get(body, p->key) == NULL ||
-                     json_is_null(json_object_get(body, p->key))))
+                if ((p->flags & VED_PF_REQUIRED) && (json_object_get(body, p->key) == NULL ||
+                                                     json_is_null(json_object_get(body, p->key))))
                         return ve_error_set(err, VE_EINVAL_INPUT, "%s is required", p->key);
         json_object_set(ve, "ctid", ctid);
         json_object_set_new(ve, "state", json_string("creating"));
@@ -174,6 +173,20 @@ static int fail(struct api_request *req, struct ve_error *err, bool rollback)
         return ret;
 }
 
+static int check_template(struct ved *v, json_t *ve, struct ve_error *err)
+{
+        const char *name = json_string_value(json_object_get(ve, "ostemplate"));
+        json_t *t = NULL;
+
+        if (ved_store_template_get(&v->store, name, &t, NULL) < 0)
+                return ve_error_set(err, VE_EINVAL_INPUT,
+                                    "unknown OS template '%s': see vectl template list, or "
+                                    "import it with vectl template import",
+                                    name);
+        json_decref(t);
+        return 0;
+}
+
 int route_ve_create(struct api_request *req)
 {
         struct ve_error err = {0};
@@ -191,6 +204,10 @@ int route_ve_create(struct api_request *req)
         }
         json_decref(body);
         ctid = (uint32_t)json_integer_value(json_object_get(ve, "ctid"));
+        if (check_template(req->v, ve, &err) < 0) {
+                json_decref(ve);
+                return fail(req, &err, false);
+        }
         if (ved_begin(req->v, &err) < 0 || ved_store_ve_insert(&req->v->store, ve, &err) < 0 ||
             ved_op_create(req->v, &ved_op_create_kind, ctid, NULL, &op, &err) < 0) {
                 json_decref(ve);
@@ -264,12 +281,14 @@ static int apply_ip_changes(json_t *body, json_t *ve, json_t *changes, struct ve
                         json_decref(ips);
                         return ve_error_prefix(err, "ipdel");
                 }
-                json_array_foreach (n, i, item) {
+                json_array_foreach(n, i, item)
+                {
                         size_t j;
                         json_t *have;
                         bool found = false;
 
-                        json_array_foreach (ips, j, have) {
+                        json_array_foreach(ips, j, have)
+                        {
                                 if (json_equal(have, item)) {
                                         json_array_remove(ips, j);
                                         found = true;
@@ -385,8 +404,8 @@ int route_ve_delete(struct api_request *req)
         if (transitional(ve) || (strcmp(state, "running") == 0 && !forced)) {
                 ve_error_set(&err, VE_ECONFLICT,
                              strcmp(state, "running") == 0
-                                     ? "VE %u is running: stop it first, or destroy with force"
-                                     : "VE %u is %s: wait for it to finish",
+                                 ? "VE %u is running: stop it first, or destroy with force"
+                                 : "VE %u is %s: wait for it to finish",
                              ctid, state);
                 json_decref(ve);
                 return fail(req, &err, false);
@@ -413,12 +432,12 @@ int route_ve_state_get(struct api_request *req)
                 return 0;
         state = json_string_value(json_object_get(ve, "state"));
         pid = json_integer_value(json_object_get(ve, "pid"));
-        out = json_pack("{s:O, s:s, s:b, s:b, s:b}", "ctid", json_object_get(ve, "ctid"),
-                        "state", state, "exist", 1, "mounted",
-                        strcmp(state, "running") == 0 || strcmp(state, "stopping") == 0 ||
-                                strcmp(state, "suspended") == 0,
-                        "running",
-                        strcmp(state, "running") == 0 || strcmp(state, "suspended") == 0);
+        out =
+            json_pack("{s:O, s:s, s:b, s:b, s:b}", "ctid", json_object_get(ve, "ctid"), "state",
+                      state, "exist", 1, "mounted",
+                      strcmp(state, "running") == 0 || strcmp(state, "stopping") == 0 ||
+                          strcmp(state, "suspended") == 0,
+                      "running", strcmp(state, "running") == 0 || strcmp(state, "suspended") == 0);
         json_object_set_new(out, "pid", pid > 0 ? json_integer(pid) : json_null());
         json_decref(ve);
         return api_respond_json(req, 200, out);
@@ -426,10 +445,12 @@ int route_ve_state_get(struct api_request *req)
 
 int route_ve_state_post(struct api_request *req)
 {
-        static const char *const allowed[] = {"action", "force", "timeout", NULL};
+        static const char *const allowed[] = {"action", "force", NULL};
         struct ve_error err = {0};
-        json_t *body = NULL, *ve = NULL;
+        json_t *body = NULL, *ve = NULL, *force;
         const char *action;
+        uint32_t ctid;
+        int64_t id;
 
         if (api_body_object(req, &body) < 0)
                 return 0;
@@ -438,14 +459,26 @@ int route_ve_state_post(struct api_request *req)
                 return fail(req, &err, false);
         }
         action = json_string_value(json_object_get(body, "action"));
+        force = json_object_get(body, "force");
         if (action == NULL || (strcmp(action, "start") != 0 && strcmp(action, "stop") != 0 &&
                                strcmp(action, "restart") != 0)) {
                 json_decref(body);
                 return api_respond_error(req, 400, "action must be start, stop or restart");
         }
-        json_decref(body);
-        if (lookup(req, &ve) < 0)
+        if (force != NULL && !json_is_boolean(force)) {
+                json_decref(body);
+                return api_respond_error(req, 400, "force must be true or false");
+        }
+        if (lookup(req, &ve) < 0) {
+                json_decref(body);
                 return 0;
+        }
+        ctid = (uint32_t)json_integer_value(json_object_get(ve, "ctid"));
         json_decref(ve);
-        return api_respond_error(req, 501, "this ved has no VE runtime yet: cannot %s", action);
+        if (ved_ve_action(req->v, ctid, action, json_is_true(force), "requested", &id, &err) < 0) {
+                json_decref(body);
+                return fail(req, &err, false);
+        }
+        json_decref(body);
+        return respond_operation(req, id, NULL);
 }

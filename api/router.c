@@ -7,18 +7,24 @@
 #include "errors.h"
 
 static const struct api_route routes[] = {
-        {"GET", "/v1/host", route_host_get, NULL, "the host and the daemon"},
-        {"GET", "/v1/ves", route_ves_list, NULL, "list VEs"},
-        {"POST", "/v1/ves", route_ve_create, NULL, "create a VE"},
-        {"GET", "/v1/ves/{ve}", route_ve_get, NULL, "show a VE"},
-        {"PATCH", "/v1/ves/{ve}", route_ve_patch, NULL, "change a VE"},
-        {"DELETE", "/v1/ves/{ve}", route_ve_delete, NULL, "destroy a VE"},
-        {"GET", "/v1/ves/{ve}/state", route_ve_state_get, NULL, "a VE's runtime state"},
-        {"POST", "/v1/ves/{ve}/state", route_ve_state_post, NULL, "start, stop or restart"},
-        {"GET", "/v1/operations", route_ops_list, NULL, "list operations"},
-        {"GET", "/v1/operations/{id}", route_op_get, NULL, "show or wait for an operation"},
-        {"GET", "/v1/events", route_events_get, NULL, "stream of events"},
-        {NULL, NULL, NULL, NULL, NULL},
+    {"GET", "/v1/host", route_host_get, NULL, "the host and the daemon"},
+    {"GET", "/v1/ves", route_ves_list, NULL, "list VEs"},
+    {"POST", "/v1/ves", route_ve_create, NULL, "create a VE"},
+    {"GET", "/v1/ves/{ve}", route_ve_get, NULL, "show a VE"},
+    {"PATCH", "/v1/ves/{ve}", route_ve_patch, NULL, "change a VE"},
+    {"DELETE", "/v1/ves/{ve}", route_ve_delete, NULL, "destroy a VE"},
+    {"GET", "/v1/ves/{ve}/state", route_ve_state_get, NULL, "a VE's runtime state"},
+    {"POST", "/v1/ves/{ve}/state", route_ve_state_post, NULL, "start, stop or restart"},
+    {"GET", "/v1/operations", route_ops_list, NULL, "list operations"},
+    {"GET", "/v1/operations/{id}", route_op_get, NULL, "show or wait for an operation"},
+    {"GET", "/v1/events", route_events_get, NULL, "stream of events"},
+    {"GET", "/v1/templates", route_templates_list, NULL, "list templates"},
+    {"POST", "/v1/templates", route_template_import, route_template_body,
+     "import a template tarball (the body)"},
+    {"GET", "/v1/templates/{name}", route_template_get, NULL, "show a template"},
+    {"DELETE", "/v1/templates/{name}", route_template_delete, NULL, "remove a template"},
+    {"POST", "/v1/ves/{ve}/exec", route_ve_exec, NULL, "run a command in a VE"},
+    {NULL, NULL, NULL, NULL, NULL},
 };
 
 /* Match path against pattern; on success fill params (pointers into buf). */
@@ -95,8 +101,8 @@ int api_route_dispatch(struct api_request *req)
 
                 snprintf(msg, sizeof(msg), "method %.16s is not allowed on %.64s; use %s",
                          req->method, req->url, req->allow);
-                return api_respond_json_hdr(req, 405, api_error_body(405, msg), "Allow",
-                                            req->allow, NULL, NULL);
+                return api_respond_json_hdr(req, 405, api_error_body(405, msg), "Allow", req->allow,
+                                            NULL, NULL);
         }
         return api_respond_error(req, 404, "no such resource: %s", req->url);
 }

@@ -40,5 +40,11 @@ int route_ve_state_post(struct api_request *req);
 int route_ops_list(struct api_request *req);
 int route_op_get(struct api_request *req);
 int route_events_get(struct api_request *req);
+int route_templates_list(struct api_request *req);
+int route_template_import(struct api_request *req);
+bool route_template_body(struct api_request *req, const char *data, size_t size);
+int route_template_get(struct api_request *req);
+int route_template_delete(struct api_request *req);
+int route_ve_exec(struct api_request *req);
 
 #endif

@@ -95,8 +95,8 @@ int api_respond_raw(struct api_request *req, struct MHD_Response *resp, unsigned
         return r == MHD_YES ? 0 : -EIO;
 }
 
-int api_respond_json_hdr(struct api_request *req, unsigned status, json_t *body,
-                         const char *h1, const char *v1, const char *h2, const char *v2)
+int api_respond_json_hdr(struct api_request *req, unsigned status, json_t *body, const char *h1,
+                         const char *v1, const char *h2, const char *v2)
 {
         char *text = json_dumps(body, JSON_COMPACT);
         struct MHD_Response *resp;
@@ -264,8 +264,8 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
                 return api_respond_error(req, 413,
                                          "request body is larger than the %d bytes allowed",
                                          API_BODY_MAX) < 0
-                               ? MHD_NO
-                               : MHD_YES;
+                           ? MHD_NO
+                           : MHD_YES;
         return api_route_dispatch(req) < 0 ? MHD_NO : MHD_YES;
 }
 
@@ -371,12 +371,12 @@ int api_server_start(struct ved *v, const char *socket_path, struct api_server *
         s->listen_fd = fd;
         s->socket_path = strdup(socket_path);
         list_init(&s->suspended);
-        s->mhd = MHD_start_daemon(MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG,
-                                  0, NULL, NULL, access_cb, s, MHD_OPTION_EXTERNAL_LOGGER,
-                                  mhd_log_cb, NULL, MHD_OPTION_LISTEN_SOCKET, fd,
-                                  MHD_OPTION_NOTIFY_COMPLETED, completed_cb, s,
-                                  MHD_OPTION_CONNECTION_LIMIT, (unsigned)512,
-                                  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)0, MHD_OPTION_END);
+        s->mhd = MHD_start_daemon(
+            MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_ALLOW_UPGRADE | MHD_USE_ERROR_LOG, 0,
+            NULL, NULL, access_cb, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log_cb, NULL,
+            MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_NOTIFY_COMPLETED, completed_cb, s,
+            MHD_OPTION_CONNECTION_LIMIT, (unsigned)512, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)0,
+            MHD_OPTION_END);
         if (s->mhd == NULL) {
                 close(fd);
                 unlink(socket_path);

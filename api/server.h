@@ -35,7 +35,7 @@ struct api_request {
         bool too_large;
         bool answered;
         bool suspended;
-        bool closing; /* the server is shutting down: finish at once */
+        bool closing;                       /* the server is shutting down: finish at once */
         const char *params[API_PARAMS_MAX]; /* {placeholders} of the matched route */
         char *param_buf;
         const struct api_route *route; /* NULL: no route matched (404/405) */
@@ -60,10 +60,10 @@ bool api_server_stopping(struct api_server *s);
 
 /* Responses. Each takes ownership of body. Returns 0 (MHD_YES semantics). */
 int api_respond_json(struct api_request *req, unsigned status, json_t *body);
-int api_respond_json_hdr(struct api_request *req, unsigned status, json_t *body,
-                         const char *h1, const char *v1, const char *h2, const char *v2);
+int api_respond_json_hdr(struct api_request *req, unsigned status, json_t *body, const char *h1,
+                         const char *v1, const char *h2, const char *v2);
 int api_respond_error(struct api_request *req, unsigned status, const char *fmt, ...)
-        __attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 /* {"error": {"code": status, "message": msg}} */
 json_t *api_error_body(unsigned status, const char *msg);
 /* Map err->code to a status (errors.c) and answer with its message. */

@@ -48,9 +48,9 @@ static int check_instance(const char *s, struct ve_error *err)
         size_t len = strlen(s);
 
         if (len == 0 || len > 8 || !isalpha((unsigned char)s[0]))
-                return ve_error_set(err, EINVAL,
-                                    "instance '%s' must be 1 to 8 characters starting with a letter",
-                                    s);
+                return ve_error_set(
+                    err, EINVAL, "instance '%s' must be 1 to 8 characters starting with a letter",
+                    s);
         for (size_t i = 0; i < len; i++)
                 if (!isalnum((unsigned char)s[i]))
                         return ve_error_set(err, EINVAL,
@@ -68,8 +68,7 @@ static int check_path(const char *key, const char *value, struct ve_error *err)
         return 0;
 }
 
-int ved_config_set(struct ved_config *cfg, const char *key, const char *value,
-                   struct ve_error *err)
+int ved_config_set(struct ved_config *cfg, const char *key, const char *value, struct ve_error *err)
 {
         int ret, level;
         bool b;
@@ -169,15 +168,15 @@ static void usage(FILE *out)
 int ved_config_parse_args(struct ved_config *cfg, int argc, char **argv, struct ve_error *err)
 {
         static const struct option opts[] = {
-                {"state-dir", required_argument, NULL, 's'},
-                {"socket", required_argument, NULL, 'S'},
-                {"instance", required_argument, NULL, 'i'},
-                {"config", required_argument, NULL, 'c'},
-                {"log-level", required_argument, NULL, 'l'},
-                {"foreground", no_argument, NULL, 'f'},
-                {"help", no_argument, NULL, 'h'},
-                {"version", no_argument, NULL, 'V'},
-                {NULL, 0, NULL, 0},
+            {"state-dir", required_argument, NULL, 's'},
+            {"socket", required_argument, NULL, 'S'},
+            {"instance", required_argument, NULL, 'i'},
+            {"config", required_argument, NULL, 'c'},
+            {"log-level", required_argument, NULL, 'l'},
+            {"foreground", no_argument, NULL, 'f'},
+            {"help", no_argument, NULL, 'h'},
+            {"version", no_argument, NULL, 'V'},
+            {NULL, 0, NULL, 0},
         };
         const char *config_file = "/etc/ved/ved.conf";
         bool config_required = false;
@@ -213,7 +212,12 @@ int ved_config_parse_args(struct ved_config *cfg, int argc, char **argv, struct 
                         return ve_error_set(err, EINVAL, "unknown option '%s' (see ved --help)",
                                             argv[optind - 1]);
                 default:
-                        ret = ved_config_set(cfg, opts[c == 's' ? 0 : c == 'S' ? 1 : c == 'i' ? 2 : 4].name,
+                        ret = ved_config_set(cfg,
+                                             opts[c == 's'   ? 0
+                                                  : c == 'S' ? 1
+                                                  : c == 'i' ? 2
+                                                             : 4]
+                                                 .name,
                                              optarg, err);
                         if (ret < 0)
                                 return ret;

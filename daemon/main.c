@@ -11,8 +11,10 @@
 
 #include "api/server.h"
 #include "daemon/log.h"
+#include "quota/cgroup.h"
 #include "daemon/notify.h"
 #include "daemon/ops.h"
+#include "daemon/runtime.h"
 #include "daemon/ved.h"
 #include "ve/cleanup.h"
 
@@ -49,11 +51,11 @@ static void shutdown_daemon(struct ved *v)
         if (v->stopping)
                 return;
         v->stopping = true;
-        log_info("Stopping; %u operation(s) still running will finish first",
-                 ved_ops_running(v));
+        log_info("Stopping; %u operation(s) still running will finish first", ved_ops_running(v));
         ved_notify("STOPPING=1");
         if (v->api != NULL)
                 api_server_stop(v->api, server_stopped_cb);
+        ved_rt_shutdown(v);
         uv_close((uv_handle_t *)&v->sigterm, NULL);
         uv_close((uv_handle_t *)&v->sigint, NULL);
 }
@@ -73,6 +75,25 @@ static void set_started_at(struct ved *v)
         strftime(v->started_at, sizeof(v->started_at), "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
+/* Whether the host booted since ved last ran (its boot id changed). */
+static bool host_rebooted(struct ved *v)
+{
+        char now[64] = "", last[64] = "";
+        FILE *f = fopen("/proc/sys/kernel/random/boot_id", "re");
+        bool rebooted;
+
+        if (f != NULL) {
+                if (fgets(now, sizeof(now), f) == NULL)
+                        now[0] = '\0';
+                fclose(f);
+        }
+        now[strcspn(now, "\n")] = '\0';
+        rebooted = ved_store_meta_get(&v->store, "boot_id", last, sizeof(last)) == 0 &&
+                   strcmp(last, now) != 0;
+        ved_store_meta_set(&v->store, "boot_id", now, NULL);
+        return rebooted;
+}
+
 static int open_state(struct ved *v, struct ve_error *err)
 {
         _cleanup_free_ char *db = NULL;
@@ -84,9 +105,13 @@ static int open_state(struct ved *v, struct ve_error *err)
         if (asprintf(&db, "%s/ved.db", v->cfg.state_dir) < 0)
                 return ve_error_set(err, ENOMEM, "out of memory");
         ret = ved_store_open(db, &v->store, err);
-        if (ret < 0)
-                return ret;
-        return ved_ops_recover(v, err);
+        if (ret == 0)
+                ret = ved_rt_init(v, err);
+        if (ret == 0)
+                ret = ved_ops_recover(v, err);
+        if (ret == 0)
+                ret = ved_rt_reconcile(v, host_rebooted(v), err);
+        return ret;
 }
 
 /* Detach from the terminal when not told to stay: the parent exits once the API
@@ -167,11 +192,14 @@ int main(int argc, char **argv)
         list_init(&v.event_subs);
         list_init(&v.op_waiters);
         list_init(&v.ops);
+        list_init(&v.rts);
         set_started_at(&v);
         ret = run(&v);
         uv_loop_close(v.loop);
         if (v.store.db != NULL)
                 ved_store_close(&v.store);
+        if (v.cgroup != NULL)
+                quota_cgroup_free(v.cgroup);
         free(v.ves_dir);
         free(v.templates_dir);
         ved_config_free(&v.cfg);

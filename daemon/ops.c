@@ -7,12 +7,17 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "template_ops.h"
 #include "ve_ops.h"
 
 static const struct ved_op_kind *const kinds[] = {
-        &ved_op_create_kind,
-        &ved_op_destroy_kind,
-        NULL,
+    &ved_op_create_kind,
+    &ved_op_destroy_kind,
+    &ved_op_start_kind,
+    &ved_op_stop_kind,
+    &ved_op_restart_kind,
+    &ved_op_template_import_kind,
+    NULL,
 };
 
 const struct ved_op_kind *ved_op_kind_find(const char *type)
@@ -220,10 +225,12 @@ static int commit_result(struct ved_op *op, bool ok)
                 ret = ved_store_op_finish(&op->v->store, op->id, ok ? "succeeded" : "failed",
                                           op->err.code, ok ? NULL : op->err.message, NULL, &err);
         if (ret == 0)
-                ved_event(op->v, ok ? "operation.succeeded" : "operation.failed", op->ctid,
-                          op->id, NULL, "Operation %lld (%s) of VE %u %s%s%s", (long long)op->id,
-                          op->kind->type, op->ctid, ok ? "succeeded" : "failed",
-                          ok ? "" : ": ", ok ? "" : op->err.message ? op->err.message : "");
+                ved_event(op->v, ok ? "operation.succeeded" : "operation.failed", op->ctid, op->id,
+                          NULL, "Operation %lld (%s) of VE %u %s%s%s", (long long)op->id,
+                          op->kind->type, op->ctid, ok ? "succeeded" : "failed", ok ? "" : ": ",
+                          ok                ? ""
+                          : op->err.message ? op->err.message
+                                            : "");
         if (ret == 0)
                 ret = ved_commit(op->v, &err);
         else
@@ -260,9 +267,10 @@ int ved_ops_recover(struct ved *v, struct ve_error *err)
         ret = ved_store_op_unfinished(&v->store, &ops, err);
         if (ret < 0)
                 return ret;
-        json_array_foreach (ops, i, op) {
+        json_array_foreach(ops, i, op)
+        {
                 const struct ved_op_kind *kind =
-                        ved_op_kind_find(json_string_value(json_object_get(op, "type")));
+                    ved_op_kind_find(json_string_value(json_object_get(op, "type")));
                 const char *resolution = "abandoned: unknown operation type", *status = "failed";
                 int64_t id = json_integer_value(json_object_get(op, "id"));
                 uint32_t ctid = (uint32_t)json_integer_value(json_object_get(op, "ctid"));
@@ -272,12 +280,10 @@ int ved_ops_recover(struct ved *v, struct ve_error *err)
                         break;
                 if (kind != NULL && kind->recover != NULL)
                         status = kind->recover(v, op, &resolution);
-                ret = ved_store_op_finish(&v->store, id, status,
-                                          strcmp(status, "failed") == 0 ? ECANCELED : 0,
-                                          strcmp(status, "failed") == 0
-                                                  ? "interrupted by a daemon restart"
-                                                  : NULL,
-                                          resolution, err);
+                ret = ved_store_op_finish(
+                    &v->store, id, status, strcmp(status, "failed") == 0 ? ECANCELED : 0,
+                    strcmp(status, "failed") == 0 ? "interrupted by a daemon restart" : NULL,
+                    resolution, err);
                 if (ret == 0)
                         ved_event(v, "operation.resolved", ctid, id, NULL,
                                   "Operation %lld (%s) of VE %u interrupted by a restart: %s",

@@ -56,8 +56,8 @@ struct ved_op {
         uint32_t ctid;
         const struct ved_op_kind *kind;
         unsigned step;
-        json_t *params;   /* the request's normalised parameters, owned */
-        void *data;       /* kind-specific, freed with free_data */
+        json_t *params; /* the request's normalised parameters, owned */
+        void *data;     /* kind-specific, freed with free_data */
         void (*free_data)(void *data);
         int work_ret;
         struct ve_error err;

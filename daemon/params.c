@@ -6,34 +6,34 @@
 
 #include "ve/parse.h"
 
-#define GiB (1024ull * 1024 * 1024)
-#define TiB (1024ull * GiB)
+#define GiB   (1024ull * 1024 * 1024)
+#define TiB   (1024ull * GiB)
 #define SZMAX ((uint64_t)INT64_MAX)
 
 const struct ved_param ved_params[] = {
-        {"name", VED_P_NAME, 0, 0, 0, "unique name of the VE"},
-        {"ostemplate", VED_P_TEMPLATE, 0, 0, VED_PF_CREATE_ONLY | VED_PF_REQUIRED | VED_PF_NOT_NULL,
-         "OS template"},
-        {"hostname", VED_P_HOSTNAME, 0, 0, 0, "hostname"},
-        {"ip", VED_P_IPLIST, 0, 256, VED_PF_NOT_NULL, "IP addresses"},
-        {"nameserver", VED_P_IPLIST, 0, 8, VED_PF_NOT_NULL, "DNS servers"},
-        {"searchdomain", VED_P_DOMAINS, 0, 6, VED_PF_NOT_NULL, "DNS search domains"},
-        {"onboot", VED_P_BOOL, 0, 1, 0, "start when the daemon starts"},
-        {"ram", VED_P_SIZE, 4ull << 20, SZMAX, 0, "memory limit"},
-        {"swap", VED_P_SIZE, 0, SZMAX, 0, "swap beyond ram"},
-        {"cpus", VED_P_COUNT, 1, 4096, 0, "CPUs the VE may use"},
-        {"cpulimit", VED_P_PERCENT, 1, 100u * 4096u, 0, "CPU cap, 100% is one CPU"},
-        {"cpuunits", VED_P_COUNT, 8, 500000, 0, "relative CPU weight"},
-        {"numproc", VED_P_COUNT, 1, 4194304, 0, "processes and threads"},
-        {"diskspace", VED_P_SIZE, 64ull << 20, 64 * TiB, VED_PF_NOT_NULL, "disk space"},
-        {"diskinodes", VED_P_COUNT, 1024, 4294967295ull, 0, "disk inodes"},
-        {"iolimit", VED_P_SIZE, 1, SZMAX, 0, "I/O bandwidth in bytes per second"},
-        {"iopslimit", VED_P_COUNT, 1, 1000000000, 0, "I/O operations per second"},
-        {"rate", VED_P_COUNT, 1, 1000000, 0, "network bandwidth in Mbit/s"},
-        {"stop_timeout", VED_P_COUNT, 1, 86400, VED_PF_NOT_NULL, "seconds to wait for init"},
-        {"init", VED_P_PATH, 0, 0, VED_PF_NOT_NULL, "path of the VE's init"},
-        {"description", VED_P_TEXT, 0, 1024, 0, "free text"},
-        {NULL, 0, 0, 0, 0, NULL},
+    {"name", VED_P_NAME, 0, 0, 0, "unique name of the VE"},
+    {"ostemplate", VED_P_TEMPLATE, 0, 0, VED_PF_CREATE_ONLY | VED_PF_REQUIRED | VED_PF_NOT_NULL,
+     "OS template"},
+    {"hostname", VED_P_HOSTNAME, 0, 0, 0, "hostname"},
+    {"ip", VED_P_IPLIST, 0, 256, VED_PF_NOT_NULL, "IP addresses"},
+    {"nameserver", VED_P_IPLIST, 0, 8, VED_PF_NOT_NULL, "DNS servers"},
+    {"searchdomain", VED_P_DOMAINS, 0, 6, VED_PF_NOT_NULL, "DNS search domains"},
+    {"onboot", VED_P_BOOL, 0, 1, 0, "start when the daemon starts"},
+    {"ram", VED_P_SIZE, 4ull << 20, SZMAX, 0, "memory limit"},
+    {"swap", VED_P_SIZE, 0, SZMAX, 0, "swap beyond ram"},
+    {"cpus", VED_P_COUNT, 1, 4096, 0, "CPUs the VE may use"},
+    {"cpulimit", VED_P_PERCENT, 1, 100u * 4096u, 0, "CPU cap, 100% is one CPU"},
+    {"cpuunits", VED_P_COUNT, 8, 500000, 0, "relative CPU weight"},
+    {"numproc", VED_P_COUNT, 1, 4194304, 0, "processes and threads"},
+    {"diskspace", VED_P_SIZE, 64ull << 20, 64 * TiB, VED_PF_NOT_NULL, "disk space"},
+    {"diskinodes", VED_P_COUNT, 1024, 4294967295ull, 0, "disk inodes"},
+    {"iolimit", VED_P_SIZE, 1, SZMAX, 0, "I/O bandwidth in bytes per second"},
+    {"iopslimit", VED_P_COUNT, 1, 1000000000, 0, "I/O operations per second"},
+    {"rate", VED_P_COUNT, 1, 1000000, 0, "network bandwidth in Mbit/s"},
+    {"stop_timeout", VED_P_COUNT, 1, 86400, VED_PF_NOT_NULL, "seconds to wait for init"},
+    {"init", VED_P_PATH, 0, 0, VED_PF_NOT_NULL, "path of the VE's init"},
+    {"description", VED_P_TEXT, 0, 1024, 0, "free text"},
+    {NULL, 0, 0, 0, 0, NULL},
 };
 
 const struct ved_param *ved_param_find(const char *key)
@@ -108,10 +108,9 @@ static json_t *norm_string(const struct ved_param *p, json_t *value, struct ve_e
         const char *s;
         int ret = 0;
 
-        if (!json_is_string(value) || strlen(json_string_value(value)) !=
-                                              json_string_length(value)) {
-                ve_error_set(err, VE_EINVAL_INPUT, "%s must be a string without NUL bytes",
-                             p->key);
+        if (!json_is_string(value) ||
+            strlen(json_string_value(value)) != json_string_length(value)) {
+                ve_error_set(err, VE_EINVAL_INPUT, "%s must be a string without NUL bytes", p->key);
                 return NULL;
         }
         s = json_string_value(value);
@@ -171,9 +170,7 @@ static bool list_has(json_t *list, const char *s)
         size_t i;
         json_t *v;
 
-        json_array_foreach (list, i, v)
-                if (strcmp(json_string_value(v), s) == 0)
-                        return true;
+        json_array_foreach(list, i, v) if (strcmp(json_string_value(v), s) == 0) return true;
         return false;
 }
 
@@ -192,7 +189,8 @@ static json_t *norm_list(const struct ved_param *p, json_t *value, struct ve_err
                 return NULL;
         }
         out = json_array();
-        json_array_foreach (value, i, item) {
+        json_array_foreach(value, i, item)
+        {
                 n = norm_list_item(p, item, err);
                 if (n == NULL) {
                         json_decref(out);

@@ -12,9 +12,9 @@
 #include "ve/error.h"
 
 enum ved_param_kind {
-        VED_P_SIZE,     /* bytes: integer, or a string with K/M/G/T */
-        VED_P_COUNT,    /* non-negative integer up to max */
-        VED_P_PERCENT,  /* integer, or "50%" */
+        VED_P_SIZE,    /* bytes: integer, or a string with K/M/G/T */
+        VED_P_COUNT,   /* non-negative integer up to max */
+        VED_P_PERCENT, /* integer, or "50%" */
         VED_P_BOOL,
         VED_P_HOSTNAME,
         VED_P_NAME,     /* the VE's unique name */

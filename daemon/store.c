@@ -27,45 +27,47 @@ static inline void cleanup_sqlite_freep(char **s)
 
 /* Schema migrations: migrations[v] takes the schema from version v to v + 1. */
 static const char *const migrations[] = {
-        /* 0 -> 1: the first schema. */
-        "CREATE TABLE ves ("
-        " ctid INTEGER PRIMARY KEY,"
-        " name TEXT UNIQUE,"
-        " ostemplate TEXT NOT NULL,"
-        " state TEXT NOT NULL,"
-        " hostname TEXT,"
-        " ip TEXT NOT NULL DEFAULT '[]',"
-        " nameserver TEXT NOT NULL DEFAULT '[]',"
-        " searchdomain TEXT NOT NULL DEFAULT '[]',"
-        " onboot INTEGER, ram INTEGER, swap INTEGER, cpus INTEGER, cpulimit INTEGER,"
-        " cpuunits INTEGER, numproc INTEGER, diskspace INTEGER NOT NULL, diskinodes INTEGER,"
-        " iolimit INTEGER, iopslimit INTEGER, rate INTEGER,"
-        " stop_timeout INTEGER NOT NULL DEFAULT 120,"
-        " init TEXT NOT NULL DEFAULT '/sbin/init',"
-        " description TEXT,"
-        " version INTEGER NOT NULL DEFAULT 1,"
-        " pid INTEGER NOT NULL DEFAULT 0,"
-        " pid_starttime INTEGER NOT NULL DEFAULT 0,"
-        " created_at TEXT NOT NULL DEFAULT (" NOW "),"
-        " updated_at TEXT NOT NULL DEFAULT (" NOW "));"
-        "CREATE TABLE templates ("
-        " name TEXT PRIMARY KEY, distro TEXT, release TEXT, arch TEXT,"
-        " size INTEGER, image_size INTEGER, files INTEGER, sha256 TEXT,"
-        " created_at TEXT NOT NULL DEFAULT (" NOW "));"
-        "CREATE TABLE operations ("
-        " id INTEGER PRIMARY KEY AUTOINCREMENT,"
-        " type TEXT NOT NULL, ctid INTEGER, status TEXT NOT NULL,"
-        " params TEXT NOT NULL DEFAULT '{}', steps TEXT NOT NULL DEFAULT '[]',"
-        " error_code INTEGER, error_message TEXT, resolution TEXT,"
-        " created_at TEXT NOT NULL DEFAULT (" NOW "),"
-        " updated_at TEXT NOT NULL DEFAULT (" NOW "), finished_at TEXT);"
-        "CREATE INDEX operations_status ON operations(status);"
-        "CREATE TABLE events ("
-        " id INTEGER PRIMARY KEY AUTOINCREMENT,"
-        " time TEXT NOT NULL DEFAULT (" NOW "),"
-        " type TEXT NOT NULL, ctid INTEGER,"
-        " operation INTEGER REFERENCES operations(id) ON DELETE SET NULL,"
-        " state TEXT, message TEXT);",
+    /* 0 -> 1: the first schema. */
+    "CREATE TABLE ves ("
+    " ctid INTEGER PRIMARY KEY,"
+    " name TEXT UNIQUE,"
+    " ostemplate TEXT NOT NULL,"
+    " state TEXT NOT NULL,"
+    " hostname TEXT,"
+    " ip TEXT NOT NULL DEFAULT '[]',"
+    " nameserver TEXT NOT NULL DEFAULT '[]',"
+    " searchdomain TEXT NOT NULL DEFAULT '[]',"
+    " onboot INTEGER, ram INTEGER, swap INTEGER, cpus INTEGER, cpulimit INTEGER,"
+    " cpuunits INTEGER, numproc INTEGER, diskspace INTEGER NOT NULL, diskinodes INTEGER,"
+    " iolimit INTEGER, iopslimit INTEGER, rate INTEGER,"
+    " stop_timeout INTEGER NOT NULL DEFAULT 120,"
+    " init TEXT NOT NULL DEFAULT '/sbin/init',"
+    " description TEXT,"
+    " version INTEGER NOT NULL DEFAULT 1,"
+    " pid INTEGER NOT NULL DEFAULT 0,"
+    " pid_starttime INTEGER NOT NULL DEFAULT 0,"
+    " created_at TEXT NOT NULL DEFAULT (" NOW "),"
+    " updated_at TEXT NOT NULL DEFAULT (" NOW "));"
+    "CREATE TABLE templates ("
+    " name TEXT PRIMARY KEY, distro TEXT, release TEXT, arch TEXT,"
+    " size INTEGER, image_size INTEGER, files INTEGER, sha256 TEXT,"
+    " created_at TEXT NOT NULL DEFAULT (" NOW "));"
+    "CREATE TABLE operations ("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " type TEXT NOT NULL, ctid INTEGER, status TEXT NOT NULL,"
+    " params TEXT NOT NULL DEFAULT '{}', steps TEXT NOT NULL DEFAULT '[]',"
+    " error_code INTEGER, error_message TEXT, resolution TEXT,"
+    " created_at TEXT NOT NULL DEFAULT (" NOW "),"
+    " updated_at TEXT NOT NULL DEFAULT (" NOW "), finished_at TEXT);"
+    "CREATE INDEX operations_status ON operations(status);"
+    "CREATE TABLE events ("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " time TEXT NOT NULL DEFAULT (" NOW "),"
+    " type TEXT NOT NULL, ctid INTEGER,"
+    " operation INTEGER REFERENCES operations(id) ON DELETE SET NULL,"
+    " state TEXT, message TEXT);",
+    /* 1 -> 2: daemon-wide facts, such as the host boot the VEs last ran in. */
+    "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);",
 };
 
 #define N_MIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))
@@ -469,7 +471,8 @@ int ved_store_ve_update(struct ved_store *store, uint32_t ctid, json_t *changes,
                                     "VE %u was changed meanwhile (version %lld, If-Match gave "
                                     "%lld): fetch it again and retry",
                                     ctid, (long long)version, (long long)expected_version);
-        json_object_foreach (changes, key, v) {
+        json_object_foreach(changes, key, v)
+        {
                 ret = update_one(store, ctid, key, v, err);
                 if (ret < 0)
                         return ret;
@@ -508,8 +511,8 @@ int ved_store_ve_set_state(struct ved_store *store, uint32_t ctid, const char *s
                           "set VE state", err, 1, a, state);
 }
 
-int ved_store_ve_set_runtime(struct ved_store *store, uint32_t ctid, int64_t pid,
-                             int64_t starttime, struct ve_error *err)
+int ved_store_ve_set_runtime(struct ved_store *store, uint32_t ctid, int64_t pid, int64_t starttime,
+                             struct ve_error *err)
 {
         int64_t a[] = {pid, starttime, ctid};
 
@@ -576,7 +579,8 @@ int ved_store_op_set_status(struct ved_store *store, int64_t id, const char *sta
 {
         int64_t a[] = {id};
 
-        return exec_bound(store, "UPDATE operations SET status = ?, updated_at = " NOW " WHERE id = ?",
+        return exec_bound(store,
+                          "UPDATE operations SET status = ?, updated_at = " NOW " WHERE id = ?",
                           "set operation status", err, 1, a, status);
 }
 
@@ -607,17 +611,17 @@ int ved_store_op_finish(struct ved_store *store, int64_t id, const char *status,
 }
 
 #define OP_COLUMNS                                                                                 \
-        "SELECT id, type, ctid, status, params, steps, error_code, error_message, resolution,"    \
+        "SELECT id, type, ctid, status, params, steps, error_code, error_message, resolution,"     \
         " created_at, updated_at, finished_at FROM operations "
 
 static json_t *op_row(sqlite3_stmt *st)
 {
         json_t *op = row_to_json(st), *e;
 
-        json_object_set_new(op, "steps", json_loads((const char *)sqlite3_column_text(st, 5), 0,
-                                                    NULL));
-        json_object_set_new(op, "params", json_loads((const char *)sqlite3_column_text(st, 4), 0,
-                                                     NULL));
+        json_object_set_new(op, "steps",
+                            json_loads((const char *)sqlite3_column_text(st, 5), 0, NULL));
+        json_object_set_new(op, "params",
+                            json_loads((const char *)sqlite3_column_text(st, 4), 0, NULL));
         if (sqlite3_column_type(st, 7) == SQLITE_NULL) {
                 e = json_null();
         } else {
@@ -649,8 +653,7 @@ int ved_store_op_get(struct ved_store *store, int64_t id, json_t **out, struct v
         return 0;
 }
 
-static int op_collect(struct ved_store *store, sqlite3_stmt *st, json_t **out,
-                      struct ve_error *err)
+static int op_collect(struct ved_store *store, sqlite3_stmt *st, json_t **out, struct ve_error *err)
 {
         json_t *list = json_array();
         int rc;
@@ -771,4 +774,107 @@ int64_t ved_store_event_last_id(struct ved_store *store)
             sqlite3_step(st) != SQLITE_ROW)
                 return 0;
         return sqlite3_column_int64(st, 0);
+}
+
+int ved_store_meta_get(struct ved_store *store, const char *key, char *buf, size_t len)
+{
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+
+        if (sqlite3_prepare_v2(store->db, "SELECT value FROM meta WHERE key = ?", -1, &st, NULL) !=
+            SQLITE_OK)
+                return -EIO;
+        sqlite3_bind_text(st, 1, key, -1, SQLITE_TRANSIENT);
+        if (sqlite3_step(st) != SQLITE_ROW)
+                return -ENOENT;
+        snprintf(buf, len, "%s", (const char *)sqlite3_column_text(st, 0));
+        return 0;
+}
+
+int ved_store_meta_set(struct ved_store *store, const char *key, const char *value,
+                       struct ve_error *err)
+{
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        int ret;
+
+        ret = prepare(store, "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", &st, err);
+        if (ret < 0)
+                return ret;
+        sqlite3_bind_text(st, 1, key, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 2, value, -1, SQLITE_TRANSIENT);
+        if (sqlite3_step(st) != SQLITE_DONE)
+                return db_error(store, err, "write meta");
+        return 0;
+}
+
+int ved_store_template_insert(struct ved_store *store, json_t *t, struct ve_error *err)
+{
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        int ret;
+
+        ret = prepare(store,
+                      "INSERT INTO templates (name, distro, release, arch, size, image_size, files,"
+                      " sha256) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                      &st, err);
+        if (ret < 0)
+                return ret;
+        bind_json(st, 1, json_object_get(t, "name"));
+        bind_json(st, 2, json_object_get(t, "distro"));
+        bind_json(st, 3, json_object_get(t, "release"));
+        bind_json(st, 4, json_object_get(t, "arch"));
+        bind_json(st, 5, json_object_get(t, "size"));
+        bind_json(st, 6, json_object_get(t, "image_size"));
+        bind_json(st, 7, json_object_get(t, "files"));
+        bind_json(st, 8, json_object_get(t, "sha256"));
+        if (sqlite3_step(st) != SQLITE_DONE) {
+                if ((sqlite3_extended_errcode(store->db) & 0xff) == SQLITE_CONSTRAINT)
+                        return ve_error_set(err, VE_ECONFLICT, "template '%s' already exists",
+                                            json_string_value(json_object_get(t, "name")));
+                return db_error(store, err, "insert template");
+        }
+        return 0;
+}
+
+int ved_store_template_get(struct ved_store *store, const char *name, json_t **out,
+                           struct ve_error *err)
+{
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        int ret, rc;
+
+        ret = prepare(store, "SELECT * FROM templates WHERE name = ?", &st, err);
+        if (ret < 0)
+                return ret;
+        sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_DONE)
+                return ve_error_set(err, VE_ENOTFOUND, "template '%s' does not exist", name);
+        if (rc != SQLITE_ROW)
+                return db_error(store, err, "read template");
+        *out = row_to_json(st);
+        return 0;
+}
+
+int ved_store_template_list(struct ved_store *store, json_t **out, struct ve_error *err)
+{
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        json_t *list;
+        int ret, rc;
+
+        ret = prepare(store, "SELECT * FROM templates ORDER BY name", &st, err);
+        if (ret < 0)
+                return ret;
+        list = json_array();
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+                json_array_append_new(list, row_to_json(st));
+        if (rc != SQLITE_DONE) {
+                json_decref(list);
+                return db_error(store, err, "list templates");
+        }
+        *out = list;
+        return 0;
+}
+
+int ved_store_template_delete(struct ved_store *store, const char *name, struct ve_error *err)
+{
+        return exec_bound(store, "DELETE FROM templates WHERE name = ?", "delete template", err, 0,
+                          NULL, name);
 }

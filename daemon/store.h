@@ -19,7 +19,7 @@
 
 #include "ve/error.h"
 
-#define VED_SCHEMA_VERSION 1
+#define VED_SCHEMA_VERSION 2
 
 struct ved_store {
         sqlite3 *db;
@@ -52,8 +52,8 @@ int ved_store_ve_update(struct ved_store *store, uint32_t ctid, json_t *changes,
 int ved_store_ve_set_state(struct ved_store *store, uint32_t ctid, const char *state,
                            struct ve_error *err);
 /* The runtime record of a running VE: init's host pid and its start time (0 = none). */
-int ved_store_ve_set_runtime(struct ved_store *store, uint32_t ctid, int64_t pid,
-                             int64_t starttime, struct ve_error *err);
+int ved_store_ve_set_runtime(struct ved_store *store, uint32_t ctid, int64_t pid, int64_t starttime,
+                             struct ve_error *err);
 int ved_store_ve_delete(struct ved_store *store, uint32_t ctid, struct ve_error *err);
 /* Count VEs, optionally in one state. */
 int ved_store_ve_count(struct ved_store *store, const char *state);
@@ -83,5 +83,17 @@ int ved_store_event_insert(struct ved_store *store, const char *type, uint32_t c
 int ved_store_event_list(struct ved_store *store, int64_t since, int limit, json_t **out,
                          struct ve_error *err);
 int64_t ved_store_event_last_id(struct ved_store *store);
+
+/* Daemon-wide facts (key/value). get answers -ENOENT when unset. */
+int ved_store_meta_get(struct ved_store *store, const char *key, char *buf, size_t len);
+int ved_store_meta_set(struct ved_store *store, const char *key, const char *value,
+                       struct ve_error *err);
+
+/* Templates: {name, distro, release, arch, size, image_size, files, sha256}. */
+int ved_store_template_insert(struct ved_store *store, json_t *t, struct ve_error *err);
+int ved_store_template_get(struct ved_store *store, const char *name, json_t **out,
+                           struct ve_error *err);
+int ved_store_template_list(struct ved_store *store, json_t **out, struct ve_error *err);
+int ved_store_template_delete(struct ved_store *store, const char *name, struct ve_error *err);
 
 #endif

@@ -1,48 +1,118 @@
 #include "ve_ops.h"
 
 #include <errno.h>
+#include <limits.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
+#include "quota/cgroup.h"
+#include "runtime.h"
 #include "ve/cleanup.h"
+#include "ve/image.h"
+#include "ve/mount.h"
+#include "ve/start.h"
 
-/* Paths an operation's worker steps need, copied on the loop before the work runs:
- * worker threads never read struct ved. */
+/* What an operation's worker steps need, copied on the loop when the operation is
+ * made: worker threads never read struct ved or the store. */
 struct ve_op_data {
-        char dir[4096];
+        uint32_t ctid;
+        char dir[PATH_MAX / 2]; /* ves/<ctid> */
+        char img[PATH_MAX];     /* ves/<ctid>/root.img */
+        char root[PATH_MAX];    /* ves/<ctid>/root: the private area's mount point */
+        char golden[PATH_MAX];  /* templates/<name>.img */
+        char instance[32];
+        char hostname[256];
+        char init[256];
+        const struct quota_cgroup *cg; /* immutable after startup: thread-safe */
+        struct quota_cgroup_target target;
+        uint64_t diskspace, diskinodes;
+        unsigned stop_timeout;
+        bool force;
+        bool was_running;
+        pid_t pid;
+        int pidfd;           /* a dup of the running init's pidfd, owned */
+        struct ve_proc proc; /* start's result until the loop adopts it */
 };
+
+static void free_data(void *p)
+{
+        struct ve_op_data *d = p;
+
+        if (d == NULL)
+                return;
+        if (d->pidfd >= 0)
+                close(d->pidfd);
+        ve_proc_close(&d->proc);
+        free(d);
+}
+
+static void copy_str(char *dst, size_t len, json_t *v)
+{
+        snprintf(dst, len, "%s", json_is_string(v) ? json_string_value(v) : "");
+}
+
+static void fill_from_record(struct ve_op_data *d, json_t *ve)
+{
+        copy_str(d->hostname, sizeof(d->hostname), json_object_get(ve, "hostname"));
+        copy_str(d->init, sizeof(d->init), json_object_get(ve, "init"));
+        d->diskspace = (uint64_t)json_integer_value(json_object_get(ve, "diskspace"));
+        d->diskinodes = (uint64_t)json_integer_value(json_object_get(ve, "diskinodes"));
+        d->stop_timeout = (unsigned)json_integer_value(json_object_get(ve, "stop_timeout"));
+}
 
 static int prepare(struct ved_op *op, struct ve_error *err)
 {
+        struct ved *v = op->v;
         struct ve_op_data *d = calloc(1, sizeof(*d));
+        struct ved_rt *rt;
+        json_t *ve = NULL;
 
         if (d == NULL)
                 return ve_error_set(err, ENOMEM, "out of memory");
-        ved_ve_dir(op->v, op->ctid, d->dir, sizeof(d->dir));
         op->data = d;
-        op->free_data = free;
+        op->free_data = free_data;
+        d->pidfd = -EBADF;
+        d->proc.pidfd = d->proc.console_fd = -EBADF;
+        d->ctid = op->ctid;
+        ved_ve_dir(v, op->ctid, d->dir, sizeof(d->dir));
+        snprintf(d->img, sizeof(d->img), "%s/root.img", d->dir);
+        snprintf(d->root, sizeof(d->root), "%s/root", d->dir);
+        snprintf(d->instance, sizeof(d->instance), "%s", v->cfg.instance);
+        d->cg = v->cgroup;
+        d->target = (struct quota_cgroup_target){d->cg, d->instance, d->ctid};
+        d->force = json_is_true(json_object_get(op->params, "force"));
+        if (ved_store_ve_get_ctid(&v->store, op->ctid, &ve, err) < 0)
+                return -err->code;
+        fill_from_record(d, ve);
+        snprintf(d->golden, sizeof(d->golden), "%s/%s.img", v->templates_dir,
+                 json_string_value(json_object_get(ve, "ostemplate")));
+        json_decref(ve);
+        rt = ved_rt_find(v, op->ctid);
+        if (rt != NULL && !rt->exited) {
+                /* This operation now owns the init's exit: the watcher only reaps. */
+                rt->busy = true;
+                d->was_running = true;
+                d->pid = rt->proc.pid;
+                d->pidfd = dup(rt->proc.pidfd);
+        }
         return 0;
 }
 
-/* Remove the VE's directory. It holds nothing yet beyond what create made. */
-static int remove_private(const char *dir, struct ve_error *err)
-{
-        if (rmdir(dir) < 0 && errno != ENOENT)
-                return ve_error_errno(err, errno, "remove %s", dir);
-        return 0;
-}
+/* --- create ----------------------------------------------------------------- */
 
 static int create_private_work(struct ved_op *op, struct ve_error *err)
 {
         struct ve_op_data *d = op->data;
 
-        if (mkdir(d->dir, 0700) < 0)
+        if (mkdir(d->dir, 0700) < 0 && errno != EEXIST)
                 return ve_error_errno(err, errno, "create %s", d->dir);
-        return 0;
+        return ve_private_create(d->golden, d->img, d->diskspace, d->diskinodes, err);
 }
 
 static int create_finish(struct ved_op *op, struct ve_error *err)
@@ -55,13 +125,13 @@ static int create_finish(struct ved_op *op, struct ve_error *err)
         return ret;
 }
 
-static void create_rollback_work(struct ved_op *op)
+static void remove_private_work(struct ved_op *op)
 {
         struct ve_op_data *d = op->data;
         struct ve_error err = {0};
 
-        if (remove_private(d->dir, &err) < 0)
-                log_error("Rollback of VE %u: %s", op->ctid, err.message);
+        if (ve_rmtree(d->dir, &err) < 0)
+                log_error("Cleanup of VE %u: %s", op->ctid, err.message);
         ve_error_clear(&err);
 }
 
@@ -72,49 +142,279 @@ static void create_rollback_done(struct ved_op *op)
                           "VE %u removed: its creation failed", op->ctid);
 }
 
+/* Startup: tear down whatever a VE has on the host and remove its directory. */
+static int recover_remove(struct ved *v, uint32_t ctid, struct ve_error *err)
+{
+        char dir[PATH_MAX / 2], root[PATH_MAX];
+
+        ved_ve_dir(v, ctid, dir, sizeof(dir));
+        snprintf(root, sizeof(root), "%s/root", dir);
+        if (ved_rt_teardown(v->cgroup, v->cfg.instance, ctid, root, err) < 0)
+                return -err->code;
+        return ve_rmtree(dir, err);
+}
+
+static const char *broken(struct ved *v, uint32_t ctid, struct ve_error *err,
+                          const char **resolution)
+{
+        log_error("Recovery of VE %u: %s", ctid, err->message);
+        ve_error_clear(err);
+        ved_store_ve_set_state(&v->store, ctid, "broken", NULL);
+        *resolution = "could not clean up: the VE is marked broken";
+        return "failed";
+}
+
 static const char *create_recover(struct ved *v, json_t *op, const char **resolution)
 {
         uint32_t ctid = (uint32_t)json_integer_value(json_object_get(op, "ctid"));
         struct ve_error err = {0};
-        char dir[4096];
 
-        ved_ve_dir(v, ctid, dir, sizeof(dir));
-        if (remove_private(dir, &err) < 0) {
-                log_error("Recovery of VE %u: %s", ctid, err.message);
-                ve_error_clear(&err);
-                ved_store_ve_set_state(&v->store, ctid, "broken", NULL);
-                *resolution = "could not roll back: the VE is marked broken";
-                return "failed";
-        }
+        if (recover_remove(v, ctid, &err) < 0)
+                return broken(v, ctid, &err, resolution);
         ved_store_ve_delete(&v->store, ctid, NULL);
         *resolution = "rolled back: the half-created VE was removed";
         return "failed";
 }
 
 static const struct ved_step create_steps[] = {
-        {"private", create_private_work, NULL},
-        {NULL, NULL, NULL},
+    {"private", create_private_work, NULL},
+    {NULL, NULL, NULL},
 };
 
 const struct ved_op_kind ved_op_create_kind = {
-        .type = "create",
-        .prepare = prepare,
-        .steps = create_steps,
-        .finish = create_finish,
-        .rollback_work = create_rollback_work,
-        .rollback_done = create_rollback_done,
-        .recover = create_recover,
+    .type = "create",
+    .steps = create_steps,
+    .prepare = prepare,
+    .finish = create_finish,
+    .rollback_work = remove_private_work,
+    .rollback_done = create_rollback_done,
+    .recover = create_recover,
 };
+
+/* --- start ------------------------------------------------------------------ */
+
+static int mount_work(struct ved_op *op, struct ve_error *err)
+{
+        struct ve_op_data *d = op->data;
+        char loopdev[64];
+
+        if (mkdir(d->root, 0755) < 0 && errno != EEXIST)
+                return ve_error_errno(err, errno, "create %s", d->root);
+        if (ve_is_mounted(d->root) > 0)
+                return 0;
+        return ve_private_mount(d->img, d->root, loopdev, sizeof(loopdev), err);
+}
+
+static int cgroup_work(struct ved_op *op, struct ve_error *err)
+{
+        struct ve_op_data *d = op->data;
+
+        return quota_cgroup_create(d->cg, d->instance, d->ctid, err);
+}
+
+static int init_work(struct ved_op *op, struct ve_error *err)
+{
+        struct ve_op_data *d = op->data;
+        char *argv[] = {d->init, NULL};
+        _cleanup_close_ int cgfd = -EBADF;
+        struct ve_start_config cfg = {
+            .ctid = d->ctid,
+            .rootfs = d->root,
+            .hostname = d->hostname[0] ? d->hostname : NULL,
+            .init_argv = argv,
+            .cgroup = {.fd = -EBADF},
+        };
+
+        if (strcmp(quota_cgroup_name(d->cg), "v2") == 0) {
+                cgfd = quota_cgroup_open_fd(d->cg, d->instance, d->ctid, err);
+                if (cgfd < 0)
+                        return cgfd;
+                cfg.cgroup.fd = cgfd;
+        } else {
+                cfg.cgroup.attach_cb = quota_cgroup_attach_cb;
+                cfg.cgroup.data = &d->target;
+        }
+        return ve_start(&cfg, &d->proc, err);
+}
+
+static int init_done(struct ved_op *op, struct ve_error *err)
+{
+        struct ve_op_data *d = op->data;
+        int ret;
+
+        ret = ved_store_ve_set_runtime(&op->v->store, op->ctid, d->proc.pid,
+                                       (int64_t)d->proc.starttime, err);
+        if (ret < 0)
+                return ret;
+        ret = ved_rt_adopt(op->v, op->ctid, &d->proc, err);
+        d->proc.pidfd = d->proc.console_fd = -EBADF;
+        return ret;
+}
+
+static int start_finish(struct ved_op *op, struct ve_error *err)
+{
+        int ret = ved_store_ve_set_state(&op->v->store, op->ctid, "running", err);
+
+        if (ret == 0)
+                ved_event(op->v, "ve.state", op->ctid, op->id, "running", "VE %u is running",
+                          op->ctid);
+        return ret;
+}
+
+static void teardown_work(struct ved_op *op)
+{
+        struct ve_op_data *d = op->data;
+        struct ve_error err = {0};
+
+        if (ved_rt_teardown(d->cg, d->instance, d->ctid, d->root, &err) < 0)
+                log_error("Cleanup of VE %u: %s", op->ctid, err.message);
+        ve_error_clear(&err);
+}
+
+static void mark_stopped(struct ved_op *op)
+{
+        ved_rt_release(op->v, op->ctid);
+        ved_store_ve_set_runtime(&op->v->store, op->ctid, 0, 0, NULL);
+        ved_store_ve_set_state(&op->v->store, op->ctid, "stopped", NULL);
+        ved_event(op->v, "ve.state", op->ctid, op->id, "stopped", "VE %u is stopped", op->ctid);
+}
+
+/* Startup: whatever the interrupted start or stop did, make the record match what
+ * runs (reconcile does the rest). */
+static const char *state_recover(struct ved *v, json_t *op, const char **resolution)
+{
+        (void)v;
+        (void)op;
+        *resolution = "reconciled: the VE's state was taken from what runs on the host";
+        return "failed";
+}
+
+static const struct ved_step start_steps[] = {
+    {"mount", mount_work, NULL},
+    {"cgroup", cgroup_work, NULL},
+    {"init", init_work, init_done},
+    {NULL, NULL, NULL},
+};
+
+const struct ved_op_kind ved_op_start_kind = {
+    .type = "start",
+    .steps = start_steps,
+    .prepare = prepare,
+    .finish = start_finish,
+    .rollback_work = teardown_work,
+    .rollback_done = mark_stopped,
+    .recover = state_recover,
+};
+
+/* --- stop ------------------------------------------------------------------- */
+
+static int signal_work(struct ved_op *op, struct ve_error *err)
+{
+        struct ve_op_data *d = op->data;
+        struct pollfd pfd = {.fd = d->pidfd, .events = POLLIN};
+        int ret;
+
+        if (d->pidfd < 0 || d->force)
+                return 0;
+        ret = ve_stop_signal(d->pid, d->pidfd, NULL, err);
+        if (ret < 0)
+                return ret;
+        /* Wait for init to halt; past the timeout the cgroup is killed (next step). */
+        do
+                ret = poll(&pfd, 1, (int)(d->stop_timeout * 1000));
+        while (ret < 0 && errno == EINTR);
+        if (ret == 0)
+                log_warn("VE %u did not halt within %u s: killing it", d->ctid, d->stop_timeout);
+        return 0;
+}
+
+static int kill_work(struct ved_op *op, struct ve_error *err)
+{
+        struct ve_op_data *d = op->data;
+
+        return ved_rt_teardown(d->cg, d->instance, d->ctid, d->root, err);
+}
+
+static int stop_finish(struct ved_op *op, struct ve_error *err)
+{
+        (void)err;
+        mark_stopped(op);
+        return 0;
+}
+
+static void stop_rollback_done(struct ved_op *op)
+{
+        struct ved_rt *rt = ved_rt_find(op->v, op->ctid);
+
+        if (rt != NULL && !rt->exited) {
+                rt->busy = false;
+                ved_store_ve_set_state(&op->v->store, op->ctid, "running", NULL);
+        } else {
+                mark_stopped(op);
+        }
+}
+
+static const struct ved_step stop_steps[] = {
+    {"signal", signal_work, NULL},
+    {"kill", kill_work, NULL},
+    {NULL, NULL, NULL},
+};
+
+const struct ved_op_kind ved_op_stop_kind = {
+    .type = "stop",
+    .steps = stop_steps,
+    .prepare = prepare,
+    .finish = stop_finish,
+    .rollback_done = stop_rollback_done,
+    .recover = state_recover,
+};
+
+/* --- restart: stop, then start ---------------------------------------------- */
+
+static int restart_stopped_done(struct ved_op *op, struct ve_error *err)
+{
+        (void)err;
+        ved_rt_release(op->v, op->ctid);
+        return ved_store_ve_set_runtime(&op->v->store, op->ctid, 0, 0, NULL);
+}
+
+static const struct ved_step restart_steps[] = {
+    {"signal", signal_work, NULL},  {"kill", kill_work, restart_stopped_done},
+    {"mount", mount_work, NULL},    {"cgroup", cgroup_work, NULL},
+    {"init", init_work, init_done}, {NULL, NULL, NULL},
+};
+
+const struct ved_op_kind ved_op_restart_kind = {
+    .type = "restart",
+    .steps = restart_steps,
+    .prepare = prepare,
+    .finish = start_finish,
+    .rollback_work = teardown_work,
+    .rollback_done = mark_stopped,
+    .recover = state_recover,
+};
+
+/* --- destroy ---------------------------------------------------------------- */
 
 static int destroy_private_work(struct ved_op *op, struct ve_error *err)
 {
-        return remove_private(((struct ve_op_data *)op->data)->dir, err);
+        struct ve_op_data *d = op->data;
+        int ret;
+
+        /* Never delete through a mount: everything is torn down first, and
+         * ve_rmtree refuses to cross into a mount that is still there. */
+        ret = ved_rt_teardown(d->cg, d->instance, d->ctid, d->root, err);
+        if (ret < 0)
+                return ret;
+        return ve_rmtree(d->dir, err);
 }
 
 static int destroy_finish(struct ved_op *op, struct ve_error *err)
 {
-        int ret = ved_store_ve_delete(&op->v->store, op->ctid, err);
+        int ret;
 
+        ved_rt_release(op->v, op->ctid);
+        ret = ved_store_ve_delete(&op->v->store, op->ctid, err);
         if (ret == 0)
                 ved_event(op->v, "ve.destroyed", op->ctid, op->id, NULL, "VE %u destroyed",
                           op->ctid);
@@ -123,25 +423,25 @@ static int destroy_finish(struct ved_op *op, struct ve_error *err)
 
 static void destroy_rollback_done(struct ved_op *op)
 {
-        const char *prev = json_string_value(json_object_get(op->params, "previous_state"));
+        struct ved_rt *rt = ved_rt_find(op->v, op->ctid);
 
-        ved_store_ve_set_state(&op->v->store, op->ctid, prev ? prev : "stopped", NULL);
+        if (rt != NULL && !rt->exited) {
+                rt->busy = false;
+                ved_store_ve_set_state(&op->v->store, op->ctid, "running", NULL);
+                return;
+        }
+        ved_rt_release(op->v, op->ctid);
+        ved_store_ve_set_runtime(&op->v->store, op->ctid, 0, 0, NULL);
+        ved_store_ve_set_state(&op->v->store, op->ctid, "broken", NULL);
 }
 
 static const char *destroy_recover(struct ved *v, json_t *op, const char **resolution)
 {
         uint32_t ctid = (uint32_t)json_integer_value(json_object_get(op, "ctid"));
         struct ve_error err = {0};
-        char dir[4096];
 
-        ved_ve_dir(v, ctid, dir, sizeof(dir));
-        if (remove_private(dir, &err) < 0) {
-                log_error("Recovery of VE %u: %s", ctid, err.message);
-                ve_error_clear(&err);
-                ved_store_ve_set_state(&v->store, ctid, "broken", NULL);
-                *resolution = "could not finish: the VE is marked broken";
-                return "failed";
-        }
+        if (recover_remove(v, ctid, &err) < 0)
+                return broken(v, ctid, &err, resolution);
         ved_store_ve_delete(&v->store, ctid, NULL);
         ved_event(v, "ve.destroyed", ctid, json_integer_value(json_object_get(op, "id")), NULL,
                   "VE %u destroyed (finished after a restart)", ctid);
@@ -150,16 +450,15 @@ static const char *destroy_recover(struct ved *v, json_t *op, const char **resol
 }
 
 static const struct ved_step destroy_steps[] = {
-        {"private", destroy_private_work, NULL},
-        {NULL, NULL, NULL},
+    {"private", destroy_private_work, NULL},
+    {NULL, NULL, NULL},
 };
 
 const struct ved_op_kind ved_op_destroy_kind = {
-        .type = "destroy",
-        .prepare = prepare,
-        .steps = destroy_steps,
-        .finish = destroy_finish,
-        .rollback_done = destroy_rollback_done,
-        .recover = destroy_recover,
+    .type = "destroy",
+    .steps = destroy_steps,
+    .prepare = prepare,
+    .finish = destroy_finish,
+    .rollback_done = destroy_rollback_done,
+    .recover = destroy_recover,
 };
-

@@ -1,5 +1,5 @@
-/* The operation kinds that change VEs: create, destroy (and, with the runtime,
- * start, stop, restart). Each is a table of steps run by the engine in ops.c. */
+/* The operation kinds that change VEs. Each is a table of steps run by the engine
+ * in ops.c; the steps call ve/ and quota/ on worker threads. */
 #ifndef VED_VE_OPS_H
 #define VED_VE_OPS_H
 
@@ -7,5 +7,8 @@
 
 extern const struct ved_op_kind ved_op_create_kind;
 extern const struct ved_op_kind ved_op_destroy_kind;
+extern const struct ved_op_kind ved_op_start_kind;
+extern const struct ved_op_kind ved_op_stop_kind;
+extern const struct ved_op_kind ved_op_restart_kind;
 
 #endif

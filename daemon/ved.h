@@ -13,6 +13,7 @@
 #include "store.h"
 
 struct api_server;
+struct quota_cgroup;
 
 /* Someone waiting for new events (an /v1/events stream). notify_cb runs on the loop
  * after a transaction that added events has committed. */
@@ -36,12 +37,14 @@ struct ved {
         uv_signal_t sigterm, sigint;
         struct list_head event_subs;
         struct list_head op_waiters;
-        struct list_head ops;      /* operations running now */
-        bool events_pending;       /* events inserted since the last notify */
+        struct list_head ops; /* operations running now */
+        bool events_pending;  /* events inserted since the last notify */
         bool stopping;
         char started_at[32];
-        char *ves_dir;             /* <state>/ves */
-        char *templates_dir;       /* <state>/templates */
+        struct quota_cgroup *cgroup; /* the host's cgroup backend, chosen at start */
+        struct list_head rts;        /* struct ved_rt: VEs whose init is running */
+        char *ves_dir;               /* <state>/ves */
+        char *templates_dir;         /* <state>/templates */
 };
 
 /* Transaction helpers that also wake event subscribers after a commit. */

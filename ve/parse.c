@@ -77,8 +77,8 @@ int ve_parse_size(const char *s, uint64_t *out, const char *what, struct ve_erro
         n = parse_digits(p, &whole, &overflow);
         if (n == 0)
                 return ve_error_set(err, VE_EINVAL_INPUT,
-                                    "%s: '%s' is not a size (use a number with K, M, G or T)",
-                                    what, s);
+                                    "%s: '%s' is not a size (use a number with K, M, G or T)", what,
+                                    s);
         p += n;
         if (*p == '.') {
                 p++;
@@ -89,7 +89,8 @@ int ve_parse_size(const char *s, uint64_t *out, const char *what, struct ve_erro
                         n++;
                 }
                 if (n == 0)
-                        return ve_error_set(err, VE_EINVAL_INPUT, "%s: '%s' is not a size", what, s);
+                        return ve_error_set(err, VE_EINVAL_INPUT, "%s: '%s' is not a size", what,
+                                            s);
                 p += n;
                 while (isdigit((unsigned char)*p))
                         p++;
@@ -166,8 +167,7 @@ int ve_parse_bool(const char *s, bool *out, const char *what, struct ve_error *e
 int ve_check_ctid(uint64_t ctid, struct ve_error *err)
 {
         if (ctid < VE_CTID_MIN)
-                return ve_error_set(err, VE_EINVAL_INPUT,
-                                    "CTID %llu is reserved: use %u or above",
+                return ve_error_set(err, VE_EINVAL_INPUT, "CTID %llu is reserved: use %u or above",
                                     (unsigned long long)ctid, VE_CTID_MIN);
         if (ctid > VE_CTID_MAX)
                 return ve_error_set(err, VE_EINVAL_INPUT, "CTID %llu is too large (at most %u)",
@@ -208,8 +208,8 @@ int ve_check_name(const char *s, struct ve_error *err)
         if (len == 0 || len > 64)
                 return ve_error_set(err, VE_EINVAL_INPUT, "VE name must be 1 to 64 characters");
         if (!isalpha((unsigned char)s[0]))
-                return ve_error_set(err, VE_EINVAL_INPUT,
-                                    "VE name '%s' must start with a letter", s);
+                return ve_error_set(err, VE_EINVAL_INPUT, "VE name '%s' must start with a letter",
+                                    s);
         for (size_t i = 0; i < len; i++)
                 if (!name_char(s[i]))
                         return ve_error_set(err, VE_EINVAL_INPUT,
@@ -224,7 +224,8 @@ int ve_check_template_name(const char *s, struct ve_error *err)
         size_t len = s ? strlen(s) : 0;
 
         if (len == 0 || len > 128)
-                return ve_error_set(err, VE_EINVAL_INPUT, "template name must be 1 to 128 characters");
+                return ve_error_set(err, VE_EINVAL_INPUT,
+                                    "template name must be 1 to 128 characters");
         if (s[0] == '.' || s[0] == '-')
                 return ve_error_set(err, VE_EINVAL_INPUT,
                                     "template name '%s' must not start with '.' or '-'", s);
@@ -290,8 +291,8 @@ int ve_parse_ip(const char *s, char *out, int *family, struct ve_error *err)
         else
                 return ve_error_set(err, VE_EINVAL_INPUT, "'%s' is not an IPv4 or IPv6 address", s);
         if (slash != NULL) {
-                if (ve_parse_uint(slash + 1, fam == AF_INET ? 32 : 128, &prefix, "IP prefix",
-                                  err) < 0)
+                if (ve_parse_uint(slash + 1, fam == AF_INET ? 32 : 128, &prefix, "IP prefix", err) <
+                    0)
                         return ve_error_prefix(err, "address '%s'", s);
                 has_prefix = true;
         }

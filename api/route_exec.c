@@ -1,0 +1,498 @@
+/* POST /v1/ves/{ve}/exec: a command in a running VE.
+ *
+ * Plain mode answers once the command ends, with its output as JSON (panels,
+ * curl). With `Upgrade: ved-exec/1` the connection becomes a framed byte stream
+ * both ways (vectl exec, vectl enter): frame = type byte, 4-byte big-endian length,
+ * payload; see api/openapi.yaml. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "body.h"
+#include "daemon/exec.h"
+#include "daemon/ved.h"
+#include "router.h"
+
+#define OUTPUT_MAX   (1024 * 1024)
+#define STDIN_MAX    (1024 * 1024)
+#define FRAME_MAX    (1024 * 1024)
+#define EXEC_UPGRADE "ved-exec/1"
+
+struct exec_call {
+        struct api_request *req; /* plain mode, until answered */
+        struct ved_exec *x;
+        json_t *stdin_text;
+        uv_timer_t timer;
+        bool timer_open;
+        char *out[2];
+        size_t len[2];
+        bool truncated;
+        int code;
+        bool done;
+        /* upgrade mode */
+        struct MHD_UpgradeResponseHandle *urh;
+        uv_pipe_t sock;
+        bool sock_open;
+        char *in;
+        size_t in_len;
+        bool closing;
+        int handles;
+};
+
+static int parse_request(json_t *body, struct ved_exec_request *rq, bool upgrade,
+                         struct ve_error *err)
+{
+        static const char *const allowed[] = {"command", "tty",   "rows",    "cols",
+                                              "term",    "stdin", "timeout", NULL};
+        json_t *cmd = json_object_get(body, "command"), *a, *v;
+        size_t i;
+
+        if (api_check_fields(body, allowed, err) < 0)
+                return -err->code;
+        v = json_object_get(body, "tty");
+        if (v != NULL && !json_is_boolean(v))
+                return ve_error_set(err, VE_EINVAL_INPUT, "tty must be true or false");
+        rq->tty = json_is_true(v);
+        if (rq->tty && !upgrade)
+                return ve_error_set(err, VE_EINVAL_INPUT,
+                                    "tty needs the streaming mode (Upgrade: " EXEC_UPGRADE ")");
+        if (cmd == NULL && rq->tty)
+                cmd = json_pack("[s, s]", "/bin/sh", "-l");
+        else
+                json_incref(cmd);
+        if (!json_is_array(cmd) || json_array_size(cmd) == 0 || json_array_size(cmd) > 4096) {
+                json_decref(cmd);
+                return ve_error_set(err, VE_EINVAL_INPUT,
+                                    "command must be a non-empty array of strings");
+        }
+        json_array_foreach(cmd, i, a)
+        {
+                if (!json_is_string(a) || strlen(json_string_value(a)) != json_string_length(a)) {
+                        json_decref(cmd);
+                        return ve_error_set(err, VE_EINVAL_INPUT,
+                                            "command must be an array of strings without NUL "
+                                            "bytes");
+                }
+        }
+        rq->command = cmd;
+        for (int k = 0; k < 2; k++) {
+                const char *key = k ? "cols" : "rows";
+                json_t *n = json_object_get(body, key);
+
+                if (n != NULL && (!json_is_integer(n) || json_integer_value(n) < 0 ||
+                                  json_integer_value(n) > 10000))
+                        return ve_error_set(err, VE_EINVAL_INPUT, "%s must be 0 to 10000", key);
+                *(k ? &rq->cols : &rq->rows) = (unsigned short)json_integer_value(n);
+        }
+        v = json_object_get(body, "term");
+        if (v != NULL &&
+            (!json_is_string(v) || json_string_length(v) > 63 ||
+             strspn(json_string_value(v), "abcdefghijklmnopqrstuvwxyz0123456789-_.+") !=
+                 json_string_length(v)))
+                return ve_error_set(err, VE_EINVAL_INPUT,
+                                    "term must be a terminal name such as xterm");
+        rq->term = json_string_value(v);
+        return 0;
+}
+
+static void call_free(struct exec_call *c)
+{
+        json_decref(c->stdin_text);
+        free(c->out[0]);
+        free(c->out[1]);
+        free(c->in);
+        free(c);
+}
+
+static void call_handle_closed_cb(uv_handle_t *h)
+{
+        struct exec_call *c = h->data;
+
+        if (--c->handles == 0)
+                call_free(c);
+}
+
+/* --- plain mode ------------------------------------------------------------- */
+
+static int plain_answer(struct api_request *req)
+{
+        struct exec_call *c = req->data;
+        json_t *body;
+
+        if (req->closing && !c->done)
+                return api_respond_error(req, 503, "ved is shutting down");
+        body = json_pack("{s:i, s:s#, s:s#, s:b}", "exit_code", c->code, "stdout",
+                         c->out[0] ? c->out[0] : "", c->len[0], "stderr",
+                         c->out[1] ? c->out[1] : "", c->len[1], "truncated", c->truncated);
+        if (body == NULL) /* output that is not UTF-8 */
+                body = json_pack("{s:i, s:s, s:s, s:b}", "exit_code", c->code, "stdout",
+                                 "(binary output)", "stderr", "", "truncated", 1);
+        return api_respond_json(req, 200, body);
+}
+
+static void plain_release(void *data)
+{
+        struct exec_call *c = data;
+
+        c->req = NULL;
+        if (c->x != NULL)
+                ved_exec_release(c->x);
+        c->x = NULL;
+        if (c->timer_open) {
+                c->timer_open = false;
+                uv_close((uv_handle_t *)&c->timer, call_handle_closed_cb);
+        }
+        if (--c->handles == 0)
+                call_free(c);
+}
+
+static void plain_started(struct ved_exec *x, int ret, struct ve_error *err)
+{
+        struct exec_call *c = ved_exec_data(x);
+
+        if (ret < 0) {
+                c->code = 127;
+                c->len[1] = strlen(err->message ? err->message : "exec failed");
+                c->out[1] = strdup(err->message ? err->message : "exec failed");
+                c->done = true;
+                api_request_resume(c->req);
+                return;
+        }
+        ved_exec_begin_output(x);
+        if (c->stdin_text != NULL)
+                ved_exec_stdin(x, json_string_value(c->stdin_text),
+                               json_string_length(c->stdin_text));
+        ved_exec_stdin(x, "", 0);
+}
+
+static void plain_output(struct ved_exec *x, char stream, const char *buf, size_t len)
+{
+        struct exec_call *c = ved_exec_data(x);
+        int i = stream == 'e';
+
+        if (c->len[i] + len > OUTPUT_MAX) {
+                c->truncated = true;
+                len = OUTPUT_MAX - c->len[i];
+        }
+        c->out[i] = realloc(c->out[i], c->len[i] + len + 1);
+        memcpy(c->out[i] + c->len[i], buf, len);
+        c->len[i] += len;
+}
+
+static void plain_exited(struct ved_exec *x, int code)
+{
+        struct exec_call *c = ved_exec_data(x);
+
+        c->code = code;
+        c->done = true;
+        if (c->req != NULL)
+                api_request_resume(c->req);
+}
+
+static void plain_timeout_cb(uv_timer_t *t)
+{
+        struct exec_call *c = t->data;
+
+        if (c->x != NULL)
+                ved_exec_signal(c->x, SIGKILL);
+}
+
+static const struct ved_exec_ops plain_ops = {plain_started, plain_output, plain_exited};
+
+static int plain_mode(struct api_request *req, uint32_t ctid, struct ved_exec_request *rq,
+                      json_t *body, struct ve_error *err)
+{
+        json_t *in = json_object_get(body, "stdin"), *to = json_object_get(body, "timeout");
+        struct exec_call *c;
+
+        if (in != NULL && (!json_is_string(in) || json_string_length(in) > STDIN_MAX))
+                return ve_error_set(err, VE_EINVAL_INPUT, "stdin must be text of at most %d bytes",
+                                    STDIN_MAX);
+        if (to != NULL &&
+            (!json_is_integer(to) || json_integer_value(to) < 1 || json_integer_value(to) > 86400))
+                return ve_error_set(err, VE_EINVAL_INPUT, "timeout must be 1 to 86400 seconds");
+        c = calloc(1, sizeof(*c));
+        c->req = req;
+        c->stdin_text = json_incref(in);
+        c->handles = 1;
+        if (ved_exec_start(req->v, ctid, rq, &plain_ops, c, &c->x, err) < 0) {
+                call_free(c);
+                return -err->code;
+        }
+        uv_timer_init(req->v->loop, &c->timer);
+        c->timer.data = c;
+        c->timer_open = true;
+        c->handles++;
+        uv_timer_start(&c->timer, plain_timeout_cb,
+                       (uint64_t)(to ? json_integer_value(to) : 60) * 1000, 0);
+        req->data = c;
+        req->free_data = plain_release;
+        api_request_suspend(req, plain_answer);
+        return 0;
+}
+
+/* --- upgrade mode ----------------------------------------------------------- */
+
+static void sock_write(struct exec_call *c, char type, const char *buf, size_t len);
+
+static void stream_close(struct exec_call *c)
+{
+        if (c->closing)
+                return;
+        c->closing = true;
+        if (c->x != NULL)
+                ved_exec_release(c->x);
+        c->x = NULL;
+        if (c->sock_open) {
+                c->sock_open = false;
+                uv_close((uv_handle_t *)&c->sock, call_handle_closed_cb);
+        }
+        if (c->urh != NULL)
+                MHD_upgrade_action(c->urh, MHD_UPGRADE_ACTION_CLOSE);
+        c->urh = NULL;
+        if (--c->handles == 0)
+                call_free(c);
+}
+
+static void sock_write_cb(uv_write_t *w, int status)
+{
+        struct exec_call *c = w->handle->data;
+        bool last = ((char *)w->data)[0] == 'x';
+
+        free(w->data);
+        free(w);
+        if (status < 0 || last)
+                stream_close(c);
+}
+
+static void sock_write(struct exec_call *c, char type, const char *buf, size_t len)
+{
+        uv_write_t *w;
+        uint32_t be = htonl((uint32_t)len);
+        char *frame;
+        uv_buf_t b;
+
+        if (!c->sock_open || c->closing)
+                return;
+        frame = malloc(len + 5);
+        frame[0] = type;
+        memcpy(frame + 1, &be, 4);
+        memcpy(frame + 5, buf, len);
+        w = malloc(sizeof(*w));
+        w->data = frame;
+        b = uv_buf_init(frame, (unsigned)(len + 5));
+        if (uv_write(w, (uv_stream_t *)&c->sock, &b, 1, sock_write_cb) < 0) {
+                free(frame);
+                free(w);
+                stream_close(c);
+        }
+}
+
+static void handle_frame(struct exec_call *c, char type, const unsigned char *p, uint32_t len)
+{
+        if (c->x == NULL)
+                return;
+        switch (type) {
+        case 'i':
+                ved_exec_stdin(c->x, (const char *)p, len);
+                break;
+        case 'r':
+                if (len == 4)
+                        ved_exec_resize(c->x, (unsigned short)(p[0] << 8 | p[1]),
+                                        (unsigned short)(p[2] << 8 | p[3]));
+                break;
+        case 'k':
+                if (len == 1 && p[0] > 0 && p[0] < 65)
+                        ved_exec_signal(c->x, p[0]);
+                break;
+        default:
+                break; /* unknown frames are ignored, for newer clients */
+        }
+}
+
+/* Parse whole frames from the input buffer; a bad one closes the stream. */
+static void consume(struct exec_call *c, const char *data, size_t len)
+{
+        size_t off = 0;
+
+        c->in = realloc(c->in, c->in_len + len);
+        memcpy(c->in + c->in_len, data, len);
+        c->in_len += len;
+        while (c->in_len - off >= 5) {
+                uint32_t flen;
+
+                memcpy(&flen, c->in + off + 1, 4);
+                flen = ntohl(flen);
+                if (flen > FRAME_MAX) {
+                        stream_close(c);
+                        return;
+                }
+                if (c->in_len - off - 5 < flen)
+                        break;
+                handle_frame(c, c->in[off], (const unsigned char *)c->in + off + 5, flen);
+                if (c->closing)
+                        return;
+                off += 5 + flen;
+        }
+        memmove(c->in, c->in + off, c->in_len - off);
+        c->in_len -= off;
+}
+
+static void sock_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+        (void)h;
+        buf->base = malloc(suggested);
+        buf->len = buf->base ? suggested : 0;
+}
+
+static void sock_read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+{
+        struct exec_call *c = s->data;
+
+        if (n > 0)
+                consume(c, buf->base, (size_t)n);
+        free(buf->base);
+        if (n < 0)
+                stream_close(c); /* the client went away: the command is killed */
+}
+
+static void upgraded_cb(void *cls, struct MHD_Connection *conn, void *con_cls, const char *extra_in,
+                        size_t extra_in_size, MHD_socket sock,
+                        struct MHD_UpgradeResponseHandle *urh)
+{
+        struct exec_call *c = cls;
+        struct ved *v = ((struct api_request *)con_cls)->v;
+        int fd = dup(sock);
+
+        (void)conn;
+        c->urh = urh;
+        c->req = NULL;
+        if (fd < 0 || uv_pipe_init(v->loop, &c->sock, 0) < 0) {
+                if (fd >= 0)
+                        close(fd);
+                stream_close(c);
+                return;
+        }
+        c->sock.data = c;
+        c->handles++;
+        c->sock_open = true;
+        if (uv_pipe_open(&c->sock, fd) < 0) {
+                close(fd);
+                stream_close(c);
+                return;
+        }
+        uv_read_start((uv_stream_t *)&c->sock, sock_alloc_cb, sock_read_cb);
+        if (extra_in_size > 0)
+                consume(c, extra_in, extra_in_size);
+        if (c->x != NULL)
+                ved_exec_begin_output(c->x);
+}
+
+static int upgrade_answer(struct api_request *req)
+{
+        struct exec_call *c = req->data;
+        struct MHD_Response *resp;
+
+        req->data = NULL;
+        req->free_data = NULL;
+        if (c->x == NULL || req->closing) {
+                int ret = api_respond_error(req, c->x ? 503 : 400, "%s",
+                                            c->x        ? "ved is shutting down"
+                                            : c->out[1] ? c->out[1]
+                                                        : "exec failed");
+
+                if (c->x)
+                        ved_exec_release(c->x);
+                call_free(c);
+                return ret;
+        }
+        resp = MHD_create_response_for_upgrade(upgraded_cb, c);
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_UPGRADE, EXEC_UPGRADE);
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "Upgrade");
+        return api_respond_raw(req, resp, MHD_HTTP_SWITCHING_PROTOCOLS);
+}
+
+static void upgrade_started(struct ved_exec *x, int ret, struct ve_error *err)
+{
+        struct exec_call *c = ved_exec_data(x);
+
+        if (ret < 0) {
+                ved_exec_release(x);
+                c->x = NULL;
+                c->out[1] = strdup(err->message ? err->message : "exec failed");
+        }
+        api_request_resume(c->req);
+}
+
+static void upgrade_output(struct ved_exec *x, char stream, const char *buf, size_t len)
+{
+        sock_write(ved_exec_data(x), stream, buf, len);
+}
+
+static void upgrade_exited(struct ved_exec *x, int code)
+{
+        struct exec_call *c = ved_exec_data(x);
+        uint32_t be = htonl((uint32_t)code);
+
+        sock_write(c, 'x', (const char *)&be, 4);
+}
+
+static const struct ved_exec_ops upgrade_ops = {upgrade_started, upgrade_output, upgrade_exited};
+
+static int upgrade_mode(struct api_request *req, uint32_t ctid, struct ved_exec_request *rq,
+                        struct ve_error *err)
+{
+        struct exec_call *c = calloc(1, sizeof(*c));
+
+        c->req = req;
+        c->handles = 1;
+        if (ved_exec_start(req->v, ctid, rq, &upgrade_ops, c, &c->x, err) < 0) {
+                call_free(c);
+                return -err->code;
+        }
+        req->data = c;
+        api_request_suspend(req, upgrade_answer);
+        return 0;
+}
+
+static bool wants_upgrade(struct api_request *req)
+{
+        const char *up = api_header(req, "Upgrade");
+
+        return up != NULL && strcasecmp(up, EXEC_UPGRADE) == 0;
+}
+
+int route_ve_exec(struct api_request *req)
+{
+        struct ved_exec_request rq = {0};
+        struct ve_error err = {0};
+        json_t *body = NULL, *ve = NULL;
+        uint32_t ctid;
+        int ret;
+
+        if (api_body_object(req, &body) < 0)
+                return 0;
+        if (ved_store_ve_get(&req->v->store, req->params[0], &ve, &err) < 0 ||
+            parse_request(body, &rq, wants_upgrade(req), &err) < 0)
+                goto fail;
+        ctid = (uint32_t)json_integer_value(json_object_get(ve, "ctid"));
+        ret = wants_upgrade(req) ? upgrade_mode(req, ctid, &rq, &err)
+                                 : plain_mode(req, ctid, &rq, body, &err);
+        if (ret < 0)
+                goto fail;
+        json_decref(rq.command);
+        json_decref(body);
+        json_decref(ve);
+        return 0;
+fail:
+        json_decref(rq.command);
+        json_decref(body);
+        json_decref(ve);
+        ret = api_respond_ve_error(req, &err);
+        ve_error_clear(&err);
+        return ret;
+}

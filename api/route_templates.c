@@ -1,0 +1,230 @@
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "daemon/ops.h"
+#include "daemon/template_ops.h"
+#include "daemon/ved.h"
+#include "router.h"
+#include "ve/parse.h"
+#include "ve/template.h"
+
+#define UPLOAD_MAX (16ull << 30)
+
+/* A template tarball arriving as the request body, written to a file in the
+ * templates directory as it comes (never held in memory). */
+struct upload {
+        int fd;
+        char path[4096];
+        uint64_t size;
+        int error; /* errno of a failed write, or EFBIG */
+};
+
+static void upload_free(void *p)
+{
+        struct upload *u = p;
+
+        if (u->fd >= 0)
+                close(u->fd);
+        if (u->path[0])
+                unlink(u->path);
+        free(u);
+}
+
+bool route_template_body(struct api_request *req, const char *data, size_t size)
+{
+        struct upload *u = req->data;
+
+        if (u == NULL) {
+                u = calloc(1, sizeof(*u));
+                snprintf(u->path, sizeof(u->path), "%s/.upload-XXXXXX", req->v->templates_dir);
+                u->fd = mkostemp(u->path, O_CLOEXEC);
+                if (u->fd < 0) {
+                        u->error = errno;
+                        u->path[0] = '\0';
+                }
+                req->data = u;
+                req->free_data = upload_free;
+        }
+        if (u->error)
+                return false;
+        if (u->size + size > UPLOAD_MAX) {
+                u->error = EFBIG;
+                return false;
+        }
+        /* A local disk write; small next to the network read that brought it. */
+        for (size_t off = 0; off < size;) {
+                ssize_t n = write(u->fd, data + off, size - off);
+
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        u->error = errno;
+                        return false;
+                }
+                off += (size_t)n;
+        }
+        u->size += size;
+        return true;
+}
+
+static json_t *present_template(json_t *t)
+{
+        return t;
+}
+
+int route_templates_list(struct api_request *req)
+{
+        struct ve_error err = {0};
+        json_t *list = NULL, *t;
+        size_t i;
+        int ret;
+
+        if (ved_store_template_list(&req->v->store, &list, &err) < 0) {
+                ret = api_respond_ve_error(req, &err);
+                ve_error_clear(&err);
+                return ret;
+        }
+        json_array_foreach(list, i, t) present_template(t);
+        return api_respond_json(req, 200, json_pack("{s:o}", "templates", list));
+}
+
+static int check_import_args(struct api_request *req, const char *name, const char *sha,
+                             struct ve_error *err)
+{
+        json_t *t = NULL;
+
+        if (name == NULL)
+                return ve_error_set(err, VE_EINVAL_INPUT, "give the template's name as ?name=NAME");
+        if (ve_check_template_name(name, err) < 0)
+                return -err->code;
+        if (sha != NULL) {
+                size_t len = strlen(sha);
+
+                if (len != 64 || strspn(sha, "0123456789abcdefABCDEF") != len)
+                        return ve_error_set(err, VE_EINVAL_INPUT,
+                                            "sha256 must be 64 hexadecimal digits");
+        }
+        if (ved_store_template_get(&req->v->store, name, &t, NULL) == 0) {
+                json_decref(t);
+                return ve_error_set(err, VE_ECONFLICT,
+                                    "template '%s' already exists: remove it first", name);
+        }
+        return 0;
+}
+
+int route_template_import(struct api_request *req)
+{
+        const char *name = api_query(req, "name"), *sha = api_query(req, "sha256");
+        struct upload *u = req->data;
+        struct ve_error err = {0};
+        struct ved_op *op = NULL;
+        json_t *params;
+        char location[64];
+        int64_t id;
+        int ret;
+
+        if (check_import_args(req, name, sha, &err) < 0)
+                goto fail;
+        if (u == NULL || u->size == 0) {
+                ve_error_set(&err, VE_EINVAL_INPUT,
+                             "the request body must be the template tarball");
+                goto fail;
+        }
+        if (u->error) {
+                ve_error_errno(&err, u->error == EFBIG ? VE_ETOOLARGE : u->error,
+                               "receive the template (at most %llu bytes)",
+                               (unsigned long long)UPLOAD_MAX);
+                goto fail;
+        }
+        close(u->fd);
+        u->fd = -EBADF;
+        params = json_pack("{s:s, s:s?, s:s}", "name", name, "sha256", sha, "upload", u->path);
+        if (ved_begin(req->v, &err) < 0 ||
+            ved_op_create(req->v, &ved_op_template_import_kind, 0, params, &op, &err) < 0 ||
+            ved_commit(req->v, &err) < 0) {
+                json_decref(params);
+                ved_rollback(req->v);
+                ved_op_free(op);
+                goto fail;
+        }
+        json_decref(params);
+        u->path[0] = '\0'; /* the operation owns the file now */
+        id = op->id;
+        ved_op_run(op);
+        snprintf(location, sizeof(location), "/v1/operations/%lld", (long long)id);
+        {
+                json_t *o = NULL;
+
+                ved_store_op_get(&req->v->store, id, &o, NULL);
+                return api_respond_json_hdr(req, 202, json_pack("{s:o}", "operation", o),
+                                            "Location", location, NULL, NULL);
+        }
+fail:
+        ret = api_respond_ve_error(req, &err);
+        ve_error_clear(&err);
+        return ret;
+}
+
+int route_template_get(struct api_request *req)
+{
+        struct ve_error err = {0};
+        json_t *t = NULL;
+        int ret;
+
+        if (ved_store_template_get(&req->v->store, req->params[0], &t, &err) < 0) {
+                ret = api_respond_ve_error(req, &err);
+                ve_error_clear(&err);
+                return ret;
+        }
+        return api_respond_json(req, 200, t);
+}
+
+static bool template_in_use(struct ved *v, const char *name)
+{
+        json_t *ves = NULL, *ve;
+        bool used = false;
+        size_t i;
+
+        /* A VE being created clones the golden image right now. */
+        if (ved_store_ve_list(&v->store, "creating", NULL, &ves, NULL) < 0)
+                return false;
+        json_array_foreach(ves, i, ve) used |=
+            strcmp(json_string_value(json_object_get(ve, "ostemplate")), name) == 0;
+        json_decref(ves);
+        return used;
+}
+
+int route_template_delete(struct api_request *req)
+{
+        const char *name = req->params[0];
+        struct ve_error err = {0};
+        json_t *t = NULL;
+        int ret;
+
+        if (ved_store_template_get(&req->v->store, name, &t, &err) < 0)
+                goto fail;
+        json_decref(t);
+        if (template_in_use(req->v, name)) {
+                ve_error_set(&err, VE_ECONFLICT,
+                             "template '%s' is being cloned for a new VE: try again later", name);
+                goto fail;
+        }
+        /* VEs own full clones of the golden image, so none needs it once created. */
+        if (ve_template_remove(req->v->templates_dir, name, &err) < 0 ||
+            ved_begin(req->v, &err) < 0 ||
+            ved_store_template_delete(&req->v->store, name, &err) < 0 ||
+            ved_event(req->v, "template.removed", 0, 0, NULL, "Template %s removed", name) < 0 ||
+            ved_commit(req->v, &err) < 0) {
+                ved_rollback(req->v);
+                goto fail;
+        }
+        return api_respond_json(req, 200, json_pack("{s:s}", "removed", name));
+fail:
+        ret = api_respond_ve_error(req, &err);
+        ve_error_clear(&err);
+        return ret;
+}

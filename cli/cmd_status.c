@@ -1,0 +1,108 @@
+/* vectl status: vzctl's one-line status from GET /v1/ves/{id}/state. */
+#include "cli.h"
+#include "exitcode.h"
+#include "http.h"
+#include "output.h"
+#include "ve/parse.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+static int usage(void)
+{
+        puts("Usage: vectl status CTID|NAME [OPTIONS]\n"
+             "\n"
+             "Print the VE's status as vzctl does:\n"
+             "  CTID 101 exist mounted running\n"
+             "  CTID 101 exist unmounted stopped\n"
+             "  CTID 101 deleted unmounted down      (no such VE; exit code 0 as with vzctl)\n"
+             "A VE in another state (suspended, starting, ...) shows that state last.\n"
+             "A VE named by a name that does not exist is an error (exit code 4).\n"
+             "\n"
+             "Options:\n"
+             "  -j, --json               print the daemon's answer as JSON\n"
+             "  -h, --help               show this help");
+        return 0;
+}
+
+static int parse_args(int argc, char **argv, bool *json, bool *help, struct ve_error *err)
+{
+        static const struct option opts[] = {
+            {"json", no_argument, NULL, 'j'},
+            {"help", no_argument, NULL, 'h'},
+            {0},
+        };
+        int c;
+
+        cli_getopt_reset();
+        while ((c = cli_getopt(argc, argv, "jh", opts, err)) != -1) {
+                if (c == CLI_OPT_ERROR)
+                        return -EINVAL;
+                else if (c == 'j')
+                        *json = true;
+                else if (c == 'h')
+                        return *help = true, 0;
+        }
+        return cli_check_operands(argc, argv, 1, 1, "CTID", err);
+}
+
+static const char *run_state(const json_t *st)
+{
+        const char *state = json_string_value(json_object_get(st, "state"));
+
+        if (json_is_true(json_object_get(st, "running")))
+                return "running";
+        if (state == NULL || strcmp(state, "stopped") == 0)
+                return "stopped";
+        return state;
+}
+
+static void print_status(const char *arg, const json_t *st)
+{
+        const json_t *ctid = json_object_get(st, "ctid");
+
+        if (json_is_integer(ctid))
+                printf("CTID %" JSON_INTEGER_FORMAT, json_integer_value(ctid));
+        else
+                printf("CTID %s", arg);
+        printf(" %s %s %s\n", json_is_false(json_object_get(st, "exist")) ? "deleted" : "exist",
+               json_is_true(json_object_get(st, "mounted")) ? "mounted" : "unmounted",
+               run_state(st));
+}
+
+int cmd_status(const struct cli *cli, int argc, char **argv, struct ve_error *err)
+{
+        _cleanup_response_ struct http_response resp = {0};
+        bool json = false, help = false;
+        char path[128];
+        uint32_t ctid;
+        int ret;
+
+        ret = parse_args(argc, argv, &json, &help, err);
+        if (ret < 0 || help)
+                return help ? usage() : ret;
+        ret = cli_ve_path(argv[optind], "/state", path, sizeof(path), err);
+        if (ret < 0)
+                return ret;
+        ret = http_json(cli, "GET", path, NULL, &resp, err);
+        /* vzctl reports a CTID that does not exist as deleted, and succeeds. */
+        if (ret < 0 && cli_error_is_http(err, 404) &&
+            ve_parse_ctid(argv[optind], &ctid, NULL) == 0) {
+                ve_error_clear(err);
+                if (json)
+                        printf("{\"ctid\": %u, \"exist\": false, \"mounted\": false, "
+                               "\"running\": false, \"state\": null}\n",
+                               ctid);
+                else
+                        printf("CTID %u deleted unmounted down\n", ctid);
+                return 0;
+        }
+        if (ret < 0)
+                return ret;
+        if (json)
+                cli_print_json(resp.json);
+        else
+                print_status(argv[optind], resp.json);
+        return 0;
+}

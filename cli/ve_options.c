@@ -1,0 +1,239 @@
+#include "ve_options.h"
+#include "exitcode.h"
+#include "ve/parse.h"
+
+#include <errno.h>
+#include <string.h>
+
+enum ve_opt_kind {
+        KIND_TEMPLATE,
+        KIND_NAME,
+        KIND_HOSTNAME,
+        KIND_DOMAINS, /* list of domain names */
+        KIND_IPS,     /* list of IP addresses */
+        KIND_IPDEL,   /* list of IP addresses, or "all" */
+        KIND_BOOL,
+        KIND_SIZE,
+        KIND_COUNT,
+        KIND_PERCENT,
+        KIND_PATH,
+        KIND_TEXT,
+        KIND_NOOP,
+};
+
+struct ve_opt {
+        const char *name;  /* the long option */
+        const char *field; /* the JSON field */
+        enum ve_opt_kind kind;
+        unsigned which; /* VE_OPT_CREATE | VE_OPT_SET */
+        uint64_t max;   /* for counts */
+        const char *arg;
+        const char *help;
+};
+
+#define BOTH      (VE_OPT_CREATE | VE_OPT_SET)
+#define COUNT_MAX 2147483647u
+
+static const struct ve_opt ve_opts[] = {
+    {"ostemplate", "ostemplate", KIND_TEMPLATE, VE_OPT_CREATE, 0, "NAME",
+     "OS template to create the VE from (required)"},
+    {"name", "name", KIND_NAME, BOTH, 0, "NAME", "VE name, usable wherever a CTID is"},
+    {"hostname", "hostname", KIND_HOSTNAME, BOTH, 0, "HOST", "hostname set in the VE"},
+    {"ipadd", "ip", KIND_IPS, VE_OPT_CREATE, 0, "IP", "add an IPv4 or IPv6 address (repeat)"},
+    {"ipadd", "ipadd", KIND_IPS, VE_OPT_SET, 0, "IP", "add an IPv4 or IPv6 address (repeat)"},
+    {"ipdel", "ipdel", KIND_IPDEL, VE_OPT_SET, 0, "IP|all",
+     "remove an address, or all of them (repeat)"},
+    {"nameserver", "nameserver", KIND_IPS, BOTH, 0, "IP",
+     "DNS server for the VE (repeat; replaces the list)"},
+    {"searchdomain", "searchdomain", KIND_DOMAINS, BOTH, 0, "DOMAIN",
+     "DNS search domain (repeat; replaces the list)"},
+    {"onboot", "onboot", KIND_BOOL, BOTH, 0, "yes|no", "start the VE when ved starts"},
+    {"ram", "ram", KIND_SIZE, BOTH, 0, "SIZE", "memory limit"},
+    {"swap", "swap", KIND_SIZE, BOTH, 0, "SIZE", "swap allowed beyond ram"},
+    {"cpus", "cpus", KIND_COUNT, BOTH, 4096, "N", "number of CPUs the VE may use"},
+    {"cpulimit", "cpulimit", KIND_PERCENT, BOTH, 0, "N[%]", "CPU cap, 100% = one CPU"},
+    {"cpuunits", "cpuunits", KIND_COUNT, BOTH, COUNT_MAX, "N",
+     "relative CPU weight (default 1000)"},
+    {"numproc", "numproc", KIND_COUNT, BOTH, COUNT_MAX, "N", "processes and threads limit"},
+    {"diskspace", "diskspace", KIND_SIZE, BOTH, 0, "SIZE", "disk space (default 2G)"},
+    {"diskinodes", "diskinodes", KIND_COUNT, BOTH, COUNT_MAX, "N", "inode limit"},
+    {"iolimit", "iolimit", KIND_SIZE, BOTH, 0, "SIZE", "disk I/O limit, bytes per second"},
+    {"iopslimit", "iopslimit", KIND_COUNT, BOTH, COUNT_MAX, "N",
+     "disk I/O limit, operations per second"},
+    {"rate", "rate", KIND_COUNT, BOTH, COUNT_MAX, "MBIT", "network bandwidth, Mbit/s"},
+    {"stop-timeout", "stop_timeout", KIND_COUNT, BOTH, COUNT_MAX, "SEC",
+     "seconds stop waits for init before killing (default 120)"},
+    {"init", "init", KIND_PATH, BOTH, 0, "PATH", "init program in the VE (default /sbin/init)"},
+    {"description", "description", KIND_TEXT, BOTH, 0, "TEXT", "free text about the VE"},
+    {"save", NULL, KIND_NOOP, VE_OPT_SET, 0, NULL,
+     "accepted for vzctl habits; changes are always saved"},
+};
+
+#define VE_OPTS_COUNT (sizeof(ve_opts) / sizeof(ve_opts[0]))
+
+int ve_opts_longopts(enum ve_opt_for which, struct option *opts, size_t *n, size_t max)
+{
+        for (size_t i = 0; i < VE_OPTS_COUNT; i++) {
+                if (!(ve_opts[i].which & which))
+                        continue;
+                if (*n + 1 >= max)
+                        return -ENOSPC;
+                opts[(*n)++] = (struct option){ve_opts[i].name,
+                                               ve_opts[i].arg ? required_argument : no_argument,
+                                               NULL, VE_OPT_BASE + (int)i};
+        }
+        opts[*n] = (struct option){0};
+        return 0;
+}
+
+static int append(json_t *body, const char *field, json_t *item, struct ve_error *err)
+{
+        json_t *list = json_object_get(body, field);
+
+        if (list == NULL) {
+                list = json_array();
+                if (list == NULL || json_object_set_new(body, field, list) < 0) {
+                        json_decref(item);
+                        return ve_error_set(err, ENOMEM, "out of memory");
+                }
+        }
+        if (json_array_append_new(list, item) < 0)
+                return ve_error_set(err, ENOMEM, "out of memory");
+        return 0;
+}
+
+static int check_text(const struct ve_opt *o, const char *v, json_t **out, struct ve_error *err)
+{
+        int ret = 0;
+
+        switch (o->kind) {
+        case KIND_TEMPLATE:
+                ret = ve_check_template_name(v, err);
+                break;
+        case KIND_NAME:
+                ret = ve_check_name(v, err);
+                break;
+        case KIND_HOSTNAME:
+        case KIND_DOMAINS:
+                ret = ve_check_hostname(v, err);
+                break;
+        case KIND_PATH:
+                if (v[0] != '/')
+                        ret = ve_error_set(err, VE_EINVAL_INPUT,
+                                           "--%s: '%s' is not an absolute path", o->name, v);
+                break;
+        default:
+                break;
+        }
+        if (ret < 0)
+                return ret;
+        *out = json_string(v);
+        return 0;
+}
+
+static int check_ip(const struct ve_opt *o, const char *v, json_t **out, struct ve_error *err)
+{
+        char canon[64];
+        int ret;
+
+        /* The daemon takes ["all"] in ipdel to mean every address. */
+        if (o->kind == KIND_IPDEL && strcmp(v, "all") == 0) {
+                *out = json_string("all");
+                return 0;
+        }
+        ret = ve_parse_ip(v, canon, NULL, err);
+        if (ret < 0)
+                return ve_error_prefix(err, "--%s", o->name);
+        *out = json_string(canon);
+        return 0;
+}
+
+static int check_number(const struct ve_opt *o, const char *v, json_t **out, struct ve_error *err)
+{
+        char what[64];
+        uint64_t n;
+        bool b;
+        int ret;
+
+        snprintf(what, sizeof(what), "--%s", o->name);
+        if (o->kind == KIND_BOOL) {
+                ret = ve_parse_bool(v, &b, what, err);
+                if (ret < 0)
+                        return ret;
+                *out = json_boolean(b);
+                return 0;
+        }
+        if (o->kind == KIND_SIZE)
+                ret = ve_parse_size(v, &n, what, err);
+        else if (o->kind == KIND_PERCENT)
+                ret = ve_parse_percent(v, &n, what, err);
+        else
+                ret = ve_parse_uint(v, o->max, &n, what, err);
+        if (ret < 0)
+                return ret;
+        if (n > (uint64_t)INT64_MAX)
+                return ve_error_set(err, VE_EINVAL_INPUT, "%s: '%s' is too large", what, v);
+        *out = json_integer((json_int_t)n);
+        return 0;
+}
+
+static int check_value(const struct ve_opt *o, const char *v, json_t **out, struct ve_error *err)
+{
+        switch (o->kind) {
+        case KIND_IPS:
+        case KIND_IPDEL:
+                return check_ip(o, v, out, err);
+        case KIND_BOOL:
+        case KIND_SIZE:
+        case KIND_COUNT:
+        case KIND_PERCENT:
+                return check_number(o, v, out, err);
+        default:
+                return check_text(o, v, out, err);
+        }
+}
+
+static bool is_list(enum ve_opt_kind kind)
+{
+        return kind == KIND_IPS || kind == KIND_IPDEL || kind == KIND_DOMAINS;
+}
+
+int ve_opts_apply(enum ve_opt_for which, int c, const char *value, json_t *body,
+                  struct ve_error *err)
+{
+        size_t i = (size_t)(c - VE_OPT_BASE);
+        const struct ve_opt *o;
+        json_t *v = NULL;
+        int ret;
+
+        if (c < VE_OPT_BASE || i >= VE_OPTS_COUNT || !(ve_opts[i].which & which))
+                return ve_error_set(err, EINVAL, "internal error: option %d", c);
+        o = &ve_opts[i];
+        if (o->kind == KIND_NOOP)
+                return 0;
+        ret = check_value(o, value, &v, err);
+        if (ret < 0)
+                return ret;
+        if (v == NULL)
+                return ve_error_set(err, ENOMEM, "out of memory");
+        if (is_list(o->kind))
+                return append(body, o->field, v, err);
+        if (json_object_set_new(body, o->field, v) < 0)
+                return ve_error_set(err, ENOMEM, "out of memory");
+        return 0;
+}
+
+void ve_opts_help(enum ve_opt_for which, FILE *f)
+{
+        char left[64];
+
+        for (size_t i = 0; i < VE_OPTS_COUNT; i++) {
+                const struct ve_opt *o = &ve_opts[i];
+
+                if (!(o->which & which))
+                        continue;
+                snprintf(left, sizeof(left), "--%s%s%s", o->name, o->arg ? " " : "",
+                         o->arg ? o->arg : "");
+                fprintf(f, "  %-24s %s\n", left, o->help);
+        }
+}

@@ -1,0 +1,51 @@
+/* A command running inside a VE on behalf of an API client (exec, enter): the
+ * process is spawned off the loop, its output read and its exit watched in the
+ * loop, and every event handed to the owner through ops. */
+#ifndef VED_EXEC_H
+#define VED_EXEC_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <jansson.h>
+#include <uv.h>
+
+#include "quota/cgroup.h"
+#include "ve/exec.h"
+#include "ved.h"
+
+struct ved_exec;
+
+struct ved_exec_ops {
+        /* The spawn finished: ret 0, or <0 with err (then nothing more follows). */
+        void (*started)(struct ved_exec *x, int ret, struct ve_error *err);
+        /* Output: stream 'o' (stdout, or the pty) or 'e' (stderr). */
+        void (*output)(struct ved_exec *x, char stream, const char *buf, size_t len);
+        /* The process ended and all its output was delivered; code is the exit
+         * status, or 128 + signal. */
+        void (*exited)(struct ved_exec *x, int code);
+};
+
+struct ved_exec_request {
+        json_t *command; /* array of strings */
+        bool tty;
+        unsigned short rows, cols;
+        const char *term;
+};
+
+/* Start the command in the running VE ctid. VE_ECONFLICT when it does not run.
+ * Output is read once ved_exec_begin_output() is called. */
+int ved_exec_start(struct ved *v, uint32_t ctid, const struct ved_exec_request *rq,
+                   const struct ved_exec_ops *ops, void *data, struct ved_exec **out,
+                   struct ve_error *err);
+void ved_exec_begin_output(struct ved_exec *x);
+void *ved_exec_data(struct ved_exec *x);
+/* Input: len 0 closes stdin. */
+void ved_exec_stdin(struct ved_exec *x, const char *buf, size_t len);
+void ved_exec_resize(struct ved_exec *x, unsigned short rows, unsigned short cols);
+void ved_exec_signal(struct ved_exec *x, int sig);
+/* The owner is gone: kill the process if it still runs, and free everything once
+ * the handles are closed. No callback runs after this. */
+void ved_exec_release(struct ved_exec *x);
+
+#endif

@@ -1,0 +1,293 @@
+#include "runtime.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "actions.h"
+#include "log.h"
+#include "quota/cgroup.h"
+#include "ve/cleanup.h"
+#include "ve/mount.h"
+
+#define CONSOLE_LOG_MAX (1024 * 1024)
+
+int ved_rt_init(struct ved *v, struct ve_error *err)
+{
+        int ret;
+
+        ret = quota_cgroup_detect(&v->cgroup, err);
+        if (ret < 0)
+                return ve_error_prefix(err, "detect the cgroup layout");
+        log_info("Using cgroup %s", quota_cgroup_name(v->cgroup));
+        return 0;
+}
+
+const char *ved_rt_cgroup_path(struct ved *v, uint32_t ctid, char *buf, size_t len)
+{
+        snprintf(buf, len, "/%s/%u", v->cfg.instance, ctid);
+        return buf;
+}
+
+int ved_rt_teardown(const struct quota_cgroup *cg, const char *instance, uint32_t ctid,
+                    const char *root, struct ve_error *err)
+{
+        int ret;
+
+        ret = quota_cgroup_kill_all(cg, instance, ctid, SIGKILL, err);
+        if (ret == 0)
+                ret = quota_cgroup_destroy(cg, instance, ctid, err);
+        if (ret == 0 && ve_is_mounted(root) > 0)
+                ret = ve_private_umount(root, err);
+        if (ret < 0)
+                return ve_error_prefix(err, "tear down VE %u", ctid);
+        return 0;
+}
+
+struct ved_rt *ved_rt_find(struct ved *v, uint32_t ctid)
+{
+        struct list_head *pos, *tmp;
+
+        list_for_each_safe(pos, tmp, &v->rts)
+        {
+                struct ved_rt *rt = container_of(pos, struct ved_rt, link);
+
+                if (rt->ctid == ctid)
+                        return rt;
+        }
+        return NULL;
+}
+
+static void rt_handle_closed_cb(uv_handle_t *h)
+{
+        struct ved_rt *rt = h->data;
+
+        if (--rt->handles > 0)
+                return;
+        ve_proc_close(&rt->proc);
+        if (rt->console_log >= 0)
+                close(rt->console_log);
+        free(rt);
+}
+
+static void rt_close(struct ved_rt *rt)
+{
+        list_del(&rt->link);
+        if (rt->handles == 0) {
+                rt->handles = 1;
+                rt->pid_poll.data = rt;
+                rt_handle_closed_cb((uv_handle_t *)&rt->pid_poll);
+                return;
+        }
+        uv_close((uv_handle_t *)&rt->pid_poll, rt_handle_closed_cb);
+        if (rt->console_watched)
+                uv_close((uv_handle_t *)&rt->console_poll, rt_handle_closed_cb);
+}
+
+void ved_rt_release(struct ved *v, uint32_t ctid)
+{
+        struct ved_rt *rt = ved_rt_find(v, ctid);
+
+        if (rt != NULL)
+                rt_close(rt);
+}
+
+/* The init exited without an operation asking for it: it halted, rebooted or
+ * crashed. Clean up through a stop operation, or restart on a reboot request. */
+static void unexpected_exit(struct ved_rt *rt)
+{
+        struct ve_error err = {0};
+        bool reboot = WIFSIGNALED(rt->exit_status) && WTERMSIG(rt->exit_status) == SIGHUP;
+        int64_t op;
+
+        log_info("VE %u: init exited (status 0x%x)%s", rt->ctid, rt->exit_status,
+                 reboot ? ": reboot requested" : "");
+        if (ved_ve_action(rt->v, rt->ctid, reboot ? "restart" : "stop", true,
+                          reboot ? "rebooted from inside" : "init exited", &op, &err) < 0)
+                log_error("VE %u: cannot clean up after its init: %s", rt->ctid, err.message);
+        ve_error_clear(&err);
+}
+
+static void pid_poll_cb(uv_poll_t *h, int status, int events)
+{
+        struct ved_rt *rt = h->data;
+        struct ve_error err = {0};
+        int wstatus = 0;
+
+        (void)status;
+        (void)events;
+        uv_poll_stop(h);
+        /* Our own child is reaped here; an adopted one (after a daemon restart) is
+         * reaped by the host's init, and waitid answers ECHILD. */
+        if (ve_proc_wait(rt->proc.pidfd, 1, &wstatus, &err) == 1)
+                rt->exit_status = wstatus;
+        ve_error_clear(&err);
+        rt->exited = true;
+        if (!rt->busy && !rt->v->stopping)
+                unexpected_exit(rt);
+}
+
+static void console_cb(uv_poll_t *h, int status, int events)
+{
+        struct ved_rt *rt = h->data;
+        char buf[4096];
+        ssize_t n;
+
+        (void)events;
+        n = status < 0 ? -1 : read(rt->proc.console_fd, buf, sizeof(buf));
+        if (n <= 0) {
+                if (n < 0 && errno == EAGAIN)
+                        return;
+                uv_poll_stop(h);
+                return;
+        }
+        if (rt->console_log < 0)
+                return;
+        /* Keep the log bounded: start again when it grows past the cap. */
+        if (lseek(rt->console_log, 0, SEEK_END) > CONSOLE_LOG_MAX &&
+            ftruncate(rt->console_log, 0) < 0)
+                return;
+        if (write(rt->console_log, buf, (size_t)n) < 0)
+                log_debug("VE %u: console log: %s", rt->ctid, strerror(errno));
+}
+
+static void watch_console(struct ved_rt *rt)
+{
+        char path[PATH_MAX];
+
+        if (rt->proc.console_fd < 0)
+                return;
+        ved_ve_dir(rt->v, rt->ctid, path, sizeof(path));
+        strncat(path, "/console.log", sizeof(path) - strlen(path) - 1);
+        rt->console_log = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
+        fcntl(rt->proc.console_fd, F_SETFL, fcntl(rt->proc.console_fd, F_GETFL) | O_NONBLOCK);
+        if (uv_poll_init(rt->v->loop, &rt->console_poll, rt->proc.console_fd) == 0) {
+                rt->console_poll.data = rt;
+                rt->console_watched = true;
+                rt->handles++;
+                uv_poll_start(&rt->console_poll, UV_READABLE | UV_DISCONNECT, console_cb);
+        }
+}
+
+int ved_rt_adopt(struct ved *v, uint32_t ctid, struct ve_proc *proc, struct ve_error *err)
+{
+        struct ved_rt *rt = calloc(1, sizeof(*rt));
+        int ret;
+
+        if (rt == NULL)
+                return ve_error_set(err, ENOMEM, "out of memory");
+        ved_rt_release(v, ctid);
+        rt->v = v;
+        rt->ctid = ctid;
+        rt->proc = *proc;
+        rt->console_log = -EBADF;
+        proc->pidfd = proc->console_fd = -EBADF;
+        list_add_tail(&v->rts, &rt->link);
+        ret = uv_poll_init(v->loop, &rt->pid_poll, rt->proc.pidfd);
+        if (ret < 0) {
+                rt_close(rt);
+                return ve_error_set(err, -ret, "watch VE %u: %s", ctid, uv_strerror(ret));
+        }
+        rt->pid_poll.data = rt;
+        rt->handles = 1;
+        uv_poll_start(&rt->pid_poll, UV_READABLE, pid_poll_cb);
+        watch_console(rt);
+        return 0;
+}
+
+void ved_rt_shutdown(struct ved *v)
+{
+        struct list_head *pos, *tmp;
+
+        /* VEs keep running: only our watchers go. */
+        list_for_each_safe(pos, tmp, &v->rts) rt_close(container_of(pos, struct ved_rt, link));
+}
+
+/* One VE the store says runs (or was between states): find its init again, or
+ * clean up what it left and mark it stopped. Returns true when it runs. */
+static bool reconcile_one(struct ved *v, json_t *ve, struct ve_error *err)
+{
+        uint32_t ctid = (uint32_t)json_integer_value(json_object_get(ve, "ctid"));
+        pid_t pid = (pid_t)json_integer_value(json_object_get(ve, "pid"));
+        uint64_t start = (uint64_t)json_integer_value(json_object_get(ve, "pid_starttime"));
+        char cgpath[64], dir[PATH_MAX / 2], root[PATH_MAX];
+        struct ve_proc proc = {.pidfd = -EBADF, .console_fd = -EBADF};
+
+        ved_rt_cgroup_path(v, ctid, cgpath, sizeof(cgpath));
+        if (pid > 0 && ve_proc_find(pid, start, cgpath, &proc, NULL) == 0 &&
+            ved_rt_adopt(v, ctid, &proc, err) == 0) {
+                ved_store_ve_set_state(&v->store, ctid, "running", NULL);
+                log_info("VE %u is still running (pid %d)", ctid, (int)pid);
+                return true;
+        }
+        ve_proc_close(&proc);
+        ved_ve_dir(v, ctid, dir, sizeof(dir));
+        snprintf(root, sizeof(root), "%s/root", dir);
+        if (ved_rt_teardown(v->cgroup, v->cfg.instance, ctid, root, err) < 0) {
+                log_error("VE %u: %s", ctid, err->message);
+                ve_error_clear(err);
+                ved_store_ve_set_state(&v->store, ctid, "broken", NULL);
+                return false;
+        }
+        ved_store_ve_set_runtime(&v->store, ctid, 0, 0, NULL);
+        ved_store_ve_set_state(&v->store, ctid, "stopped", NULL);
+        ved_event(v, "ve.state", ctid, 0, "stopped", "VE %u stopped while ved was down", ctid);
+        return false;
+}
+
+static bool wants_boot(json_t *ve, bool was_running, bool host_rebooted)
+{
+        json_t *onboot = json_object_get(ve, "onboot");
+
+        if (json_is_false(onboot))
+                return false;
+        if (json_is_true(onboot))
+                return was_running || host_rebooted;
+        return was_running && host_rebooted;
+}
+
+int ved_rt_reconcile(struct ved *v, bool host_rebooted, struct ve_error *err)
+{
+        json_t *ves = NULL, *ve, *boot = json_array();
+        size_t i;
+        int ret;
+
+        ret = ved_store_ve_list(&v->store, NULL, NULL, &ves, err);
+        if (ret < 0)
+                return ret;
+        json_array_foreach(ves, i, ve)
+        {
+                const char *state = json_string_value(json_object_get(ve, "state"));
+                bool was_running = strcmp(state, "stopped") != 0 && strcmp(state, "broken") != 0;
+                bool runs = false;
+
+                if (!was_running && strcmp(state, "stopped") != 0)
+                        continue;
+                ved_begin(v, NULL);
+                if (was_running)
+                        runs = reconcile_one(v, ve, err);
+                ved_commit(v, NULL);
+                if (!runs && wants_boot(ve, was_running, host_rebooted))
+                        json_array_append(boot, json_object_get(ve, "ctid"));
+        }
+        json_decref(ves);
+        json_array_foreach(boot, i, ve)
+        {
+                int64_t op;
+                uint32_t ctid = (uint32_t)json_integer_value(ve);
+
+                log_info("Starting VE %u (onboot)", ctid);
+                if (ved_ve_action(v, ctid, "start", false, "onboot", &op, err) < 0) {
+                        log_error("Cannot start VE %u: %s", ctid, err->message);
+                        ve_error_clear(err);
+                }
+        }
+        json_decref(boot);
+        return 0;
+}

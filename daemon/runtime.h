@@ -1,0 +1,57 @@
+/* Running VEs as the daemon holds them: a pidfd watched in the loop for the
+ * init's exit, and the console pty drained into ves/<ctid>/console.log.
+ * Everything here runs on the loop thread. */
+#ifndef VED_RUNTIME_H
+#define VED_RUNTIME_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "ve/start.h"
+#include "quota/cgroup.h"
+#include "ved.h"
+
+struct ved_rt {
+        struct list_head link;
+        struct ved *v;
+        uint32_t ctid;
+        struct ve_proc proc;
+        uv_poll_t pid_poll;
+        uv_poll_t console_poll;
+        int console_log;
+        bool console_watched;
+        bool exited;
+        int exit_status;
+        bool busy; /* an operation (stop, restart, destroy) owns the VE's exit */
+        int handles;
+};
+
+/* Choose the cgroup backend (startup). */
+int ved_rt_init(struct ved *v, struct ve_error *err);
+void ved_rt_shutdown(struct ved *v);
+
+/* Start watching a running init; takes ownership of proc's fds. */
+int ved_rt_adopt(struct ved *v, uint32_t ctid, struct ve_proc *proc, struct ve_error *err);
+/* Stop watching (closes the fds) and forget it. */
+void ved_rt_release(struct ved *v, uint32_t ctid);
+struct ved_rt *ved_rt_find(struct ved *v, uint32_t ctid);
+
+/* Startup: re-find every VE the store says is running (pid + start time + cgroup),
+ * mark the ones that died stopped and clean what they left, then start those that
+ * should run: onboot=yes VEs that were running (they died, or the host went down)
+ * or any onboot=yes VE after a host reboot, and, after a host reboot, the VEs with
+ * onboot unset that were running. Runs before the API serves. */
+int ved_rt_reconcile(struct ved *v, bool host_rebooted, struct ve_error *err);
+
+/* Tear down what a VE holds on the host: kill every process of its cgroup, remove
+ * the cgroup, unmount its private area (the loop device goes with it). Thread-safe:
+ * operations call it from workers. Missing pieces are not errors. */
+int ved_rt_teardown(const struct quota_cgroup *cg, const char *instance, uint32_t ctid,
+                    const char *root, struct ve_error *err);
+
+/* Host cgroup path of a VE as /proc/<pid>/cgroup shows it: "/<instance>/<ctid>". */
+const char *ved_rt_cgroup_path(struct ved *v, uint32_t ctid, char *buf, size_t len);
+
+#endif

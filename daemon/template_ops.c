@@ -1,0 +1,114 @@
+#include "template_ops.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "ve/template.h"
+
+struct import_data {
+        char templates_dir[PATH_MAX];
+        char upload[PATH_MAX];
+        char name[VE_TEMPLATE_NAME_MAX + 1];
+        char sha256[80];
+        struct ve_template_info info;
+};
+
+static int import_prepare(struct ved_op *op, struct ve_error *err)
+{
+        struct import_data *d = calloc(1, sizeof(*d));
+        const char *sha = json_string_value(json_object_get(op->params, "sha256"));
+
+        if (d == NULL)
+                return ve_error_set(err, ENOMEM, "out of memory");
+        snprintf(d->templates_dir, sizeof(d->templates_dir), "%s", op->v->templates_dir);
+        snprintf(d->upload, sizeof(d->upload), "%s",
+                 json_string_value(json_object_get(op->params, "upload")));
+        snprintf(d->name, sizeof(d->name), "%s",
+                 json_string_value(json_object_get(op->params, "name")));
+        snprintf(d->sha256, sizeof(d->sha256), "%s", sha ? sha : "");
+        op->data = d;
+        op->free_data = free;
+        return 0;
+}
+
+static int import_work(struct ved_op *op, struct ve_error *err)
+{
+        struct import_data *d = op->data;
+        struct ve_template_import req = {
+            .templates_dir = d->templates_dir,
+            .source = d->upload,
+            .name = d->name,
+            .sha256 = d->sha256[0] ? d->sha256 : NULL,
+        };
+        int ret;
+
+        ret = ve_template_import(&req, &d->info, err);
+        unlink(d->upload);
+        return ret;
+}
+
+static int import_done(struct ved_op *op, struct ve_error *err)
+{
+        struct import_data *d = op->data;
+        json_t *t =
+            json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:s}", "name", d->info.name, "distro",
+                      d->info.distro, "release", d->info.release, "arch", d->info.arch, "size",
+                      (json_int_t)d->info.tree_bytes, "image_size", (json_int_t)d->info.image_bytes,
+                      "files", (json_int_t)d->info.files, "sha256", d->info.sha256);
+        int ret = ved_store_template_insert(&op->v->store, t, err);
+
+        json_decref(t);
+        if (ret == 0)
+                ved_event(op->v, "template.imported", 0, op->id, NULL, "Template %s imported",
+                          d->name);
+        return ret;
+}
+
+static void import_rollback_work(struct ved_op *op)
+{
+        struct import_data *d = op->data;
+
+        unlink(d->upload);
+        /* A golden image made before the record failed is not wanted either. */
+        if (op->step > 0)
+                ve_template_remove(d->templates_dir, d->name, NULL);
+}
+
+static const char *import_recover(struct ved *v, json_t *op, const char **resolution)
+{
+        json_t *params = json_object_get(op, "params");
+        const char *upload = json_string_value(json_object_get(params, "upload"));
+        json_t *t = NULL;
+
+        if (upload != NULL)
+                unlink(upload);
+        ve_template_cleanup(v->templates_dir, NULL);
+        if (ved_store_template_get(&v->store, json_string_value(json_object_get(params, "name")),
+                                   &t, NULL) == 0) {
+                json_decref(t);
+                *resolution = "the template had been recorded: kept";
+                return "succeeded";
+        }
+        ve_template_remove(v->templates_dir, json_string_value(json_object_get(params, "name")),
+                           NULL);
+        *resolution = "rolled back: the partial import was removed";
+        return "failed";
+}
+
+static const struct ved_step import_steps[] = {
+    {"import", import_work, import_done},
+    {NULL, NULL, NULL},
+};
+
+const struct ved_op_kind ved_op_template_import_kind = {
+    .type = "template-import",
+    .steps = import_steps,
+    .prepare = import_prepare,
+    .rollback_work = import_rollback_work,
+    .recover = import_recover,
+};

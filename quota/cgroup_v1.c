@@ -1,0 +1,337 @@
+/* cgroup v1: one directory per VE in each hierarchy mounted under <root>. */
+#include "quota/cgroup.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <linux/magic.h>
+
+#include "ve/cleanup.h"
+
+/* name=systemd is mounted as "systemd"; hosts that co-mount controllers (cpu,cpuacct)
+ * expose the same hierarchy under several names, which dedup() folds into one. */
+static const char *const controllers[] = {
+    "cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "blkio", "pids", "systemd",
+};
+#define N_CONTROLLERS (sizeof(controllers) / sizeof(controllers[0]))
+
+struct hierarchy {
+        const char *controller;
+        char path[256]; /* <root>/<controller>; quota_cgroup_open() bounds root */
+};
+
+struct hierarchies {
+        struct hierarchy h[N_CONTROLLERS];
+        size_t n;
+};
+
+static bool seen_before(const struct stat *all, size_t n, const struct stat *st)
+{
+        for (size_t i = 0; i < n; i++)
+                if (all[i].st_dev == st->st_dev && all[i].st_ino == st->st_ino)
+                        return true;
+        return false;
+}
+
+/* The distinct mounted hierarchies; controllers the host lacks are skipped, but the
+ * freezer is required since kill_all() depends on it. */
+static int list_hierarchies(const struct quota_cgroup *cg, struct hierarchies *hs,
+                            struct ve_error *err)
+{
+        struct stat seen[N_CONTROLLERS];
+        bool have_freezer = false;
+
+        hs->n = 0;
+        for (size_t i = 0; i < N_CONTROLLERS; i++) {
+                struct hierarchy *h = &hs->h[hs->n];
+                struct statfs sfs;
+                struct stat st;
+
+                snprintf(h->path, sizeof(h->path), "%s/%s", cg->root, controllers[i]);
+                if (statfs(h->path, &sfs) < 0 || sfs.f_type != CGROUP_SUPER_MAGIC ||
+                    stat(h->path, &st) < 0 || seen_before(seen, hs->n, &st))
+                        continue;
+                seen[hs->n] = st;
+                h->controller = controllers[i];
+                have_freezer |= strcmp(controllers[i], "freezer") == 0;
+                hs->n++;
+        }
+        if (!have_freezer)
+                return ve_error_set(err, VE_EUNSUPPORTED, "no cgroup v1 freezer under %s",
+                                    cg->root);
+        return 0;
+}
+
+static int freezer_dir(const struct quota_cgroup *cg, const char *instance, uint32_t ctid,
+                       char *buf, size_t len)
+{
+        snprintf(buf, len, "%s/freezer/%s/%u", cg->root, instance, ctid);
+        return 0;
+}
+
+static bool is_blank(const char *s)
+{
+        return s[strspn(s, " \t\n")] == '\0';
+}
+
+/* A new cpuset starts with no cpus and no mems and refuses tasks until given some. */
+static int cpuset_inherit(const char *dir, struct ve_error *err)
+{
+        static const char *const files[] = {"cpuset.cpus", "cpuset.mems"};
+
+        for (size_t i = 0; i < 2; i++) {
+                char path[PATH_MAX], parent[PATH_MAX], buf[4096];
+                int ret;
+
+                snprintf(path, sizeof(path), "%s/%s", dir, files[i]);
+                ret = quota_cg_read(path, buf, sizeof(buf), err);
+                if (ret < 0)
+                        return ret;
+                if (!is_blank(buf))
+                        continue;
+                snprintf(parent, sizeof(parent), "%s/../%s", dir, files[i]);
+                ret = quota_cg_read(parent, buf, sizeof(buf), err);
+                if (ret < 0)
+                        return ret;
+                ret = quota_cg_write(path, buf, err);
+                if (ret < 0)
+                        return ret;
+        }
+        return 0;
+}
+
+static int make_dir(const struct hierarchy *h, const char *dir, bool *made, struct ve_error *err)
+{
+        *made = false;
+        if (mkdir(dir, 0755) < 0) {
+                if (errno != EEXIST)
+                        return ve_error_errno(err, errno, "create cgroup %s", dir);
+        } else {
+                *made = true;
+        }
+        if (strcmp(h->controller, "cpuset") == 0)
+                return cpuset_inherit(dir, err);
+        return 0;
+}
+
+static int v1_create(const struct quota_cgroup *cg, const char *instance, uint32_t ctid,
+                     struct ve_error *err)
+{
+        struct hierarchies hs;
+        bool made_inst[N_CONTROLLERS] = {0}, made_ve[N_CONTROLLERS] = {0};
+        char inst[N_CONTROLLERS][384], ve[N_CONTROLLERS][400];
+        size_t i;
+        int ret;
+
+        ret = list_hierarchies(cg, &hs, err);
+        if (ret < 0)
+                return ret;
+        for (i = 0; i < hs.n; i++) {
+                snprintf(inst[i], sizeof(inst[i]), "%s/%s", hs.h[i].path, instance);
+                snprintf(ve[i], sizeof(ve[i]), "%s/%u", inst[i], ctid);
+                ret = make_dir(&hs.h[i], inst[i], &made_inst[i], err);
+                if (ret < 0)
+                        break;
+                ret = make_dir(&hs.h[i], ve[i], &made_ve[i], err);
+                if (ret < 0)
+                        break;
+        }
+        if (ret == 0)
+                return 0;
+        /* Undo only what this call made; an instance another VE uses stays busy. */
+        for (size_t j = 0; j <= i && j < hs.n; j++) {
+                if (made_ve[j])
+                        rmdir(ve[j]);
+                if (made_inst[j])
+                        rmdir(inst[j]);
+        }
+        return ret;
+}
+
+static int v1_open_fd(const struct quota_cgroup *cg, const char *instance, uint32_t ctid,
+                      struct ve_error *err)
+{
+        (void)cg;
+        return ve_error_set(err, EOPNOTSUPP, "cgroup %s/%u: CLONE_INTO_CGROUP needs cgroup v2",
+                            instance, ctid);
+}
+
+static int v1_attach(const struct quota_cgroup *cg, const char *instance, uint32_t ctid, pid_t pid,
+                     struct ve_error *err)
+{
+        struct hierarchies hs;
+        char value[32];
+        int ret;
+
+        ret = list_hierarchies(cg, &hs, err);
+        if (ret < 0)
+                return ret;
+        snprintf(value, sizeof(value), "%d", (int)pid);
+        for (size_t i = 0; i < hs.n; i++) {
+                char path[PATH_MAX];
+
+                snprintf(path, sizeof(path), "%s/%s/%u/cgroup.procs", hs.h[i].path, instance, ctid);
+                ret = quota_cg_write(path, value, err);
+                if (ret < 0)
+                        return ret;
+        }
+        return 0;
+}
+
+static int v1_procs(const struct quota_cgroup *cg, const char *instance, uint32_t ctid,
+                    pid_t **pids, size_t *n, struct ve_error *err)
+{
+        char dir[PATH_MAX];
+
+        freezer_dir(cg, instance, ctid, dir, sizeof(dir));
+        return quota_cg_collect_procs(dir, pids, n, err);
+}
+
+static int v1_is_populated(const struct quota_cgroup *cg, const char *instance, uint32_t ctid,
+                           bool *out, struct ve_error *err)
+{
+        _cleanup_free_ pid_t *pids = NULL;
+        size_t n = 0;
+        int ret;
+
+        ret = v1_procs(cg, instance, ctid, &pids, &n, err);
+        if (ret < 0)
+                return ret;
+        *out = n > 0;
+        return 0;
+}
+
+/* Freezing first means no process can fork between our reading cgroup.procs and
+ * the SIGKILLs: the list is complete when the signals go out. */
+static int freeze(const char *dir, const char *state, struct ve_error *err)
+{
+        char path[PATH_MAX], buf[64];
+        int ret;
+
+        snprintf(path, sizeof(path), "%s/freezer.state", dir);
+        ret = quota_cg_write(path, state, err);
+        if (ret < 0)
+                return ret;
+        for (int i = 0; i < 100; i++) {
+                ret = quota_cg_read(path, buf, sizeof(buf), err);
+                if (ret < 0)
+                        return ret;
+                if (strncmp(buf, state, strlen(state)) == 0)
+                        return 0;
+                quota_cg_sleep_ms(10);
+        }
+        /* Still FREEZING (a task stuck in the kernel): kill what we see anyway. */
+        return 0;
+}
+
+static int kill_round(const char *dir, size_t *killed, struct ve_error *err)
+{
+        int ret, ret2;
+
+        ret = freeze(dir, "FROZEN", err);
+        if (ret < 0)
+                return ret;
+        ret = quota_cg_kill_pids(dir, SIGKILL, killed, err);
+        ret2 = freeze(dir, "THAWED", ret < 0 ? NULL : err);
+        return ret < 0 ? ret : ret2;
+}
+
+static int v1_kill_all(const struct quota_cgroup *cg, const char *instance, uint32_t ctid, int sig,
+                       struct ve_error *err)
+{
+        char dir[PATH_MAX];
+        size_t killed = 0;
+        struct stat st;
+        int ret;
+
+        freezer_dir(cg, instance, ctid, dir, sizeof(dir));
+        if (stat(dir, &st) < 0 && errno == ENOENT)
+                return 0;
+        if (sig != SIGKILL)
+                return quota_cg_kill_pids(dir, sig, &killed, err);
+        for (int i = 0; i < 250; i++) {
+                ret = kill_round(dir, &killed, err);
+                if (ret < 0)
+                        return ret;
+                if (killed == 0)
+                        return 0;
+                quota_cg_sleep_ms(20);
+        }
+        return ve_error_set(err, EBUSY, "cgroup %s/%u: processes left after SIGKILL", instance,
+                            ctid);
+}
+
+static int v1_destroy(const struct quota_cgroup *cg, const char *instance, uint32_t ctid,
+                      struct ve_error *err)
+{
+        struct hierarchies hs;
+        int ret;
+
+        ret = list_hierarchies(cg, &hs, err);
+        if (ret < 0)
+                return ret;
+        for (size_t i = 0; i < hs.n; i++) {
+                char dir[PATH_MAX];
+
+                snprintf(dir, sizeof(dir), "%s/%s/%u", hs.h[i].path, instance, ctid);
+                ret = quota_cg_rmdir_tree(dir, err);
+                if (ret < 0)
+                        return ret;
+        }
+        return 0;
+}
+
+static int v1_exists(const struct quota_cgroup *cg, const char *instance, uint32_t ctid, bool *out,
+                     struct ve_error *err)
+{
+        char dir[PATH_MAX];
+        struct stat st;
+
+        freezer_dir(cg, instance, ctid, dir, sizeof(dir));
+        if (stat(dir, &st) == 0) {
+                *out = true;
+                return 0;
+        }
+        if (errno != ENOENT)
+                return ve_error_errno(err, errno, "stat %s", dir);
+        *out = false;
+        return 0;
+}
+
+static int v1_remove_instance(const struct quota_cgroup *cg, const char *instance,
+                              struct ve_error *err)
+{
+        struct hierarchies hs;
+        int ret;
+
+        ret = list_hierarchies(cg, &hs, err);
+        if (ret < 0)
+                return ret;
+        for (size_t i = 0; i < hs.n; i++) {
+                char dir[PATH_MAX];
+
+                snprintf(dir, sizeof(dir), "%s/%s", hs.h[i].path, instance);
+                if (rmdir(dir) < 0 && errno != ENOENT)
+                        return ve_error_errno(err, errno == ENOTEMPTY ? EBUSY : errno,
+                                              "remove cgroup %s", dir);
+        }
+        return 0;
+}
+
+const struct quota_cgroup_ops quota_cgroup_v1_ops = {
+    .name = "v1",
+    .create = v1_create,
+    .open_fd = v1_open_fd,
+    .attach = v1_attach,
+    .procs = v1_procs,
+    .is_populated = v1_is_populated,
+    .kill_all = v1_kill_all,
+    .destroy = v1_destroy,
+    .exists = v1_exists,
+    .remove_instance = v1_remove_instance,
+};

@@ -1,0 +1,628 @@
+/* Storage half of the VE runtime: templates, images, loop devices, mounts.
+ * Needs root (loop devices, mount); skipped otherwise. Everything it makes
+ * lives under one temporary directory that the group teardown unmounts and
+ * deletes, whatever failed. */
+#include <archive.h>
+#include <archive_entry.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "ve/error.h"
+#include "ve/image.h"
+#include "ve/loop.h"
+#include "ve/mount.h"
+#include "ve/template.h"
+
+#define MIB (1024ULL * 1024)
+
+static char base[PATH_MAX]; /* the test's temporary directory */
+static char tpl_dir[PATH_MAX];
+
+static void pathf(char *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void pathf(char *out, const char *fmt, ...)
+{
+        va_list ap;
+
+        va_start(ap, fmt);
+        vsnprintf(out, PATH_MAX, fmt, ap);
+        va_end(ap);
+}
+
+static void skip_unless_root(void)
+{
+        if (geteuid() != 0)
+                skip();
+}
+
+/* The source tree, for templates/busybox/build: $VED_SOURCE_DIR or from __FILE__. */
+static void source_dir(char *out)
+{
+        const char *env = getenv("VED_SOURCE_DIR");
+        char file[PATH_MAX];
+
+        if (env != NULL) {
+                pathf(out, "%s", env);
+                return;
+        }
+        if (realpath(__FILE__, file) == NULL)
+                pathf(file, "%s", __FILE__);
+        pathf(out, "%s", dirname(dirname(dirname(file))));
+}
+
+/* Unmount whatever still lies under base (deepest first); loop devices go
+ * with their mounts (autoclear). */
+static void umount_all_under_base(void)
+{
+        char line[4096], mp[PATH_MAX], found[64][PATH_MAX];
+        int n = 0, i;
+        FILE *f = fopen("/proc/self/mountinfo", "re");
+
+        if (f == NULL)
+                return;
+        while (n < 64 && fgets(line, sizeof(line), f) != NULL)
+                if (sscanf(line, "%*s %*s %*s %*s %4095s", mp) == 1 &&
+                    strncmp(mp, base, strlen(base)) == 0)
+                        pathf(found[n++], "%s", mp);
+        fclose(f);
+        for (i = n - 1; i >= 0; i--)
+                umount2(found[i], MNT_DETACH);
+}
+
+static int group_setup(void **state)
+{
+        (void)state;
+        if (geteuid() != 0)
+                return 0;
+        pathf(base, "/tmp/ved-test-storage-XXXXXX");
+        if (mkdtemp(base) == NULL)
+                return -1;
+        pathf(tpl_dir, "%s/templates", base);
+        return mkdir(tpl_dir, 0700);
+}
+
+static int group_teardown(void **state)
+{
+        struct ve_error err = {0};
+
+        (void)state;
+        if (base[0] == '\0')
+                return 0;
+        umount_all_under_base();
+        if (ve_rmtree(base, &err) < 0) {
+                fprintf(stderr, "cleanup: %s\n", err.message);
+                ve_error_clear(&err);
+                return -1;
+        }
+        return 0;
+}
+
+/* Does any loop device still use a file whose path starts with prefix? */
+static int loops_referencing(const char *prefix)
+{
+        char path[PATH_MAX], backing[PATH_MAX];
+        struct dirent *de;
+        int n = 0;
+        DIR *d = opendir("/sys/block");
+
+        assert_non_null(d);
+        while ((de = readdir(d)) != NULL) {
+                FILE *f;
+
+                if (strncmp(de->d_name, "loop", 4) != 0)
+                        continue;
+                pathf(path, "/sys/block/%s/loop/backing_file", de->d_name);
+                f = fopen(path, "re");
+                if (f == NULL)
+                        continue;
+                if (fgets(backing, sizeof(backing), f) != NULL &&
+                    strncmp(backing, prefix, strlen(prefix)) == 0)
+                        n++;
+                fclose(f);
+        }
+        closedir(d);
+        return n;
+}
+
+/* Leftovers of imports in tpl_dir: staging trees and temporary images. */
+static int leftovers(void)
+{
+        struct dirent *de;
+        int n = 0;
+        DIR *d = opendir(tpl_dir);
+
+        assert_non_null(d);
+        while ((de = readdir(d)) != NULL)
+                if (strncmp(de->d_name, ".staging-", 10) == 0 || strstr(de->d_name, ".tmp") != NULL)
+                        n++;
+        closedir(d);
+        return n;
+}
+
+static int exists(const char *path)
+{
+        struct stat st;
+
+        return lstat(path, &st) == 0;
+}
+
+static void assert_near(uint64_t value, uint64_t expect, unsigned percent)
+{
+        uint64_t slack = expect / 100 * percent;
+
+        if (value + slack < expect || value > expect + slack)
+                fail_msg("%llu is not within %u%% of %llu", (unsigned long long)value, percent,
+                         (unsigned long long)expect);
+}
+
+/* ---- name parsing -------------------------------------------------------------- */
+
+static void test_name_parse(void **state)
+{
+        struct ve_template_ident id;
+
+        (void)state;
+        assert_int_equal(ve_template_name_parse("debian-12-x86_64", &id), 0);
+        assert_string_equal(id.distro, "debian");
+        assert_string_equal(id.release, "12");
+        assert_string_equal(id.arch, "x86_64");
+        assert_string_equal(id.variant, "");
+        assert_int_equal(ve_template_name_parse("centos-7-x86_64-minimal", &id), 0);
+        assert_string_equal(id.distro, "centos");
+        assert_string_equal(id.variant, "minimal");
+        assert_int_equal(ve_template_name_parse("ubuntu-22.04", &id), 0);
+        assert_string_equal(id.release, "22.04");
+        assert_string_equal(id.arch, "");
+        assert_int_equal(ve_template_name_parse("busybox", &id), 0);
+        assert_string_equal(id.distro, "busybox");
+        assert_string_equal(id.release, "");
+        assert_string_equal(id.arch, "");
+        assert_int_equal(ve_template_name_parse("", &id), -EINVAL);
+}
+
+/* ---- busybox: import, clone, mount, grow, unmount ---------------------------------- */
+
+static void build_busybox(char *tarball)
+{
+        char src[PATH_MAX], cmd[3 * PATH_MAX];
+
+        source_dir(src);
+        pathf(tarball, "%s/busybox.tar.gz", base);
+        snprintf(cmd, sizeof(cmd), "'%s/templates/busybox/build' '%s'", src, tarball);
+        assert_int_equal(system(cmd), 0);
+}
+
+static void import_busybox(char *golden)
+{
+        struct ve_template_import req = {.templates_dir = tpl_dir};
+        struct ve_template_info info;
+        struct ve_error err = {0};
+        char tarball[PATH_MAX];
+        int ret;
+
+        build_busybox(tarball);
+        req.source = tarball;
+        ret = ve_template_import(&req, &info, &err);
+        if (ret < 0)
+                fail_msg("import: %s", err.message);
+        assert_string_equal(info.name, "busybox");
+        assert_string_equal(info.distro, "busybox");
+        assert_int_equal(strlen(info.sha256), 64);
+        assert_true(info.files > 250);
+        assert_true(info.tree_bytes > 1000000);
+        pathf(golden, "%s/busybox.img", tpl_dir);
+        assert_true(exists(golden));
+        assert_true(info.image_bytes > info.tree_bytes);
+        assert_int_equal(leftovers(), 0);
+        /* Again, with the right checksum: the name is taken. */
+        req.sha256 = info.sha256;
+        assert_int_equal(ve_template_import(&req, &info, &err), -VE_ECONFLICT);
+        ve_error_clear(&err);
+}
+
+static void make_private(const char *golden, const char *ve, uint64_t size, uint64_t inodes,
+                         char *img, char *mnt)
+{
+        struct ve_error err = {0};
+        char dir[PATH_MAX];
+
+        pathf(dir, "%s/%s", base, ve);
+        assert_int_equal(mkdir(dir, 0700), 0);
+        pathf(img, "%s/root.img", dir);
+        pathf(mnt, "%s/root", dir);
+        assert_int_equal(mkdir(mnt, 0755), 0);
+        if (ve_private_create(golden, img, size, inodes, &err) < 0)
+                fail_msg("create %s: %s", ve, err.message);
+        assert_int_equal(ve_private_create(golden, img, size, inodes, &err), -EEXIST);
+        ve_error_clear(&err);
+}
+
+static void check_guest_tree(const char *mnt)
+{
+        char path[PATH_MAX], link[64];
+        struct stat st;
+        ssize_t n;
+
+        pathf(path, "%s/bin/busybox", mnt);
+        assert_int_equal(lstat(path, &st), 0);
+        assert_true(S_ISREG(st.st_mode) && (st.st_mode & 0111));
+        assert_int_equal(st.st_uid, 0);
+        pathf(path, "%s/sbin/init", mnt);
+        n = readlink(path, link, sizeof(link) - 1);
+        assert_true(n > 0);
+        link[n] = '\0';
+        assert_string_equal(link, "../bin/busybox");
+        pathf(path, "%s/tmp", mnt);
+        assert_int_equal(lstat(path, &st), 0);
+        assert_int_equal(st.st_mode & 07777, 01777);
+        assert_int_equal(lstat(mnt, &st), 0);
+        assert_int_equal(st.st_mode & 0777, 0755);
+}
+
+static bool have_sys_resource(void)
+{
+        char line[256];
+        unsigned long long eff = 0;
+        FILE *f = fopen("/proc/self/status", "re");
+
+        assert_non_null(f);
+        while (fgets(line, sizeof(line), f) != NULL)
+                if (sscanf(line, "CapEff: %llx", &eff) == 1)
+                        break;
+        fclose(f);
+        return (eff >> 24) & 1; /* CAP_SYS_RESOURCE */
+}
+
+static void mount_and_grow(const char *img, const char *mnt)
+{
+        struct ve_disk_usage u;
+        struct stat st;
+        struct ve_error err = {0};
+        char dev[64], found[64];
+
+        if (ve_private_mount(img, mnt, dev, sizeof(dev), &err) < 0)
+                fail_msg("mount: %s", err.message);
+        assert_int_equal(ve_is_mounted(mnt), 1);
+        assert_int_equal(ve_loop_find(img, found, sizeof(found), &err), 0);
+        assert_string_equal(found, dev);
+        check_guest_tree(mnt);
+        assert_int_equal(ve_private_usage(mnt, &u, &err), 0);
+        assert_near(u.total_bytes, 256 * MIB, 8);
+        assert_true(u.used_bytes > 1000000 && u.used_bytes < u.total_bytes);
+        if (have_sys_resource()) {
+                if (ve_private_resize(img, 384 * MIB, true, &err) < 0)
+                        fail_msg("grow online: %s", err.message);
+                assert_int_equal(ve_private_usage(mnt, &u, &err), 0);
+                assert_near(u.total_bytes, 384 * MIB, 8);
+        } else {
+                /* Sandboxes without CAP_SYS_RESOURCE: the kernel refuses
+                 * EXT4_IOC_RESIZE_FS; the error must say why, and leave the
+                 * image as it was. */
+                print_message("No CAP_SYS_RESOURCE: online grow checked for its refusal\n");
+                assert_int_equal(ve_private_resize(img, 384 * MIB, true, &err), -EPERM);
+                assert_non_null(strstr(err.message, "CAP_SYS_RESOURCE"));
+                assert_int_equal(stat(img, &st), 0);
+                assert_int_equal(st.st_size, 256 * MIB);
+        }
+        /* ext4 cannot shrink while mounted. */
+        assert_int_equal(ve_private_resize(img, 200 * MIB, true, &err), -VE_ECONFLICT);
+        assert_non_null(strstr(err.message, "stop the VE"));
+        /* Offline operations refuse an attached image. */
+        assert_int_equal(ve_private_resize(img, 300 * MIB, false, &err), -EBUSY);
+        ve_error_clear(&err);
+        if (ve_private_umount(mnt, &err) < 0)
+                fail_msg("umount: %s", err.message);
+        assert_int_equal(ve_is_mounted(mnt), 0);
+        assert_int_equal(ve_loop_find(img, found, sizeof(found), &err), -ENOENT);
+}
+
+static void shrink_offline(const char *img)
+{
+        struct ve_error err = {0};
+        struct stat st;
+
+        if (ve_private_resize(img, 200 * MIB, false, &err) < 0)
+                fail_msg("shrink: %s", err.message);
+        assert_int_equal(stat(img, &st), 0);
+        assert_int_equal(st.st_size, 200 * MIB);
+        assert_true(ve_private_resize(img, 1 * MIB, false, &err) < 0);
+        assert_non_null(strstr(err.message, "in use"));
+        ve_error_clear(&err);
+}
+
+static void check_inodes_image(const char *img, const char *mnt)
+{
+        struct ve_disk_usage u;
+        struct ve_error err = {0};
+
+        if (ve_private_mount(img, mnt, NULL, 0, &err) < 0)
+                fail_msg("mount: %s", err.message);
+        check_guest_tree(mnt);
+        assert_int_equal(ve_private_usage(mnt, &u, &err), 0);
+        assert_true(u.inodes_total >= 20000 && u.inodes_total <= 22000);
+        assert_near(u.total_bytes, 128 * MIB,
+                    20); /* journal and inode tables weigh on small images */
+        assert_int_equal(ve_private_umount(mnt, &err), 0);
+}
+
+static void test_busybox_lifecycle(void **state)
+{
+        char golden[PATH_MAX], img1[PATH_MAX], mnt1[PATH_MAX], img2[PATH_MAX], mnt2[PATH_MAX];
+
+        (void)state;
+        skip_unless_root();
+        import_busybox(golden);
+        make_private(golden, "101", 256 * MIB, 0, img1, mnt1);
+        make_private(golden, "102", 128 * MIB, 20000, img2, mnt2);
+        mount_and_grow(img1, mnt1);
+        shrink_offline(img1);
+        check_inodes_image(img2, mnt2);
+        assert_int_equal(loops_referencing(base), 0);
+}
+
+/* ---- hostile tarballs ------------------------------------------------------------ */
+
+struct tar_entry {
+        unsigned type; /* AE_IF*; 0 ends the list */
+        const char *path;
+        const char *target; /* symlink or hardlink target */
+        size_t size;
+};
+
+static void write_tar(const char *file, const struct tar_entry *entries)
+{
+        struct archive *a = archive_write_new();
+        static char data[64 * 1024];
+        const struct tar_entry *t;
+
+        memset(data, 'x', sizeof(data));
+        assert_int_equal(archive_write_set_format_pax_restricted(a), ARCHIVE_OK);
+        assert_int_equal(archive_write_add_filter_gzip(a), ARCHIVE_OK);
+        assert_int_equal(archive_write_open_filename(a, file), ARCHIVE_OK);
+        for (t = entries; t->type != 0; t++) {
+                struct archive_entry *e = archive_entry_new();
+                size_t left = t->size;
+
+                archive_entry_set_pathname(e, t->path);
+                archive_entry_set_filetype(e, t->type == 1 ? AE_IFREG : t->type);
+                archive_entry_set_perm(e, t->type == AE_IFDIR ? 0755 : 0644);
+                if (t->type == AE_IFLNK)
+                        archive_entry_set_symlink(e, t->target);
+                if (t->type == 1) /* hardlink */
+                        archive_entry_set_hardlink(e, t->target);
+                if (t->type == AE_IFCHR)
+                        archive_entry_set_rdev(e, makedev(1, 3));
+                if (t->type == AE_IFREG)
+                        archive_entry_set_size(e, (la_int64_t)t->size);
+                assert_int_equal(archive_write_header(a, e), ARCHIVE_OK);
+                while (t->type == AE_IFREG && left > 0) {
+                        size_t n = left < sizeof(data) ? left : sizeof(data);
+
+                        assert_int_equal(archive_write_data(a, data, n), (la_ssize_t)n);
+                        left -= n;
+                }
+                archive_entry_free(e);
+        }
+        assert_int_equal(archive_write_close(a), ARCHIVE_OK);
+        archive_write_free(a);
+}
+
+/* Import entries as template name, which must fail with a message holding
+ * expect, leaving no staging directory and no image behind. */
+static void import_must_fail(const char *name, const struct tar_entry *entries, uint64_t max_size,
+                             const char *expect)
+{
+        struct ve_template_import req = {
+            .templates_dir = tpl_dir, .name = name, .max_size = max_size};
+        struct ve_template_info info;
+        struct ve_error err = {0};
+        char tar[PATH_MAX], img[PATH_MAX];
+
+        pathf(tar, "%s/%s.tar.gz", base, name);
+        write_tar(tar, entries);
+        req.source = tar;
+        assert_true(ve_template_import(&req, &info, &err) < 0);
+        assert_non_null(err.message);
+        if (strstr(err.message, expect) == NULL)
+                fail_msg("message '%s' lacks '%s'", err.message, expect);
+        pathf(img, "%s/%s.img", tpl_dir, name);
+        assert_false(exists(img));
+        assert_int_equal(leftovers(), 0);
+        unlink(tar);
+        ve_error_clear(&err);
+}
+
+static void test_refuse_dotdot(void **state)
+{
+        const struct tar_entry e[] = {
+            {AE_IFREG, "etc/ok", NULL, 10}, {AE_IFREG, "../evil", NULL, 10}, {0, NULL, NULL, 0}};
+        const struct tar_entry e2[] = {{AE_IFREG, "a/../../../evil", NULL, 10}, {0, NULL, NULL, 0}};
+        char p[PATH_MAX];
+
+        (void)state;
+        skip_unless_root();
+        import_must_fail("dotdot", e, 0, "entry '../evil': '..' component refused");
+        import_must_fail("dotdot2", e2, 0, "'..' component refused");
+        pathf(p, "%s/evil", tpl_dir);
+        assert_false(exists(p));
+        pathf(p, "%s/evil", base);
+        assert_false(exists(p));
+}
+
+static void test_refuse_absolute(void **state)
+{
+        char abs[PATH_MAX];
+        struct tar_entry e[] = {{AE_IFREG, abs, NULL, 10}, {0, NULL, NULL, 0}};
+
+        (void)state;
+        skip_unless_root();
+        pathf(abs, "%s/abs-evil", base);
+        import_must_fail("absolute", e, 0, "absolute path refused");
+        assert_false(exists(abs));
+}
+
+static void test_refuse_write_through_symlink(void **state)
+{
+        char outside[PATH_MAX], victim[PATH_MAX];
+        struct tar_entry e[] = {{AE_IFLNK, "link", outside, 0},
+                                {AE_IFREG, "link/passwd", NULL, 10},
+                                {0, NULL, NULL, 0}};
+        const struct tar_entry etc[] = {
+            {AE_IFLNK, "link", "/etc", 0}, {AE_IFREG, "link/passwd", NULL, 10}, {0, NULL, NULL, 0}};
+
+        (void)state;
+        skip_unless_root();
+        pathf(outside, "%s/outside", base);
+        assert_int_equal(mkdir(outside, 0755), 0);
+        import_must_fail("symlink", e, 0, "entry 'link/passwd': write through a symlink refused");
+        pathf(victim, "%s/passwd", outside);
+        assert_false(exists(victim));
+        import_must_fail("symlink-etc", etc, 0, "write through a symlink refused");
+}
+
+static void test_refuse_device(void **state)
+{
+        const struct tar_entry e[] = {
+            {AE_IFDIR, "dev", NULL, 0}, {AE_IFCHR, "dev/mem", NULL, 0}, {0, NULL, NULL, 0}};
+
+        (void)state;
+        skip_unless_root();
+        import_must_fail("device", e, 0, "entry 'dev/mem': device node");
+}
+
+static void test_refuse_hardlink_escape(void **state)
+{
+        const struct tar_entry e[] = {{1, "x", "../../x", 0}, {0, NULL, NULL, 0}};
+        char outside[PATH_MAX], through[PATH_MAX];
+        struct tar_entry e2[] = {
+            {AE_IFLNK, "l", through, 0}, {1, "copy", "l/secret", 0}, {0, NULL, NULL, 0}};
+        struct stat st;
+        int fd;
+
+        (void)state;
+        skip_unless_root();
+        pathf(outside, "%s/x", tpl_dir);
+        fd = open(outside, O_WRONLY | O_CREAT | O_EXCL, 0600);
+        assert_true(fd >= 0);
+        close(fd);
+        import_must_fail("hardlink", e, 0, "entry 'x': hardlink to '../../x'");
+        pathf(through, "%s", tpl_dir);
+        import_must_fail("hardlink2", e2, 0, "path through a symlink");
+        assert_int_equal(stat(outside, &st), 0);
+        assert_int_equal(st.st_nlink, 1);
+        unlink(outside);
+}
+
+static void test_refuse_oversize(void **state)
+{
+        const struct tar_entry big[] = {
+            {AE_IFREG, "small", NULL, 1000}, {AE_IFREG, "big", NULL, 2 * MIB}, {0, NULL, NULL, 0}};
+        const struct tar_entry many[] = {{AE_IFREG, "a", NULL, 400 * 1024},
+                                         {AE_IFREG, "b", NULL, 400 * 1024},
+                                         {AE_IFREG, "c", NULL, 400 * 1024},
+                                         {0, NULL, NULL, 0}};
+
+        (void)state;
+        skip_unless_root();
+        import_must_fail("oversize", big, MIB,
+                         "entry 'big' (2097152 bytes) takes the template past");
+        import_must_fail("oversize2", many, MIB, "entry 'c'");
+}
+
+static void test_refuse_bad_checksum(void **state)
+{
+        const struct tar_entry e[] = {{AE_IFREG, "a", NULL, 10}, {0, NULL, NULL, 0}};
+        struct ve_template_import req = {.templates_dir = tpl_dir,
+                                         .name = "sum",
+                                         .sha256 = "00000000000000000000000000000000"
+                                                   "00000000000000000000000000000000"};
+        struct ve_template_info info;
+        struct ve_error err = {0};
+        char tar[PATH_MAX];
+
+        (void)state;
+        skip_unless_root();
+        pathf(tar, "%s/sum.tar.gz", base);
+        write_tar(tar, e);
+        req.source = tar;
+        assert_int_equal(ve_template_import(&req, &info, &err), -VE_EINVAL_INPUT);
+        assert_non_null(strstr(err.message, "expected 0000"));
+        assert_int_equal(leftovers(), 0);
+        req.sha256 = "xyz";
+        assert_int_equal(ve_template_import(&req, &info, &err), -VE_EINVAL_INPUT);
+        unlink(tar);
+        ve_error_clear(&err);
+}
+
+/* ---- safe recursive delete ------------------------------------------------------ */
+
+static void test_rmtree_refuses_mounts(void **state)
+{
+        char tree[PATH_MAX], inner[PATH_MAX], keep[PATH_MAX], link[PATH_MAX];
+        struct ve_error err = {0};
+        int fd;
+
+        (void)state;
+        skip_unless_root();
+        pathf(tree, "%s/rm", base);
+        pathf(inner, "%s/rm/a/b", base);
+        pathf(keep, "%s/keep", base);
+        pathf(link, "%s/rm/link", base);
+        assert_int_equal(mkdir(tree, 0755), 0);
+        assert_int_equal(mkdir(keep, 0755), 0);
+        pathf(inner, "%s/rm/a", base);
+        assert_int_equal(mkdir(inner, 0755), 0);
+        pathf(inner, "%s/rm/a/b", base);
+        assert_int_equal(mkdir(inner, 0755), 0);
+        assert_int_equal(symlink(keep, link), 0);
+        pathf(keep, "%s/keep/file", base);
+        fd = open(keep, O_WRONLY | O_CREAT, 0644);
+        assert_true(fd >= 0);
+        close(fd);
+        assert_int_equal(mount("ved-test", inner, "tmpfs", 0, "size=1m"), 0);
+        assert_int_equal(ve_rmtree(tree, &err), -EBUSY);
+        assert_non_null(strstr(err.message, "unmount first"));
+        assert_int_equal(ve_is_mounted(inner), 1);
+        assert_int_equal(ve_rmtree_at(AT_FDCWD, tree, &err), -EBUSY);
+        assert_int_equal(ve_is_mounted(inner), 1);
+        assert_int_equal(umount2(inner, 0), 0);
+        assert_int_equal(ve_rmtree(tree, &err), 0);
+        assert_false(exists(tree));
+        assert_true(exists(keep));
+        assert_int_equal(ve_rmtree(tree, &err), 0); /* missing is fine */
+        ve_error_clear(&err);
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+            cmocka_unit_test(test_name_parse),
+            cmocka_unit_test(test_busybox_lifecycle),
+            cmocka_unit_test(test_refuse_dotdot),
+            cmocka_unit_test(test_refuse_absolute),
+            cmocka_unit_test(test_refuse_write_through_symlink),
+            cmocka_unit_test(test_refuse_device),
+            cmocka_unit_test(test_refuse_hardlink_escape),
+            cmocka_unit_test(test_refuse_oversize),
+            cmocka_unit_test(test_refuse_bad_checksum),
+            cmocka_unit_test(test_rmtree_refuses_mounts),
+        };
+
+        return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}

@@ -1,0 +1,232 @@
+/* Raw clone3 and the report channel between the daemon and its setup children. */
+#include "ve/child.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include <linux/openat2.h>
+#include <linux/sched.h>
+
+enum report_kind {
+        REPORT_ERROR = 1,
+        REPORT_PID,
+        REPORT_FD,
+};
+
+struct report {
+        int32_t kind;
+        int32_t code;
+        int32_t pid;
+        int32_t plain;
+        char msg[256];
+};
+
+static int child_failv(struct ve_child_err *e, int code, bool plain, const char *fmt, va_list ap)
+    __attribute__((format(printf, 4, 0)));
+
+static int child_failv(struct ve_child_err *e, int code, bool plain, const char *fmt, va_list ap)
+{
+        if (code < 0)
+                code = -code;
+        if (code == 0)
+                code = EIO;
+        e->code = code;
+        e->plain = plain;
+        vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
+        return -code;
+}
+
+int ve_child_fail(struct ve_child_err *e, int code, const char *fmt, ...)
+{
+        va_list ap;
+        int ret;
+
+        va_start(ap, fmt);
+        ret = child_failv(e, code, false, fmt, ap);
+        va_end(ap);
+        return ret;
+}
+
+int ve_child_fail_plain(struct ve_child_err *e, int code, const char *fmt, ...)
+{
+        va_list ap;
+        int ret;
+
+        va_start(ap, fmt);
+        ret = child_failv(e, code, true, fmt, ap);
+        va_end(ap);
+        return ret;
+}
+
+int ve_child_wait_go(int sock)
+{
+        char c;
+        ssize_t n;
+
+        do
+                n = recv(sock, &c, 1, 0);
+        while (n < 0 && errno == EINTR);
+        return n == 1 ? 0 : -EPIPE;
+}
+
+static int send_report(int sock, const struct report *r, int fd)
+{
+        char cbuf[CMSG_SPACE(sizeof(int))] = {0};
+        struct iovec iov = {.iov_base = (void *)r, .iov_len = sizeof(*r)};
+        struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
+        ssize_t n;
+
+        if (fd >= 0) {
+                struct cmsghdr *c;
+
+                msg.msg_control = cbuf;
+                msg.msg_controllen = sizeof(cbuf);
+                c = CMSG_FIRSTHDR(&msg);
+                c->cmsg_level = SOL_SOCKET;
+                c->cmsg_type = SCM_RIGHTS;
+                c->cmsg_len = CMSG_LEN(sizeof(int));
+                memcpy(CMSG_DATA(c), &fd, sizeof(int));
+        }
+        do
+                n = sendmsg(sock, &msg, MSG_NOSIGNAL);
+        while (n < 0 && errno == EINTR);
+        return n < 0 ? -errno : 0;
+}
+
+int ve_child_send_pid(int sock, pid_t pid)
+{
+        struct report r = {.kind = REPORT_PID, .pid = pid};
+
+        return send_report(sock, &r, -1);
+}
+
+int ve_child_send_fd(int sock, int fd)
+{
+        struct report r = {.kind = REPORT_FD};
+
+        return send_report(sock, &r, fd);
+}
+
+void ve_child_die(int sock, const struct ve_child_err *e)
+{
+        struct report r = {.kind = REPORT_ERROR, .code = e->code, .plain = e->plain};
+
+        memcpy(r.msg, e->msg, sizeof(r.msg));
+        r.msg[sizeof(r.msg) - 1] = '\0';
+        send_report(sock, &r, -1);
+        _exit(127);
+}
+
+int ve_child_send_go(int sock, struct ve_error *err)
+{
+        ssize_t n;
+
+        do
+                n = send(sock, "g", 1, MSG_NOSIGNAL);
+        while (n < 0 && errno == EINTR);
+        if (n < 0)
+                return ve_error_errno(err, errno, "wake the child");
+        return 0;
+}
+
+static void take_fd(struct msghdr *msg, struct ve_child_result *res)
+{
+        for (struct cmsghdr *c = CMSG_FIRSTHDR(msg); c != NULL; c = CMSG_NXTHDR(msg, c)) {
+                int fd;
+
+                if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+                        continue;
+                memcpy(&fd, CMSG_DATA(c), sizeof(int));
+                if (res->fd >= 0)
+                        close(res->fd);
+                res->fd = fd;
+        }
+}
+
+static void apply_report(const struct report *r, struct ve_child_result *res)
+{
+        if (r->kind == REPORT_PID) {
+                res->pid = r->pid;
+        } else if (r->kind == REPORT_ERROR && !res->failed) {
+                res->failed = true;
+                res->err.code = r->code;
+                res->err.plain = r->plain != 0;
+                memcpy(res->err.msg, r->msg, sizeof(res->err.msg));
+                res->err.msg[sizeof(res->err.msg) - 1] = '\0';
+        }
+}
+
+int ve_child_collect(int sock, struct ve_child_result *res, struct ve_error *err)
+{
+        for (;;) {
+                char cbuf[CMSG_SPACE(sizeof(int))];
+                struct report r;
+                struct iovec iov = {.iov_base = &r, .iov_len = sizeof(r)};
+                struct msghdr msg = {.msg_iov = &iov,
+                                     .msg_iovlen = 1,
+                                     .msg_control = cbuf,
+                                     .msg_controllen = sizeof(cbuf)};
+                ssize_t n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
+
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0)
+                        return ve_error_errno(err, errno, "read the child's report");
+                if (n == 0)
+                        return 0;
+                take_fd(&msg, res);
+                if ((size_t)n == sizeof(r))
+                        apply_report(&r, res);
+        }
+}
+
+int ve_child_error(const struct ve_child_err *e, struct ve_error *err)
+{
+        if (e->plain)
+                return ve_error_set(err, e->code, "%s", e->msg);
+        return ve_error_errno(err, e->code, "%s", e->msg);
+}
+
+pid_t ve_clone3(uint64_t flags, int *pidfd, int cgroup_fd)
+{
+        struct clone_args args;
+
+        memset(&args, 0, sizeof(args));
+        args.flags = flags;
+        if (flags & CLONE_PIDFD)
+                args.pidfd = (uint64_t)(uintptr_t)pidfd;
+        if (cgroup_fd >= 0) {
+                args.flags |= CLONE_INTO_CGROUP;
+                args.cgroup = (uint64_t)cgroup_fd;
+        }
+        if (!(flags & CLONE_PARENT))
+                args.exit_signal = SIGCHLD;
+        return (pid_t)syscall(SYS_clone3, &args, sizeof(args));
+}
+
+int ve_pidfd_open(pid_t pid)
+{
+        return (int)syscall(SYS_pidfd_open, pid, 0);
+}
+
+int ve_pidfd_send_signal(int pidfd, int sig)
+{
+        return (int)syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0);
+}
+
+int ve_openat2(int dirfd, const char *path, uint64_t flags, uint64_t resolve)
+{
+        struct open_how how;
+
+        memset(&how, 0, sizeof(how));
+        how.flags = flags;
+        how.resolve = resolve;
+        return (int)syscall(SYS_openat2, dirfd, path, &how, sizeof(how));
+}

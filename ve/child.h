@@ -1,0 +1,75 @@
+/* The short-lived children of ve_start() and ve_exec_spawn(), and how they talk
+ * back to the daemon. Internal to ve/.
+ *
+ * The daemon is multi-threaded (libuv's worker pool), and these children are made
+ * with the raw clone3 syscall, so glibc's fork handlers never run in them: a malloc
+ * or stdio lock another thread held at clone time stays held forever. Between clone
+ * and execve a child therefore only makes system calls, and formats its messages
+ * with vsnprintf into stack buffers (plain %s/%d/%u conversions take no lock and do
+ * not allocate). Nothing in this file allocates.
+ *
+ * Report channel: an AF_UNIX SOCK_SEQPACKET socketpair made with SOCK_CLOEXEC. The
+ * daemon sends one "go" byte when the child may proceed (after it joined the cgroup;
+ * later also after writing uid/gid maps), and reads reports until end of file, which
+ * comes when every child copy of the socket is gone: at a successful execve (the
+ * socket is close-on-exec) or at exit. An error report is the child's last word.
+ */
+#ifndef VE_CHILD_H
+#define VE_CHILD_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "error.h"
+
+/* A child's error: the errno and what was being done, as text. plain: do not
+ * append strerror(code) (the message says it all). */
+struct ve_child_err {
+        int code;
+        bool plain;
+        char msg[256];
+};
+
+/* Fill e and return -code. */
+int ve_child_fail(struct ve_child_err *e, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Same without strerror appended by the parent. */
+int ve_child_fail_plain(struct ve_child_err *e, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* What the parent learnt from the report channel. */
+struct ve_child_result {
+        pid_t pid;   /* a grandchild's host pid, or 0 */
+        int fd;      /* an fd passed with SCM_RIGHTS (O_CLOEXEC), or -EBADF */
+        bool failed; /* an error report came: see err */
+        struct ve_child_err err;
+};
+
+/* Child side. Each returns 0 or -errno and never allocates. */
+int ve_child_wait_go(int sock);
+int ve_child_send_pid(int sock, pid_t pid);
+int ve_child_send_fd(int sock, int fd);
+/* Report e (best effort) and _exit(127). */
+__attribute__((noreturn)) void ve_child_die(int sock, const struct ve_child_err *e);
+
+/* Parent side. */
+int ve_child_send_go(int sock, struct ve_error *err);
+/* Read reports until end of file into res (res->fd starts at -EBADF; the caller
+ * owns and closes it). Returns -errno only when the channel itself fails. */
+int ve_child_collect(int sock, struct ve_child_result *res, struct ve_error *err);
+/* Turn a child's error into err; returns -code. */
+int ve_child_error(const struct ve_child_err *e, struct ve_error *err);
+
+/* Raw clone3 that returns like fork(): 0 in the child, the pid in the parent,
+ * -1 with errno on failure. flags may hold CLONE_PIDFD (the fd goes to *pidfd,
+ * close-on-exec) and CLONE_PARENT (then exit_signal is 0, as the kernel demands);
+ * cgroup_fd >= 0 adds CLONE_INTO_CGROUP. No stack is given: as with fork, the child
+ * continues on a copy of the caller's stack, so CLONE_VM must not be set. */
+pid_t ve_clone3(uint64_t flags, int *pidfd, int cgroup_fd);
+
+int ve_pidfd_open(pid_t pid);
+int ve_pidfd_send_signal(int pidfd, int sig);
+int ve_openat2(int dirfd, const char *path, uint64_t flags, uint64_t resolve);
+
+#endif

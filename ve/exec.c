@@ -1,0 +1,289 @@
+/* ve_exec_spawn(): a command in a running VE, with pipes or a pty. */
+#include "ve/exec.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <unistd.h>
+#include <linux/close_range.h>
+
+#include "ve/child.h"
+#include "ve/cleanup.h"
+#include "ve/console.h"
+
+#define VE_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+#define VE_NS_FLAGS                                                                                \
+        (CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET | CLONE_NEWPID | CLONE_NEWCGROUP)
+
+static const char *const path_dirs[] = {
+    "/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin",
+};
+
+/* The host-side fds of the three pipes: [0] is what the command gets. */
+struct stdio_pipes {
+        int child[3];
+        int parent[3];
+};
+
+/* execvpe over the VE's fixed PATH, not the daemon's, without allocating. */
+static int exec_in_path(char *const *argv, char *const *envp, struct ve_child_err *e)
+{
+        char buf[PATH_MAX];
+        int saved = ENOENT;
+
+        if (strchr(argv[0], '/') != NULL) {
+                execve(argv[0], argv, envp);
+                return ve_child_fail(e, errno, "execute %s", argv[0]);
+        }
+        for (size_t i = 0; i < sizeof(path_dirs) / sizeof(path_dirs[0]); i++) {
+                snprintf(buf, sizeof(buf), "%s/%s", path_dirs[i], argv[0]);
+                execve(buf, argv, envp);
+                if (errno != ENOENT && errno != ENOTDIR)
+                        saved = errno;
+        }
+        return ve_child_fail(e, saved, "execute %s", argv[0]);
+}
+
+/* Lift fds above 2 first, so dup2 onto 0-2 cannot clobber one still needed. */
+static int pipes_as_stdio(const int fds[3], struct ve_child_err *e)
+{
+        int high[3];
+
+        if (setsid() < 0)
+                return ve_child_fail(e, errno, "setsid");
+        for (int i = 0; i < 3; i++) {
+                high[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, 3);
+                if (high[i] < 0)
+                        return ve_child_fail(e, errno, "dup stdio");
+        }
+        for (int i = 0; i < 3; i++)
+                if (dup2(high[i], i) < 0)
+                        return ve_child_fail(e, errno, "dup stdio");
+        return 0;
+}
+
+/* The command's process, in the VE's pid namespace; it reports only failures. */
+__attribute__((noreturn)) static void run_command(const struct ve_exec_config *cfg, int sock,
+                                                  const int stdio[3], int tty)
+{
+        char term[128];
+        char *envp[] = {"PATH=" VE_PATH, "HOME=/root", NULL, NULL};
+        struct ve_child_err e = {0};
+        int ret;
+
+        if (cfg->term != NULL) {
+                snprintf(term, sizeof(term), "TERM=%s", cfg->term);
+                envp[2] = term;
+        }
+        if (tty >= 0) {
+                ret = ve_pty_make_stdio(tty);
+                if (ret < 0)
+                        ve_child_fail(&e, ret, "make the pty the terminal");
+        } else {
+                ret = pipes_as_stdio(stdio, &e);
+        }
+        if (ret == 0 && chdir("/") < 0)
+                ret = ve_child_fail(&e, errno, "chdir /");
+        if (ret == 0 && close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
+                ret = ve_child_fail(&e, errno, "close_range");
+        if (ret == 0)
+                exec_in_path(cfg->argv, envp, &e);
+        ve_child_die(sock, &e);
+}
+
+static int enter_ve(const struct ve_exec_config *cfg, struct ve_child_err *e)
+{
+        /* Before anything of the VE can see us: see exec.h. */
+        if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+                return ve_child_fail(e, errno, "prctl PR_SET_DUMPABLE");
+        if (setns(cfg->init_pidfd, VE_NS_FLAGS) < 0)
+                return ve_child_fail(e, errno, "enter the VE's namespaces");
+        return 0;
+}
+
+/* The host-side helper: enters the VE, forks the command as the daemon's child,
+ * reports its pid (and pty master), and exits. */
+__attribute__((noreturn)) static void helper(const struct ve_exec_config *cfg, int sock,
+                                             const int stdio[3])
+{
+        struct ve_child_err e = {0};
+        int master = -1, tty = -1, ret;
+        pid_t pid;
+
+        if (ve_child_wait_go(sock) < 0)
+                _exit(127);
+        if (enter_ve(cfg, &e) < 0)
+                ve_child_die(sock, &e);
+        if (cfg->pty) {
+                ret = ve_pty_open("/dev/ptmx", &master, &tty, NULL);
+                if (ret < 0)
+                        ve_child_fail(&e, ret, "open a pty in the VE");
+                if (ret < 0)
+                        ve_child_die(sock, &e);
+        }
+        pid = ve_clone3(CLONE_PARENT, NULL, -1);
+        if (pid == 0)
+                run_command(cfg, sock, stdio, tty);
+        if (pid < 0) {
+                ve_child_fail(&e, errno, "fork in the VE");
+                ve_child_die(sock, &e);
+        }
+        ve_child_send_pid(sock, pid);
+        if (master >= 0)
+                ve_child_send_fd(sock, master);
+        _exit(0);
+}
+
+static void close_fds(int *fds, int n)
+{
+        for (int i = 0; i < n; i++)
+                if (fds[i] >= 0) {
+                        close(fds[i]);
+                        fds[i] = -EBADF;
+                }
+}
+
+static int make_pipes(struct stdio_pipes *p, struct ve_error *err)
+{
+        for (int i = 0; i < 3; i++) {
+                int fds[2];
+
+                if (pipe2(fds, O_CLOEXEC) < 0)
+                        return ve_error_errno(err, errno, "pipe");
+                /* stdin flows to the command, stdout and stderr from it. */
+                p->child[i] = i == 0 ? fds[0] : fds[1];
+                p->parent[i] = i == 0 ? fds[1] : fds[0];
+        }
+        return 0;
+}
+
+/* Run the helper, let it go, and gather what it and the command report. */
+static int run_helper(const struct ve_exec_config *cfg, const struct stdio_pipes *p,
+                      struct ve_child_result *res, struct ve_error *err)
+{
+        _cleanup_close_ int psock = -EBADF, csock = -EBADF, pidfd = -EBADF;
+        int sv[2], ret;
+        pid_t pid;
+
+        if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+                return ve_error_errno(err, errno, "socketpair");
+        psock = sv[0];
+        csock = sv[1];
+        pid = ve_clone3(CLONE_PIDFD, &pidfd, cfg->cgroup.fd);
+        if (pid < 0)
+                return ve_error_errno(err, errno, "clone3");
+        if (pid == 0) {
+                close(psock);
+                helper(cfg, csock, p->child);
+        }
+        close(steal_fd(&csock));
+        ret = 0;
+        if (cfg->cgroup.fd < 0 && cfg->cgroup.attach_cb != NULL)
+                ret = cfg->cgroup.attach_cb(pid, cfg->cgroup.data, err);
+        if (ret == 0)
+                ret = ve_child_send_go(psock, err);
+        if (ret == 0)
+                ret = ve_child_collect(psock, res, err);
+        if (ret < 0)
+                ve_pidfd_send_signal(pidfd, SIGKILL);
+        ve_proc_wait(pidfd, 0, &(int){0}, NULL);
+        return ret;
+}
+
+/* A command that was forked but failed (or whose pidfd we cannot get) is reaped
+ * here, so a failed spawn leaves nothing behind. */
+static int finish(const struct ve_exec_config *cfg, struct ve_child_result *res,
+                  struct ve_exec_proc *out, struct ve_error *err)
+{
+        int ret = 0;
+
+        if (res->failed)
+                ret = ve_child_error(&res->err, err);
+        else if (res->pid <= 0)
+                ret = ve_error_set(err, ECHILD, "the exec helper died");
+        if (ret == 0) {
+                out->pidfd = ve_pidfd_open(res->pid);
+                if (out->pidfd < 0)
+                        ret = ve_error_errno(err, errno, "pidfd_open %d", (int)res->pid);
+        }
+        if (ret == 0 && cfg->pty && cfg->rows && cfg->cols)
+                ret = ve_exec_resize(res->fd, cfg->rows, cfg->cols, err);
+        if (ret < 0 && res->pid > 0) {
+                kill(res->pid, SIGKILL);
+                waitpid(res->pid, NULL, 0);
+        }
+        if (ret == 0)
+                out->pid = res->pid;
+        return ret;
+}
+
+static int spawn(const struct ve_exec_config *cfg, struct ve_exec_proc *out, struct ve_error *err)
+{
+        struct stdio_pipes p = {{-EBADF, -EBADF, -EBADF}, {-EBADF, -EBADF, -EBADF}};
+        struct ve_child_result res = {.fd = -EBADF};
+        int ret = 0;
+
+        if (cfg->argv == NULL || cfg->argv[0] == NULL)
+                return ve_error_set(err, EINVAL, "no command given");
+        if (!cfg->pty)
+                ret = make_pipes(&p, err);
+        if (ret == 0)
+                ret = run_helper(cfg, &p, &res, err);
+        close_fds(p.child, 3);
+        if (ret == 0)
+                ret = finish(cfg, &res, out, err);
+        if (ret < 0) {
+                close_fds(p.parent, 3);
+                close_fds(&res.fd, 1);
+                ve_exec_proc_close(out);
+                return ret;
+        }
+        out->stdin_fd = p.parent[0];
+        out->stdout_fd = p.parent[1];
+        out->stderr_fd = p.parent[2];
+        out->pty_fd = res.fd;
+        return 0;
+}
+
+int ve_exec_spawn(const struct ve_exec_config *cfg, struct ve_exec_proc *out, struct ve_error *err)
+{
+        int ret;
+
+        *out = (struct ve_exec_proc){.pid = 0,
+                                     .pidfd = -EBADF,
+                                     .stdin_fd = -EBADF,
+                                     .stdout_fd = -EBADF,
+                                     .stderr_fd = -EBADF,
+                                     .pty_fd = -EBADF};
+        ret = spawn(cfg, out, err);
+        if (ret < 0)
+                return ve_error_prefix(err, "exec %s in the VE", cfg->argv ? cfg->argv[0] : "");
+        return 0;
+}
+
+void ve_exec_proc_close(struct ve_exec_proc *p)
+{
+        close_fds(&p->pidfd, 1);
+        close_fds(&p->stdin_fd, 1);
+        close_fds(&p->stdout_fd, 1);
+        close_fds(&p->stderr_fd, 1);
+        close_fds(&p->pty_fd, 1);
+}
+
+int ve_exec_resize(int master_fd, unsigned short rows, unsigned short cols, struct ve_error *err)
+{
+        struct winsize ws = {.ws_row = rows, .ws_col = cols};
+
+        if (ioctl(master_fd, TIOCSWINSZ, &ws) < 0)
+                return ve_error_errno(err, errno, "set the window size");
+        return 0;
+}

@@ -1,0 +1,530 @@
+/* Private areas as ext4 images.
+ *
+ * Timings of ve_private_create() for the busybox template (golden image 64 MiB,
+ * VE 1 GiB), host ext4 on virtio, kernel 6.18, measured with
+ * tests/bench/bench_create_image.sh:
+ *   reflink (FICLONE)          not available on ext4 (EOPNOTSUPP), falls back
+ *   sparse copy + resize2fs    FILLED_IN_BELOW
+ *   mkfs.ext4 -d (diskinodes)  FILLED_IN_BELOW
+ * On XFS or btrfs the reflink makes the copy constant-time whatever the size.
+ */
+#include "image.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
+#include <linux/capability.h>
+#include <linux/fs.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+#include "loop.h"
+#include "mount.h"
+#include "parse.h"
+
+#define BLOCK           4096ULL
+#define TOOL_OUTPUT_MAX 2048
+
+static const char *const tool_dirs[] = {"/usr/sbin", "/sbin", "/usr/bin", "/bin", NULL};
+
+static int find_tool(const char *name, char *path, size_t len)
+{
+        int i;
+
+        for (i = 0; tool_dirs[i]; i++) {
+                snprintf(path, len, "%s/%s", tool_dirs[i], name);
+                if (access(path, X_OK) == 0)
+                        return 0;
+        }
+        return -ENOENT;
+}
+
+/* Child side: stdout and stderr to the pipe, a fixed environment, no
+ * inherited fds beyond 0-2. Only async-signal-safe calls after fork(). */
+static void exec_child(const char *path, char *const argv[], int out_fd)
+{
+        static char *const envp[] = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C", NULL};
+        int devnull = open("/dev/null", O_RDONLY);
+
+        if (devnull >= 0)
+                dup2(devnull, 0);
+        dup2(out_fd, 1);
+        dup2(out_fd, 2);
+        close_range(3, ~0U, 0);
+        execve(path, argv, envp);
+        _exit(127);
+}
+
+/* Read the child's output into buf, keeping the last bytes if it is long. */
+static void collect_output(int fd, char *buf, size_t len)
+{
+        size_t used = 0;
+        char chunk[512];
+        ssize_t n;
+
+        buf[0] = '\0';
+        while ((n = read(fd, chunk, sizeof(chunk))) > 0 || (n < 0 && errno == EINTR)) {
+                if (n <= 0)
+                        continue;
+                if (used + (size_t)n >= len) {
+                        size_t drop = used + (size_t)n - (len - 1);
+
+                        drop = drop > used ? used : drop;
+                        memmove(buf, buf + drop, used - drop);
+                        used -= drop;
+                }
+                if ((size_t)n >= len)
+                        n = (ssize_t)(len - 1);
+                memcpy(buf + used, chunk, (size_t)n);
+                used += (size_t)n;
+                buf[used] = '\0';
+        }
+        while (used > 0 && (buf[used - 1] == '\n' || buf[used - 1] == ' '))
+                buf[--used] = '\0';
+}
+
+/* Run an e2fsprogs tool; exit codes up to ok_max count as success. Its output
+ * goes into the error message when it fails. Returns the exit code or -errno. */
+static int run_tool(char *const argv[], int ok_max, struct ve_error *err)
+{
+        char path[PATH_MAX], out[TOOL_OUTPUT_MAX];
+        int pipefd[2], status, ret;
+        pid_t pid;
+
+        if (find_tool(argv[0], path, sizeof(path)) < 0)
+                return ve_error_set(err, ENOENT, "%s not found (install e2fsprogs)", argv[0]);
+        if (pipe2(pipefd, O_CLOEXEC) < 0)
+                return ve_error_errno(err, errno, "pipe for %s", argv[0]);
+        pid = fork();
+        if (pid < 0) {
+                ret = -errno;
+                close(pipefd[0]);
+                close(pipefd[1]);
+                return ve_error_errno(err, -ret, "fork %s", argv[0]);
+        }
+        if (pid == 0)
+                exec_child(path, argv, pipefd[1]);
+        close(pipefd[1]);
+        collect_output(pipefd[0], out, sizeof(out));
+        close(pipefd[0]);
+        while ((ret = waitpid(pid, &status, 0)) < 0 && errno == EINTR)
+                ;
+        if (ret < 0)
+                return ve_error_errno(err, errno, "wait for %s", argv[0]);
+        if (WIFEXITED(status) && WEXITSTATUS(status) <= ok_max)
+                return WEXITSTATUS(status);
+        if (WIFEXITED(status))
+                return ve_error_set(err, EIO, "%s exited with status %d: %s", argv[0],
+                                    WEXITSTATUS(status), out[0] ? out : "no output");
+        return ve_error_set(err, EIO, "%s killed by signal %d", argv[0], WTERMSIG(status));
+}
+
+static int create_sized(const char *img, uint64_t size, struct ve_error *err)
+{
+        _cleanup_close_ int fd = -EBADF;
+
+        fd = open(img, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (fd < 0)
+                return ve_error_errno(err, errno, "create %s", img);
+        if (ftruncate(fd, (off_t)size) < 0)
+                return ve_error_errno(err, errno, "size %s to %llu bytes", img,
+                                      (unsigned long long)size);
+        return 0;
+}
+
+int ve_image_mkfs(const char *img, uint64_t size, uint64_t inodes, const char *src_dir,
+                  struct ve_error *err)
+{
+        char inode_arg[32];
+        char *argv[20];
+        int n = 0, ret;
+
+        size &= ~(BLOCK - 1);
+        ret = create_sized(img, size, err);
+        if (ret < 0)
+                return ret;
+        argv[n++] = "mkfs.ext4";
+        argv[n++] = "-q";
+        argv[n++] = "-F";
+        argv[n++] = "-b";
+        argv[n++] = "4096";
+        argv[n++] = "-I";
+        argv[n++] = "256";
+        argv[n++] = "-m";
+        argv[n++] = "0";
+        snprintf(inode_arg, sizeof(inode_arg), "%llu",
+                 (unsigned long long)(inodes ? inodes : VE_IMAGE_BYTES_PER_INODE));
+        argv[n++] = inodes ? "-N" : "-i";
+        argv[n++] = inode_arg;
+        /* metadata_csum_seed lets each clone get its own UUID without
+         * rewriting every checksum (tune2fs -U). */
+        argv[n++] = "-O";
+        argv[n++] = "metadata_csum_seed";
+        argv[n++] = "-E";
+        argv[n++] = "root_owner=0:0,assume_storage_prezeroed=1";
+        if (src_dir != NULL) {
+                argv[n++] = "-d";
+                argv[n++] = (char *)src_dir;
+        }
+        argv[n++] = (char *)img;
+        argv[n] = NULL;
+        ret = run_tool(argv, 0, err);
+        if (ret < 0)
+                return ve_error_prefix(err, "make file system in %s", img);
+        return 0;
+}
+
+static uint32_t le32(const unsigned char *p)
+{
+        return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+int ve_image_geometry(const char *img, struct ve_image_geometry *geo, struct ve_error *err)
+{
+        _cleanup_close_ int fd = -EBADF;
+        unsigned char sb[1024];
+        bool is64;
+
+        fd = open(img, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return ve_error_errno(err, errno, "open %s", img);
+        if (pread(fd, sb, sizeof(sb), 1024) != (ssize_t)sizeof(sb))
+                return ve_error_set(err, EINVAL, "%s: too short for an ext4 file system", img);
+        if (sb[56] != 0x53 || sb[57] != 0xef || le32(sb + 24) > 6)
+                return ve_error_set(err, EINVAL, "%s is not an ext4 file system", img);
+        is64 = (le32(sb + 96) & 0x80) != 0;
+        geo->block_size = 1024ULL << le32(sb + 24);
+        geo->blocks = le32(sb + 4) | (is64 ? (uint64_t)le32(sb + 0x150) << 32 : 0);
+        geo->free_blocks = le32(sb + 12) | (is64 ? (uint64_t)le32(sb + 0x158) << 32 : 0);
+        geo->blocks_per_group = le32(sb + 32);
+        geo->inodes = le32(sb + 0);
+        geo->free_inodes = le32(sb + 16);
+        geo->inodes_per_group = le32(sb + 40);
+        if (geo->blocks_per_group == 0 || geo->inodes_per_group == 0)
+                return ve_error_set(err, EINVAL, "%s: corrupt ext4 superblock", img);
+        return 0;
+}
+
+/* Copy only the data extents of in to out, leaving holes as holes. */
+static int sparse_copy(int in, int out, off_t size)
+{
+        off_t pos = 0, data, hole;
+
+        while (pos < size) {
+                data = lseek(in, pos, SEEK_DATA);
+                if (data < 0)
+                        return errno == ENXIO ? 0 : -errno;
+                hole = lseek(in, data, SEEK_HOLE);
+                if (hole < 0)
+                        return -errno;
+                while (data < hole) {
+                        loff_t off_in = data, off_out = data;
+                        ssize_t n =
+                            copy_file_range(in, &off_in, out, &off_out, (size_t)(hole - data), 0);
+
+                        if (n < 0 && errno == EINTR)
+                                continue;
+                        if (n <= 0)
+                                return n < 0 ? -errno : -EIO;
+                        data += n;
+                }
+                pos = hole;
+        }
+        return 0;
+}
+
+/* Clone golden into the new file tmp: reflink, else sparse copy. */
+static int clone_file(const char *golden, const char *tmp, struct ve_error *err)
+{
+        _cleanup_close_ int in = -EBADF;
+        _cleanup_close_ int out = -EBADF;
+        struct stat st;
+        int ret;
+
+        in = open(golden, O_RDONLY | O_CLOEXEC);
+        if (in < 0 || fstat(in, &st) < 0)
+                return ve_error_errno(err, errno, "open golden image %s", golden);
+        out = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (out < 0)
+                return ve_error_errno(err, errno, "create %s", tmp);
+        if (ioctl(out, FICLONE, in) == 0)
+                return 0;
+        ret = ftruncate(out, st.st_size);
+        if (ret < 0)
+                return ve_error_errno(err, errno, "size %s", tmp);
+        ret = sparse_copy(in, out, st.st_size);
+        if (ret < 0)
+                return ve_error_errno(err, ret, "copy %s to %s", golden, tmp);
+        return 0;
+}
+
+static int fsync_path(const char *path, int flags, struct ve_error *err)
+{
+        _cleanup_close_ int fd = open(path, flags | O_CLOEXEC);
+
+        if (fd < 0 || fsync(fd) < 0)
+                return ve_error_errno(err, errno, "sync %s", path);
+        return 0;
+}
+
+/* fsync tmp, rename it to dest (never replacing), fsync the directory. */
+static int commit_file(const char *tmp, const char *dest, struct ve_error *err)
+{
+        _cleanup_free_ char *dir = strdup(dest);
+        int ret;
+
+        if (dir == NULL)
+                return ve_error_errno(err, ENOMEM, "commit %s", dest);
+        ret = fsync_path(tmp, O_RDONLY, err);
+        if (ret < 0)
+                return ret;
+        ret = renameat2(AT_FDCWD, tmp, AT_FDCWD, dest, RENAME_NOREPLACE);
+        if (ret < 0)
+                return ve_error_errno(err, errno, "rename %s to %s", tmp, dest);
+        return fsync_path(dirname(dir), O_RDONLY | O_DIRECTORY, err);
+}
+
+static int grow_offline(const char *img, uint64_t size, struct ve_error *err)
+{
+        char *resize[] = {"resize2fs", (char *)img, NULL};
+        int ret;
+
+        ret = truncate(img, (off_t)size);
+        if (ret < 0)
+                return ve_error_errno(err, errno, "grow %s", img);
+        ret = run_tool(resize, 0, err);
+        return ret < 0 ? ret : 0;
+}
+
+static int new_uuid(const char *img, struct ve_error *err)
+{
+        char *tune[] = {"tune2fs", "-U", "random", (char *)img, NULL};
+        int ret = run_tool(tune, 0, err);
+
+        return ret < 0 ? ret : 0;
+}
+
+static int create_by_clone(const char *golden, const char *tmp, uint64_t size, struct ve_error *err)
+{
+        int ret;
+
+        ret = clone_file(golden, tmp, err);
+        if (ret == 0)
+                ret = new_uuid(tmp, err);
+        if (ret == 0)
+                ret = grow_offline(tmp, size, err);
+        return ret;
+}
+
+/* mkfs -d needs a directory: mount the golden image read-only next to dest. */
+static int create_by_mkfs(const char *golden, const char *tmp, uint64_t size, uint64_t inodes,
+                          struct ve_error *err)
+{
+        char mnt[PATH_MAX];
+        int ret, ret2;
+
+        ret = snprintf(mnt, sizeof(mnt), "%s.mnt-XXXXXX", tmp);
+        if (ret < 0 || (size_t)ret >= sizeof(mnt))
+                return ve_error_set(err, ENAMETOOLONG, "path too long: %s", tmp);
+        if (mkdtemp(mnt) == NULL)
+                return ve_error_errno(err, errno, "create %s", mnt);
+        ret = ve_image_mount_ro(golden, mnt, err);
+        if (ret == 0) {
+                ret = ve_image_mkfs(tmp, size, inodes, mnt, err);
+                ret2 = ve_private_umount(mnt, ret < 0 ? NULL : err);
+                ret = ret < 0 ? ret : ret2;
+        }
+        if (rmdir(mnt) < 0 && ret == 0)
+                ret = ve_error_errno(err, errno, "remove %s", mnt);
+        return ret;
+}
+
+/* Inodes a clone of geo grown to size would have. */
+static uint64_t clone_inodes(const struct ve_image_geometry *geo, uint64_t size)
+{
+        uint64_t blocks = size / geo->block_size;
+        uint64_t groups = (blocks + geo->blocks_per_group - 1) / geo->blocks_per_group;
+
+        return groups * geo->inodes_per_group;
+}
+
+static int make_tmp_name(const char *dest, char *tmp, size_t len, struct ve_error *err)
+{
+        _cleanup_free_ char *d1 = strdup(dest);
+        _cleanup_free_ char *d2 = strdup(dest);
+        int ret;
+
+        if (d1 == NULL || d2 == NULL)
+                return ve_error_errno(err, ENOMEM, "create %s", dest);
+        ret = snprintf(tmp, len, "%s/.%s.tmp-%d", dirname(d1), basename(d2), (int)getpid());
+        if (ret < 0 || (size_t)ret >= len)
+                return ve_error_set(err, ENAMETOOLONG, "path too long: %s", dest);
+        return 0;
+}
+
+int ve_private_create(const char *golden_img, const char *dest_img, uint64_t diskspace,
+                      uint64_t diskinodes, struct ve_error *err)
+{
+        struct ve_image_geometry geo;
+        char tmp[PATH_MAX];
+        struct stat st;
+        uint64_t have;
+        int ret;
+
+        diskspace &= ~(BLOCK - 1);
+        ret = ve_image_geometry(golden_img, &geo, err);
+        if (ret < 0 || (ret = make_tmp_name(dest_img, tmp, sizeof(tmp), err)) < 0)
+                return ve_error_prefix(err, "create private area %s", dest_img);
+        if (stat(golden_img, &st) == 0 && (uint64_t)st.st_size > diskspace)
+                return ve_error_set(
+                    err, VE_EINVAL_INPUT,
+                    "diskspace %llu is smaller than the template image (%llu bytes)",
+                    (unsigned long long)diskspace, (unsigned long long)st.st_size);
+        if (access(dest_img, F_OK) == 0)
+                return ve_error_set(err, EEXIST, "private area %s already exists", dest_img);
+        unlink(tmp); /* left by a crashed run of a process with our pid */
+        have = clone_inodes(&geo, diskspace);
+        if (diskinodes == 0 || (have >= diskinodes && have - diskinodes <= diskinodes / 10))
+                ret = create_by_clone(golden_img, tmp, diskspace, err);
+        else
+                ret = create_by_mkfs(golden_img, tmp, diskspace, diskinodes, err);
+        if (ret == 0)
+                ret = commit_file(tmp, dest_img, err);
+        if (ret < 0) {
+                unlink(tmp);
+                return ve_error_prefix(err, "create private area %s", dest_img);
+        }
+        return 0;
+}
+
+static int check_not_attached(const char *img, struct ve_error *err)
+{
+        char dev[64];
+        int ret;
+
+        ret = ve_loop_find(img, dev, sizeof(dev), err);
+        if (ret == -ENOENT)
+                return 0;
+        if (ret < 0)
+                return ret;
+        return ve_error_set(err, EBUSY, "%s is attached to %s; stop the VE first", img, dev);
+}
+
+/* ext4's online resize ioctl demands CAP_SYS_RESOURCE; say so plainly rather
+ * than pass on resize2fs's "Permission denied". */
+static bool have_sys_resource(void)
+{
+        struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3};
+        struct __user_cap_data_struct data[2];
+
+        if (syscall(SYS_capget, &hdr, data) < 0)
+                return true; /* let the ioctl decide */
+        return (data[CAP_SYS_RESOURCE / 32].effective & (1U << (CAP_SYS_RESOURCE % 32))) != 0;
+}
+
+static int grow_online(const char *img, uint64_t old_size, uint64_t size, struct ve_error *err)
+{
+        char dev[64];
+        char *resize[] = {"resize2fs", dev, NULL};
+        int ret;
+
+        if (!have_sys_resource())
+                return ve_error_set(err, EPERM,
+                                    "growing a mounted ext4 file system needs "
+                                    "CAP_SYS_RESOURCE, which this process lacks");
+        ret = ve_loop_find(img, dev, sizeof(dev), err);
+        if (ret == -ENOENT)
+                return ve_error_set(err, ENXIO, "%s is not attached to a loop device", img);
+        if (ret < 0)
+                return ret;
+        if (truncate(img, (off_t)size) < 0)
+                return ve_error_errno(err, errno, "grow %s", img);
+        ret = ve_loop_set_capacity(dev, err);
+        if (ret == 0)
+                ret = run_tool(resize, 0, err);
+        if (ret < 0 && truncate(img, (off_t)old_size) == 0)
+                ve_loop_set_capacity(dev, NULL); /* back to what the file system spans */
+        return ret < 0 ? ret : 0;
+}
+
+static int check_offline(const char *img, struct ve_error *err)
+{
+        char *fsck[] = {"e2fsck", "-f", "-y", (char *)img, NULL};
+        int ret;
+
+        /* 1: errors were corrected, which is fine before a resize. */
+        ret = run_tool(fsck, 1, err);
+        return ret < 0 ? ret : 0;
+}
+
+static int shrink_offline(const char *img, uint64_t size, struct ve_error *err)
+{
+        struct ve_image_geometry geo;
+        char size_arg[32], hu[16], hs[16];
+        char *resize[] = {"resize2fs", (char *)img, size_arg, NULL};
+        uint64_t used;
+        int ret;
+
+        ret = ve_image_geometry(img, &geo, err);
+        if (ret < 0)
+                return ret;
+        used = (geo.blocks - geo.free_blocks) * geo.block_size;
+        ve_format_size(used, hu, sizeof(hu));
+        ve_format_size(size, hs, sizeof(hs));
+        if (size <= used)
+                return ve_error_set(err, VE_EINVAL_INPUT,
+                                    "cannot shrink to %s: %s is in use (file data and metadata)",
+                                    hs, hu);
+        snprintf(size_arg, sizeof(size_arg), "%lluK", (unsigned long long)(size / 1024));
+        ret = run_tool(resize, 0, err);
+        if (ret < 0)
+                return ve_error_prefix(err, "shrink to %s with %s in use", hs, hu);
+        if (truncate(img, (off_t)size) < 0)
+                return ve_error_errno(err, errno, "truncate %s", img);
+        return 0;
+}
+
+int ve_private_resize(const char *img, uint64_t new_size, bool mounted, struct ve_error *err)
+{
+        struct stat st;
+        int ret;
+
+        new_size &= ~(BLOCK - 1);
+        if (stat(img, &st) < 0)
+                return ve_error_errno(err, errno, "resize %s", img);
+        if (mounted && new_size < (uint64_t)st.st_size)
+                return ve_error_set(err, VE_ECONFLICT,
+                                    "resize %s: ext4 cannot shrink while mounted; stop the VE "
+                                    "first",
+                                    img);
+        if (mounted)
+                ret = grow_online(img, (uint64_t)st.st_size, new_size, err);
+        else if ((ret = check_not_attached(img, err)) == 0 && (ret = check_offline(img, err)) == 0)
+                ret = new_size >= (uint64_t)st.st_size ? grow_offline(img, new_size, err)
+                                                       : shrink_offline(img, new_size, err);
+        if (ret < 0)
+                return ve_error_prefix(err, "resize %s", img);
+        return 0;
+}
+
+int ve_private_usage(const char *mountpoint, struct ve_disk_usage *usage, struct ve_error *err)
+{
+        struct statvfs sv;
+
+        if (statvfs(mountpoint, &sv) < 0)
+                return ve_error_errno(err, errno, "disk usage of %s", mountpoint);
+        usage->total_bytes = (uint64_t)sv.f_blocks * sv.f_frsize;
+        usage->used_bytes = (uint64_t)(sv.f_blocks - sv.f_bfree) * sv.f_frsize;
+        usage->inodes_total = sv.f_files;
+        usage->inodes_used = sv.f_files - sv.f_ffree;
+        return 0;
+}

@@ -1,0 +1,37 @@
+/* The VE's root filesystem as its init sees it, set up by the init-to-be in its
+ * new mount namespace, before execve. Internal to ve/; child-safe (only system
+ * calls, see child.h).
+ *
+ * Every mount target inside the rootfs is opened with openat2(RESOLVE_IN_ROOT |
+ * RESOLVE_NO_SYMLINKS) and mounted on through /proc/self/fd/N (runc's way), so a
+ * rootfs whose /proc, /sys or /dev is a symlink is refused instead of having the
+ * kernel follow the link, possibly out of the rootfs onto the host's tree. All of
+ * this happens before pivot_root, while the host's /proc is still reachable. */
+#ifndef VE_ROOTFS_H
+#define VE_ROOTFS_H
+
+#include "child.h"
+
+/* Make every mount slave (so nothing we do propagates to the host, while host
+ * mounts under the private area still reach the VE), bind-mount rootfs onto
+ * itself so it is a mount point pivot_root accepts, and open it: *rootfd is an
+ * O_PATH fd of that new mount. */
+int ve_rootfs_prepare(const char *rootfs, int *rootfd, struct ve_child_err *e);
+
+/* Open the directory `name` (one component) of rootfd as O_PATH, creating it
+ * (mode 0755) if missing; a symlink there is refused with -ELOOP. */
+int ve_rootfs_open_dir(int rootfd, const char *name, int *fd, struct ve_child_err *e);
+
+/* mount(2) onto the directory or file open as target_fd. what names the target
+ * in messages ("/proc"). */
+int ve_rootfs_mount_on(int target_fd, const char *src, const char *fstype, unsigned long flags,
+                       const char *data, const char *what, struct ve_child_err *e);
+
+/* /proc (proc, nosuid,nodev,noexec) and /sys (sysfs read-only: the new network
+ * namespace's view). */
+int ve_rootfs_mount_kernfs(int rootfd, struct ve_child_err *e);
+
+/* pivot_root into rootfd and detach the old root, leaving cwd at the new "/". */
+int ve_rootfs_pivot(int rootfd, struct ve_child_err *e);
+
+#endif

@@ -1,0 +1,209 @@
+/* ve_start(): clone the VE's init into its namespaces and cgroup, set up its
+ * root filesystem from inside, and execve it. */
+#include "ve/start.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <linux/close_range.h>
+
+#include "ve/child.h"
+#include "ve/cleanup.h"
+#include "ve/console.h"
+#include "ve/devices.h"
+#include "ve/rootfs.h"
+
+/* The cgroup namespace is not among these: the child unshares it once it is in
+ * the VE's cgroup, so that cgroup becomes the root the VE sees. */
+#define VE_CLONE_FLAGS (CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET)
+
+static char *const default_init[] = {"/sbin/init", NULL};
+
+/* init's whole environment: nothing of the daemon's leaks in. systemd reads
+ * `container` to know it runs in one. */
+static char *const init_env[] = {
+    "container=ved",
+    "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+    "TERM=linux",
+    NULL,
+};
+
+static int set_hostname(const struct ve_start_config *cfg, struct ve_child_err *e)
+{
+        char buf[16];
+        const char *name = cfg->hostname;
+
+        if (name == NULL) {
+                snprintf(buf, sizeof(buf), "%u", cfg->ctid);
+                name = buf;
+        }
+        if (sethostname(name, strlen(name)) < 0)
+                return ve_child_fail(e, errno, "set hostname %s", name);
+        return 0;
+}
+
+static int setup_root(const struct ve_start_config *cfg, int console, unsigned console_index,
+                      struct ve_child_err *e)
+{
+        int rootfd = -1, ret;
+
+        ret = ve_rootfs_prepare(cfg->rootfs, &rootfd, e);
+        if (ret < 0)
+                return ret;
+        ret = ve_rootfs_mount_kernfs(rootfd, e);
+        if (ret == 0)
+                ret = ve_devices_setup(rootfd, console, console_index, e);
+        if (ret == 0)
+                ret = ve_rootfs_pivot(rootfd, e);
+        close(rootfd);
+        return ret;
+}
+
+/* Runs in the child, as PID 1 of the new pid namespace, already in the VE's cgroup. */
+static int setup(const struct ve_start_config *cfg, int console, unsigned console_index,
+                 struct ve_child_err *e)
+{
+        int ret;
+
+        umask(0);
+        if (unshare(CLONE_NEWCGROUP) < 0)
+                return ve_child_fail(e, errno, "unshare the cgroup namespace");
+        ret = setup_root(cfg, console, console_index, e);
+        if (ret < 0)
+                return ret;
+        ret = set_hostname(cfg, e);
+        if (ret < 0)
+                return ret;
+        ret = ve_pty_make_stdio(console);
+        if (ret < 0)
+                return ve_child_fail(e, ret, "make /dev/console init's terminal");
+        umask(022);
+        /* Mark rather than close: the report socket must live until execve. */
+        if (close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
+                return ve_child_fail(e, errno, "close_range");
+        return 0;
+}
+
+__attribute__((noreturn)) static void start_child(const struct ve_start_config *cfg, int sock,
+                                                  int console, unsigned console_index)
+{
+        char *const *argv = cfg->init_argv ? cfg->init_argv : default_init;
+        struct ve_child_err e = {0};
+
+        if (ve_child_wait_go(sock) < 0)
+                _exit(127);
+        if (setup(cfg, console, console_index, &e) == 0) {
+                execve(argv[0], argv, init_env);
+                ve_child_fail(&e, errno, "execute %s", argv[0]);
+        }
+        ve_child_die(sock, &e);
+}
+
+/* The child is ours until reaped: kill and reap it on any failure after clone. */
+static void kill_and_reap(int pidfd)
+{
+        ve_pidfd_send_signal(pidfd, SIGKILL);
+        ve_proc_wait(pidfd, 0, &(int){0}, NULL);
+}
+
+static int join_and_go(const struct ve_start_config *cfg, pid_t pid, int sock, struct ve_error *err)
+{
+        int ret;
+
+        if (cfg->cgroup.fd < 0 && cfg->cgroup.attach_cb != NULL) {
+                ret = cfg->cgroup.attach_cb(pid, cfg->cgroup.data, err);
+                if (ret < 0)
+                        return ret;
+        }
+        return ve_child_send_go(sock, err);
+}
+
+static int wait_exec(int sock, struct ve_error *err)
+{
+        struct ve_child_result res = {.fd = -EBADF};
+        int ret;
+
+        ret = ve_child_collect(sock, &res, err);
+        if (res.fd >= 0)
+                close(res.fd);
+        if (ret < 0)
+                return ret;
+        return res.failed ? ve_child_error(&res.err, err) : 0;
+}
+
+static int check_config(const struct ve_start_config *cfg, struct ve_error *err)
+{
+        struct stat st;
+
+        if (cfg->rootfs == NULL || cfg->rootfs[0] != '/')
+                return ve_error_set(err, EINVAL, "rootfs must be an absolute path");
+        if (stat(cfg->rootfs, &st) < 0)
+                return ve_error_errno(err, errno, "rootfs %s", cfg->rootfs);
+        if (!S_ISDIR(st.st_mode))
+                return ve_error_set(err, ENOTDIR, "rootfs %s is not a directory", cfg->rootfs);
+        return 0;
+}
+
+static int start(const struct ve_start_config *cfg, struct ve_proc *out, struct ve_error *err)
+{
+        _cleanup_close_ int master = -EBADF, slave = -EBADF, psock = -EBADF, csock = -EBADF;
+        _cleanup_close_ int pidfd = -EBADF;
+        unsigned console_index = 0;
+        int sv[2], ret;
+        pid_t pid;
+
+        ret = check_config(cfg, err);
+        if (ret < 0)
+                return ret;
+        ret = ve_pty_open("/dev/ptmx", &master, &slave, &console_index);
+        if (ret < 0)
+                return ve_error_errno(err, ret, "allocate the console pty");
+        if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+                return ve_error_errno(err, errno, "socketpair");
+        psock = sv[0];
+        csock = sv[1];
+        pid = ve_clone3(CLONE_PIDFD | VE_CLONE_FLAGS, &pidfd, cfg->cgroup.fd);
+        if (pid < 0)
+                return ve_error_errno(err, errno, "clone3");
+        if (pid == 0) {
+                /* Without the parent's end, a daemon dying before "go" is an EOF here. */
+                close(psock);
+                close(master);
+                start_child(cfg, csock, slave, console_index);
+        }
+        close(steal_fd(&csock));
+        close(steal_fd(&slave));
+        ret = join_and_go(cfg, pid, psock, err);
+        if (ret == 0)
+                ret = wait_exec(psock, err);
+        if (ret == 0)
+                ret = ve_proc_starttime(pid, &out->starttime, err);
+        if (ret < 0) {
+                kill_and_reap(pidfd);
+                return ret;
+        }
+        out->pid = pid;
+        out->pidfd = steal_fd(&pidfd);
+        out->console_fd = steal_fd(&master);
+        return 0;
+}
+
+int ve_start(const struct ve_start_config *cfg, struct ve_proc *out, struct ve_error *err)
+{
+        int ret;
+
+        out->pid = 0;
+        out->pidfd = -EBADF;
+        out->console_fd = -EBADF;
+        out->starttime = 0;
+        ret = start(cfg, out, err);
+        if (ret < 0)
+                return ve_error_prefix(err, "start VE %u", cfg->ctid);
+        return 0;
+}

@@ -1,0 +1,88 @@
+/* Starting a VE's init, and finding it again.
+ *
+ * ve_start() runs the VE's init as PID 1 in new pid, mount, uts, ipc, net and
+ * cgroup namespaces, inside the VE's cgroup, on the VE's root filesystem. No
+ * helper process stays behind: init is the caller's own child (the daemon holds
+ * it by pidfd), and when the daemon exits init is reparented and keeps running.
+ *
+ * The user namespace comes later: CLONE_NEWUSER joins the clone flags, and the
+ * daemon writes uid_map/gid_map at the point where it already joins the child to
+ * its cgroup, before letting it go on (see the report channel in child.h).
+ */
+#ifndef VE_START_H
+#define VE_START_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "error.h"
+
+/* How a new process is put in the VE's cgroup, so ve/ needs no cgroup backend:
+ * fd >= 0: a cgroup v2 directory, used with clone3's CLONE_INTO_CGROUP (the
+ *          process is born in the cgroup; quota_cgroup_open_fd()).
+ * else attach_cb, when not NULL, is called from the parent with the new host pid
+ *          before the child proceeds (quota_cgroup_attach_cb() with a struct
+ *          quota_cgroup_target as data). 0 or -errno with err filled.
+ * Neither: the process stays in the caller's cgroup (tests only). */
+struct ve_cgroup_join {
+        int fd;
+        int (*attach_cb)(pid_t pid, void *data, struct ve_error *err);
+        void *data;
+};
+
+struct ve_start_config {
+        uint32_t ctid;
+        const char *rootfs;     /* host path of the mounted private area */
+        const char *hostname;   /* NULL: the CTID in decimal */
+        char *const *init_argv; /* NULL: {"/sbin/init", NULL}; argv[0] is a path in the VE */
+        struct ve_cgroup_join cgroup;
+};
+
+/* A running VE init as the daemon holds it. */
+struct ve_proc {
+        pid_t pid;          /* host pid */
+        int pidfd;          /* O_CLOEXEC; poll it for exit, reap with ve_proc_wait() */
+        uint64_t starttime; /* field 22 of /proc/<pid>/stat: with pid, names the process */
+        int console_fd;     /* host pty master of /dev/console (O_CLOEXEC), or -EBADF */
+};
+
+/* Start the VE's init. On success *out is filled and owned by the caller
+ * (ve_proc_close()). The daemon must keep reading console_fd, or init blocks once
+ * the pty buffer is full. Setup errors in the child come back as
+ * "start VE 101: mount proc on /proc: Permission denied"; a rootfs whose /proc,
+ * /sys or /dev is a symlink is refused. Nothing of the child's mounts is visible on
+ * the host, whether it succeeds or fails. The init exits by a signal when the VE
+ * halts: reboot(2) in the VE kills it with SIGINT for halt and power-off and with
+ * SIGHUP for a reboot, so the daemon can tell a restart request apart.
+ * Thread-safe: call it from a worker thread. */
+int ve_start(const struct ve_start_config *cfg, struct ve_proc *out, struct ve_error *err);
+
+/* Close the fds of p (pid and starttime stay); safe on a zeroed/closed one. */
+void ve_proc_close(struct ve_proc *p);
+
+/* Field 22 of /proc/<pid>/stat (clock ticks since boot at which pid started). */
+int ve_proc_starttime(pid_t pid, uint64_t *out, struct ve_error *err);
+
+/* After a daemon restart: find the VE init that was recorded as pid + starttime.
+ * Checks the start time (a reused pid is refused with VE_ENOTFOUND), that the
+ * process is in cgroup_path or below it ("/ved/101", as /proc/<pid>/cgroup shows it
+ * on the host; NULL skips the check), and opens a pidfd. out->console_fd is -EBADF
+ * (the console master died with the old daemon). */
+int ve_proc_find(pid_t pid, uint64_t starttime, const char *cgroup_path, struct ve_proc *out,
+                 struct ve_error *err);
+
+/* Ask the VE's init to shut down: SIGRTMIN+3 for systemd, SIGPWR for sysvinit and
+ * busybox init (both halt on it). init_kind: "systemd", "sysvinit", "busybox", or
+ * NULL to look at what runs as init (/proc/<pid>/exe named systemd). Sent through
+ * pidfd when it is >= 0, else by pid. */
+int ve_stop_signal(pid_t pid, int pidfd, const char *init_kind, struct ve_error *err);
+
+/* "systemd" when /sbin/init, resolved inside rootfs (never following a link out
+ * of it), is a file named systemd; else "sysvinit". */
+int ve_init_kind(const char *rootfs, const char **out, struct ve_error *err);
+
+/* Reap the caller's child by pidfd (waitid P_PIDFD). Returns 1 with a wait(2)-style
+ * *status when it exited, 0 when nohang and it still runs, or -errno. */
+int ve_proc_wait(int pidfd, int nohang, int *status, struct ve_error *err);
+
+#endif
