@@ -7,7 +7,8 @@
 
 json_t *api_present_ve(json_t *record)
 {
-        static const char *const fixed[] = {"ctid", "state", "version", "created_at", "updated_at"};
+        static const char *const fixed[] = { "ctid", "state", "version", "created_at",
+                                             "updated_at" };
         json_t *out = json_object();
 
         for (unsigned i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)

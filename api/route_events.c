@@ -94,7 +94,7 @@ static void stream_free_cb(void *cls)
 int route_events_get(struct api_request *req)
 {
         const char *since_s = api_query(req, "since"), *follow_s = api_query(req, "follow");
-        struct ve_error err = {0};
+        struct ve_error err = { 0 };
         struct MHD_Response *resp;
         struct event_stream *es;
         bool follow = true;

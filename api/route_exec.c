@@ -46,8 +46,8 @@ struct exec_call {
 static int parse_request(json_t *body, struct ved_exec_request *rq, bool upgrade,
                          struct ve_error *err)
 {
-        static const char *const allowed[] = {"command", "tty",   "rows",    "cols",
-                                              "term",    "stdin", "timeout", NULL};
+        static const char *const allowed[] = { "command", "tty",   "rows",    "cols",
+                                               "term",    "stdin", "timeout", NULL };
         json_t *cmd = json_object_get(body, "command"), *a, *v;
         size_t i;
 
@@ -201,7 +201,7 @@ static void plain_timeout_cb(uv_timer_t *t)
                 ved_exec_signal(c->x, SIGKILL);
 }
 
-static const struct ved_exec_ops plain_ops = {plain_started, plain_output, plain_exited};
+static const struct ved_exec_ops plain_ops = { plain_started, plain_output, plain_exited };
 
 static int plain_mode(struct api_request *req, uint32_t ctid, struct ved_exec_request *rq,
                       json_t *body, struct ve_error *err)
@@ -441,7 +441,7 @@ static void upgrade_exited(struct ved_exec *x, int code)
         sock_write(c, 'x', (const char *)&be, 4);
 }
 
-static const struct ved_exec_ops upgrade_ops = {upgrade_started, upgrade_output, upgrade_exited};
+static const struct ved_exec_ops upgrade_ops = { upgrade_started, upgrade_output, upgrade_exited };
 
 static int upgrade_mode(struct api_request *req, uint32_t ctid, struct ved_exec_request *rq,
                         struct ve_error *err)
@@ -468,8 +468,8 @@ static bool wants_upgrade(struct api_request *req)
 
 int route_ve_exec(struct api_request *req)
 {
-        struct ved_exec_request rq = {0};
-        struct ve_error err = {0};
+        struct ved_exec_request rq = { 0 };
+        struct ve_error err = { 0 };
         json_t *body = NULL, *ve = NULL;
         uint32_t ctid;
         int ret;

@@ -21,7 +21,7 @@ int route_ops_list(struct api_request *req)
 {
         const char *ctid_s = api_query(req, "ctid"), *status = api_query(req, "status");
         const char *limit_s = api_query(req, "limit");
-        struct ve_error err = {0};
+        struct ve_error err = { 0 };
         uint64_t limit = 100;
         uint32_t ctid = 0;
         json_t *list = NULL;
@@ -87,7 +87,7 @@ static void wait_release(void *data)
 
 static int parse_op_id(struct api_request *req, int64_t *id)
 {
-        struct ve_error err = {0};
+        struct ve_error err = { 0 };
         uint64_t v;
 
         if (ve_parse_uint(req->params[0], INT64_MAX, &v, "operation id", &err) < 0 || v == 0) {
@@ -102,7 +102,7 @@ static int parse_op_id(struct api_request *req, int64_t *id)
 
 static int answer_op(struct api_request *req)
 {
-        struct ve_error err = {0};
+        struct ve_error err = { 0 };
         json_t *op = NULL;
         int64_t id;
 
@@ -128,7 +128,7 @@ static bool finished(json_t *op)
 int route_op_get(struct api_request *req)
 {
         const char *wait_s = api_query(req, "wait");
-        struct ve_error err = {0};
+        struct ve_error err = { 0 };
         struct op_wait *w;
         uint64_t wait = 0;
         json_t *op = NULL;

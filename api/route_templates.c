@@ -78,7 +78,7 @@ static json_t *present_template(json_t *t)
 
 int route_templates_list(struct api_request *req)
 {
-        struct ve_error err = {0};
+        struct ve_error err = { 0 };
         json_t *list = NULL, *t;
         size_t i;
         int ret;
@@ -120,7 +120,7 @@ int route_template_import(struct api_request *req)
 {
         const char *name = api_query(req, "name"), *sha = api_query(req, "sha256");
         struct upload *u = req->data;
-        struct ve_error err = {0};
+        struct ve_error err = { 0 };
         struct ved_op *op = NULL;
         json_t *params;
         char location[64];
@@ -171,7 +171,7 @@ fail:
 
 int route_template_get(struct api_request *req)
 {
-        struct ve_error err = {0};
+        struct ve_error err = { 0 };
         json_t *t = NULL;
         int ret;
 
@@ -201,7 +201,7 @@ static bool template_in_use(struct ved *v, const char *name)
 int route_template_delete(struct api_request *req)
 {
         const char *name = req->params[0];
-        struct ve_error err = {0};
+        struct ve_error err = { 0 };
         json_t *t = NULL;
         int ret;
 

@@ -13,9 +13,9 @@
 #include "router.h"
 #include "ve/parse.h"
 
-static const char *const ve_states[] = {"creating",   "stopped",  "starting",
-                                        "running",    "stopping", "suspended",
-                                        "destroying", "broken",   NULL};
+static const char *const ve_states[] = { "creating",   "stopped",  "starting",
+                                         "running",    "stopping", "suspended",
+                                         "destroying", "broken",   NULL };
 
 static bool known_state(const char *s)
 {
@@ -36,7 +36,7 @@ static bool transitional(json_t *ve)
 int route_ves_list(struct api_request *req)
 {
         const char *state = api_query(req, "state"), *name = api_query(req, "name");
-        struct ve_error err = {0};
+        struct ve_error err = { 0 };
         json_t *list = NULL, *out, *ve;
         size_t i;
         int ret;
@@ -88,7 +88,7 @@ static int normalize_params(json_t *body, bool create, json_t *out, struct ve_er
 
 static int check_create_body(json_t *body, json_t *ve, struct ve_error *err)
 {
-        static const char *allowed[64] = {"ctid"};
+        static const char *allowed[64] = { "ctid" };
         json_t *ctid = json_object_get(body, "ctid");
         unsigned n = 1;
 
@@ -116,7 +116,7 @@ static int check_create_body(json_t *body, json_t *ve, struct ve_error *err)
 
 static int respond_operation(struct api_request *req, int64_t id, json_t *ve)
 {
-        struct ve_error err = {0};
+        struct ve_error err = { 0 };
         char location[64];
         json_t *op = NULL, *out;
 
@@ -137,7 +137,7 @@ static int respond_operation(struct api_request *req, int64_t id, json_t *ve)
 /* Commit the transaction that created op (and its record), then start it. */
 static int start_operation(struct api_request *req, struct ved_op *op, json_t *ve)
 {
-        struct ve_error err = {0};
+        struct ve_error err = { 0 };
         int64_t id = op->id;
         uint32_t ctid = op->ctid;
         int ret;
@@ -189,7 +189,7 @@ static int check_template(struct ved *v, json_t *ve, struct ve_error *err)
 
 int route_ve_create(struct api_request *req)
 {
-        struct ve_error err = {0};
+        struct ve_error err = { 0 };
         json_t *body = NULL, *ve;
         struct ved_op *op = NULL;
         uint32_t ctid;
@@ -219,7 +219,7 @@ int route_ve_create(struct api_request *req)
 /* Look up {ve}; answers 404 itself when missing. */
 static int lookup(struct api_request *req, json_t **ve)
 {
-        struct ve_error err = {0};
+        struct ve_error err = { 0 };
 
         if (ved_store_ve_get(&req->v->store, req->params[0], ve, &err) < 0) {
                 fail(req, &err, false);
@@ -325,7 +325,7 @@ static int apply_ip_changes(json_t *body, json_t *ve, json_t *changes, struct ve
 
 static int check_patch_body(json_t *body, json_t *ve, json_t *changes, struct ve_error *err)
 {
-        static const char *allowed[64] = {"ipadd", "ipdel"};
+        static const char *allowed[64] = { "ipadd", "ipdel" };
         unsigned n = 2;
 
         if (allowed[2] == NULL)
@@ -343,7 +343,7 @@ static int check_patch_body(json_t *body, json_t *ve, json_t *changes, struct ve
 int route_ve_patch(struct api_request *req)
 {
         json_t *body = NULL, *ve = NULL, *changes;
-        struct ve_error err = {0};
+        struct ve_error err = { 0 };
         int64_t version;
         uint32_t ctid;
         char etag[32];
@@ -388,7 +388,7 @@ bad:
 int route_ve_delete(struct api_request *req)
 {
         const char *force = api_query(req, "force");
-        struct ve_error err = {0};
+        struct ve_error err = { 0 };
         struct ved_op *op = NULL;
         json_t *ve = NULL, *params;
         const char *state;
@@ -445,8 +445,8 @@ int route_ve_state_get(struct api_request *req)
 
 int route_ve_state_post(struct api_request *req)
 {
-        static const char *const allowed[] = {"action", "force", NULL};
-        struct ve_error err = {0};
+        static const char *const allowed[] = { "action", "force", NULL };
+        struct ve_error err = { 0 };
         json_t *body = NULL, *ve = NULL, *force;
         const char *action;
         uint32_t ctid;

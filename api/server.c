@@ -125,8 +125,12 @@ int api_respond_json(struct api_request *req, unsigned status, json_t *body)
 
 json_t *api_error_body(unsigned status, const char *msg)
 {
-        return json_pack("{s:{s:i, s:s}}", "error", "code", status, "message",
-                         msg && *msg ? msg : api_status_reason(status));
+        json_t *m = json_string(msg && *msg ? msg : api_status_reason(status));
+
+        /* A message quoting bytes from a request may not be UTF-8: say so instead. */
+        if (m == NULL)
+                m = json_string("the request held text that is not valid UTF-8");
+        return json_pack("{s:{s:i, s:o}}", "error", "code", status, "message", m);
 }
 
 int api_respond_error(struct api_request *req, unsigned status, const char *fmt, ...)
@@ -272,7 +276,7 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
 /* Refuse to steal the socket of a live daemon; remove a stale one. */
 static int prepare_socket_path(const char *path, struct ve_error *err)
 {
-        struct sockaddr_un addr = {.sun_family = AF_UNIX};
+        struct sockaddr_un addr = { .sun_family = AF_UNIX };
         _cleanup_close_ int fd = -EBADF;
         struct stat st;
 
@@ -318,7 +322,7 @@ static int mkdir_parents(const char *path)
 
 static int listen_unix(const char *path, struct ve_error *err)
 {
-        struct sockaddr_un addr = {.sun_family = AF_UNIX};
+        struct sockaddr_un addr = { .sun_family = AF_UNIX };
         _cleanup_close_ int fd = -EBADF;
         mode_t old;
         int ret;

@@ -168,15 +168,15 @@ static void usage(FILE *out)
 int ved_config_parse_args(struct ved_config *cfg, int argc, char **argv, struct ve_error *err)
 {
         static const struct option opts[] = {
-            {"state-dir", required_argument, NULL, 's'},
-            {"socket", required_argument, NULL, 'S'},
-            {"instance", required_argument, NULL, 'i'},
-            {"config", required_argument, NULL, 'c'},
-            {"log-level", required_argument, NULL, 'l'},
-            {"foreground", no_argument, NULL, 'f'},
-            {"help", no_argument, NULL, 'h'},
-            {"version", no_argument, NULL, 'V'},
-            {NULL, 0, NULL, 0},
+                { "state-dir", required_argument, NULL, 's' },
+                { "socket", required_argument, NULL, 'S' },
+                { "instance", required_argument, NULL, 'i' },
+                { "config", required_argument, NULL, 'c' },
+                { "log-level", required_argument, NULL, 'l' },
+                { "foreground", no_argument, NULL, 'f' },
+                { "help", no_argument, NULL, 'h' },
+                { "version", no_argument, NULL, 'V' },
+                { NULL, 0, NULL, 0 },
         };
         const char *config_file = "/etc/ved/ved.conf";
         bool config_required = false;

@@ -42,7 +42,7 @@ void ved_rollback(struct ved *v)
 int ved_event(struct ved *v, const char *type, uint32_t ctid, int64_t op, const char *state,
               const char *fmt, ...)
 {
-        struct ve_error err = {0};
+        struct ve_error err = { 0 };
         char msg[1024];
         va_list ap;
         int ret;

@@ -79,13 +79,13 @@ static void spawn_work_cb(uv_work_t *req)
 {
         struct ved_exec *x = container_of(req, struct ved_exec, work);
         struct ve_exec_config cfg = {
-            .init_pidfd = x->init_pidfd,
-            .cgroup = {.fd = x->cgroup_fd},
-            .argv = x->argv,
-            .term = x->term[0] ? x->term : NULL,
-            .pty = x->tty,
-            .rows = x->rows,
-            .cols = x->cols,
+                .init_pidfd = x->init_pidfd,
+                .cgroup = { .fd = x->cgroup_fd },
+                .argv = x->argv,
+                .term = x->term[0] ? x->term : NULL,
+                .pty = x->tty,
+                .rows = x->rows,
+                .cols = x->cols,
         };
 
         if (x->cgroup_fd < 0) {
@@ -303,7 +303,7 @@ int ved_exec_start(struct ved *v, uint32_t ctid, const struct ved_exec_request *
         x->proc.stderr_fd = x->proc.pty_fd = -EBADF;
         x->cgroup_fd = -EBADF;
         snprintf(x->term, sizeof(x->term), "%s", rq->term ? rq->term : "");
-        x->target = (struct quota_cgroup_target){v->cgroup, v->cfg.instance, ctid};
+        x->target = (struct quota_cgroup_target){ v->cgroup, v->cfg.instance, ctid };
         x->init_pidfd = dup(rt->proc.pidfd);
         if (strcmp(quota_cgroup_name(v->cgroup), "v2") == 0)
                 x->cgroup_fd = quota_cgroup_open_fd(v->cgroup, v->cfg.instance, ctid, NULL);

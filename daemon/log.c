@@ -14,7 +14,7 @@ void ved_log_set_level(enum ved_log_level level)
 
 int ved_log_level_parse(const char *s)
 {
-        static const char *names[] = {"error", "warn", "info", "debug"};
+        static const char *names[] = { "error", "warn", "info", "debug" };
 
         for (int i = 0; i < 4; i++)
                 if (strcmp(s, names[i]) == 0)
@@ -25,7 +25,7 @@ int ved_log_level_parse(const char *s)
 void ved_log(enum ved_log_level level, const char *fmt, ...)
 {
         /* sd-daemon priority prefixes, understood by journald on stderr. */
-        static const char *prefix[] = {"<3>", "<4>", "<6>", "<7>"};
+        static const char *prefix[] = { "<3>", "<4>", "<6>", "<7>" };
         char msg[2048];
         va_list ap;
 

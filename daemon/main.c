@@ -145,7 +145,7 @@ static int daemonize(struct ved *v)
 
 static int run(struct ved *v)
 {
-        struct ve_error err = {0};
+        struct ve_error err = { 0 };
         int ret;
 
         ret = open_state(v, &err);
@@ -167,14 +167,16 @@ static int run(struct ved *v)
                  v->cfg.socket_path);
         ved_notify("READY=1");
         uv_run(v->loop, UV_RUN_DEFAULT);
+        /* Leave no empty <instance> cgroup behind; it stays while VEs run in it. */
+        quota_cgroup_remove_instance(v->cgroup, v->cfg.instance, NULL);
         log_info("Stopped");
         return 0;
 }
 
 int main(int argc, char **argv)
 {
-        struct ve_error err = {0};
-        struct ved v = {0};
+        struct ve_error err = { 0 };
+        struct ved v = { 0 };
         int ret;
 
         signal(SIGPIPE, SIG_IGN);

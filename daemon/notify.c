@@ -13,7 +13,7 @@
 int ved_notify(const char *state)
 {
         const char *path = getenv("NOTIFY_SOCKET");
-        struct sockaddr_un addr = {.sun_family = AF_UNIX};
+        struct sockaddr_un addr = { .sun_family = AF_UNIX };
         _cleanup_close_ int fd = -EBADF;
         size_t len;
         socklen_t alen;

@@ -11,13 +11,13 @@
 #include "ve_ops.h"
 
 static const struct ved_op_kind *const kinds[] = {
-    &ved_op_create_kind,
-    &ved_op_destroy_kind,
-    &ved_op_start_kind,
-    &ved_op_stop_kind,
-    &ved_op_restart_kind,
-    &ved_op_template_import_kind,
-    NULL,
+        &ved_op_create_kind,
+        &ved_op_destroy_kind,
+        &ved_op_start_kind,
+        &ved_op_stop_kind,
+        &ved_op_restart_kind,
+        &ved_op_template_import_kind,
+        NULL,
 };
 
 const struct ved_op_kind *ved_op_kind_find(const char *type)
@@ -211,7 +211,7 @@ void ved_op_run(struct ved_op *op)
 
 static int commit_result(struct ved_op *op, bool ok)
 {
-        struct ve_error err = {0};
+        struct ve_error err = { 0 };
         int ret;
 
         ret = ved_begin(op->v, &err);

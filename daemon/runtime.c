@@ -102,7 +102,7 @@ void ved_rt_release(struct ved *v, uint32_t ctid)
  * crashed. Clean up through a stop operation, or restart on a reboot request. */
 static void unexpected_exit(struct ved_rt *rt)
 {
-        struct ve_error err = {0};
+        struct ve_error err = { 0 };
         bool reboot = WIFSIGNALED(rt->exit_status) && WTERMSIG(rt->exit_status) == SIGHUP;
         int64_t op;
 
@@ -117,7 +117,7 @@ static void unexpected_exit(struct ved_rt *rt)
 static void pid_poll_cb(uv_poll_t *h, int status, int events)
 {
         struct ved_rt *rt = h->data;
-        struct ve_error err = {0};
+        struct ve_error err = { 0 };
         int wstatus = 0;
 
         (void)status;
@@ -217,7 +217,7 @@ static bool reconcile_one(struct ved *v, json_t *ve, struct ve_error *err)
         pid_t pid = (pid_t)json_integer_value(json_object_get(ve, "pid"));
         uint64_t start = (uint64_t)json_integer_value(json_object_get(ve, "pid_starttime"));
         char cgpath[64], dir[PATH_MAX / 2], root[PATH_MAX];
-        struct ve_proc proc = {.pidfd = -EBADF, .console_fd = -EBADF};
+        struct ve_proc proc = { .pidfd = -EBADF, .console_fd = -EBADF };
 
         ved_rt_cgroup_path(v, ctid, cgpath, sizeof(cgpath));
         if (pid > 0 && ve_proc_find(pid, start, cgpath, &proc, NULL) == 0 &&

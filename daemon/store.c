@@ -27,47 +27,47 @@ static inline void cleanup_sqlite_freep(char **s)
 
 /* Schema migrations: migrations[v] takes the schema from version v to v + 1. */
 static const char *const migrations[] = {
-    /* 0 -> 1: the first schema. */
-    "CREATE TABLE ves ("
-    " ctid INTEGER PRIMARY KEY,"
-    " name TEXT UNIQUE,"
-    " ostemplate TEXT NOT NULL,"
-    " state TEXT NOT NULL,"
-    " hostname TEXT,"
-    " ip TEXT NOT NULL DEFAULT '[]',"
-    " nameserver TEXT NOT NULL DEFAULT '[]',"
-    " searchdomain TEXT NOT NULL DEFAULT '[]',"
-    " onboot INTEGER, ram INTEGER, swap INTEGER, cpus INTEGER, cpulimit INTEGER,"
-    " cpuunits INTEGER, numproc INTEGER, diskspace INTEGER NOT NULL, diskinodes INTEGER,"
-    " iolimit INTEGER, iopslimit INTEGER, rate INTEGER,"
-    " stop_timeout INTEGER NOT NULL DEFAULT 120,"
-    " init TEXT NOT NULL DEFAULT '/sbin/init',"
-    " description TEXT,"
-    " version INTEGER NOT NULL DEFAULT 1,"
-    " pid INTEGER NOT NULL DEFAULT 0,"
-    " pid_starttime INTEGER NOT NULL DEFAULT 0,"
-    " created_at TEXT NOT NULL DEFAULT (" NOW "),"
-    " updated_at TEXT NOT NULL DEFAULT (" NOW "));"
-    "CREATE TABLE templates ("
-    " name TEXT PRIMARY KEY, distro TEXT, release TEXT, arch TEXT,"
-    " size INTEGER, image_size INTEGER, files INTEGER, sha256 TEXT,"
-    " created_at TEXT NOT NULL DEFAULT (" NOW "));"
-    "CREATE TABLE operations ("
-    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
-    " type TEXT NOT NULL, ctid INTEGER, status TEXT NOT NULL,"
-    " params TEXT NOT NULL DEFAULT '{}', steps TEXT NOT NULL DEFAULT '[]',"
-    " error_code INTEGER, error_message TEXT, resolution TEXT,"
-    " created_at TEXT NOT NULL DEFAULT (" NOW "),"
-    " updated_at TEXT NOT NULL DEFAULT (" NOW "), finished_at TEXT);"
-    "CREATE INDEX operations_status ON operations(status);"
-    "CREATE TABLE events ("
-    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
-    " time TEXT NOT NULL DEFAULT (" NOW "),"
-    " type TEXT NOT NULL, ctid INTEGER,"
-    " operation INTEGER REFERENCES operations(id) ON DELETE SET NULL,"
-    " state TEXT, message TEXT);",
-    /* 1 -> 2: daemon-wide facts, such as the host boot the VEs last ran in. */
-    "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);",
+        /* 0 -> 1: the first schema. */
+        "CREATE TABLE ves ("
+        " ctid INTEGER PRIMARY KEY,"
+        " name TEXT UNIQUE,"
+        " ostemplate TEXT NOT NULL,"
+        " state TEXT NOT NULL,"
+        " hostname TEXT,"
+        " ip TEXT NOT NULL DEFAULT '[]',"
+        " nameserver TEXT NOT NULL DEFAULT '[]',"
+        " searchdomain TEXT NOT NULL DEFAULT '[]',"
+        " onboot INTEGER, ram INTEGER, swap INTEGER, cpus INTEGER, cpulimit INTEGER,"
+        " cpuunits INTEGER, numproc INTEGER, diskspace INTEGER NOT NULL, diskinodes INTEGER,"
+        " iolimit INTEGER, iopslimit INTEGER, rate INTEGER,"
+        " stop_timeout INTEGER NOT NULL DEFAULT 120,"
+        " init TEXT NOT NULL DEFAULT '/sbin/init',"
+        " description TEXT,"
+        " version INTEGER NOT NULL DEFAULT 1,"
+        " pid INTEGER NOT NULL DEFAULT 0,"
+        " pid_starttime INTEGER NOT NULL DEFAULT 0,"
+        " created_at TEXT NOT NULL DEFAULT (" NOW "),"
+        " updated_at TEXT NOT NULL DEFAULT (" NOW "));"
+        "CREATE TABLE templates ("
+        " name TEXT PRIMARY KEY, distro TEXT, release TEXT, arch TEXT,"
+        " size INTEGER, image_size INTEGER, files INTEGER, sha256 TEXT,"
+        " created_at TEXT NOT NULL DEFAULT (" NOW "));"
+        "CREATE TABLE operations ("
+        " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+        " type TEXT NOT NULL, ctid INTEGER, status TEXT NOT NULL,"
+        " params TEXT NOT NULL DEFAULT '{}', steps TEXT NOT NULL DEFAULT '[]',"
+        " error_code INTEGER, error_message TEXT, resolution TEXT,"
+        " created_at TEXT NOT NULL DEFAULT (" NOW "),"
+        " updated_at TEXT NOT NULL DEFAULT (" NOW "), finished_at TEXT);"
+        "CREATE INDEX operations_status ON operations(status);"
+        "CREATE TABLE events ("
+        " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+        " time TEXT NOT NULL DEFAULT (" NOW "),"
+        " type TEXT NOT NULL, ctid INTEGER,"
+        " operation INTEGER REFERENCES operations(id) ON DELETE SET NULL,"
+        " state TEXT, message TEXT);",
+        /* 1 -> 2: daemon-wide facts, such as the host boot the VEs last ran in. */
+        "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);",
 };
 
 #define N_MIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))
@@ -503,7 +503,7 @@ static int exec_bound(struct ved_store *store, const char *sql, const char *what
 int ved_store_ve_set_state(struct ved_store *store, uint32_t ctid, const char *state,
                            struct ve_error *err)
 {
-        int64_t a[] = {ctid};
+        int64_t a[] = { ctid };
 
         return exec_bound(store,
                           "UPDATE ves SET state = ?, version = version + 1, updated_at = " NOW
@@ -514,7 +514,7 @@ int ved_store_ve_set_state(struct ved_store *store, uint32_t ctid, const char *s
 int ved_store_ve_set_runtime(struct ved_store *store, uint32_t ctid, int64_t pid, int64_t starttime,
                              struct ve_error *err)
 {
-        int64_t a[] = {pid, starttime, ctid};
+        int64_t a[] = { pid, starttime, ctid };
 
         return exec_bound(store, "UPDATE ves SET pid = ?, pid_starttime = ? WHERE ctid = ?",
                           "set VE runtime", err, 3, a, NULL);
@@ -522,7 +522,7 @@ int ved_store_ve_set_runtime(struct ved_store *store, uint32_t ctid, int64_t pid
 
 int ved_store_ve_delete(struct ved_store *store, uint32_t ctid, struct ve_error *err)
 {
-        int64_t a[] = {ctid};
+        int64_t a[] = { ctid };
 
         return exec_bound(store, "DELETE FROM ves WHERE ctid = ?", "delete VE", err, 1, a, NULL);
 }
@@ -565,7 +565,7 @@ int64_t ved_store_op_insert(struct ved_store *store, const char *type, uint32_t 
 int ved_store_op_add_step(struct ved_store *store, int64_t id, const char *step,
                           struct ve_error *err)
 {
-        int64_t a[] = {id};
+        int64_t a[] = { id };
 
         return exec_bound(store,
                           "UPDATE operations SET steps = json_insert(steps, '$[#]',"
@@ -577,7 +577,7 @@ int ved_store_op_add_step(struct ved_store *store, int64_t id, const char *step,
 int ved_store_op_set_status(struct ved_store *store, int64_t id, const char *status,
                             struct ve_error *err)
 {
-        int64_t a[] = {id};
+        int64_t a[] = { id };
 
         return exec_bound(store,
                           "UPDATE operations SET status = ?, updated_at = " NOW " WHERE id = ?",

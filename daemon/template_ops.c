@@ -40,10 +40,10 @@ static int import_work(struct ved_op *op, struct ve_error *err)
 {
         struct import_data *d = op->data;
         struct ve_template_import req = {
-            .templates_dir = d->templates_dir,
-            .source = d->upload,
-            .name = d->name,
-            .sha256 = d->sha256[0] ? d->sha256 : NULL,
+                .templates_dir = d->templates_dir,
+                .source = d->upload,
+                .name = d->name,
+                .sha256 = d->sha256[0] ? d->sha256 : NULL,
         };
         int ret;
 
@@ -101,14 +101,14 @@ static const char *import_recover(struct ved *v, json_t *op, const char **resolu
 }
 
 static const struct ved_step import_steps[] = {
-    {"import", import_work, import_done},
-    {NULL, NULL, NULL},
+        { "import", import_work, import_done },
+        { NULL, NULL, NULL },
 };
 
 const struct ved_op_kind ved_op_template_import_kind = {
-    .type = "template-import",
-    .steps = import_steps,
-    .prepare = import_prepare,
-    .rollback_work = import_rollback_work,
-    .recover = import_recover,
+        .type = "template-import",
+        .steps = import_steps,
+        .prepare = import_prepare,
+        .rollback_work = import_rollback_work,
+        .recover = import_recover,
 };

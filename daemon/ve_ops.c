@@ -14,6 +14,7 @@
 #include "quota/cgroup.h"
 #include "runtime.h"
 #include "ve/cleanup.h"
+#include "ve/guest.h"
 #include "ve/image.h"
 #include "ve/mount.h"
 #include "ve/start.h"
@@ -85,7 +86,7 @@ static int prepare(struct ved_op *op, struct ve_error *err)
         snprintf(d->root, sizeof(d->root), "%s/root", d->dir);
         snprintf(d->instance, sizeof(d->instance), "%s", v->cfg.instance);
         d->cg = v->cgroup;
-        d->target = (struct quota_cgroup_target){d->cg, d->instance, d->ctid};
+        d->target = (struct quota_cgroup_target){ d->cg, d->instance, d->ctid };
         d->force = json_is_true(json_object_get(op->params, "force"));
         if (ved_store_ve_get_ctid(&v->store, op->ctid, &ve, err) < 0)
                 return -err->code;
@@ -128,7 +129,7 @@ static int create_finish(struct ved_op *op, struct ve_error *err)
 static void remove_private_work(struct ved_op *op)
 {
         struct ve_op_data *d = op->data;
-        struct ve_error err = {0};
+        struct ve_error err = { 0 };
 
         if (ve_rmtree(d->dir, &err) < 0)
                 log_error("Cleanup of VE %u: %s", op->ctid, err.message);
@@ -167,7 +168,7 @@ static const char *broken(struct ved *v, uint32_t ctid, struct ve_error *err,
 static const char *create_recover(struct ved *v, json_t *op, const char **resolution)
 {
         uint32_t ctid = (uint32_t)json_integer_value(json_object_get(op, "ctid"));
-        struct ve_error err = {0};
+        struct ve_error err = { 0 };
 
         if (recover_remove(v, ctid, &err) < 0)
                 return broken(v, ctid, &err, resolution);
@@ -177,18 +178,18 @@ static const char *create_recover(struct ved *v, json_t *op, const char **resolu
 }
 
 static const struct ved_step create_steps[] = {
-    {"private", create_private_work, NULL},
-    {NULL, NULL, NULL},
+        { "private", create_private_work, NULL },
+        { NULL, NULL, NULL },
 };
 
 const struct ved_op_kind ved_op_create_kind = {
-    .type = "create",
-    .steps = create_steps,
-    .prepare = prepare,
-    .finish = create_finish,
-    .rollback_work = remove_private_work,
-    .rollback_done = create_rollback_done,
-    .recover = create_recover,
+        .type = "create",
+        .steps = create_steps,
+        .prepare = prepare,
+        .finish = create_finish,
+        .rollback_work = remove_private_work,
+        .rollback_done = create_rollback_done,
+        .recover = create_recover,
 };
 
 /* --- start ------------------------------------------------------------------ */
@@ -212,17 +213,28 @@ static int cgroup_work(struct ved_op *op, struct ve_error *err)
         return quota_cgroup_create(d->cg, d->instance, d->ctid, err);
 }
 
+/* The guest's own files that must agree with the VE's settings before its init
+ * reads them (its rc scripts set the hostname from /etc/hostname). */
+static int config_work(struct ved_op *op, struct ve_error *err)
+{
+        struct ve_op_data *d = op->data;
+
+        if (d->hostname[0] == '\0')
+                return 0;
+        return ve_guest_set_hostname(d->root, d->hostname, err);
+}
+
 static int init_work(struct ved_op *op, struct ve_error *err)
 {
         struct ve_op_data *d = op->data;
-        char *argv[] = {d->init, NULL};
+        char *argv[] = { d->init, NULL };
         _cleanup_close_ int cgfd = -EBADF;
         struct ve_start_config cfg = {
-            .ctid = d->ctid,
-            .rootfs = d->root,
-            .hostname = d->hostname[0] ? d->hostname : NULL,
-            .init_argv = argv,
-            .cgroup = {.fd = -EBADF},
+                .ctid = d->ctid,
+                .rootfs = d->root,
+                .hostname = d->hostname[0] ? d->hostname : NULL,
+                .init_argv = argv,
+                .cgroup = { .fd = -EBADF },
         };
 
         if (strcmp(quota_cgroup_name(d->cg), "v2") == 0) {
@@ -264,7 +276,7 @@ static int start_finish(struct ved_op *op, struct ve_error *err)
 static void teardown_work(struct ved_op *op)
 {
         struct ve_op_data *d = op->data;
-        struct ve_error err = {0};
+        struct ve_error err = { 0 };
 
         if (ved_rt_teardown(d->cg, d->instance, d->ctid, d->root, &err) < 0)
                 log_error("Cleanup of VE %u: %s", op->ctid, err.message);
@@ -290,20 +302,21 @@ static const char *state_recover(struct ved *v, json_t *op, const char **resolut
 }
 
 static const struct ved_step start_steps[] = {
-    {"mount", mount_work, NULL},
-    {"cgroup", cgroup_work, NULL},
-    {"init", init_work, init_done},
-    {NULL, NULL, NULL},
+        { "mount", mount_work, NULL },
+        { "cgroup", cgroup_work, NULL },
+        { "config", config_work, NULL },
+        { "init", init_work, init_done },
+        { NULL, NULL, NULL },
 };
 
 const struct ved_op_kind ved_op_start_kind = {
-    .type = "start",
-    .steps = start_steps,
-    .prepare = prepare,
-    .finish = start_finish,
-    .rollback_work = teardown_work,
-    .rollback_done = mark_stopped,
-    .recover = state_recover,
+        .type = "start",
+        .steps = start_steps,
+        .prepare = prepare,
+        .finish = start_finish,
+        .rollback_work = teardown_work,
+        .rollback_done = mark_stopped,
+        .recover = state_recover,
 };
 
 /* --- stop ------------------------------------------------------------------- */
@@ -311,7 +324,7 @@ const struct ved_op_kind ved_op_start_kind = {
 static int signal_work(struct ved_op *op, struct ve_error *err)
 {
         struct ve_op_data *d = op->data;
-        struct pollfd pfd = {.fd = d->pidfd, .events = POLLIN};
+        struct pollfd pfd = { .fd = d->pidfd, .events = POLLIN };
         int ret;
 
         if (d->pidfd < 0 || d->force)
@@ -355,18 +368,18 @@ static void stop_rollback_done(struct ved_op *op)
 }
 
 static const struct ved_step stop_steps[] = {
-    {"signal", signal_work, NULL},
-    {"kill", kill_work, NULL},
-    {NULL, NULL, NULL},
+        { "signal", signal_work, NULL },
+        { "kill", kill_work, NULL },
+        { NULL, NULL, NULL },
 };
 
 const struct ved_op_kind ved_op_stop_kind = {
-    .type = "stop",
-    .steps = stop_steps,
-    .prepare = prepare,
-    .finish = stop_finish,
-    .rollback_done = stop_rollback_done,
-    .recover = state_recover,
+        .type = "stop",
+        .steps = stop_steps,
+        .prepare = prepare,
+        .finish = stop_finish,
+        .rollback_done = stop_rollback_done,
+        .recover = state_recover,
 };
 
 /* --- restart: stop, then start ---------------------------------------------- */
@@ -379,19 +392,23 @@ static int restart_stopped_done(struct ved_op *op, struct ve_error *err)
 }
 
 static const struct ved_step restart_steps[] = {
-    {"signal", signal_work, NULL},  {"kill", kill_work, restart_stopped_done},
-    {"mount", mount_work, NULL},    {"cgroup", cgroup_work, NULL},
-    {"init", init_work, init_done}, {NULL, NULL, NULL},
+        { "signal", signal_work, NULL }, /* the stop half */
+        { "kill", kill_work, restart_stopped_done },
+        { "mount", mount_work, NULL }, /* the start half */
+        { "cgroup", cgroup_work, NULL },
+        { "config", config_work, NULL },
+        { "init", init_work, init_done },
+        { NULL, NULL, NULL },
 };
 
 const struct ved_op_kind ved_op_restart_kind = {
-    .type = "restart",
-    .steps = restart_steps,
-    .prepare = prepare,
-    .finish = start_finish,
-    .rollback_work = teardown_work,
-    .rollback_done = mark_stopped,
-    .recover = state_recover,
+        .type = "restart",
+        .steps = restart_steps,
+        .prepare = prepare,
+        .finish = start_finish,
+        .rollback_work = teardown_work,
+        .rollback_done = mark_stopped,
+        .recover = state_recover,
 };
 
 /* --- destroy ---------------------------------------------------------------- */
@@ -438,7 +455,7 @@ static void destroy_rollback_done(struct ved_op *op)
 static const char *destroy_recover(struct ved *v, json_t *op, const char **resolution)
 {
         uint32_t ctid = (uint32_t)json_integer_value(json_object_get(op, "ctid"));
-        struct ve_error err = {0};
+        struct ve_error err = { 0 };
 
         if (recover_remove(v, ctid, &err) < 0)
                 return broken(v, ctid, &err, resolution);
@@ -450,15 +467,15 @@ static const char *destroy_recover(struct ved *v, json_t *op, const char **resol
 }
 
 static const struct ved_step destroy_steps[] = {
-    {"private", destroy_private_work, NULL},
-    {NULL, NULL, NULL},
+        { "private", destroy_private_work, NULL },
+        { NULL, NULL, NULL },
 };
 
 const struct ved_op_kind ved_op_destroy_kind = {
-    .type = "destroy",
-    .steps = destroy_steps,
-    .prepare = prepare,
-    .finish = destroy_finish,
-    .rollback_done = destroy_rollback_done,
-    .recover = destroy_recover,
+        .type = "destroy",
+        .steps = destroy_steps,
+        .prepare = prepare,
+        .finish = destroy_finish,
+        .rollback_done = destroy_rollback_done,
+        .recover = destroy_recover,
 };

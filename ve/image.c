@@ -1,12 +1,20 @@
 /* Private areas as ext4 images.
  *
- * Timings of ve_private_create() for the busybox template (golden image 64 MiB,
- * VE 1 GiB), host ext4 on virtio, kernel 6.18, measured with
- * tests/bench/bench_create_image.sh:
- *   reflink (FICLONE)          not available on ext4 (EOPNOTSUPP), falls back
- *   sparse copy + resize2fs    FILLED_IN_BELOW
- *   mkfs.ext4 -d (diskinodes)  FILLED_IN_BELOW
- * On XFS or btrfs the reflink makes the copy constant-time whatever the size.
+ * Measured on the development VM (host file system ext4 on virtio, kernel
+ * 6.18, e2fsprogs 1.47.0), ve_private_create() from a golden image:
+ *
+ *   golden image                        clone + resize2fs   mkfs.ext4 -d (diskinodes)
+ *   busybox: 35 MiB, 2 MiB of data      1 GiB: 0.016 s      1 GiB: 0.044 s
+ *                                       10 GiB: 0.019 s     10 GiB: 0.060 s
+ *   /usr/lib: 4.2 GiB, 78k files        8 GiB: 10.2 s       8 GiB: 37.7 s
+ *                                       20 GiB: 9.7 s       20 GiB: 30.6 s
+ *
+ * Reflink (FICLONE) is not available on ext4, so these are sparse copies
+ * (SEEK_DATA/SEEK_HOLE + copy_file_range): time follows the data in the
+ * template, not diskspace. On XFS or btrfs the reflink makes the clone
+ * constant-time. Importing the /usr/lib tarball (4.5 GB, uncompressed) took
+ * 86 s, the busybox one 0.16 s. tests/bench/bench_create_image.sh repeats the
+ * busybox figures with the command-line tools.
  */
 #include "image.h"
 

@@ -43,8 +43,10 @@ struct ve_image_geometry {
  * bytes holding a copy of the tree src_dir (NULL: empty), root owned by 0:0.
  * inodes 0 means one inode per VE_IMAGE_BYTES_PER_INODE bytes. The journal is
  * kept: VEs write to their images live, and a host crash must not cost a
- * fsck. Inode tables are initialised now rather than lazily by the kernel
- * after each mount, so clones stay sparse and quiet. */
+ * fsck. The file is made afresh, so it reads as zeros: mkfs is told so
+ * (assume_storage_prezeroed) and marks the inode tables initialised without
+ * writing them, so the kernel's lazy init never writes after a mount and
+ * images and their clones stay sparse. */
 int ve_image_mkfs(const char *img, uint64_t size, uint64_t inodes, const char *src_dir,
                   struct ve_error *err);
 
