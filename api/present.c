@@ -3,6 +3,7 @@
 #include <stdio.h>
 
 #include "daemon/params.h"
+#include "daemon/ved.h"
 #include "errors.h"
 
 json_t *api_present_ve(json_t *record)
@@ -18,8 +19,19 @@ json_t *api_present_ve(json_t *record)
 
                 json_object_set(out, p->key, v ? v : json_null());
         }
+        json_object_set_new(out, "idmap", api_present_idmap(record));
         json_decref(record);
         return out;
+}
+
+json_t *api_present_idmap(json_t *record)
+{
+        json_t *base = json_object_get(record, "idmap_base");
+
+        if (!json_is_integer(base))
+                return json_null();
+        return json_pack("{s:O, s:O, s:I}", "uid_base", base, "gid_base", base, "count",
+                         (json_int_t)VED_IDMAP_COUNT);
 }
 
 json_t *api_present_op(json_t *op)

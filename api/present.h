@@ -6,6 +6,8 @@
 
 /* A VE record as the API shows it (internal columns dropped). Takes a reference. */
 json_t *api_present_ve(json_t *record);
+/* {"uid_base", "gid_base", "count"} of the VE's user namespace, or null. */
+json_t *api_present_idmap(json_t *record);
 /* An operation as the API shows it: error codes become HTTP statuses. */
 json_t *api_present_op(json_t *op);
 /* ETag of a VE record: "\"<version>\"" into buf. */

@@ -187,6 +187,16 @@ static int check_template(struct ved *v, json_t *ve, struct ve_error *err)
         return 0;
 }
 
+static int allocate_idmap(struct ved *v, uint32_t ctid, struct ve_error *err)
+{
+        int64_t base = ved_store_idmap_allocate(&v->store, VED_IDMAP_FIRST, VED_IDMAP_COUNT,
+                                                VED_IDMAP_LIMIT, err);
+
+        if (base < 0)
+                return (int)base;
+        return ved_store_ve_set_idmap(&v->store, ctid, base, err);
+}
+
 int route_ve_create(struct api_request *req)
 {
         struct ve_error err = { 0 };
@@ -209,6 +219,7 @@ int route_ve_create(struct api_request *req)
                 return fail(req, &err, false);
         }
         if (ved_begin(req->v, &err) < 0 || ved_store_ve_insert(&req->v->store, ve, &err) < 0 ||
+            allocate_idmap(req->v, ctid, &err) < 0 ||
             ved_op_create(req->v, &ved_op_create_kind, ctid, NULL, &op, &err) < 0) {
                 json_decref(ve);
                 return fail(req, &err, true);
@@ -439,15 +450,16 @@ int route_ve_state_get(struct api_request *req)
                           strcmp(state, "suspended") == 0,
                       "running", strcmp(state, "running") == 0 || strcmp(state, "suspended") == 0);
         json_object_set_new(out, "pid", pid > 0 ? json_integer(pid) : json_null());
+        json_object_set_new(out, "idmap", api_present_idmap(ve));
         json_decref(ve);
         return api_respond_json(req, 200, out);
 }
 
 int route_ve_state_post(struct api_request *req)
 {
-        static const char *const allowed[] = { "action", "force", NULL };
+        static const char *const allowed[] = { "action", "force", "timeout", NULL };
         struct ve_error err = { 0 };
-        json_t *body = NULL, *ve = NULL, *force;
+        json_t *body = NULL, *ve = NULL, *force, *timeout;
         const char *action;
         uint32_t ctid;
         int64_t id;
@@ -469,13 +481,20 @@ int route_ve_state_post(struct api_request *req)
                 json_decref(body);
                 return api_respond_error(req, 400, "force must be true or false");
         }
+        timeout = json_object_get(body, "timeout");
+        if (timeout != NULL && (!json_is_integer(timeout) || json_integer_value(timeout) < 1 ||
+                                json_integer_value(timeout) > 86400)) {
+                json_decref(body);
+                return api_respond_error(req, 400, "timeout must be 1 to 86400 seconds");
+        }
         if (lookup(req, &ve) < 0) {
                 json_decref(body);
                 return 0;
         }
         ctid = (uint32_t)json_integer_value(json_object_get(ve, "ctid"));
         json_decref(ve);
-        if (ved_ve_action(req->v, ctid, action, json_is_true(force), "requested", &id, &err) < 0) {
+        if (ved_ve_action(req->v, ctid, action, json_is_true(force),
+                          (unsigned)json_integer_value(timeout), "requested", &id, &err) < 0) {
                 json_decref(body);
                 return fail(req, &err, false);
         }

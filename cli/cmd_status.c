@@ -18,6 +18,8 @@ static int usage(void)
              "  CTID 101 exist unmounted stopped\n"
              "  CTID 101 deleted unmounted down      (no such VE; exit code 0 as with vzctl)\n"
              "A VE in another state (suspended, starting, ...) shows that state last.\n"
+             "A second line gives the host uid/gid range its user namespace maps to:\n"
+             "  idmap uid 1000000000-1000065535 gid 1000000000-1000065535\n"
              "A VE named by a name that does not exist is an error (exit code 4).\n"
              "\n"
              "Options:\n"
@@ -58,6 +60,19 @@ static const char *run_state(const json_t *st)
         return state;
 }
 
+static void print_idmap(const json_t *idmap)
+{
+        json_int_t uid = json_integer_value(json_object_get(idmap, "uid_base"));
+        json_int_t gid = json_integer_value(json_object_get(idmap, "gid_base"));
+        json_int_t count = json_integer_value(json_object_get(idmap, "count"));
+
+        if (!json_is_object(idmap) || count <= 0)
+                return;
+        printf("idmap uid %" JSON_INTEGER_FORMAT "-%" JSON_INTEGER_FORMAT
+               " gid %" JSON_INTEGER_FORMAT "-%" JSON_INTEGER_FORMAT "\n",
+               uid, uid + count - 1, gid, gid + count - 1);
+}
+
 static void print_status(const char *arg, const json_t *st)
 {
         const json_t *ctid = json_object_get(st, "ctid");
@@ -69,6 +84,7 @@ static void print_status(const char *arg, const json_t *st)
         printf(" %s %s %s\n", json_is_false(json_object_get(st, "exist")) ? "deleted" : "exist",
                json_is_true(json_object_get(st, "mounted")) ? "mounted" : "unmounted",
                run_state(st));
+        print_idmap(json_object_get(st, "idmap"));
 }
 
 int cmd_status(const struct cli *cli, int argc, char **argv, struct ve_error *err)

@@ -19,8 +19,8 @@ static int check_state(uint32_t ctid, const char *action, const char *state, str
         return 0;
 }
 
-int ved_ve_action(struct ved *v, uint32_t ctid, const char *action, bool force, const char *reason,
-                  int64_t *op_id, struct ve_error *err)
+int ved_ve_action(struct ved *v, uint32_t ctid, const char *action, bool force, unsigned timeout,
+                  const char *reason, int64_t *op_id, struct ve_error *err)
 {
         const struct ved_op_kind *kind = ved_op_kind_find(action);
         struct ved_op *op = NULL;
@@ -37,6 +37,8 @@ int ved_ve_action(struct ved *v, uint32_t ctid, const char *action, bool force, 
         params = json_pack("{s:b}", "force", force);
         if (reason != NULL)
                 json_object_set_new(params, "reason", json_string(reason));
+        if (timeout > 0)
+                json_object_set_new(params, "timeout", json_integer(timeout));
         ret = ved_begin(v, err);
         if (ret == 0)
                 ret = ved_store_ve_set_state(

@@ -108,7 +108,7 @@ static void unexpected_exit(struct ved_rt *rt)
 
         log_info("VE %u: init exited (status 0x%x)%s", rt->ctid, rt->exit_status,
                  reboot ? ": reboot requested" : "");
-        if (ved_ve_action(rt->v, rt->ctid, reboot ? "restart" : "stop", true,
+        if (ved_ve_action(rt->v, rt->ctid, reboot ? "restart" : "stop", true, 0,
                           reboot ? "rebooted from inside" : "init exited", &op, &err) < 0)
                 log_error("VE %u: cannot clean up after its init: %s", rt->ctid, err.message);
         ve_error_clear(&err);
@@ -283,7 +283,7 @@ int ved_rt_reconcile(struct ved *v, bool host_rebooted, struct ve_error *err)
                 uint32_t ctid = (uint32_t)json_integer_value(ve);
 
                 log_info("Starting VE %u (onboot)", ctid);
-                if (ved_ve_action(v, ctid, "start", false, "onboot", &op, err) < 0) {
+                if (ved_ve_action(v, ctid, "start", false, 0, "onboot", &op, err) < 0) {
                         log_error("Cannot start VE %u: %s", ctid, err->message);
                         ve_error_clear(err);
                 }

@@ -68,6 +68,9 @@ static const char *const migrations[] = {
         " state TEXT, message TEXT);",
         /* 1 -> 2: daemon-wide facts, such as the host boot the VEs last ran in. */
         "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);",
+        /* 2 -> 3: each VE's own host uid/gid range for its user namespace. */
+        "ALTER TABLE ves ADD COLUMN idmap_base INTEGER;"
+        "CREATE UNIQUE INDEX ves_idmap_base ON ves(idmap_base);",
 };
 
 #define N_MIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))
@@ -520,6 +523,15 @@ int ved_store_ve_set_runtime(struct ved_store *store, uint32_t ctid, int64_t pid
                           "set VE runtime", err, 3, a, NULL);
 }
 
+int ved_store_ve_set_idmap(struct ved_store *store, uint32_t ctid, int64_t base,
+                           struct ve_error *err)
+{
+        int64_t a[] = { base, ctid };
+
+        return exec_bound(store, "UPDATE ves SET idmap_base = ? WHERE ctid = ?", "set VE id range",
+                          err, 2, a, NULL);
+}
+
 int ved_store_ve_delete(struct ved_store *store, uint32_t ctid, struct ve_error *err)
 {
         int64_t a[] = { ctid };
@@ -877,4 +889,32 @@ int ved_store_template_delete(struct ved_store *store, const char *name, struct 
 {
         return exec_bound(store, "DELETE FROM templates WHERE name = ?", "delete template", err, 0,
                           NULL, name);
+}
+
+int64_t ved_store_idmap_allocate(struct ved_store *store, int64_t first, int64_t count,
+                                 int64_t limit, struct ve_error *err)
+{
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        int64_t want = first;
+        int ret, rc;
+
+        ret = prepare(store,
+                      "SELECT idmap_base FROM ves WHERE idmap_base IS NOT NULL ORDER BY idmap_base",
+                      &st, err);
+        if (ret < 0)
+                return ret;
+        /* The first slot not taken: the bases are sorted, so one pass finds a gap. */
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+                int64_t base = sqlite3_column_int64(st, 0);
+
+                if (base > want)
+                        break;
+                if (base == want)
+                        want += count;
+        }
+        if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+                return db_error(store, err, "allocate an id range");
+        if (want + count > limit)
+                return ve_error_set(err, ENOSPC, "no free uid/gid range left for a new VE");
+        return want;
 }

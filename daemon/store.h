@@ -19,7 +19,7 @@
 
 #include "ve/error.h"
 
-#define VED_SCHEMA_VERSION 2
+#define VED_SCHEMA_VERSION 3
 
 struct ved_store {
         sqlite3 *db;
@@ -54,6 +54,9 @@ int ved_store_ve_set_state(struct ved_store *store, uint32_t ctid, const char *s
 /* The runtime record of a running VE: init's host pid and its start time (0 = none). */
 int ved_store_ve_set_runtime(struct ved_store *store, uint32_t ctid, int64_t pid, int64_t starttime,
                              struct ve_error *err);
+/* The first host uid (and gid) of the VE's user namespace map. */
+int ved_store_ve_set_idmap(struct ved_store *store, uint32_t ctid, int64_t base,
+                           struct ve_error *err);
 int ved_store_ve_delete(struct ved_store *store, uint32_t ctid, struct ve_error *err);
 /* Count VEs, optionally in one state. */
 int ved_store_ve_count(struct ved_store *store, const char *state);
@@ -83,6 +86,11 @@ int ved_store_event_insert(struct ved_store *store, const char *type, uint32_t c
 int ved_store_event_list(struct ved_store *store, int64_t since, int limit, json_t **out,
                          struct ve_error *err);
 int64_t ved_store_event_last_id(struct ved_store *store);
+
+/* The lowest base >= first, in steps of count, that no VE's idmap_base holds
+ * (call inside the transaction that stores it). ENOSPC past limit. */
+int64_t ved_store_idmap_allocate(struct ved_store *store, int64_t first, int64_t count,
+                                 int64_t limit, struct ve_error *err);
 
 /* Daemon-wide facts (key/value). get answers -ENOENT when unset. */
 int ved_store_meta_get(struct ved_store *store, const char *key, char *buf, size_t len);

@@ -34,6 +34,7 @@ struct ve_op_data {
         struct quota_cgroup_target target;
         uint64_t diskspace, diskinodes;
         unsigned stop_timeout;
+        unsigned timeout; /* this operation's wait for init, 0: stop_timeout */
         bool force;
         bool was_running;
         pid_t pid;
@@ -88,6 +89,7 @@ static int prepare(struct ved_op *op, struct ve_error *err)
         d->cg = v->cgroup;
         d->target = (struct quota_cgroup_target){ d->cg, d->instance, d->ctid };
         d->force = json_is_true(json_object_get(op->params, "force"));
+        d->timeout = (unsigned)json_integer_value(json_object_get(op->params, "timeout"));
         if (ved_store_ve_get_ctid(&v->store, op->ctid, &ve, err) < 0)
                 return -err->code;
         fill_from_record(d, ve);
@@ -325,6 +327,7 @@ static int signal_work(struct ved_op *op, struct ve_error *err)
 {
         struct ve_op_data *d = op->data;
         struct pollfd pfd = { .fd = d->pidfd, .events = POLLIN };
+        unsigned timeout;
         int ret;
 
         if (d->pidfd < 0 || d->force)
@@ -333,11 +336,12 @@ static int signal_work(struct ved_op *op, struct ve_error *err)
         if (ret < 0)
                 return ret;
         /* Wait for init to halt; past the timeout the cgroup is killed (next step). */
+        timeout = d->timeout ? d->timeout : d->stop_timeout;
         do
-                ret = poll(&pfd, 1, (int)(d->stop_timeout * 1000));
+                ret = poll(&pfd, 1, (int)(timeout * 1000));
         while (ret < 0 && errno == EINTR);
         if (ret == 0)
-                log_warn("VE %u did not halt within %u s: killing it", d->ctid, d->stop_timeout);
+                log_warn("VE %u did not halt within %u s: killing it", d->ctid, timeout);
         return 0;
 }
 

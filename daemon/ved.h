@@ -12,6 +12,12 @@
 #include "list.h"
 #include "store.h"
 
+/* Each VE maps its uids/gids 0-65535 to its own host range, allocated from here
+ * on, far above the ids of host users and of /etc/subuid's usual ranges. */
+#define VED_IDMAP_FIRST 1000000000LL
+#define VED_IDMAP_COUNT 65536LL
+#define VED_IDMAP_LIMIT 4294901760LL
+
 struct api_server;
 struct quota_cgroup;
 
