@@ -38,6 +38,9 @@ json_t *api_present_op(json_t *op)
 {
         json_t *e = json_object_get(op, "error");
 
+        /* The request's parameters are the daemon's own record (paths included). */
+        json_object_del(op, "params");
+
         if (json_is_object(e)) {
                 int code = (int)json_integer_value(json_object_get(e, "code"));
 

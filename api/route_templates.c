@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "daemon/ops.h"
@@ -34,20 +35,44 @@ static void upload_free(void *p)
         free(u);
 }
 
+/* Tarballs come as application/octet-stream or one of the archive types. */
+static bool tarball_type(const char *ct)
+{
+        static const char *const types[] = { "application/octet-stream",
+                                             "application/x-tar",
+                                             "application/gzip",
+                                             "application/x-gzip",
+                                             "application/x-xz",
+                                             "application/zstd",
+                                             NULL };
+
+        for (unsigned i = 0; ct != NULL && types[i]; i++)
+                if (strncasecmp(ct, types[i], strlen(types[i])) == 0)
+                        return true;
+        return false;
+}
+
 bool route_template_body(struct api_request *req, const char *data, size_t size)
 {
         struct upload *u = req->data;
 
         if (u == NULL) {
                 u = calloc(1, sizeof(*u));
+                if (u == NULL)
+                        return false;
+                req->data = u;
+                req->free_data = upload_free;
+                u->fd = -EBADF;
+                if (!tarball_type(api_header(req, "Content-Type"))) {
+                        u->error = EPROTOTYPE;
+                        return false;
+                }
                 snprintf(u->path, sizeof(u->path), "%s/.upload-XXXXXX", req->v->templates_dir);
                 u->fd = mkostemp(u->path, O_CLOEXEC);
                 if (u->fd < 0) {
                         u->error = errno;
                         u->path[0] = '\0';
                 }
-                req->data = u;
-                req->free_data = upload_free;
         }
         if (u->error)
                 return false;
@@ -127,6 +152,8 @@ int route_template_import(struct api_request *req)
         int64_t id;
         int ret;
 
+        if (!tarball_type(api_header(req, "Content-Type")))
+                return api_respond_error(req, 415, "send the template as application/octet-stream");
         if (check_import_args(req, name, sha, &err) < 0)
                 goto fail;
         if (u == NULL || u->size == 0) {

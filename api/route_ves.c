@@ -7,6 +7,7 @@
 #include "daemon/actions.h"
 #include "daemon/ops.h"
 #include "daemon/params.h"
+#include "daemon/policy.h"
 #include "daemon/ve_ops.h"
 #include "daemon/ved.h"
 #include "present.h"
@@ -218,7 +219,9 @@ int route_ve_create(struct api_request *req)
                 json_decref(ve);
                 return fail(req, &err, false);
         }
-        if (ved_begin(req->v, &err) < 0 || ved_store_ve_insert(&req->v->store, ve, &err) < 0 ||
+        if (ved_begin(req->v, &err) < 0 ||
+            ved_policy_check_ips(req->v, ctid, json_object_get(ve, "ip"), &err) < 0 ||
+            ved_store_ve_insert(&req->v->store, ve, &err) < 0 ||
             allocate_idmap(req->v, ctid, &err) < 0 ||
             ved_op_create(req->v, &ved_op_create_kind, ctid, NULL, &op, &err) < 0) {
                 json_decref(ve);
@@ -280,6 +283,9 @@ static int apply_ip_changes(json_t *body, json_t *ve, json_t *changes, struct ve
 
         if (add == NULL && del == NULL)
                 return 0;
+        if ((add != NULL && !json_is_array(add)) || (del != NULL && !json_is_array(del)))
+                return ve_error_set(err, VE_EINVAL_INPUT, "%s must be an array of strings",
+                                    add != NULL && !json_is_array(add) ? "ipadd" : "ipdel");
         cur = json_object_get(changes, "ip");
         ips = json_deep_copy(cur ? cur : json_object_get(ve, "ip"));
         if (json_is_array(del) && json_array_size(del) == 1 &&
@@ -374,6 +380,7 @@ int route_ve_patch(struct api_request *req)
                 goto bad;
         }
         if (ved_begin(req->v, &err) < 0 ||
+            ved_policy_check_ips(req->v, ctid, json_object_get(changes, "ip"), &err) < 0 ||
             ved_store_ve_update(&req->v->store, ctid, changes, version, &err) < 0 ||
             ved_op_record_done(req->v, "set", ctid, changes, &err) < 0 ||
             ved_event(req->v, "ve.changed", ctid, 0, NULL, "VE %u changed", ctid) < 0 ||

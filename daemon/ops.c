@@ -10,6 +10,15 @@
 #include "template_ops.h"
 #include "ve_ops.h"
 
+/* " of VE 101", or "" for operations on no VE (templates). */
+static const char *of_ve(uint32_t ctid, char *buf, size_t len)
+{
+        if (ctid == 0)
+                return "";
+        snprintf(buf, len, " of VE %u", ctid);
+        return buf;
+}
+
 static const struct ved_op_kind *const kinds[] = {
         &ved_op_create_kind,
         &ved_op_destroy_kind,
@@ -32,13 +41,14 @@ int ved_op_create(struct ved *v, const struct ved_op_kind *kind, uint32_t ctid, 
                   struct ved_op **out, struct ve_error *err)
 {
         struct ved_op *op;
+        char who[32];
         int64_t id;
 
         id = ved_store_op_insert(&v->store, kind->type, ctid, params, err);
         if (id < 0)
                 return (int)id;
-        ved_event(v, "operation.started", ctid, id, NULL, "Operation %lld (%s) of VE %u started",
-                  (long long)id, kind->type, ctid);
+        ved_event(v, "operation.started", ctid, id, NULL, "Operation %lld (%s)%s started",
+                  (long long)id, kind->type, of_ve(ctid, who, sizeof(who)));
         op = calloc(1, sizeof(*op));
         if (op == NULL)
                 return ve_error_set(err, ENOMEM, "out of memory");
@@ -59,6 +69,7 @@ int ved_op_create(struct ved *v, const struct ved_op_kind *kind, uint32_t ctid, 
 int64_t ved_op_record_done(struct ved *v, const char *type, uint32_t ctid, json_t *params,
                            struct ve_error *err)
 {
+        char who[32];
         int64_t id;
         int ret;
 
@@ -68,8 +79,8 @@ int64_t ved_op_record_done(struct ved *v, const char *type, uint32_t ctid, json_
         ret = ved_store_op_finish(&v->store, id, "succeeded", 0, NULL, NULL, err);
         if (ret < 0)
                 return ret;
-        ved_event(v, "operation.succeeded", ctid, id, NULL, "Operation %lld (%s) of VE %u done",
-                  (long long)id, type, ctid);
+        ved_event(v, "operation.succeeded", ctid, id, NULL, "Operation %lld (%s)%s done",
+                  (long long)id, type, of_ve(ctid, who, sizeof(who)));
         return id;
 }
 
@@ -128,8 +139,10 @@ static void rollback_after_cb(uv_work_t *req, int status)
 
 static void fail_op(struct ved_op *op)
 {
-        log_warn("Operation %lld (%s) of VE %u failed at step %s: %s", (long long)op->id,
-                 op->kind->type, op->ctid, op->kind->steps[op->step].name,
+        char who[32];
+
+        log_warn("Operation %lld (%s)%s failed at step %s: %s", (long long)op->id, op->kind->type,
+                 of_ve(op->ctid, who, sizeof(who)), op->kind->steps[op->step].name,
                  op->err.message ? op->err.message : "error");
         if (op->kind->rollback_work != NULL &&
             uv_queue_work(op->v->loop, &op->work, rollback_work_cb, rollback_after_cb) == 0)
@@ -212,6 +225,7 @@ void ved_op_run(struct ved_op *op)
 static int commit_result(struct ved_op *op, bool ok)
 {
         struct ve_error err = { 0 };
+        char who[32];
         int ret;
 
         ret = ved_begin(op->v, &err);
@@ -226,8 +240,9 @@ static int commit_result(struct ved_op *op, bool ok)
                                           op->err.code, ok ? NULL : op->err.message, NULL, &err);
         if (ret == 0)
                 ved_event(op->v, ok ? "operation.succeeded" : "operation.failed", op->ctid, op->id,
-                          NULL, "Operation %lld (%s) of VE %u %s%s%s", (long long)op->id,
-                          op->kind->type, op->ctid, ok ? "succeeded" : "failed", ok ? "" : ": ",
+                          NULL, "Operation %lld (%s)%s %s%s%s", (long long)op->id, op->kind->type,
+                          of_ve(op->ctid, who, sizeof(who)), ok ? "succeeded" : "failed",
+                          ok ? "" : ": ",
                           ok                ? ""
                           : op->err.message ? op->err.message
                                             : "");
@@ -262,6 +277,7 @@ int ved_ops_recover(struct ved *v, struct ve_error *err)
 {
         json_t *ops = NULL, *op;
         size_t i;
+        char who[32];
         int ret;
 
         ret = ved_store_op_unfinished(&v->store, &ops, err);
@@ -286,8 +302,9 @@ int ved_ops_recover(struct ved *v, struct ve_error *err)
                     resolution, err);
                 if (ret == 0)
                         ved_event(v, "operation.resolved", ctid, id, NULL,
-                                  "Operation %lld (%s) of VE %u interrupted by a restart: %s",
-                                  (long long)id, kind ? kind->type : "?", ctid, resolution);
+                                  "Operation %lld (%s)%s interrupted by a restart: %s",
+                                  (long long)id, kind ? kind->type : "?",
+                                  of_ve(ctid, who, sizeof(who)), resolution);
                 if (ret == 0)
                         ret = ved_commit(v, err);
                 else

@@ -918,3 +918,20 @@ int64_t ved_store_idmap_allocate(struct ved_store *store, int64_t first, int64_t
                 return ve_error_set(err, ENOSPC, "no free uid/gid range left for a new VE");
         return want;
 }
+
+int64_t ved_store_ip_holder(struct ved_store *store, const char *addr, uint32_t except_ctid)
+{
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+
+        if (sqlite3_prepare_v2(store->db,
+                               "SELECT ves.ctid FROM ves, json_each(ves.ip) WHERE ves.ctid != ?2"
+                               " AND (json_each.value = ?1 OR json_each.value LIKE ?1 || '/%')"
+                               " LIMIT 1",
+                               -1, &st, NULL) != SQLITE_OK)
+                return -EIO;
+        sqlite3_bind_text(st, 1, addr, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(st, 2, except_ctid);
+        if (sqlite3_step(st) != SQLITE_ROW)
+                return 0;
+        return sqlite3_column_int64(st, 0);
+}

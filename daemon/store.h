@@ -54,6 +54,10 @@ int ved_store_ve_set_state(struct ved_store *store, uint32_t ctid, const char *s
 /* The runtime record of a running VE: init's host pid and its start time (0 = none). */
 int ved_store_ve_set_runtime(struct ved_store *store, uint32_t ctid, int64_t pid, int64_t starttime,
                              struct ve_error *err);
+/* The CTID of another VE (not except_ctid) that holds address addr (no prefix),
+ * 0 when none. */
+int64_t ved_store_ip_holder(struct ved_store *store, const char *addr, uint32_t except_ctid);
+
 /* The first host uid (and gid) of the VE's user namespace map. */
 int ved_store_ve_set_idmap(struct ved_store *store, uint32_t ctid, int64_t base,
                            struct ve_error *err);

@@ -1,0 +1,590 @@
+# Helpers for ved's integration tests; source it from a test script:
+#
+#   . "$(dirname "$0")/../lib/common.sh"
+#   ved_start
+#   begin_case "create answers 202"
+#   api POST /v1/ves '{"ctid":101,"ostemplate":"busybox"}'
+#   assert_status 202
+#   ...
+#   finish
+#
+# Every script gets its own temporary directory $T (state dir $T/state, socket $SOCK,
+# daemon log $T/ved.log) and a unique --instance, so tests never collide with each
+# other or with a real ved on the host. An EXIT trap stops the daemon, ends the
+# background jobs the test started and removes $T, also when the script fails.
+#
+# Environment:
+#   VED_BUILD     build directory holding bin/ved and bin/vectl (default $REPO/build)
+#   VED_KEEP_TMP  1 keeps $T after the run, to look at the state and log
+#   VED_VERBOSE   1 prints every request and answer
+#   VED_TEST_TEMPLATE  the OS template VEs are created from (default busybox)
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+BUILD=${VED_BUILD:-$REPO/build}
+VED_BIN=$BUILD/bin/ved
+VECTL_BIN=$BUILD/bin/vectl
+
+T=$(mktemp -d "${TMPDIR:-/tmp}/vedtest.XXXXXX")
+SOCK=$T/ved.sock
+STATE_DIR=$T/state
+VED_LOG=$T/ved.log
+# --instance takes 1-8 letters and digits.
+INSTANCE=vt$(($$ % 1000000))
+TEMPLATE=${VED_TEST_TEMPLATE:-busybox}
+VED_PID=
+BG_PIDS=()
+
+STATUS=
+BODY=
+HEADERS_FILE=$T/last.headers
+
+N_PASSED=0
+N_FAILED=0
+CASE_NAME=
+CASE_FAILED=0
+CASE_OPEN=0
+FINISHED=0
+
+for tool in curl jq sqlite3; do
+        if ! command -v "$tool" >/dev/null; then
+                echo "tests need $tool: apt-get install $tool" >&2
+                exit 1
+        fi
+done
+
+# --- the daemon -------------------------------------------------------------
+
+ved_running()
+{
+        [ -n "$VED_PID" ] && kill -0 "$VED_PID" 2>/dev/null
+}
+
+# ved_start [EXTRA_ARGS...]: start the daemon in the background and wait until its
+# socket answers GET /v1/host. Environment variables set by the caller (such as
+# VED_TEST_CRASH_AT) reach the daemon. Returns non-zero (and prints the log) if the
+# daemon exits or does not answer within VED_START_TIMEOUT seconds (default 15).
+ved_start()
+{
+        local deadline
+
+        if [ ! -x "$VED_BIN" ]; then
+                echo "no daemon at $VED_BIN: build first, or set VED_BUILD" >&2
+                return 1
+        fi
+        mkdir -p "$STATE_DIR"
+        "$VED_BIN" --foreground --state-dir "$STATE_DIR" --socket "$SOCK" \
+                --instance "$INSTANCE" --log-level debug "$@" >>"$VED_LOG" 2>&1 &
+        VED_PID=$!
+        deadline=$((SECONDS + ${VED_START_TIMEOUT:-15}))
+        while [ "$SECONDS" -lt "$deadline" ]; do
+                if ! ved_running; then
+                        wait "$VED_PID" 2>/dev/null
+                        VED_EXIT=$?
+                        VED_PID=
+                        echo "ved exited with status $VED_EXIT during startup; its log:" >&2
+                        tail -n 30 "$VED_LOG" | sed 's/^/  | /' >&2
+                        return 1
+                fi
+                if [ -S "$SOCK" ] && curl -s -o /dev/null --max-time 2 --unix-socket "$SOCK" \
+                        http://ved/v1/host; then
+                        return 0
+                fi
+                sleep 0.1
+        done
+        echo "ved did not answer on $SOCK within ${VED_START_TIMEOUT:-15}s; its log:" >&2
+        tail -n 30 "$VED_LOG" | sed 's/^/  | /' >&2
+        ved_kill9
+        return 1
+}
+
+# ved_start_expect_fail [EXTRA_ARGS...]: run the daemon in the foreground expecting it
+# to refuse to start; sets VED_EXIT and VED_OUTPUT (what it printed). A daemon that
+# is still running after VED_START_TIMEOUT seconds is killed and VED_EXIT is 999.
+ved_start_expect_fail()
+{
+        local out=$T/expect-fail.out
+
+        mkdir -p "$STATE_DIR"
+        timeout -s KILL "${VED_START_TIMEOUT:-15}" "$VED_BIN" --foreground \
+                --state-dir "$STATE_DIR" --socket "$SOCK" --instance "$INSTANCE" \
+                --log-level debug "$@" >"$out" 2>&1
+        VED_EXIT=$?
+        [ "$VED_EXIT" -eq 137 ] && VED_EXIT=999
+        VED_OUTPUT=$(cat "$out")
+        cat "$out" >>"$VED_LOG"
+}
+
+# ved_stop: SIGTERM and wait (VED_STOP_TIMEOUT seconds, default 20, then SIGKILL and
+# failure). VED_EXIT gets the daemon's exit status.
+ved_stop()
+{
+        local deadline
+
+        ved_running || { VED_PID=; return 0; }
+        kill -TERM "$VED_PID"
+        deadline=$((SECONDS + ${VED_STOP_TIMEOUT:-20}))
+        while ved_running && [ "$SECONDS" -lt "$deadline" ]; do
+                sleep 0.1
+        done
+        if ved_running; then
+                echo "ved did not stop within ${VED_STOP_TIMEOUT:-20}s of SIGTERM: killing it" >&2
+                ved_kill9
+                return 1
+        fi
+        wait "$VED_PID" 2>/dev/null
+        VED_EXIT=$?
+        VED_PID=
+        return 0
+}
+
+# ved_kill9: SIGKILL, as a crash would.
+ved_kill9()
+{
+        ved_running || { VED_PID=; return 0; }
+        kill -KILL "$VED_PID"
+        wait "$VED_PID" 2>/dev/null
+        VED_EXIT=$?
+        VED_PID=
+}
+
+# ved_wait_exit SECONDS: wait for the daemon to exit by itself (a test hook that
+# crashes it); returns 1 if it is still running then.
+ved_wait_exit()
+{
+        local deadline=$((SECONDS + $1))
+
+        while ved_running && [ "$SECONDS" -lt "$deadline" ]; do
+                sleep 0.1
+        done
+        ved_running && return 1
+        wait "$VED_PID" 2>/dev/null
+        VED_EXIT=$?
+        VED_PID=
+        return 0
+}
+
+# bg_track PID: a background job that the cleanup trap must end.
+bg_track()
+{
+        BG_PIDS+=("$1")
+}
+
+# --- requests ---------------------------------------------------------------
+
+# api [-H HEADER]... [--ct TYPE | --no-ct] METHOD PATH [BODY]
+#
+# Sends a request over the unix socket and sets STATUS (the HTTP status, 000 when
+# there was no answer), BODY (the answer's body) and the answer's headers in
+# $HEADERS_FILE (read them with `header NAME`). BODY may be @FILE to send a file's
+# bytes as they are. Content-Type is application/json unless --ct or --no-ct says
+# otherwise. Always returns 0: assert what you expect.
+api()
+{
+        local ct=application/json method path out
+        local -a extra=() data=()
+
+        while [ $# -gt 0 ]; do
+                case $1 in
+                -H) extra+=(-H "$2"); shift 2 ;;
+                --ct) ct=$2; shift 2 ;;
+                --no-ct) ct=; shift ;;
+                *) break ;;
+                esac
+        done
+        method=$1 path=$2
+        [ -n "$ct" ] && extra+=(-H "Content-Type: $ct")
+        [ $# -ge 3 ] && data=(--data-binary "$3")
+        out=$(curl -s --max-time "${API_TIMEOUT:-30}" --unix-socket "$SOCK" -X "$method" \
+                -D "$HEADERS_FILE" "${extra[@]}" "${data[@]}" -w '\n%{http_code}' \
+                "http://ved$path")
+        STATUS=${out##*$'\n'}
+        BODY=${out%$'\n'*}
+        [ -z "$STATUS" ] && STATUS=000
+        if [ "${VED_VERBOSE:-0}" = 1 ]; then
+                echo "  > $method $path ${3:0:200}" >&2
+                echo "  < $STATUS ${BODY:0:400}" >&2
+        fi
+        return 0
+}
+
+# header NAME: the value of a header of the last answer ("" when absent).
+header()
+{
+        [ -f "$HEADERS_FILE" ] || return 0
+        tr -d '\r' <"$HEADERS_FILE" | awk -v n="$(echo "$1" | tr 'A-Z' 'a-z')" '
+                { i = index($0, ":"); if (i == 0) next;
+                  k = tolower(substr($0, 1, i - 1));
+                  if (k == n) { v = substr($0, i + 1); sub(/^[ \t]+/, "", v); print v; exit } }'
+}
+
+# jqb EXPR [JSON]: jq -r EXPR on JSON (default $BODY); prints nothing on bad JSON.
+jqb()
+{
+        local json=${2-$BODY}
+
+        jq -r "$1" <<<"$json" 2>/dev/null
+}
+
+# op_id_from_location: the operation id from the last answer's Location header.
+op_id_from_location()
+{
+        header Location | sed -n 's#^/v1/operations/\([0-9][0-9]*\)$#\1#p'
+}
+
+# wait_op ID [SECONDS]: wait for an operation; sets BODY/STATUS like api, and
+# OP_STATUS to its final status (pending/running/succeeded/failed, "" if not found).
+wait_op()
+{
+        api GET "/v1/operations/$1?wait=${2:-30}"
+        OP_STATUS=$(jqb '.status // empty')
+}
+
+# vectl ARGS...: the CLI, talking to this test's daemon.
+vectl()
+{
+        "$VECTL_BIN" --socket "$SOCK" "$@"
+}
+
+# template_tarball [NAME]: prints the path of the OS template tarball that the recipe
+# templates/NAME/build makes (default $TEMPLATE), cached as $BUILD/cache/NAME.tar.gz
+# and built only when missing or older than its recipe. Returns non-zero (with the
+# reason on stderr) when the build fails.
+template_tarball()
+{
+        local name=${1:-$TEMPLATE} cache=$BUILD/cache
+        local recipe=$REPO/templates/${1:-$TEMPLATE}/build out=$cache/${1:-$TEMPLATE}.tar.gz
+
+        if [ ! -s "$out" ] || [ "$recipe" -nt "$out" ]; then
+                mkdir -p "$cache" || return 1
+                if ! "$recipe" "$out.tmp$$" >"$T/template-build.log" 2>&1; then
+                        echo "building template $name failed:" >&2
+                        tail -n 20 "$T/template-build.log" >&2
+                        rm -f "$out.tmp$$"
+                        return 1
+                fi
+                mv -f "$out.tmp$$" "$out" || return 1
+        fi
+        echo "$out"
+}
+
+# ensure_template: make sure the daemon has the OS template $TEMPLATE, importing the
+# tarball its recipe builds (see template_tarball) when it lacks it.
+# A daemon that does not serve /v1/templates yet takes any template name: nothing
+# to do. Returns non-zero (with the reason on stderr) when the import fails.
+ensure_template()
+{
+        local tarball sum
+
+        api GET /v1/templates
+        [ "$STATUS" = 200 ] || return 0
+        jq -e --arg n "$TEMPLATE" 'any(.templates[]; .name == $n)' <<<"$BODY" >/dev/null &&
+                return 0
+        tarball=$(template_tarball) || return 1
+        sum=$(sha256sum "$tarball" | cut -d' ' -f1)
+        api --ct application/octet-stream POST "/v1/templates?name=$TEMPLATE&sha256=$sum" \
+                "@$tarball"
+        if [ "$STATUS" != 202 ]; then
+                echo "importing template $TEMPLATE answered $STATUS: $BODY" >&2
+                return 1
+        fi
+        wait_op "$(op_id_from_location)" 300
+        if [ "$OP_STATUS" != succeeded ]; then
+                echo "importing template $TEMPLATE: operation $OP_STATUS: $BODY" >&2
+                return 1
+        fi
+}
+
+# db_count TABLE [WHERE]: rows in the daemon's SQLite database (readable while it runs).
+db_count()
+{
+        sqlite3 -cmd '.timeout 5000' "$STATE_DIR/ved.db" \
+                "select count(*) from $1${2:+ where $2}" 2>/dev/null
+}
+
+# --- what VEs hold on the host ------------------------------------------------
+
+# ve_cgroup_dirs CTID: the VE's cgroup directories that exist, one a line (cgroup v1:
+# one per hierarchy, /sys/fs/cgroup/<controller>/$INSTANCE/CTID; v2: one).
+ve_cgroup_dirs()
+{
+        local d
+
+        for d in /sys/fs/cgroup/"$INSTANCE"/"$1" /sys/fs/cgroup/*/"$INSTANCE"/"$1"; do
+                [ -d "$d" ] && echo "$d"
+        done
+        return 0
+}
+
+# ve_init_pid CTID: the host pid of the VE's init (the process of its cgroup that is
+# pid 1 in its own pid namespace); prints nothing when there is none.
+ve_init_pid()
+{
+        local d pid ns
+
+        for d in $(ve_cgroup_dirs "$1"); do
+                [ -r "$d/cgroup.procs" ] || continue
+                while read -r pid; do
+                        ns=$(awk '/^NSpid:/ { print NF > 2 ? $NF : "" }' "/proc/$pid/status" \
+                                2>/dev/null)
+                        if [ "$ns" = 1 ]; then
+                                echo "$pid"
+                                return 0
+                        fi
+                done <"$d/cgroup.procs"
+        done
+        return 0
+}
+
+# host_leftovers [CTID...]: prints, one a line, what the host still holds for this
+# test: loop devices backed by files under $STATE_DIR, mounts under $STATE_DIR, and
+# cgroup directories of the given VEs (of every VE of $INSTANCE when none is given).
+# Prints nothing when all is clean.
+host_leftovers()
+{
+        local ctid d
+
+        losetup --list --noheadings --output NAME,BACK-FILE 2>/dev/null |
+                awk -v s="$STATE_DIR/" 'index($2, s) == 1 { print "loop device: " $0 }'
+        awk -v s="$STATE_DIR" '$5 == s || index($5, s "/") == 1 { print "mount: " $5 }' \
+                /proc/self/mountinfo
+        if [ $# -gt 0 ]; then
+                for ctid in "$@"; do
+                        ve_cgroup_dirs "$ctid" | sed 's/^/cgroup: /'
+                done
+        else
+                for d in /sys/fs/cgroup/"$INSTANCE" /sys/fs/cgroup/*/"$INSTANCE"; do
+                        [ -d "$d" ] && find "$d" -mindepth 1 -type d | sed 's/^/cgroup: /'
+                done
+        fi
+        return 0
+}
+
+# template_leftovers: staging trees, uploads and half-made images left in templates/.
+template_leftovers()
+{
+        [ -d "$STATE_DIR/templates" ] || return 0
+        find "$STATE_DIR/templates" -mindepth 1 -maxdepth 1 \( -name '.staging-*' -o \
+                -name '.upload-*' -o -name '.*.img.tmp-*' \)
+}
+
+# wait_until SECONDS COMMAND...: run COMMAND every 0.2 s until it succeeds; returns 1
+# if it still fails after SECONDS.
+wait_until()
+{
+        local deadline=$((SECONDS + $1))
+
+        shift
+        while ! "$@"; do
+                [ "$SECONDS" -ge "$deadline" ] && return 1
+                sleep 0.2
+        done
+        return 0
+}
+
+# ve_state CTID: the VE's state from GET /v1/ves/CTID ("" when there is none). Leaves
+# STATUS and BODY alone.
+ve_state()
+{
+        curl -s --max-time 10 --unix-socket "$SOCK" "http://ved/v1/ves/$1" 2>/dev/null |
+                jq -r '.state // empty' 2>/dev/null
+}
+
+# --- cases and assertions ---------------------------------------------------
+
+# begin_case DESCRIPTION: start a test case; assertions until the next begin_case
+# (or finish) belong to it, and it passes when all of them pass.
+begin_case()
+{
+        end_case
+        CASE_NAME=$1
+        CASE_FAILED=0
+        CASE_OPEN=1
+        echo "-- $CASE_NAME"
+}
+
+end_case()
+{
+        [ "$CASE_OPEN" = 1 ] || return 0
+        CASE_OPEN=0
+        if [ "$CASE_FAILED" = 0 ]; then
+                N_PASSED=$((N_PASSED + 1))
+                echo "   ok"
+        else
+                N_FAILED=$((N_FAILED + 1))
+                echo "   FAILED: $CASE_NAME"
+        fi
+}
+
+# Record one assertion's outcome; outside a case, each assertion counts as one.
+record()
+{
+        local ok=$1 msg=$2
+
+        if [ "$ok" = 1 ]; then
+                [ "$CASE_OPEN" = 1 ] || N_PASSED=$((N_PASSED + 1))
+                return 0
+        fi
+        echo "   not ok: $msg"
+        if [ "$CASE_OPEN" = 1 ]; then
+                CASE_FAILED=1
+        else
+                N_FAILED=$((N_FAILED + 1))
+        fi
+        return 1
+}
+
+# fail MESSAGE: an assertion that failed outright.
+fail()
+{
+        record 0 "$1"
+}
+
+# pass: an assertion that holds (for checks written as plain shell conditions).
+pass()
+{
+        record 1 ""
+}
+
+# check DESCRIPTION COMMAND...: passes when the command succeeds.
+check()
+{
+        local what=$1
+
+        shift
+        if "$@"; then
+                record 1 ""
+        else
+                record 0 "$what"
+        fi
+}
+
+# assert_eq ACTUAL EXPECTED [WHAT]
+assert_eq()
+{
+        if [ "$1" == "$2" ]; then
+                record 1 ""
+        else
+                record 0 "${3:-value}: expected '$2', got '${1:0:300}'"
+        fi
+}
+
+# assert_ne ACTUAL UNEXPECTED [WHAT]
+assert_ne()
+{
+        if [ "$1" != "$2" ]; then
+                record 1 ""
+        else
+                record 0 "${3:-value}: expected anything but '$2'"
+        fi
+}
+
+# assert_match ACTUAL ERE [WHAT]
+assert_match()
+{
+        if [[ $1 =~ $2 ]]; then
+                record 1 ""
+        else
+                record 0 "${3:-value}: '${1:0:300}' does not match /$2/"
+        fi
+}
+
+# assert_status EXPECTED: the last answer's status.
+assert_status()
+{
+        if [ "$STATUS" == "$1" ]; then
+                record 1 ""
+        else
+                record 0 "status: expected $1, got $STATUS (body: ${BODY:0:300})"
+        fi
+}
+
+# assert_json EXPR EXPECTED [WHAT]: jq -r EXPR on $BODY equals EXPECTED. To test
+# other JSON, use assert_eq "$(jqb EXPR "$json")" EXPECTED.
+assert_json()
+{
+        local got
+
+        if ! got=$(jq -r "$1" <<<"$BODY" 2>&1); then
+                record 0 "${3:+$3: }jq '$1': the body is not JSON: ${BODY:0:300}"
+                return 1
+        fi
+        if [ "$got" == "$2" ]; then
+                record 1 ""
+        else
+                record 0 "${3:+$3: }jq '$1': expected '$2', got '${got:0:300}'"
+        fi
+}
+
+# assert_header NAME ERE: a header of the last answer matches.
+assert_header()
+{
+        local v
+
+        v=$(header "$1")
+        if [[ -n $v && $v =~ $2 ]]; then
+                record 1 ""
+        else
+                record 0 "header $1: expected /$2/, got '$v'"
+        fi
+}
+
+# assert_error STATUS: the last answer is STATUS with the API's error form,
+# {"error": {"code": STATUS, "message": "<non-empty>"}}.
+assert_error()
+{
+        assert_status "$1"
+        if jq -e --argjson c "$1" '(.error | type) == "object" and .error.code == $c and
+                        (.error.message | type) == "string" and (.error.message | length) > 0' \
+                        <<<"$BODY" >/dev/null 2>&1; then
+                record 1 ""
+        else
+                record 0 "error body: expected {\"error\":{\"code\":$1,\"message\":...}}, got '${BODY:0:300}'"
+        fi
+}
+
+# --- the end ----------------------------------------------------------------
+
+# finish: print "N passed, N failed" and exit non-zero if anything failed (or nothing ran).
+finish()
+{
+        end_case
+        FINISHED=1
+        echo
+        echo "$N_PASSED passed, $N_FAILED failed"
+        if [ "$N_FAILED" -gt 0 ] || [ "$N_PASSED" -eq 0 ]; then
+                exit 1
+        fi
+        exit 0
+}
+
+cleanup()
+{
+        local rc=$? pid
+
+        trap - EXIT INT TERM
+        for pid in "${BG_PIDS[@]}"; do
+                kill "$pid" 2>/dev/null
+                wait "$pid" 2>/dev/null
+        done
+        ved_stop >/dev/null 2>&1 || ved_kill9
+        if [ "$FINISHED" != 1 ]; then
+                end_case
+                N_FAILED=$((N_FAILED + 1))
+                echo "   the test script stopped early (status $rc)"
+                echo
+                echo "$N_PASSED passed, $N_FAILED failed"
+                rc=1
+        fi
+        if [ "$N_FAILED" -gt 0 ] && [ -f "$VED_LOG" ]; then
+                echo "--- last lines of the daemon's log ($VED_LOG):"
+                tail -n 40 "$VED_LOG" | sed 's/^/  | /'
+        fi
+        if [ "${VED_KEEP_TMP:-0}" = 1 ]; then
+                echo "kept $T"
+        else
+                rm -rf "$T"
+        fi
+        exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
