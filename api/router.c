@@ -32,6 +32,7 @@ static bool match(const char *pattern, const char *path, char *buf, const char *
 {
         unsigned n = 0;
 
+        memset(params, 0, API_PARAMS_MAX * sizeof(*params));
         while (*pattern && *path) {
                 if (*pattern == '{') {
                         const char *end = strchr(path, '/');

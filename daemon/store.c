@@ -324,7 +324,8 @@ int ved_store_ve_insert(struct ved_store *store, json_t *ve, struct ve_error *er
                 bind_json(st, idx++, v);
         }
         if (sqlite3_step(st) != SQLITE_DONE) {
-                if ((sqlite3_extended_errcode(store->db) & 0xff) == SQLITE_CONSTRAINT)
+                if (sqlite3_extended_errcode(store->db) == SQLITE_CONSTRAINT_UNIQUE ||
+                    sqlite3_extended_errcode(store->db) == SQLITE_CONSTRAINT_PRIMARYKEY)
                         return conflict_message(store, ve, err);
                 return db_error(store, err, "insert VE");
         }
@@ -434,7 +435,8 @@ static int update_one(struct ved_store *store, uint32_t ctid, const char *key, j
         bind_json(st, 1, v);
         sqlite3_bind_int64(st, 2, ctid);
         if (sqlite3_step(st) != SQLITE_DONE) {
-                if ((sqlite3_extended_errcode(store->db) & 0xff) == SQLITE_CONSTRAINT)
+                if (sqlite3_extended_errcode(store->db) == SQLITE_CONSTRAINT_UNIQUE ||
+                    sqlite3_extended_errcode(store->db) == SQLITE_CONSTRAINT_PRIMARYKEY)
                         return ve_error_set(err, VE_ECONFLICT,
                                             "%s '%s' is already used by another VE", key,
                                             json_string_value(v) ? json_string_value(v) : "");
@@ -568,7 +570,10 @@ int64_t ved_store_op_insert(struct ved_store *store, const char *type, uint32_t 
         sqlite3_bind_text(st, 1, type, -1, SQLITE_TRANSIENT);
         if (ctid)
                 sqlite3_bind_int64(st, 2, ctid);
-        bind_json(st, 3, params ? params : json_object());
+        if (params != NULL)
+                bind_json(st, 3, params);
+        else
+                sqlite3_bind_text(st, 3, "{}", -1, SQLITE_STATIC);
         if (sqlite3_step(st) != SQLITE_DONE)
                 return db_error(store, err, "insert operation");
         return sqlite3_last_insert_rowid(store->db);

@@ -106,7 +106,7 @@ int ve_parse_size(const char *s, uint64_t *out, const char *what, struct ve_erro
                                     "%s: '%s': a fraction needs a unit (K, M, G or T)", what, s);
         whole <<= shift;
         if (fracdiv > 1) {
-                uint64_t add = (frac << shift) / fracdiv;
+                uint64_t add = (uint64_t)(((unsigned __int128)frac << shift) / fracdiv);
 
                 if (whole > UINT64_MAX - add)
                         return ve_error_set(err, VE_EINVAL_INPUT, "%s: '%s' is too large", what, s);
