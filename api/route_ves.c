@@ -8,6 +8,7 @@
 #include "daemon/ops.h"
 #include "daemon/params.h"
 #include "daemon/policy.h"
+#include "daemon/runtime.h"
 #include "daemon/ve_ops.h"
 #include "daemon/ved.h"
 #include "present.h"
@@ -382,6 +383,9 @@ int route_ve_patch(struct api_request *req)
         if (ved_begin(req->v, &err) < 0 ||
             ved_policy_check_ips(req->v, ctid, json_object_get(changes, "ip"), &err) < 0 ||
             ved_store_ve_update(&req->v->store, ctid, changes, version, &err) < 0 ||
+            (json_object_get(changes, "ip") != NULL &&
+             ved_rt_net_change(req->v, ctid, json_object_get(ve, "ip"),
+                               json_object_get(changes, "ip"), &err) < 0) ||
             ved_op_record_done(req->v, "set", ctid, changes, &err) < 0 ||
             ved_event(req->v, "ve.changed", ctid, 0, NULL, "VE %u changed", ctid) < 0 ||
             ved_commit(req->v, &err) < 0) {

@@ -21,8 +21,40 @@ void ved_config_init(struct ved_config *cfg)
         cfg->foreground = false;
 }
 
+static void free_uplinks(struct ved_config *cfg)
+{
+        for (size_t i = 0; i < cfg->n_uplinks; i++)
+                free(cfg->uplinks[i]);
+        free(cfg->uplinks);
+        cfg->uplinks = NULL;
+        cfg->n_uplinks = 0;
+}
+
+/* "eth0,eth1": interface names as the kernel allows them (IFNAMSIZ). */
+static int set_uplinks(struct ved_config *cfg, const char *value, struct ve_error *err)
+{
+        _cleanup_free_ char *copy = strdup(value);
+        char *save = NULL, *name;
+
+        free_uplinks(cfg);
+        for (name = strtok_r(copy, ", ", &save); name; name = strtok_r(NULL, ", ", &save)) {
+                size_t len = strlen(name);
+
+                if (len == 0 || len > 15 ||
+                    strspn(name, "abcdefghijklmnopqrstuvwxyz"
+                                 "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+                                 "._-@") != len)
+                        return ve_error_set(err, EINVAL, "uplink '%s' is not an interface name",
+                                            name);
+                cfg->uplinks = realloc(cfg->uplinks, (cfg->n_uplinks + 1) * sizeof(char *));
+                cfg->uplinks[cfg->n_uplinks++] = strdup(name);
+        }
+        return 0;
+}
+
 void ved_config_free(struct ved_config *cfg)
 {
+        free_uplinks(cfg);
         free(cfg->state_dir);
         free(cfg->socket_path);
         free(cfg->instance);
@@ -92,6 +124,8 @@ int ved_config_set(struct ved_config *cfg, const char *key, const char *value, s
                 cfg->log_level = level;
                 return 0;
         }
+        if (strcmp(key, "uplink") == 0)
+                return set_uplinks(cfg, value, err);
         if (strcmp(key, "foreground") == 0) {
                 ret = ve_parse_bool(value, &b, key, err);
                 if (ret < 0)
@@ -161,6 +195,8 @@ static void usage(FILE *out)
                 "  --config FILE       configuration file (default /etc/ved/ved.conf if present);\n"
                 "                      'key = value' lines, every key is also a flag\n"
                 "  --log-level LEVEL   error, warn, info or debug (default info)\n"
+                "  --uplink IF[,IF]    host interfaces that answer ARP/NDP for the VEs'\n"
+                "                      addresses (routed mode; default: none)\n"
                 "  --foreground        stay in the foreground (the default under systemd)\n"
                 "  --help, --version\n");
 }
@@ -173,6 +209,7 @@ int ved_config_parse_args(struct ved_config *cfg, int argc, char **argv, struct 
                 { "instance", required_argument, NULL, 'i' },
                 { "config", required_argument, NULL, 'c' },
                 { "log-level", required_argument, NULL, 'l' },
+                { "uplink", required_argument, NULL, 'u' },
                 { "foreground", no_argument, NULL, 'f' },
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, 'V' },
@@ -180,7 +217,7 @@ int ved_config_parse_args(struct ved_config *cfg, int argc, char **argv, struct 
         };
         const char *config_file = "/etc/ved/ved.conf";
         bool config_required = false;
-        int c, ret;
+        int c, idx, ret;
 
         /* The config file is read first so that flags override it. */
         opterr = 0;
@@ -195,7 +232,7 @@ int ved_config_parse_args(struct ved_config *cfg, int argc, char **argv, struct 
                 return ret;
         set_string(&cfg->config_file, config_file);
 
-        for (optind = 1; (c = getopt_long(argc, argv, "", opts, NULL)) != -1;) {
+        for (optind = 1; (c = getopt_long(argc, argv, "", opts, &idx)) != -1;) {
                 switch (c) {
                 case 'h':
                         usage(stdout);
@@ -212,13 +249,8 @@ int ved_config_parse_args(struct ved_config *cfg, int argc, char **argv, struct 
                         return ve_error_set(err, EINVAL, "unknown option '%s' (see ved --help)",
                                             argv[optind - 1]);
                 default:
-                        ret = ved_config_set(cfg,
-                                             opts[c == 's'   ? 0
-                                                  : c == 'S' ? 1
-                                                  : c == 'i' ? 2
-                                                             : 4]
-                                                 .name,
-                                             optarg, err);
+                        /* Every other flag is a configuration key of the same name. */
+                        ret = ved_config_set(cfg, opts[idx].name, optarg, err);
                         if (ret < 0)
                                 return ret;
                 }

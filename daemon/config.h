@@ -4,6 +4,7 @@
 #define VED_CONFIG_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "ve/error.h"
 
@@ -13,13 +14,16 @@ struct ved_config {
         char *instance;    /* kernel object prefix, "ved" */
         char *config_file; /* /etc/ved/ved.conf, optional */
         int log_level;     /* enum ved_log_level */
+        char **uplinks;    /* host interfaces that answer ARP/NDP for VE addresses */
+        size_t n_uplinks;
         bool foreground;
 };
 
 void ved_config_init(struct ved_config *cfg);
 void ved_config_free(struct ved_config *cfg);
 
-/* Set one key ("state-dir", "socket", "instance", "log-level", "foreground") from
+/* Set one key ("state-dir", "socket", "instance", "log-level", "foreground",
+ * "uplink": comma-separated interface names) from
  * text; validates the value. */
 int ved_config_set(struct ved_config *cfg, const char *key, const char *value,
                    struct ve_error *err);

@@ -31,6 +31,7 @@ struct ved_exec {
         uv_pipe_t out, errp, in;
         uv_poll_t pid_poll;
         bool out_open, err_open, in_open, pid_watched;
+        bool in_eof; /* stdin is being shut down */
         int open_readers;
         bool exited, released, reported;
         int code;
@@ -217,16 +218,41 @@ static void write_done_cb(uv_write_t *w, int status)
         free(w);
 }
 
+/* stdin's end: the command sees EOF once the writes queued before it are done. */
+static void stdin_shutdown_cb(uv_shutdown_t *req, int status)
+{
+        struct ved_exec *x = req->data;
+
+        (void)status;
+        free(req);
+        close_handle(x, (uv_handle_t *)&x->in, &x->in_open);
+}
+
+static void stdin_close(struct ved_exec *x)
+{
+        uv_shutdown_t *req = malloc(sizeof(*req));
+
+        x->in_eof = true;
+        /* uv_close() would drop the queued writes: a large stdin would be cut. */
+        if (req != NULL) {
+                req->data = x;
+                if (uv_shutdown(req, (uv_stream_t *)&x->in, stdin_shutdown_cb) == 0)
+                        return;
+                free(req);
+        }
+        close_handle(x, (uv_handle_t *)&x->in, &x->in_open);
+}
+
 void ved_exec_stdin(struct ved_exec *x, const char *buf, size_t len)
 {
         uv_write_t *w;
         uv_buf_t b;
 
-        if (!x->in_open)
+        if (!x->in_open || x->in_eof)
                 return;
         if (len == 0) {
                 if (!x->tty)
-                        close_handle(x, (uv_handle_t *)&x->in, &x->in_open);
+                        stdin_close(x);
                 return;
         }
         w = malloc(sizeof(*w));

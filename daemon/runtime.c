@@ -15,6 +15,7 @@
 #include "quota/cgroup.h"
 #include "ve/cleanup.h"
 #include "ve/mount.h"
+#include "ve/net.h"
 
 #define CONSOLE_LOG_MAX (1024 * 1024)
 
@@ -35,19 +36,47 @@ const char *ved_rt_cgroup_path(struct ved *v, uint32_t ctid, char *buf, size_t l
         return buf;
 }
 
-int ved_rt_teardown(const struct quota_cgroup *cg, const char *instance, uint32_t ctid,
-                    const char *root, struct ve_error *err)
+int ved_rt_teardown(const struct ved_ve_host *h, struct ve_error *err)
 {
         int ret;
 
-        ret = quota_cgroup_kill_all(cg, instance, ctid, SIGKILL, err);
+        ret = quota_cgroup_kill_all(h->cg, h->instance, h->ctid, SIGKILL, err);
         if (ret == 0)
-                ret = quota_cgroup_destroy(cg, instance, ctid, err);
-        if (ret == 0 && ve_is_mounted(root) > 0)
-                ret = ve_private_umount(root, err);
+                ret = quota_cgroup_destroy(h->cg, h->instance, h->ctid, err);
+        if (ret == 0)
+                ret = ve_net_teardown(h->instance, h->ctid, h->addrs, h->n_addrs, h->uplinks,
+                                      h->n_uplinks, err);
+        if (ret == 0 && ve_is_mounted(h->root) > 0)
+                ret = ve_private_umount(h->root, err);
         if (ret < 0)
-                return ve_error_prefix(err, "tear down VE %u", ctid);
+                return ve_error_prefix(err, "tear down VE %u", h->ctid);
         return 0;
+}
+
+char **ved_ip_list(json_t *ips, size_t *n)
+{
+        char **list = calloc(json_array_size(ips) + 1, sizeof(char *));
+        size_t i;
+        json_t *ip;
+
+        *n = 0;
+        if (list == NULL)
+                return NULL;
+        json_array_foreach(ips, i, ip)
+        {
+                const char *s = json_string_value(ip);
+
+                if (s != NULL)
+                        list[(*n)++] = strndup(s, strcspn(s, "/"));
+        }
+        return list;
+}
+
+void ved_ip_list_free(char **list)
+{
+        for (char **p = list; p && *p; p++)
+                free(*p);
+        free(list);
 }
 
 struct ved_rt *ved_rt_find(struct ved *v, uint32_t ctid)
@@ -209,6 +238,26 @@ void ved_rt_shutdown(struct ved *v)
         list_for_each_safe(pos, tmp, &v->rts) rt_close(container_of(pos, struct ved_rt, link));
 }
 
+int ved_rt_teardown_record(struct ved *v, json_t *ve, const char *root, struct ve_error *err)
+{
+        size_t n = 0;
+        char **addrs = ved_ip_list(json_object_get(ve, "ip"), &n);
+        struct ved_ve_host h = {
+                .cg = v->cgroup,
+                .instance = v->cfg.instance,
+                .ctid = (uint32_t)json_integer_value(json_object_get(ve, "ctid")),
+                .root = root,
+                .addrs = (const char *const *)addrs,
+                .n_addrs = n,
+                .uplinks = (const char *const *)v->cfg.uplinks,
+                .n_uplinks = v->cfg.n_uplinks,
+        };
+        int ret = ved_rt_teardown(&h, err);
+
+        ved_ip_list_free(addrs);
+        return ret;
+}
+
 /* One VE the store says runs (or was between states): find its init again, or
  * clean up what it left and mark it stopped. Returns true when it runs. */
 static bool reconcile_one(struct ved *v, json_t *ve, struct ve_error *err)
@@ -229,7 +278,7 @@ static bool reconcile_one(struct ved *v, json_t *ve, struct ve_error *err)
         ve_proc_close(&proc);
         ved_ve_dir(v, ctid, dir, sizeof(dir));
         snprintf(root, sizeof(root), "%s/root", dir);
-        if (ved_rt_teardown(v->cgroup, v->cfg.instance, ctid, root, err) < 0) {
+        if (ved_rt_teardown_record(v, ve, root, err) < 0) {
                 log_error("VE %u: %s", ctid, err->message);
                 ve_error_clear(err);
                 ved_store_ve_set_state(&v->store, ctid, "broken", NULL);
@@ -289,5 +338,46 @@ int ved_rt_reconcile(struct ved *v, bool host_rebooted, struct ve_error *err)
                 }
         }
         json_decref(boot);
+        return 0;
+}
+
+static bool list_has(char **list, const char *s)
+{
+        for (char **p = list; p && *p; p++)
+                if (strcmp(*p, s) == 0)
+                        return true;
+        return false;
+}
+
+int ved_rt_net_change(struct ved *v, uint32_t ctid, json_t *old_ips, json_t *new_ips,
+                      struct ve_error *err)
+{
+        struct ved_rt *rt = ved_rt_find(v, ctid);
+        size_t n_old = 0, n_new = 0;
+        char **olds, **news;
+        struct ve_net_config cfg = {
+                .instance = v->cfg.instance,
+                .ctid = ctid,
+                .netns_fd = -EBADF,
+                .uplinks = (const char *const *)v->cfg.uplinks,
+                .n_uplinks = v->cfg.n_uplinks,
+        };
+        int ret = 0;
+
+        if (rt == NULL || rt->exited)
+                return 0;
+        cfg.pid = rt->proc.pid;
+        olds = ved_ip_list(old_ips, &n_old);
+        news = ved_ip_list(new_ips, &n_new);
+        for (size_t i = 0; ret == 0 && i < n_old; i++)
+                if (!list_has(news, olds[i]))
+                        ret = ve_net_addr_del(&cfg, olds[i], err);
+        for (size_t i = 0; ret == 0 && i < n_new; i++)
+                if (!list_has(olds, news[i]))
+                        ret = ve_net_addr_add(&cfg, news[i], err);
+        ved_ip_list_free(olds);
+        ved_ip_list_free(news);
+        if (ret < 0)
+                return ve_error_prefix(err, "change the addresses of VE %u", ctid);
         return 0;
 }

@@ -45,11 +45,36 @@ struct ved_rt *ved_rt_find(struct ved *v, uint32_t ctid);
  * onboot unset that were running. Runs before the API serves. */
 int ved_rt_reconcile(struct ved *v, bool host_rebooted, struct ve_error *err);
 
+/* What a VE holds on the host, for its teardown. */
+struct ved_ve_host {
+        const struct quota_cgroup *cg;
+        const char *instance;
+        uint32_t ctid;
+        const char *root;         /* mount point of the private area */
+        const char *const *addrs; /* its IP addresses, without prefix */
+        size_t n_addrs;
+        const char *const *uplinks; /* host interfaces with proxy ARP/NDP entries */
+        size_t n_uplinks;
+};
+
 /* Tear down what a VE holds on the host: kill every process of its cgroup, remove
- * the cgroup, unmount its private area (the loop device goes with it). Thread-safe:
- * operations call it from workers. Missing pieces are not errors. */
-int ved_rt_teardown(const struct quota_cgroup *cg, const char *instance, uint32_t ctid,
-                    const char *root, struct ve_error *err);
+ * the cgroup, its network objects (host veth, routes, proxy entries) and unmount
+ * its private area (the loop device goes with it). Thread-safe: operations call it
+ * from workers. Missing pieces are not errors. */
+int ved_rt_teardown(const struct ved_ve_host *h, struct ve_error *err);
+
+/* ved_rt_teardown() for a VE record of the store (loop thread: startup recovery). */
+int ved_rt_teardown_record(struct ved *v, json_t *ve, const char *root, struct ve_error *err);
+
+/* Apply a change of a running VE's addresses live (netlink; a few syscalls, done on
+ * the loop). A VE that does not run needs nothing: its next start uses the record. */
+int ved_rt_net_change(struct ved *v, uint32_t ctid, json_t *old_ips, json_t *new_ips,
+                      struct ve_error *err);
+
+/* The addresses of a VE record's "ip" list without prefixes, as a NULL-terminated
+ * malloc'd array (ved_ip_list_free()). */
+char **ved_ip_list(json_t *ips, size_t *n);
+void ved_ip_list_free(char **list);
 
 /* Host cgroup path of a VE as /proc/<pid>/cgroup shows it: "/<instance>/<ctid>". */
 const char *ved_rt_cgroup_path(struct ved *v, uint32_t ctid, char *buf, size_t len);

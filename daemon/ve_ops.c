@@ -17,6 +17,7 @@
 #include "ve/guest.h"
 #include "ve/image.h"
 #include "ve/mount.h"
+#include "ve/net.h"
 #include "ve/start.h"
 
 /* What an operation's worker steps need, copied on the loop when the operation is
@@ -37,6 +38,10 @@ struct ve_op_data {
         unsigned timeout; /* this operation's wait for init, 0: stop_timeout */
         bool force;
         bool was_running;
+        char **addrs; /* its IP addresses without prefix, NULL-terminated */
+        size_t n_addrs;
+        const char *const *uplinks; /* the daemon's configuration: immutable */
+        size_t n_uplinks;
         pid_t pid;
         int pidfd;           /* a dup of the running init's pidfd, owned */
         struct ve_proc proc; /* start's result until the loop adopts it */
@@ -51,6 +56,7 @@ static void free_data(void *p)
         if (d->pidfd >= 0)
                 close(d->pidfd);
         ve_proc_close(&d->proc);
+        ved_ip_list_free(d->addrs);
         free(d);
 }
 
@@ -66,6 +72,7 @@ static void fill_from_record(struct ve_op_data *d, json_t *ve)
         d->diskspace = (uint64_t)json_integer_value(json_object_get(ve, "diskspace"));
         d->diskinodes = (uint64_t)json_integer_value(json_object_get(ve, "diskinodes"));
         d->stop_timeout = (unsigned)json_integer_value(json_object_get(ve, "stop_timeout"));
+        d->addrs = ved_ip_list(json_object_get(ve, "ip"), &d->n_addrs);
 }
 
 static int prepare(struct ved_op *op, struct ve_error *err)
@@ -88,6 +95,8 @@ static int prepare(struct ved_op *op, struct ve_error *err)
         snprintf(d->instance, sizeof(d->instance), "%s", v->cfg.instance);
         d->cg = v->cgroup;
         d->target = (struct quota_cgroup_target){ d->cg, d->instance, d->ctid };
+        d->uplinks = (const char *const *)v->cfg.uplinks;
+        d->n_uplinks = v->cfg.n_uplinks;
         d->force = json_is_true(json_object_get(op->params, "force"));
         d->timeout = (unsigned)json_integer_value(json_object_get(op->params, "timeout"));
         if (ved_store_ve_get_ctid(&v->store, op->ctid, &ve, err) < 0)
@@ -105,6 +114,22 @@ static int prepare(struct ved_op *op, struct ve_error *err)
                 d->pidfd = dup(rt->proc.pidfd);
         }
         return 0;
+}
+
+static int teardown(struct ve_op_data *d, struct ve_error *err)
+{
+        struct ved_ve_host h = {
+                .cg = d->cg,
+                .instance = d->instance,
+                .ctid = d->ctid,
+                .root = d->root,
+                .addrs = (const char *const *)d->addrs,
+                .n_addrs = d->n_addrs,
+                .uplinks = d->uplinks,
+                .n_uplinks = d->n_uplinks,
+        };
+
+        return ved_rt_teardown(&h, err);
 }
 
 /* --- create ----------------------------------------------------------------- */
@@ -150,10 +175,18 @@ static int recover_remove(struct ved *v, uint32_t ctid, struct ve_error *err)
 {
         char dir[PATH_MAX / 2], root[PATH_MAX];
 
+        json_t *ve = NULL;
+        int ret;
+
         ved_ve_dir(v, ctid, dir, sizeof(dir));
         snprintf(root, sizeof(root), "%s/root", dir);
-        if (ved_rt_teardown(v->cgroup, v->cfg.instance, ctid, root, err) < 0)
-                return -err->code;
+        ret = ved_store_ve_get_ctid(&v->store, ctid, &ve, err);
+        if (ret == 0)
+                ret = ved_rt_teardown_record(v, ve, root, err);
+        json_decref(ve);
+        if (ret < 0 && err->code != VE_ENOTFOUND)
+                return ret;
+        ve_error_clear(err);
         return ve_rmtree(dir, err);
 }
 
@@ -265,6 +298,24 @@ static int init_done(struct ved_op *op, struct ve_error *err)
         return ret;
 }
 
+/* The VE's network: veth pair, its addresses, routes and proxy entries. */
+static int net_work(struct ved_op *op, struct ve_error *err)
+{
+        struct ve_op_data *d = op->data;
+        struct ve_net_config cfg = {
+                .instance = d->instance,
+                .ctid = d->ctid,
+                .pid = d->proc.pid,
+                .netns_fd = -EBADF,
+                .addrs = (const char *const *)d->addrs,
+                .n_addrs = d->n_addrs,
+                .uplinks = d->uplinks,
+                .n_uplinks = d->n_uplinks,
+        };
+
+        return ve_net_setup(&cfg, err);
+}
+
 static int start_finish(struct ved_op *op, struct ve_error *err)
 {
         int ret = ved_store_ve_set_state(&op->v->store, op->ctid, "running", err);
@@ -280,7 +331,7 @@ static void teardown_work(struct ved_op *op)
         struct ve_op_data *d = op->data;
         struct ve_error err = { 0 };
 
-        if (ved_rt_teardown(d->cg, d->instance, d->ctid, d->root, &err) < 0)
+        if (teardown(d, &err) < 0)
                 log_error("Cleanup of VE %u: %s", op->ctid, err.message);
         ve_error_clear(&err);
 }
@@ -304,11 +355,9 @@ static const char *state_recover(struct ved *v, json_t *op, const char **resolut
 }
 
 static const struct ved_step start_steps[] = {
-        { "mount", mount_work, NULL },
-        { "cgroup", cgroup_work, NULL },
-        { "config", config_work, NULL },
-        { "init", init_work, init_done },
-        { NULL, NULL, NULL },
+        { "mount", mount_work, NULL },   { "cgroup", cgroup_work, NULL },
+        { "config", config_work, NULL }, { "init", init_work, init_done },
+        { "net", net_work, NULL },       { NULL, NULL, NULL },
 };
 
 const struct ved_op_kind ved_op_start_kind = {
@@ -349,7 +398,7 @@ static int kill_work(struct ved_op *op, struct ve_error *err)
 {
         struct ve_op_data *d = op->data;
 
-        return ved_rt_teardown(d->cg, d->instance, d->ctid, d->root, err);
+        return teardown(d, err);
 }
 
 static int stop_finish(struct ved_op *op, struct ve_error *err)
@@ -402,6 +451,7 @@ static const struct ved_step restart_steps[] = {
         { "cgroup", cgroup_work, NULL },
         { "config", config_work, NULL },
         { "init", init_work, init_done },
+        { "net", net_work, NULL },
         { NULL, NULL, NULL },
 };
 
@@ -424,7 +474,7 @@ static int destroy_private_work(struct ved_op *op, struct ve_error *err)
 
         /* Never delete through a mount: everything is torn down first, and
          * ve_rmtree refuses to cross into a mount that is still there. */
-        ret = ved_rt_teardown(d->cg, d->instance, d->ctid, d->root, err);
+        ret = teardown(d, err);
         if (ret < 0)
                 return ret;
         return ve_rmtree(d->dir, err);

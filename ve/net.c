@@ -1,0 +1,677 @@
+/* Routed (venet-like) networking of a VE: the scheme is described in net.h. */
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+#include "net.h"
+#include "net_nl.h"
+
+static const struct ve_net_addr gateway4 = { .family = AF_INET,
+                                             .bytes = { 169, 254, 0, 1 },
+                                             .text = VE_NET_GATEWAY4 };
+static const struct ve_net_addr gateway6 = { .family = AF_INET6,
+                                             .bytes = { 0xfe, 0x80, [15] = 1 },
+                                             .text = VE_NET_GATEWAY6 };
+
+/* --- names, MACs, addresses --- */
+
+static int check_instance(const char *instance, struct ve_error *err)
+{
+        size_t len = instance != NULL ? strlen(instance) : 0;
+
+        if (len == 0 || len > 8 || !isalpha((unsigned char)instance[0]))
+                return ve_error_set(err, VE_EINVAL_INPUT,
+                                    "instance '%s' must be 1 to 8 letters or digits",
+                                    instance != NULL ? instance : "");
+        for (size_t i = 0; i < len; i++)
+                if (!isalnum((unsigned char)instance[i]))
+                        return ve_error_set(err, VE_EINVAL_INPUT,
+                                            "instance '%s' may hold only letters and digits",
+                                            instance);
+        return 0;
+}
+
+int ve_net_ifname(const char *instance, uint32_t ctid, char *buf, size_t len, struct ve_error *err)
+{
+        static const char digits62[] =
+            "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+        char b62[8];
+        size_t ilen, i = sizeof(b62);
+        int ret, n;
+
+        ret = check_instance(instance, err);
+        if (ret < 0)
+                return ret;
+        if (ctid == 0)
+                return ve_error_set(err, VE_EINVAL_INPUT, "CTID 0 has no network");
+        if (len < VE_NET_IFNAME_LEN)
+                return ve_error_set(err, EINVAL, "buffer too small for an interface name");
+        ilen = strlen(instance);
+        n = snprintf(buf, len, "%s%s%u", instance,
+                     isdigit((unsigned char)instance[ilen - 1]) ? "-" : "", ctid);
+        if (n > 0 && n < VE_NET_IFNAME_LEN)
+                return 0;
+        /* 62^6 > 2^32, so six digits always do and 8 + 1 + 6 = 15 fits. */
+        b62[--i] = '\0';
+        do {
+                b62[--i] = digits62[ctid % 62];
+                ctid /= 62;
+        } while (ctid > 0);
+        snprintf(buf, len, "%s_%s", instance, b62 + i);
+        return 0;
+}
+
+void ve_net_mac(const char *instance, uint32_t ctid, bool host_side, uint8_t mac[6])
+{
+        uint8_t h = 0x5a;
+
+        /* An 8-bit FNV-1a fold of the instance keeps two daemons' VEs of the same
+         * CTID apart, should they ever share a segment. */
+        uint32_t fnv = 2166136261u;
+        for (const char *p = instance; p != NULL && *p != '\0'; p++)
+                fnv = (fnv ^ (uint8_t)*p) * 16777619u;
+        h ^= (uint8_t)(fnv ^ (fnv >> 8) ^ (fnv >> 16) ^ (fnv >> 24));
+        /* Bit 1 of the first octet: locally administered; bit 0 clear: unicast. */
+        mac[0] = host_side ? 0x06 : 0x02;
+        mac[1] = h;
+        mac[2] = (uint8_t)(ctid >> 24);
+        mac[3] = (uint8_t)(ctid >> 16);
+        mac[4] = (uint8_t)(ctid >> 8);
+        mac[5] = (uint8_t)ctid;
+}
+
+static bool addr_usable(const struct ve_net_addr *a)
+{
+        const unsigned char *b = a->bytes;
+
+        if (a->family == AF_INET)
+                return b[0] != 0 && b[0] != 127 && b[0] < 224 && !(b[0] == 169 && b[1] == 254);
+        if (b[0] == 0xff || (b[0] == 0xfe && (b[1] & 0xc0) == 0x80))
+                return false;
+        return memcmp(b, in6addr_any.s6_addr, 15) != 0 || (b[15] != 0 && b[15] != 1);
+}
+
+/* "198.51.100.5", "2001:db8::5"; a prefix is accepted only when it is the full
+ * length. Unspecified, loopback, multicast and link-local addresses are refused. */
+static int parse_addr(const char *s, struct ve_net_addr *a, struct ve_error *err)
+{
+        char buf[INET6_ADDRSTRLEN + 8];
+        char *slash;
+
+        if (s == NULL || strlen(s) >= sizeof(buf))
+                return ve_error_set(err, VE_EINVAL_INPUT, "bad IP address '%s'", s ? s : "");
+        strcpy(buf, s);
+        slash = strchr(buf, '/');
+        if (slash != NULL)
+                *slash++ = '\0';
+        a->family = strchr(buf, ':') != NULL ? AF_INET6 : AF_INET;
+        if (inet_pton(a->family, buf, a->bytes) != 1)
+                return ve_error_set(err, VE_EINVAL_INPUT, "bad IP address '%s'", s);
+        if (slash != NULL && strcmp(slash, a->family == AF_INET ? "32" : "128") != 0)
+                return ve_error_set(err, VE_EINVAL_INPUT,
+                                    "address '%s': a routed VE address is a single host", s);
+        if (!addr_usable(a))
+                return ve_error_set(err, VE_EINVAL_INPUT, "address '%s' cannot be a VE's", s);
+        inet_ntop(a->family, a->bytes, a->text, sizeof(a->text));
+        return 0;
+}
+
+/* --- the context of one call --- */
+
+struct net_ctx {
+        const char *instance;
+        uint32_t ctid;
+        char ifname[VE_NET_IFNAME_LEN];
+        uint8_t host_mac[6], ve_mac[6];
+        int nsfd;             /* the VE's netns, -EBADF when not known */
+        struct ve_netnl host; /* socket in the caller's (the host's) netns */
+        struct ve_netnl ve;   /* socket in the VE's netns, sk NULL when none */
+        int host_idx, ve_idx; /* ifindexes of the veth ends, 0 when unknown */
+        size_t n_added;       /* setup: addresses fully added, for a rollback */
+        const char *const *uplinks;
+        size_t n_uplinks;
+};
+
+static void ctx_close(struct net_ctx *c)
+{
+        ve_netnl_close(&c->host);
+        ve_netnl_close(&c->ve);
+        cleanup_closep(&c->nsfd);
+}
+
+#define _cleanup_ctx_ __attribute__((cleanup(ctx_close)))
+
+/* Names, MACs and the host socket; the VE's netns and socket when want_ve and
+ * the config names a netns. */
+static int ctx_open(struct net_ctx *c, const char *instance, uint32_t ctid,
+                    const struct ve_net_config *cfg, struct ve_error *err)
+{
+        int ret;
+
+        c->instance = instance;
+        c->ctid = ctid;
+        ret = ve_net_ifname(instance, ctid, c->ifname, sizeof(c->ifname), err);
+        if (ret < 0)
+                return ret;
+        ve_net_mac(instance, ctid, true, c->host_mac);
+        ve_net_mac(instance, ctid, false, c->ve_mac);
+        ret = ve_netnl_open(&c->host, -1);
+        if (ret < 0)
+                return ve_error_errno(err, -ret, "open a netlink socket");
+        if (cfg == NULL || (cfg->pid <= 0 && cfg->netns_fd < 0))
+                return 0;
+        if (cfg->pid > 0) {
+                char path[64];
+
+                snprintf(path, sizeof(path), "/proc/%d/ns/net", (int)cfg->pid);
+                c->nsfd = open(path, O_RDONLY | O_CLOEXEC);
+                if (c->nsfd < 0)
+                        return ve_error_errno(err, errno, "open %s", path);
+        } else {
+                c->nsfd = fcntl(cfg->netns_fd, F_DUPFD_CLOEXEC, 3);
+                if (c->nsfd < 0)
+                        return ve_error_errno(err, errno, "dup the VE's netns fd");
+        }
+        ret = ve_netnl_open(&c->ve, c->nsfd);
+        if (ret < 0)
+                return ve_error_errno(err, -ret, "open a netlink socket in the VE's netns");
+        return 0;
+}
+
+#define NET_CTX_INIT                                                                               \
+        {                                                                                          \
+                .nsfd = -EBADF                                                                     \
+        }
+
+/* Fill in host_idx and (with a VE socket) ve_idx; -ENODEV when missing. */
+static int ctx_find_links(struct net_ctx *c, struct ve_error *err)
+{
+        int ret;
+
+        ret = ve_netnl_ifindex(&c->host, c->ifname);
+        if (ret < 0)
+                return ve_error_errno(err, -ret, "find interface %s", c->ifname);
+        c->host_idx = ret;
+        if (c->ve.sk == NULL)
+                return 0;
+        ret = ve_netnl_ifindex(&c->ve, VE_NET_VE_IFNAME);
+        if (ret < 0)
+                return ve_error_errno(err, -ret, "find %s in the VE", VE_NET_VE_IFNAME);
+        c->ve_idx = ret;
+        return 0;
+}
+
+/* --- sysctls --- */
+
+/* IPv6 may be disabled on the host (ipv6.disable=1): then there is nothing to set. */
+static bool have_ipv6(void)
+{
+        return access("/proc/sys/net/ipv6", F_OK) == 0;
+}
+
+/* Per-interface IPv6 forwarding: force_forwarding (Linux >= 6.17) on ifname,
+ * else the global switch, the only one older kernels look at. */
+static int ipv6_forwarding(const char *ifname, struct ve_error *err)
+{
+        int ret;
+
+        ret = ve_net_sysctl_write("ipv6", ifname, "forwarding", "1");
+        if (ret == 0)
+                ret = ve_net_sysctl_write("ipv6", ifname, "force_forwarding", "1");
+        if (ret == -ENOENT)
+                ret = ve_net_sysctl_write("ipv6", "all", "forwarding", "1");
+        if (ret < 0)
+                return ve_error_errno(err, -ret, "enable IPv6 forwarding on %s", ifname);
+        return 0;
+}
+
+static int prepare_uplink(const char *up, struct ve_error *err)
+{
+        int ret, accept_ra;
+
+        ret = ve_net_sysctl_write("ipv4", up, "forwarding", "1");
+        if (ret == -ENOENT)
+                return ve_error_set(err, ENODEV, "uplink %s does not exist", up);
+        if (ret < 0)
+                return ve_error_errno(err, -ret, "enable IPv4 forwarding on %s", up);
+        if (!have_ipv6())
+                return 0;
+        ret = ve_net_sysctl_read("ipv6", up, "accept_ra", &accept_ra);
+        if (ret == 0 && accept_ra == 1)
+                ret = ve_net_sysctl_write("ipv6", up, "accept_ra", "2");
+        if (ret < 0)
+                return ve_error_errno(err, -ret, "keep accepting router advertisements on %s", up);
+        ret = ipv6_forwarding(up, err);
+        if (ret < 0)
+                return ret;
+        ret = ve_net_sysctl_write("ipv6", up, "proxy_ndp", "1");
+        if (ret < 0)
+                return ve_error_errno(err, -ret, "enable proxy NDP on %s", up);
+        return 0;
+}
+
+int ve_net_host_prepare(const char *const *uplinks, size_t n_uplinks, struct ve_error *err)
+{
+        int ret;
+
+        for (size_t i = 0; i < n_uplinks; i++) {
+                ret = prepare_uplink(uplinks[i], err);
+                if (ret < 0)
+                        return ret;
+        }
+        return 0;
+}
+
+/* The host side of the veth routes for the VE and answers ARP for its gateway. */
+static int prepare_host_side(const char *ifname, struct ve_error *err)
+{
+        int ret;
+
+        ret = ve_net_sysctl_write("ipv4", ifname, "forwarding", "1");
+        if (ret == 0)
+                ret = ve_net_sysctl_write("ipv4", ifname, "proxy_arp", "1");
+        if (ret < 0)
+                return ve_error_errno(err, -ret, "set IPv4 forwarding and proxy_arp on %s", ifname);
+        if (!have_ipv6())
+                return 0;
+        ret = ve_net_sysctl_write("ipv6", ifname, "accept_ra", "0");
+        if (ret < 0)
+                return ve_error_errno(err, -ret, "turn off accept_ra on %s", ifname);
+        return ipv6_forwarding(ifname, err);
+}
+
+/* --- proxy entries --- */
+
+/* Keep the first failure of a best-effort sequence: its code is returned and its
+ * message moved into err; later ones are dropped. */
+static int keep_first(int first, int ret, struct ve_error *err, struct ve_error *tmp)
+{
+        if (ret < 0 && first == 0) {
+                first = ret;
+                if (err != NULL)
+                        ve_error_move(err, tmp);
+        }
+        ve_error_clear(tmp);
+        return first;
+}
+
+static int proxy_entry(struct ve_netnl *nl, bool add, const struct ve_net_addr *a,
+                       const char *uplink, struct ve_error *err)
+{
+        int ret, idx;
+
+        idx = ve_netnl_ifindex(nl, uplink);
+        if (idx == -ENODEV && !add)
+                return 0;
+        if (idx < 0)
+                return ve_error_errno(err, -idx, "find uplink %s", uplink);
+        ret = ve_netnl_neigh(nl, add, idx, a, NULL);
+        if (ret == 0 || (!add && ve_netnl_missing(ret)))
+                return 0;
+        return ve_error_errno(err, -ret, "%s proxy %s entry for %s on %s", add ? "add" : "delete",
+                              a->family == AF_INET ? "ARP" : "NDP", a->text, uplink);
+}
+
+/* Adding stops at the first failure and removes what it added; deleting goes on
+ * and returns the first failure. */
+static int proxy_one(struct ve_netnl *nl, bool add, const struct ve_net_addr *a,
+                     const char *const *uplinks, size_t n_uplinks, struct ve_error *err)
+{
+        struct ve_error tmp = { 0 };
+        int ret, first = 0;
+
+        for (size_t i = 0; i < n_uplinks; i++) {
+                if (add) {
+                        ret = proxy_entry(nl, true, a, uplinks[i], err);
+                        if (ret < 0) {
+                                /* Leave no half: entries made on earlier uplinks go. */
+                                proxy_one(nl, false, a, uplinks, i, NULL);
+                                return ret;
+                        }
+                        continue;
+                }
+                ret = proxy_entry(nl, false, a, uplinks[i], &tmp);
+                first = keep_first(first, ret, err, &tmp);
+        }
+        return first;
+}
+
+static int proxy_api(bool add, const char *addr, const char *const *uplinks, size_t n_uplinks,
+                     struct ve_error *err)
+{
+        _cleanup_netnl_ struct ve_netnl nl = { 0 };
+        struct ve_net_addr a;
+        int ret;
+
+        ret = parse_addr(addr, &a, err);
+        if (ret < 0)
+                return ret;
+        ret = ve_netnl_open(&nl, -1);
+        if (ret < 0)
+                return ve_error_errno(err, -ret, "open a netlink socket");
+        return proxy_one(&nl, add, &a, uplinks, n_uplinks, err);
+}
+
+int ve_net_proxy_add(const char *addr, const char *const *uplinks, size_t n_uplinks,
+                     struct ve_error *err)
+{
+        return proxy_api(true, addr, uplinks, n_uplinks, err);
+}
+
+int ve_net_proxy_del(const char *addr, const char *const *uplinks, size_t n_uplinks,
+                     struct ve_error *err)
+{
+        return proxy_api(false, addr, uplinks, n_uplinks, err);
+}
+
+/* --- one address --- */
+
+/* The VE's gateway for family: a permanent neighbour entry to the host side's MAC
+ * and the default route through it. Both are restored when present already. */
+static int ensure_gateway(struct net_ctx *c, int family, struct ve_error *err)
+{
+        const struct ve_net_addr *gw = family == AF_INET ? &gateway4 : &gateway6;
+        int ret;
+
+        ret = ve_netnl_neigh(&c->ve, true, c->ve_idx, gw, c->host_mac);
+        if (ret < 0)
+                return ve_error_errno(err, -ret, "add the neighbour entry of gateway %s", gw->text);
+        ret = ve_netnl_route(&c->ve, true, family, NULL, c->ve_idx, gw);
+        if (ret < 0 && ret != -EEXIST)
+                return ve_error_errno(err, -ret, "add the default route via %s", gw->text);
+        return 0;
+}
+
+/* The host route ADDR dev <veth>. An existing route for ADDR is ours when it can
+ * be deleted with our interface as the match; anything else belongs to another
+ * interface of the host: a conflict. */
+static int add_host_route(struct net_ctx *c, const struct ve_net_addr *a, struct ve_error *err)
+{
+        int ret;
+
+        ret = ve_netnl_route(&c->host, true, a->family, a, c->host_idx, NULL);
+        if (ret == -EEXIST) {
+                ret = ve_netnl_route(&c->host, false, a->family, a, c->host_idx, NULL);
+                if (ret == 0)
+                        ret = ve_netnl_route(&c->host, true, a->family, a, c->host_idx, NULL);
+                else if (ve_netnl_missing(ret))
+                        return ve_error_set(err, VE_ECONFLICT,
+                                            "address %s is already routed elsewhere on this host",
+                                            a->text);
+        }
+        if (ret < 0)
+                return ve_error_errno(err, -ret, "add route %s dev %s", a->text, c->ifname);
+        return 0;
+}
+
+static int add_addr(struct net_ctx *c, const struct ve_net_addr *a, struct ve_error *err)
+{
+        int ret;
+
+        if (c->ve.sk != NULL) {
+                ret = ve_netnl_addr(&c->ve, true, c->ve_idx, a, a->family == AF_INET ? 32 : 128);
+                if (ret < 0 && ret != -EEXIST)
+                        return ve_error_errno(err, -ret, "add %s to %s in the VE", a->text,
+                                              VE_NET_VE_IFNAME);
+                ret = ensure_gateway(c, a->family, err);
+                if (ret < 0)
+                        return ret;
+        }
+        ret = add_host_route(c, a, err);
+        if (ret < 0)
+                return ret;
+        return proxy_one(&c->host, true, a, c->uplinks, c->n_uplinks, err);
+}
+
+/* Best effort, in the reverse order of add_addr(); returns the first failure. */
+static int del_addr(struct net_ctx *c, const struct ve_net_addr *a, struct ve_error *err)
+{
+        struct ve_error tmp = { 0 };
+        int ret, first;
+
+        first = proxy_one(&c->host, false, a, c->uplinks, c->n_uplinks, err);
+        if (c->host_idx > 0) {
+                ret = ve_netnl_route(&c->host, false, a->family, a, c->host_idx, NULL);
+                if (ve_netnl_missing(ret))
+                        ret = 0;
+                if (ret < 0)
+                        ret = ve_error_errno(&tmp, -ret, "delete route %s dev %s", a->text,
+                                             c->ifname);
+                first = keep_first(first, ret, err, &tmp);
+        }
+        if (c->ve.sk != NULL && c->ve_idx > 0) {
+                ret = ve_netnl_addr(&c->ve, false, c->ve_idx, a, a->family == AF_INET ? 32 : 128);
+                if (ve_netnl_missing(ret))
+                        ret = 0;
+                if (ret < 0)
+                        ret = ve_error_errno(&tmp, -ret, "delete %s from %s in the VE", a->text,
+                                             VE_NET_VE_IFNAME);
+                first = keep_first(first, ret, err, &tmp);
+        }
+        return first;
+}
+
+/* --- setup --- */
+
+/* Create the pair. A host-side veth of our name left from this VE's previous run
+ * disappears once the kernel has finished destroying the old netns; delete it,
+ * and wait for that a little when it is already on its way. */
+static int create_pair(struct net_ctx *c, unsigned int mtu, struct ve_error *err)
+{
+        const struct timespec pause = { .tv_nsec = 50 * 1000 * 1000 };
+        int ret, idx;
+
+        for (int tries = 0;; tries++) {
+                idx = ve_netnl_ifindex(&c->host, c->ifname);
+                if (idx > 0)
+                        ve_netnl_link_del(&c->host, idx);
+                ret = ve_netnl_veth_add(&c->host, c->ifname, c->host_mac, VE_NET_VE_IFNAME,
+                                        c->ve_mac, c->nsfd, mtu);
+                if (ret != -EEXIST || tries == 40 || ve_netnl_ifindex(&c->host, c->ifname) < 0)
+                        break;
+                nanosleep(&pause, NULL);
+        }
+        if (ret == -EEXIST)
+                return ve_error_errno(err, EEXIST, "create veth %s: the VE already has %s",
+                                      c->ifname, VE_NET_VE_IFNAME);
+        if (ret < 0)
+                return ve_error_errno(err, -ret, "create veth pair %s/%s", c->ifname,
+                                      VE_NET_VE_IFNAME);
+        return ctx_find_links(c, err);
+}
+
+static int bring_up(struct net_ctx *c, struct ve_error *err)
+{
+        int ret, lo;
+
+        ret = prepare_host_side(c->ifname, err);
+        if (ret < 0)
+                return ret;
+        lo = ve_netnl_ifindex(&c->ve, "lo");
+        ret = lo < 0 ? lo : ve_netnl_link_up(&c->ve, lo);
+        if (ret < 0)
+                return ve_error_errno(err, -ret, "bring up lo in the VE");
+        ret = ve_netnl_link_up(&c->ve, c->ve_idx);
+        if (ret < 0)
+                return ve_error_errno(err, -ret, "bring up %s in the VE", VE_NET_VE_IFNAME);
+        ret = ve_netnl_link_up(&c->host, c->host_idx);
+        if (ret < 0)
+                return ve_error_errno(err, -ret, "bring up %s", c->ifname);
+        if (have_ipv6()) {
+                ret = ve_netnl_addr(&c->host, true, c->host_idx, &gateway6, 64);
+                if (ret < 0 && ret != -EEXIST)
+                        return ve_error_errno(err, -ret, "add %s to %s", gateway6.text, c->ifname);
+        }
+        ret = ensure_gateway(c, AF_INET, err);
+        if (ret == 0 && have_ipv6())
+                ret = ensure_gateway(c, AF_INET6, err);
+        return ret;
+}
+
+static int check_config(const struct ve_net_config *cfg, struct ve_error *err)
+{
+        if (cfg == NULL)
+                return ve_error_set(err, EINVAL, "no network configuration");
+        if (cfg->pid <= 0 && cfg->netns_fd < 0)
+                return ve_error_set(err, EINVAL, "VE %u: neither a pid nor a netns fd given",
+                                    cfg->ctid);
+        if (cfg->n_addrs > 0 && cfg->addrs == NULL)
+                return ve_error_set(err, EINVAL, "VE %u: no address list", cfg->ctid);
+        return 0;
+}
+
+static int setup_addrs(struct net_ctx *c, const struct ve_net_config *cfg, struct ve_error *err)
+{
+        struct ve_net_addr a;
+        int ret;
+
+        for (size_t i = 0; i < cfg->n_addrs; i++) {
+                ret = parse_addr(cfg->addrs[i], &a, err);
+                if (ret == 0)
+                        ret = add_addr(c, &a, err);
+                if (ret < 0)
+                        return ret;
+                c->n_added = i + 1;
+        }
+        return 0;
+}
+
+/* Undo a failed setup: the proxy entries it made first (they live on the uplinks
+ * and would outlive the veth; an address that failed has none, and may be
+ * another VE's), then the veth, which takes its routes and eth0 with it. */
+static void rollback(struct net_ctx *c, const struct ve_net_config *cfg)
+{
+        struct ve_net_addr a;
+
+        for (size_t i = 0; i < c->n_added; i++)
+                if (parse_addr(cfg->addrs[i], &a, NULL) == 0)
+                        proxy_one(&c->host, false, &a, c->uplinks, c->n_uplinks, NULL);
+        if (c->host_idx > 0)
+                ve_netnl_link_del(&c->host, c->host_idx);
+}
+
+int ve_net_setup(const struct ve_net_config *cfg, struct ve_error *err)
+{
+        _cleanup_ctx_ struct net_ctx c = NET_CTX_INIT;
+        struct ve_net_addr a;
+        int ret;
+
+        ret = check_config(cfg, err);
+        if (ret < 0)
+                return ret;
+        for (size_t i = 0; i < cfg->n_addrs; i++) {
+                ret = parse_addr(cfg->addrs[i], &a, err);
+                if (ret < 0)
+                        return ve_error_prefix(err, "network of VE %u", cfg->ctid);
+        }
+        ret = ve_net_host_prepare(cfg->uplinks, cfg->n_uplinks, err);
+        if (ret < 0)
+                return ve_error_prefix(err, "network of VE %u", cfg->ctid);
+        c.uplinks = cfg->uplinks;
+        c.n_uplinks = cfg->n_uplinks;
+        ret = ctx_open(&c, cfg->instance, cfg->ctid, cfg, err);
+        if (ret == 0)
+                ret = create_pair(&c, cfg->mtu, err);
+        if (ret == 0)
+                ret = bring_up(&c, err);
+        if (ret == 0)
+                ret = setup_addrs(&c, cfg, err);
+        if (ret < 0) {
+                rollback(&c, cfg);
+                return ve_error_prefix(err, "network of VE %u", cfg->ctid);
+        }
+        return 0;
+}
+
+/* --- live changes, teardown --- */
+
+int ve_net_addr_add(const struct ve_net_config *cfg, const char *addr, struct ve_error *err)
+{
+        _cleanup_ctx_ struct net_ctx c = NET_CTX_INIT;
+        struct ve_net_addr a;
+        int ret;
+
+        ret = check_config(cfg, err);
+        if (ret == 0)
+                ret = parse_addr(addr, &a, err);
+        if (ret == 0)
+                ret = ve_net_host_prepare(cfg->uplinks, cfg->n_uplinks, err);
+        c.uplinks = cfg != NULL ? cfg->uplinks : NULL;
+        c.n_uplinks = cfg != NULL ? cfg->n_uplinks : 0;
+        if (ret == 0)
+                ret = ctx_open(&c, cfg->instance, cfg->ctid, cfg, err);
+        if (ret == 0)
+                ret = ctx_find_links(&c, err);
+        if (ret == 0)
+                ret = add_addr(&c, &a, err);
+        if (ret < 0)
+                return ve_error_prefix(err, "add address %s to VE %u", addr ? addr : "",
+                                       cfg != NULL ? cfg->ctid : 0);
+        return 0;
+}
+
+int ve_net_addr_del(const struct ve_net_config *cfg, const char *addr, struct ve_error *err)
+{
+        _cleanup_ctx_ struct net_ctx c = NET_CTX_INIT;
+        struct ve_net_addr a;
+        int ret;
+
+        if (cfg == NULL)
+                return ve_error_set(err, EINVAL, "no network configuration");
+        ret = parse_addr(addr, &a, err);
+        c.uplinks = cfg->uplinks;
+        c.n_uplinks = cfg->n_uplinks;
+        if (ret == 0)
+                ret = ctx_open(&c, cfg->instance, cfg->ctid, cfg, err);
+        if (ret == 0) {
+                /* Whatever of the veth is left: a missing end is not an error. */
+                c.host_idx = ve_netnl_ifindex(&c.host, c.ifname);
+                if (c.ve.sk != NULL)
+                        c.ve_idx = ve_netnl_ifindex(&c.ve, VE_NET_VE_IFNAME);
+                ret = del_addr(&c, &a, err);
+        }
+        if (ret < 0)
+                return ve_error_prefix(err, "delete address %s from VE %u", addr ? addr : "",
+                                       cfg->ctid);
+        return 0;
+}
+
+int ve_net_teardown(const char *instance, uint32_t ctid, const char *const *addrs, size_t n_addrs,
+                    const char *const *uplinks, size_t n_uplinks, struct ve_error *err)
+{
+        _cleanup_ctx_ struct net_ctx c = NET_CTX_INIT;
+        struct ve_error tmp = { 0 };
+        struct ve_net_addr a;
+        int ret, first = 0;
+
+        c.uplinks = uplinks;
+        c.n_uplinks = n_uplinks;
+        ret = ctx_open(&c, instance, ctid, NULL, err);
+        if (ret < 0)
+                return ve_error_prefix(err, "tear down the network of VE %u", ctid);
+        c.host_idx = ve_netnl_ifindex(&c.host, c.ifname);
+        for (size_t i = 0; i < n_addrs; i++) {
+                ret = parse_addr(addrs[i], &a, &tmp);
+                if (ret == 0)
+                        ret = del_addr(&c, &a, &tmp);
+                first = keep_first(first, ret, err, &tmp);
+        }
+        if (c.host_idx > 0) {
+                ret = ve_netnl_link_del(&c.host, c.host_idx);
+                if (ve_netnl_missing(ret))
+                        ret = 0;
+                if (ret < 0)
+                        ret = ve_error_errno(&tmp, -ret, "delete veth %s", c.ifname);
+                first = keep_first(first, ret, err, &tmp);
+        }
+        if (first < 0)
+                return ve_error_prefix(err, "tear down the network of VE %u", ctid);
+        return 0;
+}
