@@ -24,6 +24,7 @@ struct ved_exec {
         int init_pidfd; /* dup of the VE init's pidfd, for the worker */
         int cgroup_fd;
         struct quota_cgroup_target target;
+        struct ve_idmap idmap;
         struct ve_exec_proc proc;
         struct ve_error err;
         int spawn_ret;
@@ -32,13 +33,23 @@ struct ved_exec {
         uv_poll_t pid_poll;
         bool out_open, err_open, in_open, pid_watched;
         bool in_eof; /* stdin is being shut down */
+        uv_timer_t drain; /* tty: how long to wait for the pty's last output */
+        bool drain_open, drain_expired;
+        uint64_t drain_start;
+        size_t dbg_total;
         int open_readers;
         bool exited, released, reported;
         int code;
         int handles;
 };
 
+/* After a tty command's exit, its output is awaited until the pty has been quiet
+ * this long, or this long in all. */
+#define DRAIN_QUIET_MS 100
+#define DRAIN_MAX_MS   2000
+
 static void maybe_finish(struct ved_exec *x);
+static void drain_wait(struct ved_exec *x);
 
 void *ved_exec_data(struct ved_exec *x)
 {
@@ -87,6 +98,7 @@ static void spawn_work_cb(uv_work_t *req)
                 .pty = x->tty,
                 .rows = x->rows,
                 .cols = x->cols,
+                .idmap = x->idmap,
         };
 
         if (x->cgroup_fd < 0) {
@@ -182,12 +194,42 @@ static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
         if (n > 0 && !x->released)
                 x->ops->output(x, stream, buf->base, (size_t)n);
         free(buf->base);
+        if (n > 0 && x->exited && x->tty && !x->reported)
+                drain_wait(x); /* more came: wait for the rest */
+        if (n > 0) x->dbg_total += (size_t)n;
         if (n < 0) {
+                log_warn("DBG read end %s total %zu exited %d", uv_strerror((int)n), x->dbg_total, x->exited);
                 /* EOF, or EIO from a pty whose last writer is gone. */
                 uv_read_stop(s);
                 x->open_readers--;
                 maybe_finish(x);
         }
+}
+
+static void drain_cb(uv_timer_t *t)
+{
+        struct ved_exec *x = t->data;
+
+        x->drain_expired = true;
+        maybe_finish(x);
+}
+
+/* (Re)starts the wait for the pty's output after the command's exit: until the
+ * pty is quiet for DRAIN_QUIET_MS, and at most DRAIN_MAX_MS in all. */
+static void drain_wait(struct ved_exec *x)
+{
+        if (!x->drain_open) {
+                if (uv_timer_init(x->v->loop, &x->drain) < 0) {
+                        x->drain_expired = true;
+                        return;
+                }
+                x->drain.data = x;
+                x->drain_open = true;
+                x->handles++;
+                x->drain_start = uv_now(x->v->loop);
+        }
+        if (uv_now(x->v->loop) - x->drain_start < DRAIN_MAX_MS)
+                uv_timer_start(&x->drain, drain_cb, DRAIN_QUIET_MS, 0);
 }
 
 void ved_exec_begin_output(struct ved_exec *x)
@@ -203,10 +245,19 @@ static void maybe_finish(struct ved_exec *x)
         if (!x->exited || x->reported)
                 return;
         /* With a pty, the reader sees EIO only after every holder of the slave is
-         * gone; the command's exit is enough once the buffer is drained. */
+         * gone, which a background process of the command may never be. The
+         * command's last output may still be on its way through the pty when
+         * its exit is seen, though: wait for EIO, or for the pty to go quiet. */
         if (x->open_readers > 0 && !x->tty)
                 return;
+        if (x->open_readers > 0 && !x->drain_expired) {
+                if (!x->drain_open)
+                        drain_wait(x);
+                if (!x->drain_expired)
+                        return;
+        }
         x->reported = true;
+        log_warn("DBG report total %zu readers %d expired %d", x->dbg_total, x->open_readers, x->drain_expired);
         if (!x->released)
                 x->ops->exited(x, x->code);
 }
@@ -289,6 +340,7 @@ void ved_exec_release(struct ved_exec *x)
         close_handle(x, (uv_handle_t *)&x->errp, &x->err_open);
         close_handle(x, (uv_handle_t *)&x->in, &x->in_open);
         close_handle(x, (uv_handle_t *)&x->pid_poll, &x->pid_watched);
+        close_handle(x, (uv_handle_t *)&x->drain, &x->drain_open);
         if (x->handles == 0)
                 free_exec(x);
 }
@@ -331,6 +383,7 @@ int ved_exec_start(struct ved *v, uint32_t ctid, const struct ved_exec_request *
         snprintf(x->term, sizeof(x->term), "%s", rq->term ? rq->term : "");
         x->target = (struct quota_cgroup_target){ v->cgroup, v->cfg.instance, ctid };
         x->init_pidfd = dup(rt->proc.pidfd);
+        x->idmap = rt->idmap;
         if (strcmp(quota_cgroup_name(v->cgroup), "v2") == 0)
                 x->cgroup_fd = quota_cgroup_open_fd(v->cgroup, v->cfg.instance, ctid, NULL);
         if (copy_argv(x, rq->command, err) < 0) {

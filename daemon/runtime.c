@@ -204,7 +204,40 @@ static void watch_console(struct ved_rt *rt)
         }
 }
 
-int ved_rt_adopt(struct ved *v, uint32_t ctid, struct ve_proc *proc, struct ve_error *err)
+struct ve_idmap ved_rt_idmap(json_t *ve)
+{
+        json_t *base = json_object_get(ve, "idmap_base");
+        struct ve_idmap m = { 0, 0, 0 };
+
+        if (json_is_integer(base)) {
+                m.uid_base = m.gid_base = (uint32_t)json_integer_value(base);
+                m.count = VE_IDMAP_COUNT;
+        }
+        return m;
+}
+
+int ved_rt_ensure_idmap(struct ved *v, uint32_t ctid, struct ve_error *err)
+{
+        json_t *ve = NULL;
+        int64_t base;
+        int ret;
+
+        ret = ved_store_ve_get_ctid(&v->store, ctid, &ve, err);
+        if (ret < 0)
+                return ret;
+        base = json_is_integer(json_object_get(ve, "idmap_base")) ? 0 : -1;
+        json_decref(ve);
+        if (base == 0)
+                return 0;
+        base = ved_store_idmap_allocate(&v->store, VED_IDMAP_FIRST, VED_IDMAP_COUNT,
+                                        VED_IDMAP_LIMIT, err);
+        if (base < 0)
+                return (int)base;
+        return ved_store_ve_set_idmap(&v->store, ctid, base, err);
+}
+
+int ved_rt_adopt(struct ved *v, uint32_t ctid, struct ve_proc *proc,
+                 const struct ve_idmap *idmap, struct ve_error *err)
 {
         struct ved_rt *rt = calloc(1, sizeof(*rt));
         int ret;
@@ -216,6 +249,7 @@ int ved_rt_adopt(struct ved *v, uint32_t ctid, struct ve_proc *proc, struct ve_e
         rt->ctid = ctid;
         rt->proc = *proc;
         rt->console_log = -EBADF;
+        rt->idmap = *idmap;
         proc->pidfd = proc->console_fd = -EBADF;
         list_add_tail(&v->rts, &rt->link);
         ret = uv_poll_init(v->loop, &rt->pid_poll, rt->proc.pidfd);
@@ -269,8 +303,10 @@ static bool reconcile_one(struct ved *v, json_t *ve, struct ve_error *err)
         struct ve_proc proc = { .pidfd = -EBADF, .console_fd = -EBADF };
 
         ved_rt_cgroup_path(v, ctid, cgpath, sizeof(cgpath));
+        struct ve_idmap idmap = ved_rt_idmap(ve);
+
         if (pid > 0 && ve_proc_find(pid, start, cgpath, &proc, NULL) == 0 &&
-            ved_rt_adopt(v, ctid, &proc, err) == 0) {
+            ved_rt_adopt(v, ctid, &proc, &idmap, err) == 0) {
                 ved_store_ve_set_state(&v->store, ctid, "running", NULL);
                 log_info("VE %u is still running (pid %d)", ctid, (int)pid);
                 return true;

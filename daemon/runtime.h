@@ -25,6 +25,7 @@ struct ved_rt {
         bool exited;
         int exit_status;
         bool busy; /* an operation (stop, restart, destroy) owns the VE's exit */
+        struct ve_idmap idmap; /* its user namespace map, for exec */
         int handles;
 };
 
@@ -33,7 +34,13 @@ int ved_rt_init(struct ved *v, struct ve_error *err);
 void ved_rt_shutdown(struct ved *v);
 
 /* Start watching a running init; takes ownership of proc's fds. */
-int ved_rt_adopt(struct ved *v, uint32_t ctid, struct ve_proc *proc, struct ve_error *err);
+int ved_rt_adopt(struct ved *v, uint32_t ctid, struct ve_proc *proc,
+                 const struct ve_idmap *idmap, struct ve_error *err);
+
+/* The user namespace map of a VE record (count 0 when it has no range). */
+struct ve_idmap ved_rt_idmap(json_t *ve);
+/* Give a VE made before ranges existed its own range (inside a transaction). */
+int ved_rt_ensure_idmap(struct ved *v, uint32_t ctid, struct ve_error *err);
 /* Stop watching (closes the fds) and forget it. */
 void ved_rt_release(struct ved *v, uint32_t ctid);
 struct ved_rt *ved_rt_find(struct ved *v, uint32_t ctid);

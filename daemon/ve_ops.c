@@ -38,6 +38,7 @@ struct ve_op_data {
         unsigned timeout; /* this operation's wait for init, 0: stop_timeout */
         bool force;
         bool was_running;
+        struct ve_idmap idmap; /* the VE's user namespace map */
         char **addrs; /* its IP addresses without prefix, NULL-terminated */
         size_t n_addrs;
         const char *const *uplinks; /* the daemon's configuration: immutable */
@@ -73,6 +74,7 @@ static void fill_from_record(struct ve_op_data *d, json_t *ve)
         d->diskinodes = (uint64_t)json_integer_value(json_object_get(ve, "diskinodes"));
         d->stop_timeout = (unsigned)json_integer_value(json_object_get(ve, "stop_timeout"));
         d->addrs = ved_ip_list(json_object_get(ve, "ip"), &d->n_addrs);
+        d->idmap = ved_rt_idmap(ve);
 }
 
 static int prepare(struct ved_op *op, struct ve_error *err)
@@ -99,7 +101,8 @@ static int prepare(struct ved_op *op, struct ve_error *err)
         d->n_uplinks = v->cfg.n_uplinks;
         d->force = json_is_true(json_object_get(op->params, "force"));
         d->timeout = (unsigned)json_integer_value(json_object_get(op->params, "timeout"));
-        if (ved_store_ve_get_ctid(&v->store, op->ctid, &ve, err) < 0)
+        if (ved_rt_ensure_idmap(v, op->ctid, err) < 0 ||
+            ved_store_ve_get_ctid(&v->store, op->ctid, &ve, err) < 0)
                 return -err->code;
         fill_from_record(d, ve);
         snprintf(d->golden, sizeof(d->golden), "%s/%s.img", v->templates_dir,
@@ -270,6 +273,7 @@ static int init_work(struct ved_op *op, struct ve_error *err)
                 .hostname = d->hostname[0] ? d->hostname : NULL,
                 .init_argv = argv,
                 .cgroup = { .fd = -EBADF },
+                .idmap = d->idmap,
         };
 
         if (strcmp(quota_cgroup_name(d->cg), "v2") == 0) {
@@ -293,7 +297,7 @@ static int init_done(struct ved_op *op, struct ve_error *err)
                                        (int64_t)d->proc.starttime, err);
         if (ret < 0)
                 return ret;
-        ret = ved_rt_adopt(op->v, op->ctid, &d->proc, err);
+        ret = ved_rt_adopt(op->v, op->ctid, &d->proc, &d->idmap, err);
         d->proc.pidfd = d->proc.console_fd = -EBADF;
         return ret;
 }

@@ -89,6 +89,14 @@ int quota_cgroup_create(const struct quota_cgroup *cg, const char *instance, uin
         return ret < 0 ? ret : cg->ops->create(cg, instance, ctid, err);
 }
 
+int quota_cgroup_devices_allow(const struct quota_cgroup *cg, const char *instance, uint32_t ctid,
+                               struct ve_error *err)
+{
+        int ret = check_instance(instance, err);
+
+        return ret < 0 ? ret : cg->ops->devices_allow(cg, instance, ctid, err);
+}
+
 int quota_cgroup_open_fd(const struct quota_cgroup *cg, const char *instance, uint32_t ctid,
                          struct ve_error *err)
 {
@@ -291,7 +299,7 @@ int quota_cg_kill_pids(const char *dir, int sig, size_t *killed, struct ve_error
 
 void quota_cg_sleep_ms(unsigned ms)
 {
-        struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
+        struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L };
 
         while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
                 ;

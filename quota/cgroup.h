@@ -50,6 +50,8 @@ struct quota_cgroup_ops {
                       struct ve_error *err);
         int (*remove_instance)(const struct quota_cgroup *cg, const char *instance,
                                struct ve_error *err);
+        int (*devices_allow)(const struct quota_cgroup *cg, const char *instance, uint32_t ctid,
+                             struct ve_error *err);
 };
 
 struct quota_cgroup {
@@ -80,9 +82,22 @@ const char *quota_cgroup_name(const struct quota_cgroup *cg);
  * cpuset.cpus and cpuset.mems from the parent, since an empty cpuset cannot hold a
  * task; v2 enables in <instance>'s cgroup.subtree_control every controller it has.
  * An existing cgroup is kept (so a restarted operation can run again); what this
- * call made is removed again if it fails half-way. */
+ * call made is removed again if it fails half-way. Either way the cgroup ends up
+ * with the VE's device allow-list (quota_cgroup_devices_allow()). */
 int quota_cgroup_create(const struct quota_cgroup *cg, const char *instance, uint32_t ctid,
                         struct ve_error *err);
+
+/* Let the VE's processes open (and mknod) only the character devices null, zero,
+ * full, random, urandom, tty, console, ptmx and the pty slaves; every other open
+ * of a device fails with EPERM. v1: "a" written to the VE's devices.deny, then
+ * one devices.allow line each (the v1 hierarchy requires no device program, but
+ * the <instance> parent must allow what the VE does: it keeps the default "a").
+ * A host whose v1 layout has no devices hierarchy is refused (VE_EUNSUPPORTED):
+ * a VE must not run without it. v2: a BPF_PROG_TYPE_CGROUP_DEVICE program
+ * attached to the VE's cgroup (replacing an earlier one). quota_cgroup_create()
+ * calls this; it may be called again. */
+int quota_cgroup_devices_allow(const struct quota_cgroup *cg, const char *instance, uint32_t ctid,
+                               struct ve_error *err);
 
 /* v2 only: an O_CLOEXEC directory fd of the VE's cgroup for clone3's
  * CLONE_INTO_CGROUP; the caller closes it. v1 answers -EOPNOTSUPP. */
@@ -140,5 +155,9 @@ int quota_cg_collect_procs(const char *dir, pid_t **pids, size_t *n, struct ve_e
 int quota_cg_rmdir_tree(const char *dir, struct ve_error *err);
 int quota_cg_kill_pids(const char *dir, int sig, size_t *killed, struct ve_error *err);
 void quota_cg_sleep_ms(unsigned ms);
+/* devices.c: the allow-list for a v1 devices cgroup directory, or as a BPF
+ * program attached to a v2 cgroup directory. */
+int quota_cg_devices_v1(const char *dir, struct ve_error *err);
+int quota_cg_devices_bpf(const char *dir, struct ve_error *err);
 
 #endif

@@ -16,7 +16,7 @@
 /* name=systemd is mounted as "systemd"; hosts that co-mount controllers (cpu,cpuacct)
  * expose the same hierarchy under several names, which dedup() folds into one. */
 static const char *const controllers[] = {
-    "cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "blkio", "pids", "systemd",
+        "cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "blkio", "pids", "systemd",
 };
 #define N_CONTROLLERS (sizeof(controllers) / sizeof(controllers[0]))
 
@@ -82,7 +82,7 @@ static bool is_blank(const char *s)
 /* A new cpuset starts with no cpus and no mems and refuses tasks until given some. */
 static int cpuset_inherit(const char *dir, struct ve_error *err)
 {
-        static const char *const files[] = {"cpuset.cpus", "cpuset.mems"};
+        static const char *const files[] = { "cpuset.cpus", "cpuset.mems" };
 
         for (size_t i = 0; i < 2; i++) {
                 char path[PATH_MAX], parent[PATH_MAX], buf[4096];
@@ -119,11 +119,37 @@ static int make_dir(const struct hierarchy *h, const char *dir, bool *made, stru
         return 0;
 }
 
+static int devices_allow(const struct hierarchies *hs, const char *instance, uint32_t ctid,
+                         struct ve_error *err)
+{
+        for (size_t i = 0; i < hs->n; i++) {
+                char dir[PATH_MAX];
+
+                if (strcmp(hs->h[i].controller, "devices") != 0)
+                        continue;
+                snprintf(dir, sizeof(dir), "%s/%s/%u", hs->h[i].path, instance, ctid);
+                return quota_cg_devices_v1(dir, err);
+        }
+        return ve_error_set(
+            err, VE_EUNSUPPORTED,
+            "no cgroup v1 devices hierarchy: VEs cannot be confined to their devices");
+}
+
+static int v1_devices_allow(const struct quota_cgroup *cg, const char *instance, uint32_t ctid,
+                            struct ve_error *err)
+{
+        struct hierarchies hs;
+        int ret;
+
+        ret = list_hierarchies(cg, &hs, err);
+        return ret < 0 ? ret : devices_allow(&hs, instance, ctid, err);
+}
+
 static int v1_create(const struct quota_cgroup *cg, const char *instance, uint32_t ctid,
                      struct ve_error *err)
 {
         struct hierarchies hs;
-        bool made_inst[N_CONTROLLERS] = {0}, made_ve[N_CONTROLLERS] = {0};
+        bool made_inst[N_CONTROLLERS] = { 0 }, made_ve[N_CONTROLLERS] = { 0 };
         char inst[N_CONTROLLERS][384], ve[N_CONTROLLERS][400];
         size_t i;
         int ret;
@@ -141,6 +167,8 @@ static int v1_create(const struct quota_cgroup *cg, const char *instance, uint32
                 if (ret < 0)
                         break;
         }
+        if (ret == 0)
+                ret = devices_allow(&hs, instance, ctid, err);
         if (ret == 0)
                 return 0;
         /* Undo only what this call made; an instance another VE uses stays busy. */
@@ -324,14 +352,15 @@ static int v1_remove_instance(const struct quota_cgroup *cg, const char *instanc
 }
 
 const struct quota_cgroup_ops quota_cgroup_v1_ops = {
-    .name = "v1",
-    .create = v1_create,
-    .open_fd = v1_open_fd,
-    .attach = v1_attach,
-    .procs = v1_procs,
-    .is_populated = v1_is_populated,
-    .kill_all = v1_kill_all,
-    .destroy = v1_destroy,
-    .exists = v1_exists,
-    .remove_instance = v1_remove_instance,
+        .name = "v1",
+        .create = v1_create,
+        .open_fd = v1_open_fd,
+        .attach = v1_attach,
+        .procs = v1_procs,
+        .is_populated = v1_is_populated,
+        .kill_all = v1_kill_all,
+        .destroy = v1_destroy,
+        .exists = v1_exists,
+        .remove_instance = v1_remove_instance,
+        .devices_allow = v1_devices_allow,
 };

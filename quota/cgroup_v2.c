@@ -13,7 +13,7 @@
 #include "ve/cleanup.h"
 
 /* Controllers the daemon asks the host root to delegate to its instance. */
-static const char *const wanted[] = {"cpu", "cpuset", "io", "memory", "pids"};
+static const char *const wanted[] = { "cpu", "cpuset", "io", "memory", "pids" };
 
 static void ve_dir(const struct quota_cgroup *cg, const char *instance, uint32_t ctid, char *buf,
                    size_t len)
@@ -70,7 +70,7 @@ static int v2_create(const struct quota_cgroup *cg, const char *instance, uint32
                      struct ve_error *err)
 {
         char inst[PATH_MAX], ve[PATH_MAX];
-        bool made_inst = false;
+        bool made_inst = false, made_ve = false;
         int ret;
 
         snprintf(inst, sizeof(inst), "%s/%s", cg->root, instance);
@@ -83,11 +83,26 @@ static int v2_create(const struct quota_cgroup *cg, const char *instance, uint32
         else if (errno != EEXIST)
                 return ve_error_errno(err, errno, "create cgroup %s", inst);
         ret = enable_controllers(inst, NULL, 0, err);
-        if (ret == 0 && mkdir(ve, 0755) < 0 && errno != EEXIST)
+        if (ret == 0 && mkdir(ve, 0755) == 0)
+                made_ve = true;
+        else if (ret == 0 && errno != EEXIST)
                 ret = ve_error_errno(err, errno, "create cgroup %s", ve);
+        if (ret == 0)
+                ret = quota_cg_devices_bpf(ve, err);
+        if (ret < 0 && made_ve)
+                rmdir(ve);
         if (ret < 0 && made_inst)
                 rmdir(inst);
         return ret;
+}
+
+static int v2_devices_allow(const struct quota_cgroup *cg, const char *instance, uint32_t ctid,
+                            struct ve_error *err)
+{
+        char dir[PATH_MAX];
+
+        ve_dir(cg, instance, ctid, dir, sizeof(dir));
+        return quota_cg_devices_bpf(dir, err);
 }
 
 static int v2_open_fd(const struct quota_cgroup *cg, const char *instance, uint32_t ctid,
@@ -213,14 +228,15 @@ static int v2_remove_instance(const struct quota_cgroup *cg, const char *instanc
 }
 
 const struct quota_cgroup_ops quota_cgroup_v2_ops = {
-    .name = "v2",
-    .create = v2_create,
-    .open_fd = v2_open_fd,
-    .attach = v2_attach,
-    .procs = v2_procs,
-    .is_populated = v2_is_populated,
-    .kill_all = v2_kill_all,
-    .destroy = v2_destroy,
-    .exists = v2_exists,
-    .remove_instance = v2_remove_instance,
+        .name = "v2",
+        .create = v2_create,
+        .open_fd = v2_open_fd,
+        .attach = v2_attach,
+        .procs = v2_procs,
+        .is_populated = v2_is_populated,
+        .kill_all = v2_kill_all,
+        .destroy = v2_destroy,
+        .exists = v2_exists,
+        .remove_instance = v2_remove_instance,
+        .devices_allow = v2_devices_allow,
 };

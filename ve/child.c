@@ -67,20 +67,41 @@ int ve_child_fail_plain(struct ve_child_err *e, int code, const char *fmt, ...)
 
 int ve_child_wait_go(int sock)
 {
-        char c;
+        int fd = -1, ret;
+
+        ret = ve_child_wait_go_fd(sock, &fd);
+        if (fd >= 0)
+                close(fd);
+        return ret;
+}
+
+int ve_child_wait_go_fd(int sock, int *fd)
+{
+        char c, cbuf[CMSG_SPACE(sizeof(int))];
+        struct iovec iov = { .iov_base = &c, .iov_len = 1 };
+        struct msghdr msg = { .msg_iov = &iov,
+                              .msg_iovlen = 1,
+                              .msg_control = cbuf,
+                              .msg_controllen = sizeof(cbuf) };
         ssize_t n;
 
+        *fd = -1;
         do
-                n = recv(sock, &c, 1, 0);
+                n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
         while (n < 0 && errno == EINTR);
-        return n == 1 ? 0 : -EPIPE;
+        if (n != 1)
+                return -EPIPE;
+        for (struct cmsghdr *cm = CMSG_FIRSTHDR(&msg); cm != NULL; cm = CMSG_NXTHDR(&msg, cm))
+                if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS)
+                        memcpy(fd, CMSG_DATA(cm), sizeof(int));
+        return 0;
 }
 
 static int send_report(int sock, const struct report *r, int fd)
 {
-        char cbuf[CMSG_SPACE(sizeof(int))] = {0};
-        struct iovec iov = {.iov_base = (void *)r, .iov_len = sizeof(*r)};
-        struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
+        char cbuf[CMSG_SPACE(sizeof(int))] = { 0 };
+        struct iovec iov = { .iov_base = (void *)r, .iov_len = sizeof(*r) };
+        struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
         ssize_t n;
 
         if (fd >= 0) {
@@ -102,21 +123,21 @@ static int send_report(int sock, const struct report *r, int fd)
 
 int ve_child_send_pid(int sock, pid_t pid)
 {
-        struct report r = {.kind = REPORT_PID, .pid = pid};
+        struct report r = { .kind = REPORT_PID, .pid = pid };
 
         return send_report(sock, &r, -1);
 }
 
 int ve_child_send_fd(int sock, int fd)
 {
-        struct report r = {.kind = REPORT_FD};
+        struct report r = { .kind = REPORT_FD };
 
         return send_report(sock, &r, fd);
 }
 
 void ve_child_die(int sock, const struct ve_child_err *e)
 {
-        struct report r = {.kind = REPORT_ERROR, .code = e->code, .plain = e->plain};
+        struct report r = { .kind = REPORT_ERROR, .code = e->code, .plain = e->plain };
 
         memcpy(r.msg, e->msg, sizeof(r.msg));
         r.msg[sizeof(r.msg) - 1] = '\0';
@@ -126,10 +147,29 @@ void ve_child_die(int sock, const struct ve_child_err *e)
 
 int ve_child_send_go(int sock, struct ve_error *err)
 {
+        return ve_child_send_go_fd(sock, -1, err);
+}
+
+int ve_child_send_go_fd(int sock, int fd, struct ve_error *err)
+{
+        char cbuf[CMSG_SPACE(sizeof(int))] = { 0 };
+        struct iovec iov = { .iov_base = "g", .iov_len = 1 };
+        struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
         ssize_t n;
 
+        if (fd >= 0) {
+                struct cmsghdr *c;
+
+                msg.msg_control = cbuf;
+                msg.msg_controllen = sizeof(cbuf);
+                c = CMSG_FIRSTHDR(&msg);
+                c->cmsg_level = SOL_SOCKET;
+                c->cmsg_type = SCM_RIGHTS;
+                c->cmsg_len = CMSG_LEN(sizeof(int));
+                memcpy(CMSG_DATA(c), &fd, sizeof(int));
+        }
         do
-                n = send(sock, "g", 1, MSG_NOSIGNAL);
+                n = sendmsg(sock, &msg, MSG_NOSIGNAL);
         while (n < 0 && errno == EINTR);
         if (n < 0)
                 return ve_error_errno(err, errno, "wake the child");
@@ -168,11 +208,11 @@ int ve_child_collect(int sock, struct ve_child_result *res, struct ve_error *err
         for (;;) {
                 char cbuf[CMSG_SPACE(sizeof(int))];
                 struct report r;
-                struct iovec iov = {.iov_base = &r, .iov_len = sizeof(r)};
-                struct msghdr msg = {.msg_iov = &iov,
-                                     .msg_iovlen = 1,
-                                     .msg_control = cbuf,
-                                     .msg_controllen = sizeof(cbuf)};
+                struct iovec iov = { .iov_base = &r, .iov_len = sizeof(r) };
+                struct msghdr msg = { .msg_iov = &iov,
+                                      .msg_iovlen = 1,
+                                      .msg_control = cbuf,
+                                      .msg_controllen = sizeof(cbuf) };
                 ssize_t n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
 
                 if (n < 0 && errno == EINTR)

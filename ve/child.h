@@ -9,8 +9,9 @@
  * not allocate). Nothing in this file allocates.
  *
  * Report channel: an AF_UNIX SOCK_SEQPACKET socketpair made with SOCK_CLOEXEC. The
- * daemon sends one "go" byte when the child may proceed (after it joined the cgroup;
- * later also after writing uid/gid maps), and reads reports until end of file, which
+ * daemon sends one "go" byte when the child may proceed (after it joined the cgroup
+ * and, with a user namespace, after the uid/gid maps are written; the idmapped
+ * root comes along as an fd), and reads reports until end of file, which
  * comes when every child copy of the socket is gone: at a successful execve (the
  * socket is close-on-exec) or at exit. An error report is the child's last word.
  */
@@ -48,6 +49,8 @@ struct ve_child_result {
 
 /* Child side. Each returns 0 or -errno and never allocates. */
 int ve_child_wait_go(int sock);
+/* The same, taking the fd that came with "go" (O_CLOEXEC), or -1 when none did. */
+int ve_child_wait_go_fd(int sock, int *fd);
 int ve_child_send_pid(int sock, pid_t pid);
 int ve_child_send_fd(int sock, int fd);
 /* Report e (best effort) and _exit(127). */
@@ -55,6 +58,8 @@ __attribute__((noreturn)) void ve_child_die(int sock, const struct ve_child_err 
 
 /* Parent side. */
 int ve_child_send_go(int sock, struct ve_error *err);
+/* "go" with fd passed along (SCM_RIGHTS) when fd >= 0; the caller keeps its copy. */
+int ve_child_send_go_fd(int sock, int fd, struct ve_error *err);
 /* Read reports until end of file into res (res->fd starts at -EBADF; the caller
  * owns and closes it). Returns -errno only when the channel itself fails. */
 int ve_child_collect(int sock, struct ve_child_result *res, struct ve_error *err);

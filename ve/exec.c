@@ -16,16 +16,19 @@
 #include <unistd.h>
 #include <linux/close_range.h>
 
+#include "ve/caps.h"
 #include "ve/child.h"
 #include "ve/cleanup.h"
 #include "ve/console.h"
+#include "ve/idmap.h"
+#include "ve/seccomp.h"
 
 #define VE_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 #define VE_NS_FLAGS                                                                                \
         (CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET | CLONE_NEWPID | CLONE_NEWCGROUP)
 
 static const char *const path_dirs[] = {
-    "/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin",
+        "/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin",
 };
 
 /* The host-side fds of the three pipes: [0] is what the command gets. */
@@ -76,8 +79,8 @@ __attribute__((noreturn)) static void run_command(const struct ve_exec_config *c
                                                   const int stdio[3], int tty)
 {
         char term[128];
-        char *envp[] = {"PATH=" VE_PATH, "HOME=/root", NULL, NULL};
-        struct ve_child_err e = {0};
+        char *envp[] = { "PATH=" VE_PATH, "HOME=/root", NULL, NULL };
+        struct ve_child_err e = { 0 };
         int ret;
 
         if (cfg->term != NULL) {
@@ -96,18 +99,27 @@ __attribute__((noreturn)) static void run_command(const struct ve_exec_config *c
         if (ret == 0 && close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
                 ret = ve_child_fail(&e, errno, "close_range");
         if (ret == 0)
+                ret = ve_caps_drop(&e);
+        if (ret == 0)
+                ret = ve_seccomp_load(&e);
+        if (ret == 0)
                 exec_in_path(cfg->argv, envp, &e);
         ve_child_die(sock, &e);
 }
 
+/* setns() with a pidfd joins the user namespace before the others, so the rest
+ * are entered with the VE's credentials; joining it gives us no ids in it, so we
+ * become its root next (uid 0 inside, the VE's base uid on the host). */
 static int enter_ve(const struct ve_exec_config *cfg, struct ve_child_err *e)
 {
+        bool userns = ve_idmap_enabled(&cfg->idmap);
+
         /* Before anything of the VE can see us: see exec.h. */
         if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
                 return ve_child_fail(e, errno, "prctl PR_SET_DUMPABLE");
-        if (setns(cfg->init_pidfd, VE_NS_FLAGS) < 0)
+        if (setns(cfg->init_pidfd, VE_NS_FLAGS | (userns ? CLONE_NEWUSER : 0)) < 0)
                 return ve_child_fail(e, errno, "enter the VE's namespaces");
-        return 0;
+        return userns ? ve_idmap_become_root(e) : 0;
 }
 
 /* The host-side helper: enters the VE, forks the command as the daemon's child,
@@ -115,7 +127,7 @@ static int enter_ve(const struct ve_exec_config *cfg, struct ve_child_err *e)
 __attribute__((noreturn)) static void helper(const struct ve_exec_config *cfg, int sock,
                                              const int stdio[3])
 {
-        struct ve_child_err e = {0};
+        struct ve_child_err e = { 0 };
         int master = -1, tty = -1, ret;
         pid_t pid;
 
@@ -195,7 +207,7 @@ static int run_helper(const struct ve_exec_config *cfg, const struct stdio_pipes
                 ret = ve_child_collect(psock, res, err);
         if (ret < 0)
                 ve_pidfd_send_signal(pidfd, SIGKILL);
-        ve_proc_wait(pidfd, 0, &(int){0}, NULL);
+        ve_proc_wait(pidfd, 0, &(int){ 0 }, NULL);
         return ret;
 }
 
@@ -228,12 +240,17 @@ static int finish(const struct ve_exec_config *cfg, struct ve_child_result *res,
 
 static int spawn(const struct ve_exec_config *cfg, struct ve_exec_proc *out, struct ve_error *err)
 {
-        struct stdio_pipes p = {{-EBADF, -EBADF, -EBADF}, {-EBADF, -EBADF, -EBADF}};
-        struct ve_child_result res = {.fd = -EBADF};
+        struct stdio_pipes p = { { -EBADF, -EBADF, -EBADF }, { -EBADF, -EBADF, -EBADF } };
+        struct ve_child_result res = { .fd = -EBADF };
         int ret = 0;
 
         if (cfg->argv == NULL || cfg->argv[0] == NULL)
                 return ve_error_set(err, EINVAL, "no command given");
+        ret = ve_idmap_check(&cfg->idmap, err);
+        if (ret == 0)
+                ret = ve_seccomp_prepare(err);
+        if (ret < 0)
+                return ret;
         if (!cfg->pty)
                 ret = make_pipes(&p, err);
         if (ret == 0)
@@ -258,12 +275,12 @@ int ve_exec_spawn(const struct ve_exec_config *cfg, struct ve_exec_proc *out, st
 {
         int ret;
 
-        *out = (struct ve_exec_proc){.pid = 0,
-                                     .pidfd = -EBADF,
-                                     .stdin_fd = -EBADF,
-                                     .stdout_fd = -EBADF,
-                                     .stderr_fd = -EBADF,
-                                     .pty_fd = -EBADF};
+        *out = (struct ve_exec_proc){ .pid = 0,
+                                      .pidfd = -EBADF,
+                                      .stdin_fd = -EBADF,
+                                      .stdout_fd = -EBADF,
+                                      .stderr_fd = -EBADF,
+                                      .pty_fd = -EBADF };
         ret = spawn(cfg, out, err);
         if (ret < 0)
                 return ve_error_prefix(err, "exec %s in the VE", cfg->argv ? cfg->argv[0] : "");
@@ -281,7 +298,7 @@ void ve_exec_proc_close(struct ve_exec_proc *p)
 
 int ve_exec_resize(int master_fd, unsigned short rows, unsigned short cols, struct ve_error *err)
 {
-        struct winsize ws = {.ws_row = rows, .ws_col = cols};
+        struct winsize ws = { .ws_row = rows, .ws_col = cols };
 
         if (ioctl(master_fd, TIOCSWINSZ, &ws) < 0)
                 return ve_error_errno(err, errno, "set the window size");

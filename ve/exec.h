@@ -7,13 +7,17 @@
  * is closed at execve.
  *
  * How: a short-lived host child marks itself non-dumpable (PR_SET_DUMPABLE 0),
- * joins the init's namespaces with setns(pidfd, CLONE_NEW*), and clones the
+ * joins the init's namespaces with setns(pidfd, CLONE_NEW*) (the user namespace
+ * among them when cfg->idmap has a count, becoming the VE's root), and clones the
  * command's process with CLONE_PARENT, so that process is the daemon's own child
  * (reapable through its pidfd) and lives in the VE's pid namespace. Until its
  * execve that process still runs the daemon's image inside the VE; being
  * non-dumpable, its /proc/<pid>/exe, /proc/<pid>/mem and ptrace are closed to the
- * VE's root (the runc and LXC answer to CVE-2019-5736, complete once VEs get user
- * namespaces), and execve of the guest binary resets it.
+ * VE's root (the runc and LXC answer to CVE-2019-5736), and execve of the guest
+ * binary resets it. With the user namespace the process is the VE's root, host
+ * uid <base>, which could not write the daemon's binary even if it reached it.
+ * The command runs under the same bounding set (caps.h) and seccomp filter
+ * (seccomp.h) as the VE's init.
  *
  * A pty is opened inside the VE, from the VE's own devpts (/dev/ptmx after
  * entering its mount namespace), and its master is passed back over a unix
@@ -37,6 +41,7 @@ struct ve_exec_config {
         const char *term;             /* TERM value, or NULL to leave TERM unset */
         bool pty;                     /* a terminal instead of three pipes */
         unsigned short rows, cols;    /* pty mode: initial window size, 0 to leave it */
+        struct ve_idmap idmap;        /* the VE's (as given to ve_start); count 0: none */
 };
 
 struct ve_exec_proc {

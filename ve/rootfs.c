@@ -10,16 +10,36 @@
 #include <unistd.h>
 #include <linux/openat2.h>
 
+#include "ve/idmap.h"
+
 #define IN_ROOT (RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS)
 
-int ve_rootfs_prepare(const char *rootfs, int *rootfd, struct ve_child_err *e)
+static int attach_tree(const char *rootfs, int tree_fd, struct ve_child_err *e)
 {
-        int fd;
+        int fd, ret;
+
+        fd = open(rootfs, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+                return ve_child_fail(e, errno, "open %s", rootfs);
+        ret = ve_idmap_attach_root(tree_fd, fd, e);
+        close(fd);
+        return ret;
+}
+
+int ve_rootfs_prepare(const char *rootfs, int tree_fd, int *rootfd, struct ve_child_err *e)
+{
+        int fd, ret;
 
         if (mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) < 0)
                 return ve_child_fail(e, errno, "make mounts slave");
-        if (mount(rootfs, rootfs, NULL, MS_BIND | MS_REC, NULL) < 0)
+        if (tree_fd >= 0) {
+                ret = attach_tree(rootfs, tree_fd, e);
+                if (ret < 0)
+                        return ret;
+        } else if (mount(rootfs, rootfs, NULL, MS_BIND | MS_REC, NULL) < 0) {
                 return ve_child_fail(e, errno, "bind-mount %s on itself", rootfs);
+        }
+        /* Now the path leads to the mount just made, on top of the host's. */
         fd = open(rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
         if (fd < 0)
                 return ve_child_fail(e, errno, "open %s", rootfs);
@@ -85,6 +105,103 @@ int ve_rootfs_mount_kernfs(int rootfd, struct ve_child_err *e)
         if (ret < 0)
                 return ret;
         return mount_dir(rootfd, "sys", "sysfs", safe | MS_RDONLY, e);
+}
+
+/* What a VE must not write or read of the kernel's files, after crun's and
+ * LXC's defaults. In a user namespace most of these are already closed (their
+ * files belong to the host's root, whom the namespace does not map); these mounts
+ * are the second wall, and cover kernels whose files say otherwise. */
+static const char *const readonly_paths[] = {
+        "proc/sys", "proc/sysrq-trigger", "proc/irq", "proc/bus", "proc/fs", "proc/asound",
+};
+
+static const char *const masked_paths[] = {
+        "proc/kcore",
+        "proc/keys",
+        "proc/timer_list",
+        "proc/sched_debug",
+        "proc/kmsg",
+        "proc/latency_stats",
+        "proc/timer_stats",
+        "proc/acpi",
+        "proc/scsi",
+        "sys/firmware",
+        "sys/devices/virtual/powercap",
+};
+
+#define RO_FLAGS (MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC)
+
+/* Open a path below rootfd for mounting on it; *fd is -1 when it does not exist
+ * (this kernel has no such file), a symlink anywhere on the way is refused. */
+static int open_target(int rootfd, const char *path, int *fd, struct ve_child_err *e)
+{
+        *fd = ve_openat2(rootfd, path, O_PATH | O_CLOEXEC, IN_ROOT);
+        if (*fd < 0 && errno != ENOENT)
+                return ve_child_fail(e, errno, "open /%s", path);
+        return 0;
+}
+
+/* A bind mount of the path on itself, remounted read-only (a bind mount takes
+ * mount flags only at the remount). */
+static int make_readonly(int rootfd, const char *path, struct ve_child_err *e)
+{
+        char src[64];
+        int fd, ret;
+
+        ret = open_target(rootfd, path, &fd, e);
+        if (ret < 0 || fd < 0)
+                return ret;
+        snprintf(src, sizeof(src), "/proc/self/fd/%d", fd);
+        ret = ve_rootfs_mount_on(fd, src, NULL, MS_BIND | MS_REC, NULL, path, e);
+        close(fd);
+        if (ret < 0)
+                return ret;
+        ret = open_target(rootfd, path, &fd, e);
+        if (ret < 0 || fd < 0)
+                return ret < 0 ? ret : ve_child_fail(e, ENOENT, "reopen /%s", path);
+        ret = ve_rootfs_mount_on(fd, NULL, NULL, MS_BIND | MS_REMOUNT | RO_FLAGS, NULL, path, e);
+        close(fd);
+        return ret;
+}
+
+/* A directory gets an empty read-only tmpfs, a file the VE's /dev/null. */
+static int mask(int rootfd, int nullfd, const char *path, struct ve_child_err *e)
+{
+        struct stat st;
+        char src[64];
+        int fd, ret;
+
+        ret = open_target(rootfd, path, &fd, e);
+        if (ret < 0 || fd < 0)
+                return ret;
+        if (fstat(fd, &st) < 0) {
+                ret = ve_child_fail(e, errno, "stat /%s", path);
+        } else if (S_ISDIR(st.st_mode)) {
+                ret = ve_rootfs_mount_on(fd, "tmpfs", "tmpfs", RO_FLAGS, "size=4k,mode=0555", path,
+                                         e);
+        } else {
+                snprintf(src, sizeof(src), "/proc/self/fd/%d", nullfd);
+                ret = ve_rootfs_mount_on(fd, src, NULL, MS_BIND, NULL, path, e);
+        }
+        close(fd);
+        return ret;
+}
+
+int ve_rootfs_mask_kernfs(int rootfd, struct ve_child_err *e)
+{
+        int nullfd, ret = 0;
+
+        for (size_t i = 0; ret == 0 && i < sizeof(readonly_paths) / sizeof(readonly_paths[0]); i++)
+                ret = make_readonly(rootfd, readonly_paths[i], e);
+        if (ret < 0)
+                return ret;
+        nullfd = ve_openat2(rootfd, "dev/null", O_PATH | O_CLOEXEC, IN_ROOT);
+        if (nullfd < 0)
+                return ve_child_fail(e, errno, "open /dev/null");
+        for (size_t i = 0; ret == 0 && i < sizeof(masked_paths) / sizeof(masked_paths[0]); i++)
+                ret = mask(rootfd, nullfd, masked_paths[i], e);
+        close(nullfd);
+        return ret;
 }
 
 /* pivot_root(".", ".") stacks the old root on top of the new one at "/"; detaching

@@ -13,10 +13,12 @@
 #include "child.h"
 
 /* Make every mount slave (so nothing we do propagates to the host, while host
- * mounts under the private area still reach the VE), bind-mount rootfs onto
- * itself so it is a mount point pivot_root accepts, and open it: *rootfd is an
- * O_PATH fd of that new mount. */
-int ve_rootfs_prepare(const char *rootfs, int *rootfd, struct ve_child_err *e);
+ * mounts under the private area still reach the VE), put a mount on rootfs so it
+ * is a mount point pivot_root accepts, and open it: *rootfd is an O_PATH fd of
+ * that new mount. The mount is tree_fd, the idmapped clone the daemon made
+ * (idmap.h), or without a user namespace (tree_fd < 0) a bind of rootfs on
+ * itself. */
+int ve_rootfs_prepare(const char *rootfs, int tree_fd, int *rootfd, struct ve_child_err *e);
 
 /* Open the directory `name` (one component) of rootfd as O_PATH, creating it
  * (mode 0755) if missing; a symlink there is refused with -ELOOP. */
@@ -30,6 +32,12 @@ int ve_rootfs_mount_on(int target_fd, const char *src, const char *fstype, unsig
 /* /proc (proc, nosuid,nodev,noexec) and /sys (sysfs read-only: the new network
  * namespace's view). */
 int ve_rootfs_mount_kernfs(int rootfd, struct ve_child_err *e);
+
+/* Once /proc, /sys and /dev are in place: /proc/sys, /proc/sysrq-trigger and the
+ * like read-only; /proc/kcore, /proc/keys, /proc/timer_list, /proc/kmsg and the
+ * like covered by the VE's /dev/null, and /sys/firmware, /proc/acpi and /proc/scsi
+ * by an empty read-only tmpfs. Paths this kernel lacks are skipped. */
+int ve_rootfs_mask_kernfs(int rootfd, struct ve_child_err *e);
 
 /* pivot_root into rootfd and detach the old root, leaving cwd at the new "/". */
 int ve_rootfs_pivot(int rootfd, struct ve_child_err *e);

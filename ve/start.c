@@ -13,25 +13,30 @@
 #include <unistd.h>
 #include <linux/close_range.h>
 
+#include "ve/caps.h"
 #include "ve/child.h"
 #include "ve/cleanup.h"
 #include "ve/console.h"
 #include "ve/devices.h"
+#include "ve/idmap.h"
 #include "ve/rootfs.h"
+#include "ve/seccomp.h"
 
 /* The cgroup namespace is not among these: the child unshares it once it is in
- * the VE's cgroup, so that cgroup becomes the root the VE sees. */
+ * the VE's cgroup, so that cgroup becomes the root the VE sees. CLONE_NEWUSER
+ * joins them when the VE has an idmap; the kernel makes the user namespace first,
+ * so it owns the others. */
 #define VE_CLONE_FLAGS (CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET)
 
-static char *const default_init[] = {"/sbin/init", NULL};
+static char *const default_init[] = { "/sbin/init", NULL };
 
 /* init's whole environment: nothing of the daemon's leaks in. systemd reads
  * `container` to know it runs in one. */
 static char *const init_env[] = {
-    "container=ved",
-    "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-    "TERM=linux",
-    NULL,
+        "container=ved",
+        "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        "TERM=linux",
+        NULL,
 };
 
 static int set_hostname(const struct ve_start_config *cfg, struct ve_child_err *e)
@@ -48,33 +53,48 @@ static int set_hostname(const struct ve_start_config *cfg, struct ve_child_err *
         return 0;
 }
 
-static int setup_root(const struct ve_start_config *cfg, int console, unsigned console_index,
+static int setup_root(int rootfd, int console, unsigned console_index, bool userns,
                       struct ve_child_err *e)
 {
-        int rootfd = -1, ret;
+        int ret;
 
-        ret = ve_rootfs_prepare(cfg->rootfs, &rootfd, e);
-        if (ret < 0)
-                return ret;
         ret = ve_rootfs_mount_kernfs(rootfd, e);
         if (ret == 0)
-                ret = ve_devices_setup(rootfd, console, console_index, e);
+                ret = ve_devices_setup(rootfd, console, console_index, userns, e);
+        if (ret == 0)
+                ret = ve_rootfs_mask_kernfs(rootfd, e);
         if (ret == 0)
                 ret = ve_rootfs_pivot(rootfd, e);
-        close(rootfd);
+        return ret;
+}
+
+/* The root is opened while the child is still the host's root, who may pass
+ * the 0700 ves/<ctid>/ directory; everything after runs as the VE's root. */
+static int enter_root(const struct ve_start_config *cfg, int tree_fd, int *rootfd,
+                      struct ve_child_err *e)
+{
+        int ret;
+
+        ret = ve_rootfs_prepare(cfg->rootfs, tree_fd, rootfd, e);
+        if (ret == 0 && ve_idmap_enabled(&cfg->idmap))
+                ret = ve_idmap_become_root(e);
+        if (ret == 0 && unshare(CLONE_NEWCGROUP) < 0)
+                ret = ve_child_fail(e, errno, "unshare the cgroup namespace");
         return ret;
 }
 
 /* Runs in the child, as PID 1 of the new pid namespace, already in the VE's cgroup. */
-static int setup(const struct ve_start_config *cfg, int console, unsigned console_index,
-                 struct ve_child_err *e)
+static int setup(const struct ve_start_config *cfg, int tree_fd, int console,
+                 unsigned console_index, struct ve_child_err *e)
 {
-        int ret;
+        int rootfd = -1, ret;
 
         umask(0);
-        if (unshare(CLONE_NEWCGROUP) < 0)
-                return ve_child_fail(e, errno, "unshare the cgroup namespace");
-        ret = setup_root(cfg, console, console_index, e);
+        ret = enter_root(cfg, tree_fd, &rootfd, e);
+        if (ret == 0)
+                ret = setup_root(rootfd, console, console_index, ve_idmap_enabled(&cfg->idmap), e);
+        if (rootfd >= 0)
+                close(rootfd);
         if (ret < 0)
                 return ret;
         ret = set_hostname(cfg, e);
@@ -94,11 +114,18 @@ __attribute__((noreturn)) static void start_child(const struct ve_start_config *
                                                   int console, unsigned console_index)
 {
         char *const *argv = cfg->init_argv ? cfg->init_argv : default_init;
-        struct ve_child_err e = {0};
+        struct ve_child_err e = { 0 };
+        int tree_fd = -1, ret;
 
-        if (ve_child_wait_go(sock) < 0)
+        if (ve_child_wait_go_fd(sock, &tree_fd) < 0)
                 _exit(127);
-        if (setup(cfg, console, console_index, &e) == 0) {
+        ret = setup(cfg, tree_fd, console, console_index, &e);
+        if (ret == 0)
+                ret = ve_caps_drop(&e);
+        /* Last, so that nothing of the setup runs under the filter. */
+        if (ret == 0)
+                ret = ve_seccomp_load(&e);
+        if (ret == 0) {
                 execve(argv[0], argv, init_env);
                 ve_child_fail(&e, errno, "execute %s", argv[0]);
         }
@@ -109,11 +136,14 @@ __attribute__((noreturn)) static void start_child(const struct ve_start_config *
 static void kill_and_reap(int pidfd)
 {
         ve_pidfd_send_signal(pidfd, SIGKILL);
-        ve_proc_wait(pidfd, 0, &(int){0}, NULL);
+        ve_proc_wait(pidfd, 0, &(int){ 0 }, NULL);
 }
 
+/* The child waits for "go" until it is in the VE's cgroup and, with a user
+ * namespace, until its maps are written and its idmapped root is made. */
 static int join_and_go(const struct ve_start_config *cfg, pid_t pid, int sock, struct ve_error *err)
 {
+        _cleanup_close_ int tree = -EBADF;
         int ret;
 
         if (cfg->cgroup.fd < 0 && cfg->cgroup.attach_cb != NULL) {
@@ -121,12 +151,20 @@ static int join_and_go(const struct ve_start_config *cfg, pid_t pid, int sock, s
                 if (ret < 0)
                         return ret;
         }
-        return ve_child_send_go(sock, err);
+        if (ve_idmap_enabled(&cfg->idmap)) {
+                ret = ve_idmap_write(pid, &cfg->idmap, err);
+                if (ret < 0)
+                        return ret;
+                tree = ve_idmap_clone_root(cfg->rootfs, pid, err);
+                if (tree < 0)
+                        return tree;
+        }
+        return ve_child_send_go_fd(sock, tree, err);
 }
 
 static int wait_exec(int sock, struct ve_error *err)
 {
-        struct ve_child_result res = {.fd = -EBADF};
+        struct ve_child_result res = { .fd = -EBADF };
         int ret;
 
         ret = ve_child_collect(sock, &res, err);
@@ -140,6 +178,7 @@ static int wait_exec(int sock, struct ve_error *err)
 static int check_config(const struct ve_start_config *cfg, struct ve_error *err)
 {
         struct stat st;
+        int ret;
 
         if (cfg->rootfs == NULL || cfg->rootfs[0] != '/')
                 return ve_error_set(err, EINVAL, "rootfs must be an absolute path");
@@ -147,7 +186,10 @@ static int check_config(const struct ve_start_config *cfg, struct ve_error *err)
                 return ve_error_errno(err, errno, "rootfs %s", cfg->rootfs);
         if (!S_ISDIR(st.st_mode))
                 return ve_error_set(err, ENOTDIR, "rootfs %s is not a directory", cfg->rootfs);
-        return 0;
+        ret = ve_idmap_check(&cfg->idmap, err);
+        if (ret < 0)
+                return ret;
+        return ve_seccomp_prepare(err);
 }
 
 static int start(const struct ve_start_config *cfg, struct ve_proc *out, struct ve_error *err)
@@ -155,6 +197,7 @@ static int start(const struct ve_start_config *cfg, struct ve_proc *out, struct 
         _cleanup_close_ int master = -EBADF, slave = -EBADF, psock = -EBADF, csock = -EBADF;
         _cleanup_close_ int pidfd = -EBADF;
         unsigned console_index = 0;
+        uint64_t flags;
         int sv[2], ret;
         pid_t pid;
 
@@ -168,7 +211,10 @@ static int start(const struct ve_start_config *cfg, struct ve_proc *out, struct 
                 return ve_error_errno(err, errno, "socketpair");
         psock = sv[0];
         csock = sv[1];
-        pid = ve_clone3(CLONE_PIDFD | VE_CLONE_FLAGS, &pidfd, cfg->cgroup.fd);
+        flags = CLONE_PIDFD | VE_CLONE_FLAGS;
+        if (ve_idmap_enabled(&cfg->idmap))
+                flags |= CLONE_NEWUSER;
+        pid = ve_clone3(flags, &pidfd, cfg->cgroup.fd);
         if (pid < 0)
                 return ve_error_errno(err, errno, "clone3");
         if (pid == 0) {

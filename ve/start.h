@@ -5,9 +5,16 @@
  * helper process stays behind: init is the caller's own child (the daemon holds
  * it by pidfd), and when the daemon exits init is reparented and keeps running.
  *
- * The user namespace comes later: CLONE_NEWUSER joins the clone flags, and the
- * daemon writes uid_map/gid_map at the point where it already joins the child to
- * its cgroup, before letting it go on (see the report channel in child.h).
+ * With an idmap (struct ve_idmap, count > 0) init also gets a user namespace,
+ * created first by the same clone3 so that it owns every other namespace of the
+ * VE: the VE's root has CAP_SYS_ADMIN over its own mount, net, uts, ipc, pid and
+ * cgroup namespaces and over nothing of the host. The parent writes uid_map and
+ * gid_map ("0 <base> <count>") while the child waits for "go" (see child.h), and
+ * hands it an idmapped clone of the rootfs (see idmap.h), so the private area
+ * keeps guest ids 0-65535 on disk while the VE's processes are host ids
+ * base..base+65535. The VE's init then runs without sys_module, sys_rawio,
+ * sys_time and the other capabilities of caps.h in its bounding set, under the
+ * seccomp filter of seccomp.h.
  */
 #ifndef VE_START_H
 #define VE_START_H
@@ -30,12 +37,23 @@ struct ve_cgroup_join {
         void *data;
 };
 
+/* A VE's user namespace: guest uids and gids 0..count-1 are host ids uid_base..
+ * and gid_base..; count is VE_IDMAP_COUNT. A zeroed struct (count 0) means no user
+ * namespace: the VE's root is the host's root (tests of the runtime only; the
+ * daemon always passes the VE's range). */
+struct ve_idmap {
+        uint32_t uid_base, gid_base, count;
+};
+
+#define VE_IDMAP_COUNT 65536u
+
 struct ve_start_config {
         uint32_t ctid;
         const char *rootfs;     /* host path of the mounted private area */
         const char *hostname;   /* NULL: the CTID in decimal */
         char *const *init_argv; /* NULL: {"/sbin/init", NULL}; argv[0] is a path in the VE */
         struct ve_cgroup_join cgroup;
+        struct ve_idmap idmap; /* count 0: no user namespace */
 };
 
 /* A running VE init as the daemon holds it. */

@@ -39,7 +39,7 @@ struct fixture {
         struct ve_proc ve;
 };
 
-static struct fixture fx = {.ve = {.pidfd = -1, .console_fd = -1}};
+static struct fixture fx = { .ve = { .pidfd = -1, .console_fd = -1 } };
 
 #define SKIP_UNLESS_ROOT()                                                                         \
         do {                                                                                       \
@@ -74,11 +74,11 @@ static void copy_file(const char *src, const char *dst)
 
 static void make_rootfs(const char *root)
 {
-        static const char *const dirs[] = {"bin", "sbin", "etc", "proc",
-                                           "sys", "dev",  "tmp", "root"};
-        static const char *const applets[] = {"sh",  "cat",      "echo", "touch", "sleep", "ls",
-                                              "tty", "hostname", "stty", "true",  "mount", "id",
-                                              "tr",  "head",     "wc",   "grep"};
+        static const char *const dirs[] = { "bin", "sbin", "etc", "proc",
+                                            "sys", "dev",  "tmp", "root" };
+        static const char *const applets[] = { "sh",  "cat",      "echo", "touch", "sleep", "ls",
+                                               "tty", "hostname", "stty", "true",  "mount", "id",
+                                               "tr",  "head",     "wc",   "grep" };
         char path[PATH_MAX];
 
         assert_int_equal(mkdir(root, 0755), 0);
@@ -151,15 +151,16 @@ static void read_all(int fd, char *buf, size_t len)
 /* Wait for pidfd to become readable (the process exited) for up to ms. */
 static bool wait_exit(int pidfd, int ms)
 {
-        struct pollfd p = {.fd = pidfd, .events = POLLIN};
+        struct pollfd p = { .fd = pidfd, .events = POLLIN };
 
         return poll(&p, 1, ms) == 1;
 }
 
 static struct ve_cgroup_join v1_join(void)
 {
-        struct ve_cgroup_join j = {
-            .fd = -1, .attach_cb = quota_cgroup_attach_cb, .data = &fx.target};
+        struct ve_cgroup_join j = { .fd = -1,
+                                    .attach_cb = quota_cgroup_attach_cb,
+                                    .data = &fx.target };
 
         return j;
 }
@@ -168,9 +169,11 @@ static struct ve_cgroup_join v1_join(void)
 static int run_in_ve(char *const *argv, const char *input, char *out, size_t outlen, char *errb,
                      size_t errlen)
 {
-        struct ve_exec_config cfg = {.init_pidfd = fx.ve.pidfd, .cgroup = v1_join(), .argv = argv};
+        struct ve_exec_config cfg = { .init_pidfd = fx.ve.pidfd,
+                                      .cgroup = v1_join(),
+                                      .argv = argv };
         struct ve_exec_proc p;
-        struct ve_error err = {0};
+        struct ve_error err = { 0 };
         int status = -1;
 
         if (ve_exec_spawn(&cfg, &p, &err) < 0)
@@ -189,7 +192,7 @@ static int run_in_ve(char *const *argv, const char *input, char *out, size_t out
 static int sh_in_ve(const char *script, char *out, size_t outlen)
 {
         char errb[1024];
-        char *argv[] = {"sh", "-c", (char *)script, NULL};
+        char *argv[] = { "sh", "-c", (char *)script, NULL };
 
         return run_in_ve(argv, NULL, out, outlen, errb, sizeof(errb));
 }
@@ -198,9 +201,9 @@ static int sh_in_ve(const char *script, char *out, size_t outlen)
 
 static int group_setup(void **state)
 {
-        struct ve_error err = {0};
-        char *argv[] = {"/sbin/init", NULL};
-        struct ve_start_config cfg = {.ctid = CTID, .hostname = "vetest", .init_argv = argv};
+        struct ve_error err = { 0 };
+        char *argv[] = { "/sbin/init", NULL };
+        struct ve_start_config cfg = { .ctid = CTID, .hostname = "vetest", .init_argv = argv };
 
         (void)state;
         if (geteuid() != 0)
@@ -217,7 +220,7 @@ static int group_setup(void **state)
                 fprintf(stderr, "cgroup: %s\n", err.message);
                 return -1;
         }
-        fx.target = (struct quota_cgroup_target){fx.cg, fx.instance, CTID};
+        fx.target = (struct quota_cgroup_target){ fx.cg, fx.instance, CTID };
         cfg.rootfs = fx.rootfs;
         cfg.cgroup = v1_join();
         if (ve_start(&cfg, &fx.ve, &err) < 0) {
@@ -241,7 +244,7 @@ static int group_setup_or_clean(void **state)
 
 static int group_teardown(void **state)
 {
-        struct ve_error err = {0};
+        struct ve_error err = { 0 };
 
         (void)state;
         if (geteuid() != 0)
@@ -249,7 +252,7 @@ static int group_teardown(void **state)
         if (fx.cg != NULL) {
                 quota_cgroup_kill_all(fx.cg, fx.instance, CTID, SIGKILL, &err);
                 if (fx.ve.pidfd >= 0)
-                        ve_proc_wait(fx.ve.pidfd, 0, &(int){0}, NULL);
+                        ve_proc_wait(fx.ve.pidfd, 0, &(int){ 0 }, NULL);
                 quota_cgroup_destroy(fx.cg, fx.instance, CTID, &err);
                 quota_cgroup_remove_instance(fx.cg, fx.instance, &err);
                 quota_cgroup_free(fx.cg);
@@ -266,7 +269,7 @@ static int group_teardown(void **state)
 static void test_init_is_pid1(void **state)
 {
         char host_ns[64], ve_ns[64], path[64], out[256];
-        char *argv[] = {"cat", "/proc/1/comm", NULL};
+        char *argv[] = { "cat", "/proc/1/comm", NULL };
         char errb[256];
         ssize_t n;
 
@@ -331,7 +334,7 @@ static void test_proc_sys_dev(void **state)
 static void test_in_cgroup(void **state)
 {
         _cleanup_free_ pid_t *pids = NULL;
-        struct ve_error err = {0};
+        struct ve_error err = { 0 };
         char path[64], line[4096], want[128], out[512];
         bool found = false, populated = false;
         size_t n = 0;
@@ -362,9 +365,9 @@ static void test_in_cgroup(void **state)
 static void test_exec_pipes(void **state)
 {
         char out[256], errb[256];
-        char *argv[] = {"sh", "-c", "echo out; echo err >&2; exit 7", NULL};
-        char *cat[] = {"cat", NULL};
-        char *env[] = {"sh", "-c", "echo $PATH $HOME; pwd; ls /proc/self/fd | wc -l", NULL};
+        char *argv[] = { "sh", "-c", "echo out; echo err >&2; exit 7", NULL };
+        char *cat[] = { "cat", NULL };
+        char *env[] = { "sh", "-c", "echo $PATH $HOME; pwd; ls /proc/self/fd | wc -l", NULL };
         int status, fds;
 
         (void)state;
@@ -389,14 +392,14 @@ static void test_exec_pipes(void **state)
 
 static void test_exec_pty(void **state)
 {
-        struct ve_exec_config cfg = {.init_pidfd = fx.ve.pidfd,
-                                     .cgroup = v1_join(),
-                                     .pty = true,
-                                     .term = "xterm",
-                                     .rows = 30,
-                                     .cols = 100};
-        char *argv[] = {"sh", "-c", "tty; stty size; echo $TERM", NULL};
-        struct ve_error err = {0};
+        struct ve_exec_config cfg = { .init_pidfd = fx.ve.pidfd,
+                                      .cgroup = v1_join(),
+                                      .pty = true,
+                                      .term = "xterm",
+                                      .rows = 30,
+                                      .cols = 100 };
+        char *argv[] = { "sh", "-c", "tty; stty size; echo $TERM", NULL };
+        struct ve_error err = { 0 };
         struct ve_exec_proc p;
         char out[512];
         size_t off = 0;
@@ -424,9 +427,9 @@ static void test_exec_pty(void **state)
 
 static void test_exec_missing(void **state)
 {
-        struct ve_exec_config cfg = {.init_pidfd = fx.ve.pidfd, .cgroup = v1_join()};
-        char *argv[] = {"no-such-command", NULL};
-        struct ve_error err = {0};
+        struct ve_exec_config cfg = { .init_pidfd = fx.ve.pidfd, .cgroup = v1_join() };
+        char *argv[] = { "no-such-command", NULL };
+        struct ve_error err = { 0 };
         struct ve_exec_proc p;
 
         (void)state;
@@ -443,8 +446,8 @@ static void test_exec_missing(void **state)
 
 static void test_proc_find(void **state)
 {
-        struct ve_error err = {0};
-        struct ve_proc found = {.pidfd = -1, .console_fd = -1};
+        struct ve_error err = { 0 };
+        struct ve_proc found = { .pidfd = -1, .console_fd = -1 };
         char cgpath[128];
         const char *kind = NULL;
 
@@ -469,7 +472,7 @@ static void test_proc_find(void **state)
 /* Last of the group: halt the VE the way `vectl stop` does. */
 static void test_stop(void **state)
 {
-        struct ve_error err = {0};
+        struct ve_error err = { 0 };
         bool exists = true;
         char buf[4096];
         int status = -1;
@@ -496,10 +499,10 @@ static void test_stop(void **state)
 
 static void test_symlink_proc_refused(void **state)
 {
-        struct ve_error err = {0};
+        struct ve_error err = { 0 };
         struct ve_proc ve;
         char tmp[] = "/tmp/vedtest-XXXXXX", root[256], proc[PATH_MAX];
-        struct ve_start_config cfg = {.ctid = 102, .cgroup = {.fd = -1}};
+        struct ve_start_config cfg = { .ctid = 102, .cgroup = { .fd = -1 } };
         int before, ret;
 
         (void)state;
@@ -525,7 +528,7 @@ static void test_symlink_proc_refused(void **state)
 
 static void cgroup_lifecycle(struct quota_cgroup *cg, const char *instance)
 {
-        struct ve_error err = {0};
+        struct ve_error err = { 0 };
         _cleanup_free_ pid_t *pids = NULL;
         bool exists = false, populated = true;
         size_t n = 0;
@@ -565,7 +568,7 @@ static void cgroup_lifecycle(struct quota_cgroup *cg, const char *instance)
 /* Whatever a failed lifecycle left: its process, cgroup and instance. */
 static void clean_instance(enum quota_cgroup_version version, const char *root, const char *suffix)
 {
-        struct ve_error err = {0};
+        struct ve_error err = { 0 };
         struct quota_cgroup *cg = NULL;
         char instance[64];
 
@@ -599,7 +602,7 @@ static int teardown_v2(void **state)
 
 static void test_cgroup_v1(void **state)
 {
-        struct ve_error err = {0};
+        struct ve_error err = { 0 };
         struct quota_cgroup *cg = NULL;
         char instance[64];
 
@@ -617,7 +620,7 @@ static void test_cgroup_v1(void **state)
 
 static void test_cgroup_v2(void **state)
 {
-        struct ve_error err = {0};
+        struct ve_error err = { 0 };
         struct quota_cgroup *cg = NULL;
         char instance[64];
         int fd;
@@ -643,12 +646,12 @@ static void test_cgroup_v2(void **state)
  * cgroup.kill. */
 static void test_start_v2(void **state)
 {
-        struct ve_error err = {0};
+        struct ve_error err = { 0 };
         struct quota_cgroup *cg = NULL;
-        struct ve_proc ve = {.pidfd = -1, .console_fd = -1};
+        struct ve_proc ve = { .pidfd = -1, .console_fd = -1 };
         char tmp[] = "/tmp/vedtest-XXXXXX", root[256], instance[64], path[64];
         char line[512], want[128];
-        struct ve_start_config cfg = {.ctid = 103};
+        struct ve_start_config cfg = { .ctid = 103 };
         bool found = false;
         int ret;
         FILE *f;
@@ -679,7 +682,7 @@ static void test_start_v2(void **state)
         }
         quota_cgroup_kill_all(cg, instance, 103, SIGKILL, &err);
         if (ret == 0)
-                ve_proc_wait(ve.pidfd, 0, &(int){0}, NULL);
+                ve_proc_wait(ve.pidfd, 0, &(int){ 0 }, NULL);
         ve_proc_close(&ve);
         assert_int_equal(quota_cgroup_destroy(cg, instance, 103, &err), 0);
         assert_int_equal(quota_cgroup_remove_instance(cg, instance, &err), 0);
@@ -690,20 +693,78 @@ static void test_start_v2(void **state)
         ve_error_clear(&err);
 }
 
+/* With a user namespace: the VE's root is uid 0 inside over an idmapped root,
+ * and /dev holds the same allow-list (bind mounts of the host's nodes). */
+static void test_start_userns(void **state)
+{
+        struct ve_error err = { 0 };
+        struct quota_cgroup_target target;
+        struct ve_proc ve = { .pidfd = -1, .console_fd = -1 };
+        char tmp[] = "/tmp/vedtest-XXXXXX", root[256], instance[64], out[512] = "";
+        char *sh[] = { "sh", "-c", "id -u; echo $(ls -A /dev); echo x > /dev/null && echo ok",
+                       NULL };
+        struct ve_start_config cfg = { .ctid = 104, .idmap = { 2200000000u, 2200000000u, 65536 } };
+        struct ve_exec_config x = { .argv = sh, .idmap = cfg.idmap };
+        struct ve_exec_proc p = { .pidfd = -1 };
+        int ret, status = -1;
+
+        (void)state;
+        SKIP_UNLESS_ROOT();
+        snprintf(instance, sizeof(instance), "vedtest-%d-us", (int)getpid());
+        assert_int_equal(quota_cgroup_open(QUOTA_CGROUP_V1, "/sys/fs/cgroup", &fx.cg, &err), 0);
+        assert_int_equal(quota_cgroup_create(fx.cg, instance, 104, &err), 0);
+        target = (struct quota_cgroup_target){ fx.cg, instance, 104 };
+        assert_non_null(mkdtemp(tmp));
+        snprintf(root, sizeof(root), "%s/root", tmp);
+        make_rootfs(root);
+        cfg.rootfs = root;
+        cfg.cgroup = (struct ve_cgroup_join){ .fd = -1,
+                                              .attach_cb = quota_cgroup_attach_cb,
+                                              .data = &target };
+        ret = ve_start(&cfg, &ve, &err);
+        if (ret < 0)
+                fprintf(stderr, "%s\n", err.message);
+        if (ret == 0) {
+                x.init_pidfd = ve.pidfd;
+                x.cgroup = cfg.cgroup;
+                ret = ve_exec_spawn(&x, &p, &err);
+        }
+        if (ret == 0) {
+                read_all(p.stdout_fd, out, sizeof(out));
+                ve_proc_wait(p.pidfd, 0, &status, &err);
+                ve_exec_proc_close(&p);
+        }
+        quota_cgroup_kill_all(fx.cg, instance, 104, SIGKILL, &err);
+        if (ve.pidfd >= 0)
+                ve_proc_wait(ve.pidfd, 0, &(int){ 0 }, NULL);
+        ve_proc_close(&ve);
+        assert_int_equal(quota_cgroup_destroy(fx.cg, instance, 104, &err), 0);
+        assert_int_equal(quota_cgroup_remove_instance(fx.cg, instance, &err), 0);
+        quota_cgroup_free(fx.cg);
+        fx.cg = NULL;
+        remove_tree(tmp);
+        assert_int_equal(ret, 0);
+        assert_int_equal(status, 0);
+        assert_string_equal(out, "0\nconsole fd full null ptmx pts random shm stderr stdin stdout "
+                                 "tty urandom zero\nok\n");
+        ve_error_clear(&err);
+}
+
 int main(void)
 {
         const struct CMUnitTest running_ve[] = {
-            cmocka_unit_test(test_init_is_pid1), cmocka_unit_test(test_booted_hostname),
-            cmocka_unit_test(test_proc_sys_dev), cmocka_unit_test(test_in_cgroup),
-            cmocka_unit_test(test_exec_pipes),   cmocka_unit_test(test_exec_pty),
-            cmocka_unit_test(test_exec_missing), cmocka_unit_test(test_proc_find),
-            cmocka_unit_test(test_stop),
+                cmocka_unit_test(test_init_is_pid1), cmocka_unit_test(test_booted_hostname),
+                cmocka_unit_test(test_proc_sys_dev), cmocka_unit_test(test_in_cgroup),
+                cmocka_unit_test(test_exec_pipes),   cmocka_unit_test(test_exec_pty),
+                cmocka_unit_test(test_exec_missing), cmocka_unit_test(test_proc_find),
+                cmocka_unit_test(test_stop),
         };
         const struct CMUnitTest standalone[] = {
-            cmocka_unit_test_teardown(test_cgroup_v1, teardown_v1),
-            cmocka_unit_test_teardown(test_cgroup_v2, teardown_v2),
-            cmocka_unit_test(test_symlink_proc_refused),
-            cmocka_unit_test(test_start_v2),
+                cmocka_unit_test_teardown(test_cgroup_v1, teardown_v1),
+                cmocka_unit_test_teardown(test_cgroup_v2, teardown_v2),
+                cmocka_unit_test(test_symlink_proc_refused),
+                cmocka_unit_test(test_start_v2),
+                cmocka_unit_test(test_start_userns),
         };
         int failed;
 

@@ -1,0 +1,263 @@
+#!/usr/bin/env bash
+# The escape suite: each case tries a known way out of a VE for real, through a
+# running daemon and the API, and fails if the attack works. Needs root (it runs
+# VEs). The VEs are unprivileged only when the daemon passes their id range to
+# the runtime (struct ve_idmap); the first case checks that it does.
+#
+#   bash tests/security/test_escape.sh      (VED_BUILD=dir to pick the build)
+#
+# Cases (see the isolation issue): 1 host binary through /proc/<pid>/exe,
+# 2 fds and cwd of init and exec'd processes, 3 exec cwd through /proc/self/fd,
+# 4 /proc, /sys or /dev a symlink at start, 5 /dev/null, /dev/console and
+# /etc/hostname symlinks to host files, 6 writes to kernel knobs, 7 reads of
+# masked files, 8 cgroup v1 release_agent, 9 parent cgroup limits, 10 mknod and
+# open of the host's disk and /dev/mem.
+
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/common.sh"
+
+if [ "$(id -u)" != 0 ]; then
+        echo "the escape suite needs root"
+        exit 1
+fi
+
+CT=201
+VE_ROOT=$STATE_DIR/ves/$CT/root
+HOSTDIR=$T/host # host files a VE must not reach
+mkdir -p "$HOSTDIR"
+
+# The template from the build's cache when there is one, else from its recipe.
+import_template()
+{
+        local cached=$BUILD/cache/$TEMPLATE.tar.gz sum
+
+        [ -f "$cached" ] || { ensure_template; return; }
+        api GET "/v1/templates/$TEMPLATE"
+        [ "$STATUS" = 200 ] && return 0
+        sum=$(sha256sum "$cached" | cut -d' ' -f1)
+        api --ct application/octet-stream POST "/v1/templates?name=$TEMPLATE&sha256=$sum" \
+                "@$cached"
+        [ "$STATUS" = 202 ] || return 1
+        wait_op "$(op_id_from_location)" 300
+        [ "$OP_STATUS" = succeeded ]
+}
+
+# ve_state ACTION [CTID]: start/stop/restart and wait; OP_STATUS tells the outcome.
+ve_state()
+{
+        api POST "/v1/ves/${2:-$CT}/state" "{\"action\":\"$1\",\"force\":true}"
+        if [ "$STATUS" != 202 ]; then
+                OP_STATUS="refused $STATUS"
+                return 1
+        fi
+        wait_op "$(op_id_from_location)" 60
+        [ "$OP_STATUS" = succeeded ]
+}
+
+# vsh SCRIPT: sh -c SCRIPT in the VE through the API's plain mode; sets X_CODE,
+# X_OUT and X_ERR (X_CODE is "api STATUS" when the API refused).
+vsh()
+{
+        local body
+
+        body=$(jq -nc --arg s "$1" '{command: ["sh", "-c", $s], timeout: 60}')
+        api POST "/v1/ves/$CT/exec" "$body"
+        if [ "$STATUS" != 200 ]; then
+                X_CODE="api $STATUS"
+                X_OUT=
+                X_ERR=$BODY
+                return
+        fi
+        X_CODE=$(jqb .exit_code)
+        X_OUT=$(jqb .stdout)
+        X_ERR=$(jqb .stderr)
+}
+
+init_pid()
+{
+        api GET "/v1/ves/$CT/state"
+        jqb '.pid // empty'
+}
+
+# The host's mounts this test could have caused (other tests may mount elsewhere).
+mounts_snapshot()
+{
+        awk -v t="$T" 'index($5, t) == 1 || $5 ~ /^\/(etc|proc|sys|dev)(\/|$)/ {print $5, $6}' \
+                /proc/self/mountinfo | sort
+}
+
+# Make the VE's own root writable at /mnt/r (a non-recursive bind: the kernel
+# file systems on /proc, /sys and /dev are not in it), as its root could.
+BIND_ROOT='mkdir -p /mnt/r && { mountpoint -q /mnt/r || mount --bind / /mnt/r; }'
+
+ved_start || { fail "the daemon starts"; finish; }
+import_template || { fail "the template $TEMPLATE is there"; finish; }
+api POST /v1/ves "{\"ctid\":$CT,\"ostemplate\":\"$TEMPLATE\"}"
+wait_op "$(op_id_from_location)" 120
+[ "$OP_STATUS" = succeeded ] || { fail "create VE $CT"; finish; }
+ve_state start || { fail "start VE $CT: $BODY"; finish; }
+
+# The rest means little if the VE's root is the host's root.
+begin_case "0. the VE runs in its own user namespace, root inside, its range outside"
+api GET "/v1/ves/$CT"
+BASE=$(jqb '.idmap.uid_base // empty')
+assert_ne "$BASE" "" "the VE's id range in the API"
+PID=$(init_pid)
+assert_eq "$(stat -c %u "/proc/$PID")" "$BASE" "host uid of the VE's init"
+vsh 'id -u; cat /proc/self/uid_map'
+assert_eq "$X_CODE" 0 "exec"
+assert_match "$X_OUT" "^0"$'\n'" +0 +$BASE +65536$" "uid inside and the map"
+
+begin_case "1. the host binary cannot be reached through /proc/<pid>/exe of an entering process"
+VED_SUM=$(sha256sum "$VED_BIN" | cut -d' ' -f1)
+# A racer inside opens /proc/<pid>/exe of every process it sees, for writing and
+# for reading, while the host runs execs into the VE; it logs what it opened.
+vsh 'cat > /tmp/racer.sh <<"E"
+while [ ! -e /tmp/racer.stop ]; do
+        for p in /proc/[0-9]*; do
+                [ "$p" = /proc/$$ ] && continue
+                (exec 3>>"$p/exe") 2>/dev/null && echo "write $p" >> /tmp/racer.log
+                s=$(md5sum < "$p/exe" 2>/dev/null) && echo "read $s" >> /tmp/racer.log
+        done
+done
+touch /tmp/racer.done
+E
+rm -f /tmp/racer.log /tmp/racer.stop /tmp/racer.done
+setsid sh /tmp/racer.sh </dev/null >/dev/null 2>&1 &'
+assert_eq "$X_CODE" 0 "start the racer"
+for i in $(seq 1 40); do
+        vsh 'true'
+done
+vsh 'touch /tmp/racer.stop; for i in $(seq 1 50); do [ -e /tmp/racer.done ] && break; sleep 0.1; done; cat /tmp/racer.log 2>/dev/null; true'
+VED_MD5=$(md5sum <"$VED_BIN")
+assert_eq "$(grep -c '^write' <<<"$X_OUT")" 0 "opens of a /proc/<pid>/exe for writing"
+assert_eq "$(grep -cF "read $VED_MD5" <<<"$X_OUT")" 0 "reads of the daemon's binary"
+assert_eq "$(sha256sum "$VED_BIN" | cut -d' ' -f1)" "$VED_SUM" "the daemon's binary"
+# And directly: an exec'd process cannot write its own or init's binary to the host.
+vsh 'echo x >> /proc/self/exe; echo x >> /proc/1/exe'
+assert_ne "$X_CODE" 0 "write to /proc/self/exe and /proc/1/exe"
+
+begin_case "2. init and exec'd processes hold only their stdio, cwd inside"
+# init's fds, listed by a shell; the shell's own are seen by an exec'd ls, which
+# holds 0-2 and the directory it reads (3): a shell would add the fds of its
+# redirections and command substitutions.
+vsh 'ls /proc/1/fd > /tmp/f1; echo $(cat /tmp/f1); echo
+        readlink /proc/1/cwd; readlink /proc/$$/cwd; readlink /proc/1/root
+        for f in /proc/1/fd/*; do readlink $f; done; for f in 0 1 2; do readlink /proc/$$/fd/$f; done'
+assert_eq "$X_CODE" 0 "exec"
+assert_eq "$(sed -n 1p <<<"$X_OUT")" "0 1 2" "init's fds"
+api POST "/v1/ves/$CT/exec" '{"command":["ls","/proc/self/fd"]}'
+assert_eq "$(jqb .stdout | xargs)" "0 1 2 3" "an exec'd process's fds"
+assert_eq "$(sed -n 3,5p <<<"$X_OUT" | tr '\n' ' ')" "/ / / " "cwd and root"
+assert_eq "$(sed -n '6,$p' <<<"$X_OUT" | grep -cvE '^(/dev/(console|pts/[0-9]+)|pipe:\[[0-9]+\])$')" \
+        0 "fds that are not the console or pipes"
+
+begin_case "3. exec with cwd set to a /proc/self/fd path is refused"
+api POST "/v1/ves/$CT/exec" '{"command":["pwd"],"cwd":"/proc/self/fd/3"}'
+assert_match "$STATUS" '^4[0-9][0-9]$' "status of an exec with a cwd"
+vsh 'pwd; readlink /proc/$$/cwd'
+assert_eq "$X_OUT" $'/\n/' "the cwd an exec gets"
+
+begin_case "4. /proc, /sys or /dev a symlink in the VE's root: start fails, host mounts unchanged"
+mkdir -p "$HOSTDIR/target"
+for d in proc sys dev; do
+        # The VE's root made these mounts in its own namespaces: it may take them
+        # away and put a symlink to a host path in their place.
+        vsh "umount -l /$d && rm -rf /$d && ln -s $HOSTDIR/target /$d"
+        assert_eq "$X_CODE" 0 "replace /$d by a symlink: $X_ERR"
+        ve_state stop || fail "stop: $OP_STATUS"
+        BEFORE=$(mounts_snapshot)
+        ve_state start
+        assert_eq "$OP_STATUS" failed "start with /$d a symlink"
+        assert_match "$(jqb .error.message)" "/$d is a symlink" "why the start failed"
+        assert_eq "$(mounts_snapshot)" "$BEFORE" "host mounts under $T after the failed start"
+        assert_eq "$(ls -A "$HOSTDIR/target")" "" "the symlink's host target"
+        # Repair the private area from the host.
+        [ -d "$VE_ROOT/bin" ] || mount -o loop,nodev "$STATE_DIR/ves/$CT/root.img" "$VE_ROOT"
+        rm -f "$VE_ROOT/$d" && mkdir -m 0755 "$VE_ROOT/$d" || fail "repair /$d"
+        ve_state start || fail "start after repairing /$d: $OP_STATUS $BODY"
+done
+
+begin_case "5. /dev/null, /dev/console and /etc/hostname symlinks to host files: no write reaches the host"
+for f in null console hostname; do echo orig >"$HOSTDIR/$f"; done
+vsh "$BIND_ROOT && mkdir -p /mnt/r/dev && rm -f /mnt/r/dev/null /mnt/r/dev/console /etc/hostname &&
+        ln -s $HOSTDIR/null /mnt/r/dev/null && ln -s $HOSTDIR/console /mnt/r/dev/console &&
+        ln -s $HOSTDIR/hostname /etc/hostname"
+assert_eq "$X_CODE" 0 "plant the symlinks"
+api PATCH "/v1/ves/$CT" '{"hostname":"escape.example"}'
+ve_state restart || fail "restart: $OP_STATUS $BODY"
+vsh 'echo pwned > /dev/null; echo pwned > /dev/console; echo pwned > /etc/hostname; true'
+for f in null console hostname; do
+        assert_eq "$(cat "$HOSTDIR/$f")" orig "host file behind /dev/$f"
+done
+
+begin_case "6. writes to core_pattern, sysrq-trigger, uevent_helper, drop_caches: denied, host unchanged"
+CORE=$(cat /proc/sys/kernel/core_pattern)
+HELPER=$(cat /sys/kernel/uevent_helper 2>/dev/null)
+for f in /proc/sys/kernel/core_pattern /proc/sysrq-trigger /sys/kernel/uevent_helper \
+        /proc/sys/vm/drop_caches; do
+        vsh "echo '|/tmp/x' > $f"
+        assert_ne "$X_CODE" 0 "write to $f"
+done
+# Taking the read-only mounts away does not help: the files are the host's root's.
+vsh 'umount /proc/sys 2>/dev/null; umount /sys 2>/dev/null; echo "|/tmp/x" > /proc/sys/kernel/core_pattern'
+assert_ne "$X_CODE" 0 "write to core_pattern after umount"
+vsh 'mount -o remount,rw /sys 2>/dev/null; echo /tmp/x > /sys/kernel/uevent_helper'
+assert_ne "$X_CODE" 0 "write to uevent_helper after remount"
+assert_eq "$(cat /proc/sys/kernel/core_pattern)" "$CORE" "host core_pattern"
+assert_eq "$(cat /sys/kernel/uevent_helper 2>/dev/null)" "$HELPER" "host uevent_helper"
+
+begin_case "7. /proc/kcore, /proc/keys, /proc/timer_list, /sys/firmware: empty or denied"
+for f in /proc/kcore /proc/keys /proc/timer_list /proc/sched_debug; do
+        vsh "cat $f 2>/dev/null | wc -c"
+        assert_eq "$X_OUT" 0 "bytes read from $f"
+done
+vsh 'find /sys/firmware | wc -l; cat /sys/firmware/* 2>/dev/null | wc -c'
+assert_eq "$X_OUT" $'1\n0' "/sys/firmware"
+
+begin_case "8. a cgroup v1 hierarchy mounted inside: release_agent and notify_on_release cannot be written"
+AGENTS=$(cat /sys/fs/cgroup/*/release_agent 2>/dev/null | md5sum)
+for opts in memory rdma pids none,name=escape; do
+        vsh "mkdir -p /tmp/cg && umount /tmp/cg 2>/dev/null; mount -t cgroup -o $opts cgroup /tmp/cg || exit 0
+                echo /tmp/x > /tmp/cg/release_agent && echo AGENT
+                echo 1 > /tmp/cg/notify_on_release && echo NOTIFY
+                mkdir /tmp/cg/x 2>/dev/null && echo 1 > /tmp/cg/x/notify_on_release && echo SUBNOTIFY
+                true"
+        assert_eq "$(grep -cE 'AGENT|NOTIFY' <<<"$X_OUT")" 0 "cgroup -o $opts: $X_OUT"
+done
+vsh 'umount /tmp/cg 2>/dev/null; true'
+assert_eq "$(cat /sys/fs/cgroup/*/release_agent 2>/dev/null | md5sum)" "$AGENTS" "host release_agents"
+
+begin_case "9. only the VE's own cgroup subtree is visible, and no limit above it can be written"
+if [ -d /sys/fs/cgroup/memory ]; then
+        LIMIT=$(cat "/sys/fs/cgroup/memory/$INSTANCE/memory.limit_in_bytes")
+        vsh "cat /proc/self/cgroup | grep -v ':/\$'; mkdir -p /tmp/cg && mount -t cgroup -o memory cgroup /tmp/cg &&
+                ls /tmp/cg | grep -E '^($INSTANCE|$CT|system.slice|user.slice)\$';
+                echo 1 > /tmp/cg/memory.limit_in_bytes && echo LIMIT-WRITTEN;
+                echo $$ > /tmp/cg/cgroup.procs && echo PROCS-WRITTEN;
+                umount /tmp/cg; true"
+        assert_eq "$X_OUT" "" "cgroups outside the VE seen, or limits written"
+        assert_eq "$(cat "/sys/fs/cgroup/memory/$INSTANCE/memory.limit_in_bytes")" "$LIMIT" \
+                "the instance's memory limit"
+else
+        vsh "cat /proc/self/cgroup"
+        assert_eq "$X_OUT" "0::/" "the VE's cgroup namespace root"
+fi
+
+begin_case "10. mknod of the host's disk and /dev/mem, then open: denied"
+DISK=$(findmnt -n -o SOURCE /)
+DEV=$(stat -c '%t %T' "$(readlink -f "$DISK")" 2>/dev/null)
+MAJ=$((0x${DEV% *})) MIN=$((0x${DEV#* }))
+vsh "mknod /tmp/disk b $MAJ $MIN && echo MKNOD-DISK; mknod /tmp/mem c 1 1 && echo MKNOD-MEM; true"
+assert_eq "$X_OUT" "" "mknod inside"
+# Nodes that exist anyway (a template could ship them): made from the host.
+mknod "$VE_ROOT/tmp/hostdisk" b "$MAJ" "$MIN" && mknod "$VE_ROOT/tmp/hostmem" c 1 1 || fail "host mknod"
+vsh 'mount -o remount,dev / 2>/dev/null; head -c 512 /tmp/hostdisk >/dev/null && echo DISK-READ;
+        head -c 1 /tmp/hostmem >/dev/null && echo MEM-READ; true'
+assert_eq "$X_OUT" "" "opens of the host's disk and /dev/mem"
+rm -f "$VE_ROOT/tmp/hostdisk" "$VE_ROOT/tmp/hostmem"
+
+# Leave nothing: a VE outlives the daemon, so stop and destroy it here.
+ve_state stop
+api DELETE "/v1/ves/$CT"
+[ "$STATUS" = 202 ] && wait_op "$(op_id_from_location)" 60
+finish

@@ -1,0 +1,146 @@
+/* The VE's seccomp filter: built with libseccomp, exported as BPF, loaded raw. */
+#include "ve/seccomp.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <seccomp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+
+#include "ve/cleanup.h"
+
+struct rule {
+        const char *name;
+        int err;
+};
+
+static const struct rule rules[] = {
+        { "kexec_load", EPERM },   { "kexec_file_load", EPERM }, { "init_module", EPERM },
+        { "finit_module", EPERM }, { "delete_module", EPERM },   { "open_by_handle_at", EPERM },
+        { "iopl", EPERM },         { "ioperm", EPERM },          { "swapon", EPERM },
+        { "swapoff", EPERM },      { "syslog", EPERM },          { "acct", EPERM },
+        { "bpf", EPERM },          { "perf_event_open", EPERM }, { "lookup_dcookie", EPERM },
+        { "uselib", EPERM },       { "nfsservctl", EPERM },      { "vm86", EPERM },
+        { "vm86old", EPERM },      { "userfaultfd", EPERM },     { "add_key", ENOSYS },
+        { "keyctl", ENOSYS },      { "request_key", ENOSYS },
+};
+
+/* Built once; read-only afterwards, so children and threads share it. */
+static struct sock_fprog filter;
+static int build_ret;
+static char build_msg[256];
+static pthread_once_t build_once = PTHREAD_ONCE_INIT;
+
+static int add_rules(scmp_filter_ctx ctx)
+{
+        for (size_t i = 0; i < sizeof(rules) / sizeof(rules[0]); i++) {
+                int nr = seccomp_syscall_resolve_name(rules[i].name);
+                int ret;
+
+                /* Not a call of any architecture in the filter (vm86 on x86-64 only
+                 * exists in the i386 table, which resolves it there). */
+                if (nr == __NR_SCMP_ERROR)
+                        continue;
+                ret = seccomp_rule_add(ctx, SCMP_ACT_ERRNO((uint32_t)rules[i].err), nr, 0);
+                if (ret < 0) {
+                        snprintf(build_msg, sizeof(build_msg), "seccomp rule for %s",
+                                 rules[i].name);
+                        return ret;
+                }
+        }
+        return 0;
+}
+
+/* The i386 and x32 tables of an x86-64 kernel are entry points of their own. */
+static int add_arches(scmp_filter_ctx ctx)
+{
+        int ret;
+
+        if (seccomp_arch_native() != SCMP_ARCH_X86_64)
+                return 0;
+        ret = seccomp_arch_add(ctx, SCMP_ARCH_X86);
+        if (ret == 0 || ret == -EEXIST)
+                ret = seccomp_arch_add(ctx, SCMP_ARCH_X32);
+        if (ret < 0 && ret != -EEXIST) {
+                snprintf(build_msg, sizeof(build_msg), "seccomp architectures");
+                return ret;
+        }
+        return 0;
+}
+
+/* libseccomp 2.5 exports BPF only to an fd: go through a memfd. */
+static int export_bpf(scmp_filter_ctx ctx)
+{
+        _cleanup_close_ int fd = -EBADF;
+        struct sock_filter *prog;
+        struct stat st;
+        int ret;
+
+        fd = memfd_create("ve-seccomp", MFD_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        ret = seccomp_export_bpf(ctx, fd);
+        if (ret < 0)
+                return ret;
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        if (st.st_size == 0 || st.st_size % (off_t)sizeof(*prog) != 0 ||
+            st.st_size / (off_t)sizeof(*prog) > BPF_MAXINSNS)
+                return -EINVAL;
+        prog = malloc((size_t)st.st_size);
+        if (prog == NULL)
+                return -ENOMEM;
+        if (pread(fd, prog, (size_t)st.st_size, 0) != st.st_size) {
+                free(prog);
+                return -EIO;
+        }
+        filter.len = (unsigned short)(st.st_size / (off_t)sizeof(*prog));
+        filter.filter = prog;
+        return 0;
+}
+
+static void build(void)
+{
+        scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
+        int ret;
+
+        snprintf(build_msg, sizeof(build_msg), "build the seccomp filter");
+        if (ctx == NULL) {
+                build_ret = -ENOMEM;
+                return;
+        }
+        ret = add_arches(ctx);
+        if (ret == 0)
+                ret = add_rules(ctx);
+        if (ret == 0) {
+                snprintf(build_msg, sizeof(build_msg), "export the seccomp filter");
+                ret = export_bpf(ctx);
+        }
+        seccomp_release(ctx);
+        build_ret = ret;
+}
+
+int ve_seccomp_prepare(struct ve_error *err)
+{
+        pthread_once(&build_once, build);
+        if (build_ret < 0)
+                return ve_error_errno(err, -build_ret, "%s", build_msg);
+        return 0;
+}
+
+int ve_seccomp_load(struct ve_child_err *e)
+{
+        if (filter.filter == NULL)
+                return ve_child_fail_plain(e, EINVAL, "the seccomp filter was not prepared");
+        if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &filter) < 0)
+                return ve_child_fail(e, errno, "load the seccomp filter");
+        return 0;
+}
