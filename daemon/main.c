@@ -180,6 +180,10 @@ int main(int argc, char **argv)
         int ret;
 
         signal(SIGPIPE, SIG_IGN);
+        /* Operations wait on worker threads (a stop waits for init to halt), so the
+         * pool is sized for many at once rather than libuv's default of 4. */
+        if (getenv("UV_THREADPOOL_SIZE") == NULL)
+                setenv("UV_THREADPOOL_SIZE", "64", 0);
         ved_config_init(&v.cfg);
         ret = ved_config_parse_args(&v.cfg, argc, argv, &err);
         if (ret != 0) {

@@ -39,7 +39,7 @@ struct ve_op_data {
         bool force;
         bool was_running;
         struct ve_idmap idmap; /* the VE's user namespace map */
-        char **addrs; /* its IP addresses without prefix, NULL-terminated */
+        char **addrs;          /* its IP addresses without prefix, NULL-terminated */
         size_t n_addrs;
         const char *const *uplinks; /* the daemon's configuration: immutable */
         size_t n_uplinks;
@@ -348,13 +348,36 @@ static void mark_stopped(struct ved_op *op)
         ved_event(op->v, "ve.state", op->ctid, op->id, "stopped", "VE %u is stopped", op->ctid);
 }
 
-/* Startup: whatever the interrupted start or stop did, make the record match what
- * runs (reconcile does the rest). */
+/* Startup: an interrupted start, stop or restart is judged by what runs now (the
+ * VE's recorded init, checked by pid, start time and cgroup); reconciliation then
+ * makes the record and the host agree. */
 static const char *state_recover(struct ved *v, json_t *op, const char **resolution)
 {
-        (void)v;
-        (void)op;
-        *resolution = "reconciled: the VE's state was taken from what runs on the host";
+        uint32_t ctid = (uint32_t)json_integer_value(json_object_get(op, "ctid"));
+        bool wanted_running = strcmp(json_string_value(json_object_get(op, "type")), "stop") != 0;
+        struct ve_proc proc = { .pidfd = -EBADF, .console_fd = -EBADF };
+        json_t *ve = NULL;
+        bool runs = false;
+        char cgpath[64];
+
+        if (ved_store_ve_get_ctid(&v->store, ctid, &ve, NULL) == 0) {
+                pid_t pid = (pid_t)json_integer_value(json_object_get(ve, "pid"));
+
+                ved_rt_cgroup_path(v, ctid, cgpath, sizeof(cgpath));
+                runs = pid > 0 &&
+                       ve_proc_find(
+                           pid, (uint64_t)json_integer_value(json_object_get(ve, "pid_starttime")),
+                           cgpath, &proc, NULL) == 0;
+                ve_proc_close(&proc);
+                json_decref(ve);
+        }
+        if (runs == wanted_running) {
+                *resolution = runs ? "rolled forward: the VE was found running"
+                                   : "rolled forward: the VE was found stopped";
+                return "succeeded";
+        }
+        *resolution =
+            runs ? "rolled back: the VE was found still running" : "rolled back: the VE is stopped";
         return "failed";
 }
 

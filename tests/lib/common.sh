@@ -324,7 +324,7 @@ ve_init_pid()
         for d in $(ve_cgroup_dirs "$1"); do
                 [ -r "$d/cgroup.procs" ] || continue
                 while read -r pid; do
-                        ns=$(awk '/^NSpid:/ { print NF > 2 ? $NF : "" }' "/proc/$pid/status" \
+                        ns=$(awk '/^NSpid:/ { print (NF > 2 ? $NF : "") }' "/proc/$pid/status" \
                                 2>/dev/null)
                         if [ "$ns" = 1 ]; then
                                 echo "$pid"
@@ -337,16 +337,25 @@ ve_init_pid()
 
 # host_leftovers [CTID...]: prints, one a line, what the host still holds for this
 # test: loop devices backed by files under $STATE_DIR, mounts under $STATE_DIR, and
-# cgroup directories of the given VEs (of every VE of $INSTANCE when none is given).
-# Prints nothing when all is clean.
+# the instance's cgroup directories; with CTIDs, only what belongs to those VEs
+# (files under ves/CTID/ and their cgroups). Prints nothing when all is clean.
 host_leftovers()
 {
         local ctid d
+        local -a prefixes=()
 
-        losetup --list --noheadings --output NAME,BACK-FILE 2>/dev/null |
-                awk -v s="$STATE_DIR/" 'index($2, s) == 1 { print "loop device: " $0 }'
-        awk -v s="$STATE_DIR" '$5 == s || index($5, s "/") == 1 { print "mount: " $5 }' \
-                /proc/self/mountinfo
+        if [ $# -gt 0 ]; then
+                for ctid in "$@"; do
+                        prefixes+=("$STATE_DIR/ves/$ctid/")
+                done
+        else
+                prefixes=("$STATE_DIR/")
+        fi
+        for d in "${prefixes[@]}"; do
+                losetup --list --noheadings --output NAME,BACK-FILE 2>/dev/null |
+                        awk -v s="$d" 'index($2, s) == 1 { print "loop device: " $1 " " $2 }'
+                awk -v s="$d" 'index($5 "/", s) == 1 { print "mount: " $5 }' /proc/self/mountinfo
+        done
         if [ $# -gt 0 ]; then
                 for ctid in "$@"; do
                         ve_cgroup_dirs "$ctid" | sed 's/^/cgroup: /'
@@ -365,6 +374,22 @@ template_leftovers()
         [ -d "$STATE_DIR/templates" ] || return 0
         find "$STATE_DIR/templates" -mindepth 1 -maxdepth 1 \( -name '.staging-*' -o \
                 -name '.upload-*' -o -name '.*.img.tmp-*' \)
+}
+
+# pid_alive PID: the process exists and is not a zombie (an adopted VE init that
+# ends is reaped by the host's init, maybe a moment later).
+pid_alive()
+{
+        local st
+
+        st=$(ps -o stat= -p "$1" 2>/dev/null) || return 1
+        [ -n "$st" ] && [[ $st != Z* ]]
+}
+
+# pid_gone PID: the opposite, for check and wait_until.
+pid_gone()
+{
+        ! pid_alive "$1"
 }
 
 # wait_until SECONDS COMMAND...: run COMMAND every 0.2 s until it succeeds; returns 1
@@ -387,6 +412,69 @@ ve_state()
 {
         curl -s --max-time 10 --unix-socket "$SOCK" "http://ved/v1/ves/$1" 2>/dev/null |
                 jq -r '.state // empty' 2>/dev/null
+}
+
+# ves_teardown_all: destroy (with force) every VE the daemon knows, starting the
+# daemon again (without VED_TEST_CRASH_AT) when it is not running, then remove by
+# hand whatever the host still holds for this test (see host_leftovers): kill the
+# processes of the instance's cgroups and remove them, unmount and detach. For a
+# test's cleanup (define test_cleanup to call it); says on stderr what it had to
+# remove by hand, which is a daemon bug if the test passed.
+ves_teardown_all()
+{
+        local ctid id d pid
+        local -a ops=()
+
+        # A daemon that no longer answers (stopping, or stuck) is replaced.
+        if ved_running && ! curl -s -o /dev/null --max-time 5 --unix-socket "$SOCK" \
+                http://ved/v1/host; then
+                ved_stop >/dev/null 2>&1 || ved_kill9
+        fi
+        if ! ved_running && [ -f "$STATE_DIR/ved.db" ]; then
+                VED_TEST_CRASH_AT='' ved_start >/dev/null 2>&1
+        fi
+        if ved_running; then
+                api GET /v1/ves
+                for ctid in $(jqb '.ves[]?.ctid'); do
+                        # 409 while another operation of the VE runs: wait for it.
+                        for _ in $(seq 60); do
+                                api DELETE "/v1/ves/$ctid?force=true"
+                                [ "$STATUS" = 409 ] || break
+                                sleep 0.5
+                        done
+                        id=$(op_id_from_location)
+                        [ -n "$id" ] && ops+=("$id")
+                done
+                for id in "${ops[@]}"; do
+                        wait_op "$id" 60
+                done
+        fi
+        # What is left now was left by the daemon: remove it by hand.
+        for d in /sys/fs/cgroup/"$INSTANCE" /sys/fs/cgroup/*/"$INSTANCE"; do
+                [ -d "$d" ] || continue
+                find "$d" -depth -mindepth 1 -type d | while read -r sub; do
+                        echo "cleanup: removing cgroup $sub" >&2
+                        [ -w "$sub/cgroup.kill" ] && echo 1 >"$sub/cgroup.kill" 2>/dev/null
+                        for pid in $(cat "$sub/cgroup.procs" 2>/dev/null); do
+                                kill -KILL "$pid" 2>/dev/null
+                        done
+                        for _ in 1 2 3 4 5 6 7 8 9 10; do
+                                rmdir "$sub" 2>/dev/null && break
+                                sleep 0.2
+                        done
+                done
+        done
+        awk -v s="$STATE_DIR" 'index($5, s "/") == 1 { print $5 }' /proc/self/mountinfo |
+                sort -r | while read -r d; do
+                echo "cleanup: unmounting $d" >&2
+                umount -l "$d"
+        done
+        losetup --list --noheadings --output NAME,BACK-FILE 2>/dev/null |
+                awk -v s="$STATE_DIR/" 'index($2, s) == 1 { print $1 }' | while read -r d; do
+                echo "cleanup: detaching $d" >&2
+                losetup -d "$d"
+        done
+        return 0
 }
 
 # --- cases and assertions ---------------------------------------------------
@@ -566,7 +654,13 @@ cleanup()
                 kill "$pid" 2>/dev/null
                 wait "$pid" 2>/dev/null
         done
+        # A test that made things on the host defines test_cleanup to remove them.
+        if declare -F test_cleanup >/dev/null; then
+                test_cleanup
+        fi
         ved_stop >/dev/null 2>&1 || ved_kill9
+        # The instance's own cgroups, when a crashed daemon could not remove them.
+        rmdir /sys/fs/cgroup/"$INSTANCE" /sys/fs/cgroup/*/"$INSTANCE" 2>/dev/null
         if [ "$FINISHED" != 1 ]; then
                 end_case
                 N_FAILED=$((N_FAILED + 1))

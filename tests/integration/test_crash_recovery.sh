@@ -1,0 +1,289 @@
+#!/usr/bin/env bash
+# kill -9 of ved inside create, start, stop, restart, destroy and template import:
+# the daemon's test hook (VED_TEST_CRASH_AT=<type>:<step>, daemon/ops.c) makes it
+# _exit(137) right after a step's work and before recording it. The restarted ved
+# must resolve the operation (succeeded or failed, with a resolution), leave no half
+# VE and nothing orphaned on the host (loop device, mount, cgroup, staging or upload
+# file), and leave each VE really running or really stopped. Needs root.
+#
+#   bash tests/integration/test_crash_recovery.sh   (VED_BUILD=dir to pick the build)
+
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/common.sh"
+
+INSTANCE=cr$(($$ % 100000))
+
+if [ "$(id -u)" != 0 ]; then
+        echo "skipped: needs root (loop devices, mounts, cgroups, namespaces)"
+        exit 0
+fi
+
+test_cleanup()
+{
+        ves_teardown_all
+}
+
+# crash_daemon POINT: (re)start ved with VED_TEST_CRASH_AT=POINT.
+crash_daemon()
+{
+        ved_stop
+        VED_TEST_CRASH_AT=$1 ved_start
+}
+
+# request_op METHOD PATH [BODY]: send a request that starts an operation; sets OP (its
+# id, "" when refused).
+request_op()
+{
+        api "$@"
+        OP=
+        [ "$STATUS" = 202 ] && OP=$(op_id_from_location)
+        [ -n "$OP" ] || echo "$1 $2 answered $STATUS: $BODY" >&2
+}
+
+# run_op METHOD PATH [BODY]: an operation that must succeed (no crash expected).
+run_op()
+{
+        request_op "$@"
+        [ -n "$OP" ] || return 1
+        wait_op "$OP" 60
+        [ "$OP_STATUS" = succeeded ] || { echo "operation $OP: $OP_STATUS: $BODY" >&2; return 1; }
+}
+
+# expect_crash_and_restart POINT: the daemon must die of the hook (status 137) within
+# 30 s; then it is started again without the hook.
+expect_crash_and_restart()
+{
+        if ved_wait_exit 30; then
+                assert_eq "$VED_EXIT" 137 "ved's exit status at $1"
+                assert_match "$(tail -n 5 "$VED_LOG")" "VED_TEST_CRASH_AT=$1: exiting now" \
+                        "the hook fired at $1"
+        else
+                fail "ved did not exit at $1 within 30 s"
+                ved_kill9
+        fi
+        ved_start || fail "ved starts again after the crash at $1"
+}
+
+# assert_resolved OP: the interrupted operation is finished, with a resolution.
+assert_resolved()
+{
+        api GET "/v1/operations/$1"
+        assert_status 200
+        assert_json '.status | IN("succeeded", "failed")' true "operation $1's status ($BODY)"
+        assert_json '.resolution | type == "string" and length > 0' true \
+                "operation $1's resolution"
+        assert_json '.finished_at != null' true "operation $1's finished_at"
+        echo "   (operation $1: $(jqb .status), resolution: $(jqb .resolution))"
+}
+
+# exec_works CTID: a command runs in the VE.
+exec_works()
+{
+        local out
+
+        out=$(curl -s --max-time 20 --unix-socket "$SOCK" -X POST \
+                -H 'Content-Type: application/json' \
+                -d '{"command":["cat","/proc/1/comm"]}' "http://ved/v1/ves/$1/exec")
+        [ "$(jq -r '.exit_code' <<<"$out" 2>/dev/null)" = 0 ] &&
+                [ "$(jq -r '.stdout' <<<"$out" 2>/dev/null)" = init ]
+}
+
+# assert_consistent: every VE the daemon lists is really in its state (running: its
+# init answers exec and it has its cgroup, loop device and mount; stopped: the host
+# holds nothing of it), and the host holds nothing beyond the running VEs: no
+# loop device, mount or cgroup of anything else, no staging or upload file.
+assert_consistent()
+{
+        local ves ctid state left
+        local -a running=()
+
+        api GET /v1/ves
+        ves=$(jqb '.ves[] | "\(.ctid) \(.state)"')
+        while read -r ctid state; do
+                [ -n "$ctid" ] || continue
+                case $state in
+                running)
+                        running+=("$ctid")
+                        check "VE $ctid is running: exec works" exec_works "$ctid"
+                        assert_ne "$(ve_init_pid "$ctid")" "" "VE $ctid's init"
+                        assert_ne "$(host_leftovers "$ctid" | grep -c '^loop device')" 0 \
+                                "VE $ctid's loop device"
+                        ;;
+                stopped)
+                        assert_eq "$(host_leftovers "$ctid")" "" "what the host holds of stopped VE $ctid"
+                        assert_eq "$(ve_init_pid "$ctid")" "" "stopped VE $ctid's init"
+                        ;;
+                *)
+                        fail "VE $ctid is $state after recovery (want running or stopped)"
+                        ;;
+                esac
+        done <<<"$ves"
+        left=$(host_leftovers)
+        for ctid in "${running[@]}"; do
+                left=$(grep -v -e "/ves/$ctid/" -e "/$INSTANCE/$ctid\$" <<<"$left")
+        done
+        assert_eq "$left" "" "loop devices, mounts or cgroups of no running VE"
+        assert_eq "$(template_leftovers)" "" "staging, upload or temporary image files in templates/"
+        api GET '/v1/operations?status=running'
+        assert_eq "$(jqb '[.operations[]? | select(.status == "running" or .status == "pending")] | length')" \
+                0 "operations still running"
+}
+
+# ve_gone CTID: no record and no directory.
+assert_ve_gone()
+{
+        api GET "/v1/ves/$1"
+        assert_error 404
+        check "ves/$1 is gone" test ! -e "$STATE_DIR/ves/$1"
+        assert_eq "$(host_leftovers "$1")" "" "what the host holds of VE $1"
+}
+
+# bring_to CTID running|stopped: make the VE so (after a start or stop crash).
+bring_to()
+{
+        local now
+
+        now=$(ve_state "$1")
+        [ "$now" = "$2" ] && return 0
+        case $2 in
+        running) run_op POST "/v1/ves/$1/state" '{"action":"start"}' ;;
+        stopped) run_op POST "/v1/ves/$1/state" '{"action":"stop"}' ;;
+        esac
+}
+
+ved_start || { fail "the daemon starts"; finish; }
+ensure_template || { fail "the template $TEMPLATE is there"; finish; }
+
+begin_case "setup: VE 101 created (stopped)"
+check "create 101" run_op POST /v1/ves "{\"ctid\":101,\"ostemplate\":\"$TEMPLATE\",\"hostname\":\"c101\"}"
+
+# --- create -----------------------------------------------------------------
+
+begin_case "crash at create:private: the half-created VE is removed"
+crash_daemon create:private || fail "ved starts with the hook"
+request_op POST /v1/ves "{\"ctid\":102,\"ostemplate\":\"$TEMPLATE\"}"
+assert_ne "$OP" "" "create 102 accepted"
+expect_crash_and_restart create:private
+assert_resolved "$OP"
+assert_json .status failed
+assert_ve_gone 102
+assert_consistent
+
+begin_case "after it: CTID 102 can be created"
+check "create 102" run_op POST /v1/ves "{\"ctid\":102,\"ostemplate\":\"$TEMPLATE\"}"
+assert_consistent
+
+# --- start ------------------------------------------------------------------
+
+for step in mount cgroup config init; do
+        begin_case "crash at start:$step: VE 101 really running or really stopped"
+        bring_to 101 stopped || fail "VE 101 stopped before the crash"
+        crash_daemon "start:$step" || fail "ved starts with the hook"
+        request_op POST /v1/ves/101/state '{"action":"start"}'
+        assert_ne "$OP" "" "start 101 accepted"
+        expect_crash_and_restart "start:$step"
+        assert_resolved "$OP"
+        echo "   (VE 101 is $(ve_state 101) after the recovery)"
+        assert_match "$(ve_state 101)" '^(running|stopped)$' "VE 101's state"
+        assert_consistent
+
+        begin_case "after start:$step: VE 101 starts and stops"
+        bring_to 101 stopped || fail "stop 101"
+        check "start 101" bring_to 101 running
+        check "exec in 101" exec_works 101
+        check "stop 101" bring_to 101 stopped
+        assert_consistent
+done
+
+# --- stop -------------------------------------------------------------------
+
+for step in signal kill; do
+        begin_case "crash at stop:$step: VE 101 really running or really stopped"
+        crash_daemon "stop:$step" || fail "ved starts with the hook"
+        check "start 101 (with the stop hook armed)" bring_to 101 running
+        PID=$(ve_init_pid 101)
+        request_op POST /v1/ves/101/state '{"action":"stop"}'
+        assert_ne "$OP" "" "stop 101 accepted"
+        expect_crash_and_restart "stop:$step"
+        assert_resolved "$OP"
+        echo "   (VE 101 is $(ve_state 101) after the recovery)"
+        assert_match "$(ve_state 101)" '^(running|stopped)$' "VE 101's state"
+        if [ "$(ve_state 101)" = stopped ]; then
+                check "VE 101's init $PID is gone" wait_until 5 pid_gone "$PID"
+        fi
+        assert_consistent
+
+        begin_case "after stop:$step: VE 101 starts and stops"
+        check "start 101" bring_to 101 running
+        check "exec in 101" exec_works 101
+        check "stop 101" bring_to 101 stopped
+        assert_consistent
+done
+
+# --- restart (between its stop half and its start half) ---------------------
+
+begin_case "crash at restart:kill: VE 101 really running or really stopped"
+crash_daemon restart:kill || fail "ved starts with the hook"
+check "start 101" bring_to 101 running
+request_op POST /v1/ves/101/state '{"action":"restart"}'
+assert_ne "$OP" "" "restart 101 accepted"
+expect_crash_and_restart restart:kill
+assert_resolved "$OP"
+echo "   (VE 101 is $(ve_state 101) after the recovery)"
+assert_match "$(ve_state 101)" '^(running|stopped)$' "VE 101's state"
+assert_consistent
+check "stop 101" bring_to 101 stopped
+
+# --- destroy ----------------------------------------------------------------
+
+begin_case "crash at destroy:private of a stopped VE: the VE is gone"
+crash_daemon destroy:private || fail "ved starts with the hook"
+request_op DELETE /v1/ves/101
+assert_ne "$OP" "" "destroy 101 accepted"
+expect_crash_and_restart destroy:private
+assert_resolved "$OP"
+assert_json .status succeeded
+assert_ve_gone 101
+assert_consistent
+
+begin_case "crash at destroy:private of a running VE (force): the VE is gone"
+crash_daemon destroy:private || fail "ved starts with the hook"
+check "start 102" bring_to 102 running
+PID=$(ve_init_pid 102)
+request_op DELETE '/v1/ves/102?force=true'
+assert_ne "$OP" "" "destroy 102 accepted"
+expect_crash_and_restart destroy:private
+assert_resolved "$OP"
+assert_json .status succeeded
+assert_ve_gone 102
+check "VE 102's init is gone" wait_until 5 pid_gone "$PID"
+assert_consistent
+
+# --- template import --------------------------------------------------------
+
+begin_case "crash at template-import:import: no staging, upload or image left"
+crash_daemon template-import:import || fail "ved starts with the hook"
+TARBALL=$(template_tarball)
+request_op --ct application/octet-stream POST "/v1/templates?name=crashed" "@$TARBALL"
+assert_ne "$OP" "" "import accepted"
+expect_crash_and_restart template-import:import
+assert_resolved "$OP"
+api GET /v1/templates/crashed
+if [ "$STATUS" = 200 ]; then
+        check "a listed template has its image" test -s "$STATE_DIR/templates/crashed.img"
+else
+        assert_error 404
+        check "no image of an unlisted template" test ! -e "$STATE_DIR/templates/crashed.img"
+fi
+assert_consistent
+
+begin_case "at the end: a VE can still be created, started and destroyed; nothing left"
+check "create 103" run_op POST /v1/ves "{\"ctid\":103,\"ostemplate\":\"$TEMPLATE\"}"
+check "start 103" bring_to 103 running
+check "exec in 103" exec_works 103
+check "destroy 103" run_op DELETE '/v1/ves/103?force=true'
+api GET /v1/ves
+assert_json '.ves | length' 0
+assert_eq "$(host_leftovers)" "" "what the host holds of this instance"
+assert_eq "$(template_leftovers)" "" "staging, upload or temporary image files in templates/"
+
+finish

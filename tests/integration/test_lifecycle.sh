@@ -1,0 +1,352 @@
+#!/usr/bin/env bash
+# A VE's whole life on a real host, through vectl and through raw HTTP: template
+# import and list, create (hostname, disk space), status, start, exec (exit codes,
+# stdout, stderr, stdin), restart, stop, destroy, and what the host holds at each
+# stage (loop device, mount, cgroups); then the refusals: unknown template,
+# duplicate CTID, start of a running VE, exec into a stopped one, destroy of a
+# running one without force. Needs root.
+#
+#   bash tests/integration/test_lifecycle.sh      (VED_BUILD=dir to pick the build)
+
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/common.sh"
+
+INSTANCE=lc$(($$ % 100000))
+
+if [ "$(id -u)" != 0 ]; then
+        echo "skipped: needs root (loop devices, mounts, cgroups, namespaces)"
+        exit 0
+fi
+
+test_cleanup()
+{
+        ves_teardown_all
+}
+
+# exec_plain CTID JSON: POST /v1/ves/CTID/exec in plain mode; sets STATUS and BODY.
+exec_plain()
+{
+        api POST "/v1/ves/$1/exec" "$2"
+}
+
+# state_action CTID ACTION [EXTRA_JSON_FIELDS]: POST /v1/ves/CTID/state and wait for
+# the operation; sets OP_STATUS ("" when the request was refused: see STATUS).
+state_action()
+{
+        OP_STATUS=
+        api POST "/v1/ves/$1/state" "{\"action\":\"$2\"${3:+,$3}}"
+        [ "$STATUS" = 202 ] || return 0
+        wait_op "$(op_id_from_location)" 60
+}
+
+# create_api CTID TEMPLATE [EXTRA_JSON_FIELDS]: POST /v1/ves and wait.
+create_api()
+{
+        OP_STATUS=
+        api POST /v1/ves "{\"ctid\":$1,\"ostemplate\":\"$2\"${3:+,$3}}"
+        [ "$STATUS" = 202 ] || return 0
+        wait_op "$(op_id_from_location)" 60
+}
+
+# destroy_api CTID [force]: DELETE /v1/ves/CTID and wait.
+destroy_api()
+{
+        OP_STATUS=
+        api DELETE "/v1/ves/$1${2:+?force=true}"
+        [ "$STATUS" = 202 ] || return 0
+        wait_op "$(op_id_from_location)" 60
+}
+
+# assert_ve_on_host CTID: loop device, mount, cgroups and init of a running VE.
+assert_ve_on_host()
+{
+        local img=$STATE_DIR/ves/$1/root.img
+
+        assert_match "$(losetup --list --noheadings --output BACK-FILE)" "$img" \
+                "a loop device backed by $img"
+        assert_match "$(awk '{ print $5 }' /proc/self/mountinfo)" "$STATE_DIR/ves/$1/root" \
+                "the mount of ves/$1/root"
+        check "VE $1 has its freezer cgroup" test -d "/sys/fs/cgroup/freezer/$INSTANCE/$1"
+        assert_ne "$(ve_init_pid "$1")" "" "VE $1's init pid (pid 1 of its namespace, in its cgroup)"
+}
+
+# assert_ve_gone_from_host CTID [destroyed]: nothing of the VE on the host (and no
+# directory either when destroyed).
+assert_ve_gone_from_host()
+{
+        assert_eq "$(host_leftovers "$1")" "" "what the host still holds of VE $1"
+        assert_eq "$(losetup -a | grep -c "$STATE_DIR/ves/$1/")" 0 "losetup -a lines for VE $1"
+        check "no freezer cgroup of VE $1" test ! -e "/sys/fs/cgroup/freezer/$INSTANCE/$1"
+        if [ "${2:-}" = destroyed ]; then
+                check "ves/$1 is gone" test ! -e "$STATE_DIR/ves/$1"
+        fi
+}
+
+ved_start || { fail "the daemon starts"; finish; }
+TARBALL=$(template_tarball) || { fail "the busybox template builds"; finish; }
+
+# --- through vectl ----------------------------------------------------------
+
+begin_case "vectl template import busybox, then template list shows it"
+OUT=$(vectl template import "$TARBALL" --name busybox 2>&1)
+assert_eq "$?" 0 "vectl template import exit code ($OUT)"
+OUT=$(vectl template list 2>&1)
+assert_match "$OUT" $'(^|\n)busybox ' "vectl template list"
+api GET /v1/templates
+assert_status 200
+assert_json '[.templates[] | select(.name == "busybox")] | length' 1
+assert_json '.templates[] | select(.name == "busybox") | .image_size > 0' true
+check "the golden image is there" test -s "$STATE_DIR/templates/busybox.img"
+assert_eq "$(template_leftovers)" "" "staging or upload files in templates/"
+
+begin_case "vectl template import of an existing name: conflict (exit 5)"
+vectl template import "$TARBALL" --name busybox >"$T/out" 2>&1
+assert_eq "$?" 5 "exit code ($(cat "$T/out"))"
+
+begin_case "vectl create 101 --hostname --diskspace 1G"
+OUT=$(vectl create 101 --ostemplate busybox --hostname h101.example.com --diskspace 1G 2>&1)
+assert_eq "$?" 0 "vectl create exit code ($OUT)"
+api GET /v1/ves/101
+assert_json .state stopped
+assert_json .hostname h101.example.com
+assert_json .diskspace 1073741824
+check "ves/101/root.img exists" test -f "$STATE_DIR/ves/101/root.img"
+assert_eq "$(stat -c %s "$STATE_DIR/ves/101/root.img" 2>/dev/null)" 1073741824 "root.img size"
+
+begin_case "vectl status 101: exist unmounted stopped; nothing on the host yet"
+OUT=$(vectl status 101 2>&1)
+assert_eq "$?" 0 "vectl status exit code"
+assert_eq "$(head -n1 <<<"$OUT")" "CTID 101 exist unmounted stopped" "vectl status"
+assert_ve_gone_from_host 101
+
+begin_case "vectl start 101: exist mounted running, with loop device, mount, cgroup, init"
+OUT=$(vectl start 101 2>&1)
+assert_eq "$?" 0 "vectl start exit code ($OUT)"
+assert_eq "$(vectl status 101 2>&1 | head -n1)" "CTID 101 exist mounted running" "vectl status"
+assert_ve_on_host 101
+PID1=$(ve_init_pid 101)
+
+begin_case "vectl exec 101 hostname prints the VE's hostname"
+OUT=$(vectl exec 101 hostname 2>&1)
+assert_eq "$?" 0 "vectl exec exit code ($OUT)"
+assert_match "$OUT" 'h101\.example\.com' "vectl exec output"
+
+begin_case "vectl exec runs inside the VE: its own pid 1 and its own root"
+OUT=$(vectl exec 101 sh -c 'cat /proc/1/comm; ls /run/rcS.done' 2>&1)
+assert_match "$OUT" 'init' "pid 1's name in the VE"
+assert_match "$OUT" '/run/rcS.done' "the busybox boot marker"
+
+begin_case "vectl restart 101: running again with a new init"
+OUT=$(vectl restart 101 2>&1)
+assert_eq "$?" 0 "vectl restart exit code ($OUT)"
+assert_eq "$(vectl status 101 2>&1 | head -n1)" "CTID 101 exist mounted running" "vectl status"
+PID2=$(ve_init_pid 101)
+assert_ne "$PID2" "" "init pid after restart"
+assert_ne "$PID2" "$PID1" "init pid after restart (was $PID1)"
+check "the old init is gone" pid_gone "$PID1"
+assert_match "$(vectl exec 101 hostname 2>&1)" 'h101\.example\.com' "exec after restart"
+
+begin_case "vectl stop 101 finishes in under 15 s; nothing left on the host"
+T0=$(date +%s.%N)
+OUT=$(vectl stop 101 2>&1)
+RC=$?
+T1=$(date +%s.%N)
+assert_eq "$RC" 0 "vectl stop exit code ($OUT)"
+ELAPSED=$(echo "$T1 - $T0" | bc)
+echo "   (stop took ${ELAPSED}s)"
+check "stop took ${ELAPSED}s, under 15 s" test "$(echo "$ELAPSED < 15" | bc)" = 1
+assert_eq "$(vectl status 101 2>&1 | head -n1)" "CTID 101 exist unmounted stopped" "vectl status"
+assert_ve_gone_from_host 101
+check "the init is gone" pid_gone "$PID2"
+
+begin_case "vectl destroy 101: deleted, ves/101 gone, nothing on the host"
+OUT=$(vectl destroy 101 2>&1)
+assert_eq "$?" 0 "vectl destroy exit code ($OUT)"
+assert_eq "$(vectl status 101 2>&1 | head -n1)" "CTID 101 deleted unmounted down" "vectl status"
+api GET /v1/ves/101
+assert_error 404
+assert_ve_gone_from_host 101 destroyed
+
+# --- through raw HTTP -------------------------------------------------------
+
+begin_case "POST /v1/templates?name=bb2 (octet-stream body): 202, the import succeeds, listed"
+api --ct application/octet-stream POST "/v1/templates?name=bb2" "@$TARBALL"
+assert_status 202
+assert_header Location '^/v1/operations/[0-9]+$'
+assert_json .operation.type template-import
+wait_op "$(op_id_from_location)" 120
+assert_eq "$OP_STATUS" succeeded "import operation ($BODY)"
+api GET /v1/templates
+assert_json '[.templates[].name] | index("bb2") != null' true "bb2 listed"
+api GET /v1/templates/bb2
+assert_status 200
+assert_json .name bb2
+assert_eq "$(template_leftovers)" "" "staging or upload files in templates/"
+
+begin_case "POST /v1/ves 102 from bb2: 202 and the create succeeds"
+create_api 102 bb2 '"hostname":"h102","diskspace":"1G"'
+assert_eq "$OP_STATUS" succeeded "create operation ($BODY)"
+api GET /v1/ves/102/state
+assert_status 200
+assert_json '[.state, .exist, .mounted, .running] | map(tostring) | join(" ")' \
+        "stopped true false false"
+
+begin_case "POST /v1/ves/102/state start: running, on the host"
+state_action 102 start
+assert_eq "$OP_STATUS" succeeded "start operation ($BODY)"
+api GET /v1/ves/102/state
+assert_json '[.state, .exist, .mounted, .running] | map(tostring) | join(" ")' \
+        "running true true true"
+assert_ve_on_host 102
+
+begin_case "exec (plain mode): stdout, stderr and a non-zero exit code"
+exec_plain 102 '{"command":["sh","-c","echo out; echo err >&2; exit 3"]}'
+assert_status 200
+assert_json .exit_code 3
+assert_json '.stdout == "out\n"' true
+assert_json '.stderr == "err\n"' true
+
+begin_case "exec (plain mode): exit code 0 and the VE's hostname"
+exec_plain 102 '{"command":["hostname"]}'
+assert_status 200
+assert_json .exit_code 0
+assert_json '.stdout == "h102\n"' true
+assert_json .stderr ''
+
+begin_case "exec (plain mode): stdin reaches the command"
+exec_plain 102 '{"command":["sh","-c","cat; echo; wc -l"],"stdin":"hello\nworld\n"}'
+assert_status 200
+assert_json .exit_code 0
+assert_json .stdout $'hello\nworld\n\n0'
+exec_plain 102 '{"command":["wc","-c"],"stdin":"12345"}'
+assert_json '.stdout | tonumber' 5
+
+begin_case "exec (plain mode): a command killed by a signal and a missing command"
+exec_plain 102 '{"command":["sh","-c","kill -9 $$"]}'
+assert_status 200
+assert_json '.exit_code != 0' true "exit code of a killed command"
+exec_plain 102 '{"command":["/no/such/command"]}'
+if [ "$STATUS" = 200 ]; then
+        assert_json '.exit_code == 126 or .exit_code == 127' true "exit code of a missing command"
+else
+        assert_match "$STATUS" '^4[0-9][0-9]$' "status for a missing command"
+fi
+
+begin_case "exec (plain mode): bad bodies are 400"
+exec_plain 102 '{"command":[]}'
+assert_error 400
+exec_plain 102 '{"command":"ls"}'
+assert_error 400
+
+begin_case "POST /v1/ves/102/state restart: running with a new init"
+P1=$(ve_init_pid 102)
+state_action 102 restart
+assert_eq "$OP_STATUS" succeeded "restart operation ($BODY)"
+api GET /v1/ves/102
+assert_json .state running
+P2=$(ve_init_pid 102)
+assert_ne "$P2" "" "init pid after restart"
+assert_ne "$P2" "$P1" "init pid after restart"
+exec_plain 102 '{"command":["cat","/proc/1/comm"]}'
+assert_json .exit_code 0
+assert_json '.stdout == "init\n"' true
+
+begin_case "POST /v1/ves/102/state stop finishes in under 15 s; nothing left on the host"
+T0=$(date +%s.%N)
+state_action 102 stop
+T1=$(date +%s.%N)
+assert_eq "$OP_STATUS" succeeded "stop operation ($BODY)"
+ELAPSED=$(echo "$T1 - $T0" | bc)
+echo "   (stop took ${ELAPSED}s)"
+check "stop took ${ELAPSED}s, under 15 s" test "$(echo "$ELAPSED < 15" | bc)" = 1
+api GET /v1/ves/102/state
+assert_json .state stopped
+assert_ve_gone_from_host 102
+
+begin_case "DELETE /v1/ves/102: 202, gone, nothing on the host"
+destroy_api 102
+assert_eq "$OP_STATUS" succeeded "destroy operation ($BODY)"
+api GET /v1/ves/102
+assert_error 404
+assert_ve_gone_from_host 102 destroyed
+
+# --- bad input --------------------------------------------------------------
+
+begin_case "create from an unknown template: 4xx with a message; no VE"
+api POST /v1/ves '{"ctid":103,"ostemplate":"nosuchtemplate"}'
+assert_match "$STATUS" '^4[0-9][0-9]$' "status"
+assert_error "$STATUS"
+assert_match "$(jqb .error.message)" 'nosuchtemplate' "message names the template"
+api GET /v1/ves/103
+assert_error 404
+vectl create 103 --ostemplate nosuchtemplate >"$T/out" 2>&1
+RC=$?
+assert_match "$RC" '^[46]$' "vectl create exit code ($(cat "$T/out"))"
+check "no ves/103" test ! -e "$STATE_DIR/ves/103"
+
+begin_case "create of an existing CTID: 409, the VE unchanged"
+create_api 104 busybox '"hostname":"first"'
+assert_eq "$OP_STATUS" succeeded "first create"
+api POST /v1/ves '{"ctid":104,"ostemplate":"busybox","hostname":"second"}'
+assert_error 409
+vectl create 104 --ostemplate busybox >"$T/out" 2>&1
+assert_eq "$?" 5 "vectl create exit code ($(cat "$T/out"))"
+api GET /v1/ves/104
+assert_json .hostname first
+
+begin_case "start of a running VE: 409"
+state_action 104 start
+assert_eq "$OP_STATUS" succeeded "first start"
+api POST /v1/ves/104/state '{"action":"start"}'
+assert_error 409
+vectl start 104 >"$T/out" 2>&1
+assert_eq "$?" 5 "vectl start exit code ($(cat "$T/out"))"
+assert_eq "$(ve_state 104)" running "state"
+
+begin_case "destroy of a running VE without force: 409, still running"
+api DELETE /v1/ves/104
+assert_error 409
+vectl destroy 104 >"$T/out" 2>&1
+assert_eq "$?" 5 "vectl destroy exit code ($(cat "$T/out"))"
+assert_eq "$(ve_state 104)" running "state"
+exec_plain 104 '{"command":["true"]}'
+assert_status 200
+assert_json .exit_code 0
+
+begin_case "destroy of a running VE with force: gone, nothing on the host"
+PID=$(ve_init_pid 104)
+OUT=$(vectl destroy 104 --force 2>&1)
+assert_eq "$?" 0 "vectl destroy --force exit code ($OUT)"
+api GET /v1/ves/104
+assert_error 404
+assert_ve_gone_from_host 104 destroyed
+check "its init is gone" pid_gone "$PID"
+
+begin_case "exec into a stopped VE: 409"
+create_api 105 busybox
+assert_eq "$OP_STATUS" succeeded "create"
+exec_plain 105 '{"command":["true"]}'
+assert_error 409
+vectl exec 105 true >"$T/out" 2>&1
+assert_eq "$?" 5 "vectl exec exit code ($(cat "$T/out"))"
+
+begin_case "stop of a stopped VE: 409"
+api POST /v1/ves/105/state '{"action":"stop"}'
+assert_error 409
+
+begin_case "exec into, start of and destroy of a VE that does not exist: 404"
+exec_plain 199 '{"command":["true"]}'
+assert_error 404
+api POST /v1/ves/199/state '{"action":"start"}'
+assert_error 404
+api DELETE /v1/ves/199
+assert_error 404
+
+begin_case "at the end: nothing of this instance on the host"
+destroy_api 105
+assert_eq "$OP_STATUS" succeeded "destroy 105"
+api GET /v1/ves
+assert_json '.ves | length' 0
+assert_eq "$(host_leftovers)" "" "loop devices, mounts, cgroups left"
+assert_eq "$(template_leftovers)" "" "staging or upload files in templates/"
+
+finish
