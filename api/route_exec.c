@@ -34,6 +34,7 @@ struct exec_call {
         int code;
         bool done;
         /* upgrade mode */
+        struct api_upgrade upgrade;
         struct MHD_UpgradeResponseHandle *urh;
         uv_pipe_t sock;
         bool sock_open;
@@ -244,6 +245,7 @@ static void stream_close(struct exec_call *c)
         if (c->closing)
                 return;
         c->closing = true;
+        api_server_del_upgrade(&c->upgrade);
         if (c->x != NULL)
                 ved_exec_release(c->x);
         c->x = NULL;
@@ -360,6 +362,11 @@ static void sock_read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
                 stream_close(c); /* the client went away: the command is killed */
 }
 
+static void upgrade_close_cb(struct api_upgrade *u)
+{
+        stream_close(container_of(u, struct exec_call, upgrade));
+}
+
 static void upgraded_cb(void *cls, struct MHD_Connection *conn, void *con_cls, const char *extra_in,
                         size_t extra_in_size, MHD_socket sock,
                         struct MHD_UpgradeResponseHandle *urh)
@@ -371,6 +378,8 @@ static void upgraded_cb(void *cls, struct MHD_Connection *conn, void *con_cls, c
         (void)conn;
         c->urh = urh;
         c->req = NULL;
+        c->upgrade.close_cb = upgrade_close_cb;
+        api_server_add_upgrade(((struct api_request *)con_cls)->server, &c->upgrade);
         if (fd < 0 || uv_pipe_init(v->loop, &c->sock, 0) < 0) {
                 if (fd >= 0)
                         close(fd);
@@ -421,9 +430,10 @@ static void upgrade_started(struct ved_exec *x, int ret, struct ve_error *err)
         struct exec_call *c = ved_exec_data(x);
 
         if (ret < 0) {
+                /* err lives in x: copy the message before releasing x frees it. */
+                c->out[1] = strdup(err->message ? err->message : "exec failed");
                 ved_exec_release(x);
                 c->x = NULL;
-                c->out[1] = strdup(err->message ? err->message : "exec failed");
         }
         api_request_resume(c->req);
 }
@@ -450,6 +460,7 @@ static int upgrade_mode(struct api_request *req, uint32_t ctid, struct ved_exec_
 
         c->req = req;
         c->handles = 1;
+        list_init(&c->upgrade.link);
         if (ved_exec_start(req->v, ctid, rq, &upgrade_ops, c, &c->x, err) < 0) {
                 call_free(c);
                 return -err->code;

@@ -28,6 +28,7 @@ struct api_server {
         int handles_open;
         bool stopping;
         struct list_head suspended;
+        struct list_head upgrades;
         void (*done_cb)(struct ved *v);
 };
 
@@ -172,6 +173,16 @@ void api_request_suspend(struct api_request *req, int (*resume_cb)(struct api_re
         req->suspended = true;
         list_add_tail(&req->server->suspended, &req->link);
         MHD_suspend_connection(req->conn);
+}
+
+void api_server_add_upgrade(struct api_server *s, struct api_upgrade *u)
+{
+        list_add_tail(&s->upgrades, &u->link);
+}
+
+void api_server_del_upgrade(struct api_upgrade *u)
+{
+        list_del(&u->link);
 }
 
 void api_server_kick(struct api_server *s)
@@ -375,6 +386,7 @@ int api_server_start(struct ved *v, const char *socket_path, struct api_server *
         s->listen_fd = fd;
         s->socket_path = strdup(socket_path);
         list_init(&s->suspended);
+        list_init(&s->upgrades);
         s->mhd = MHD_start_daemon(
             MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_ALLOW_UPGRADE | MHD_USE_ERROR_LOG, 0,
             NULL, NULL, access_cb, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log_cb, NULL,
@@ -436,6 +448,13 @@ void api_server_stop(struct api_server *s, void (*done_cb)(struct ved *v))
                 struct ved_event_sub *sub = container_of(pos, struct ved_event_sub, link);
 
                 sub->notify_cb(sub);
+        }
+        list_for_each_safe(pos, tmp, &s->upgrades)
+        {
+                struct api_upgrade *u = container_of(pos, struct api_upgrade, link);
+
+                list_del(&u->link);
+                u->close_cb(u);
         }
         for (int i = 0; i < 3; i++)
                 MHD_run(s->mhd);

@@ -54,6 +54,15 @@ int api_server_start(struct ved *v, const char *socket_path, struct api_server *
  * done_cb runs when the uv handles are closed. */
 void api_server_stop(struct api_server *s, void (*done_cb)(struct ved *v));
 
+/* A connection taken over after an HTTP upgrade (exec streams). MHD must not be
+ * stopped with one open, so the server ends each with close_cb first. */
+struct api_upgrade {
+        struct list_head link;
+        void (*close_cb)(struct api_upgrade *u);
+};
+void api_server_add_upgrade(struct api_server *s, struct api_upgrade *u);
+void api_server_del_upgrade(struct api_upgrade *u);
+
 /* Run MHD soon (after resuming a connection from outside a request). */
 void api_server_kick(struct api_server *s);
 bool api_server_stopping(struct api_server *s);

@@ -39,9 +39,9 @@ static int parse_args(int argc, char **argv, json_t *body, struct op_follow *f, 
                       struct ve_error *err)
 {
         struct option opts[64] = {
-            {"json", no_argument, NULL, 'j'},
-            {"no-wait", no_argument, NULL, OPT_NO_WAIT},
-            {"help", no_argument, NULL, 'h'},
+                { "json", no_argument, NULL, 'j' },
+                { "no-wait", no_argument, NULL, OPT_NO_WAIT },
+                { "help", no_argument, NULL, 'h' },
         };
         size_t n = 3;
         int c, ret;
@@ -65,9 +65,9 @@ static int parse_args(int argc, char **argv, json_t *body, struct op_follow *f, 
 
 int cmd_create(const struct cli *cli, int argc, char **argv, struct ve_error *err)
 {
-        _cleanup_response_ struct http_response resp = {0};
+        _cleanup_response_ struct http_response resp = { 0 };
         _cleanup_json_ json_t *body = json_object();
-        struct op_follow f = {0};
+        struct op_follow f = { 0 };
         bool help = false;
         char label[64];
         uint32_t ctid;

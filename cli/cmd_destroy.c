@@ -28,11 +28,11 @@ static int parse_args(int argc, char **argv, struct op_follow *f, bool *force, b
                       struct ve_error *err)
 {
         static const struct option opts[] = {
-            {"force", no_argument, NULL, 'f'},
-            {"no-wait", no_argument, NULL, OPT_NO_WAIT},
-            {"json", no_argument, NULL, 'j'},
-            {"help", no_argument, NULL, 'h'},
-            {0},
+                { "force", no_argument, NULL, 'f' },
+                { "no-wait", no_argument, NULL, OPT_NO_WAIT },
+                { "json", no_argument, NULL, 'j' },
+                { "help", no_argument, NULL, 'h' },
+                { 0 },
         };
         int c;
 
@@ -54,8 +54,8 @@ static int parse_args(int argc, char **argv, struct op_follow *f, bool *force, b
 
 int cmd_destroy(const struct cli *cli, int argc, char **argv, struct ve_error *err)
 {
-        _cleanup_response_ struct http_response resp = {0};
-        struct op_follow f = {0};
+        _cleanup_response_ struct http_response resp = { 0 };
+        struct op_follow f = { 0 };
         bool force = false, help = false;
         char path[128], label[128];
         int ret;

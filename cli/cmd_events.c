@@ -71,11 +71,11 @@ static int parse_args(int argc, char **argv, const char **since, bool *follow, b
                       bool *help, struct ve_error *err)
 {
         static const struct option opts[] = {
-            {"since", required_argument, NULL, OPT_SINCE},
-            {"no-follow", no_argument, NULL, OPT_NO_FOLLOW},
-            {"json", no_argument, NULL, 'j'},
-            {"help", no_argument, NULL, 'h'},
-            {0},
+                { "since", required_argument, NULL, OPT_SINCE },
+                { "no-follow", no_argument, NULL, OPT_NO_FOLLOW },
+                { "json", no_argument, NULL, 'j' },
+                { "help", no_argument, NULL, 'h' },
+                { 0 },
         };
         int c;
 
@@ -114,10 +114,10 @@ static int events_path(const char *since, bool follow, char *path, size_t len, s
 
 int cmd_events(const struct cli *cli, int argc, char **argv, struct ve_error *err)
 {
-        _cleanup_response_ struct http_response resp = {0};
-        struct sigaction sa = {.sa_handler = on_sigint};
+        _cleanup_response_ struct http_response resp = { 0 };
+        struct sigaction sa = { .sa_handler = on_sigint };
         bool follow = true, json = false, help = false;
-        struct http_request req = {.method = "GET", .line_cb = print_event};
+        struct http_request req = { .method = "GET", .line_cb = print_event };
         const char *since = NULL;
         char path[128];
         int ret;

@@ -1,107 +1,285 @@
 /* vectl exec and vectl enter: run a command, or a shell, in a VE through
- * POST /v1/ves/{id}/exec. */
+ * POST /v1/ves/{id}/exec in the streaming mode (exec_stream.h): stdin goes to
+ * the command, its stdout and stderr come back, and vectl exits with its status. */
 #include "cli.h"
+#include "exec_stream.h"
 #include "exitcode.h"
-#include "http.h"
+#include "terminal.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
-/* The shell enter starts; the daemon runs it inside the VE, not on the host. */
-static const char *const enter_shell[] = {"/bin/sh", "-l"};
+#define STDIN_CHUNK (64u << 10)
 
-static int print_output(const char *line, size_t len, void *data, struct ve_error *err)
+struct session {
+        struct exec_stream *stream;
+        bool stdin_open;
+        int resize_fd; /* readable after SIGWINCH; -1 without a tty */
+        int status;    /* the command's exit status; -1 until it is known */
+};
+
+/* write() to our stdout or stderr, which a caller may have left non-blocking. */
+static int write_all(int fd, const unsigned char *p, size_t len, struct ve_error *err)
 {
-        (void)data, (void)err;
-        fwrite(line, 1, len, stdout);
-        fflush(stdout);
+        while (len > 0) {
+                struct pollfd pfd = { .fd = fd, .events = POLLOUT };
+                ssize_t n = write(fd, p, len);
+
+                if (n < 0 && errno == EAGAIN && poll(&pfd, 1, -1) >= 0)
+                        continue;
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0)
+                        return ve_error_errno(err, errno, "writing the command's %s",
+                                              fd == STDOUT_FILENO ? "output" : "error output");
+                p += n;
+                len -= (size_t)n;
+        }
         return 0;
 }
 
-/* The one place the exec protocol plugs in.
- *
- * TODO(exec protocol): the streaming protocol is still being designed. The plan
- * is that the daemon answers with an HTTP Upgrade on the same socket and then
- * carries stdin, stdout, stderr, terminal size and the exit status over it;
- * enter asks for a terminal. Until then this POSTs {"command": [...]} and copies
- * whatever a 2xx answer holds to stdout as it arrives, and returns 0: the
- * command's own exit status is not known yet. An error answer (404, 405, 501
- * while the daemon has no exec) comes back as err. */
-static int exec_session(const struct cli *cli, const char *path, json_t *body, struct ve_error *err)
+/* Output and the exit status from the frames received so far. */
+static int handle_frames(struct session *ss, struct ve_error *err)
 {
-        _cleanup_response_ struct http_response resp = {0};
-        struct http_request req = {
-            .method = "POST",
-            .path = path,
-            .body = body,
-            .line_cb = print_output,
-        };
+        struct exec_frame f;
+        int32_t status;
         int ret;
 
-        ret = http_do(cli, &req, &resp, err);
-        if (ret < 0)
-                return ret;
-        return 0;
+        while (ss->status < 0 && (ret = exec_stream_next(ss->stream, &f, err)) > 0) {
+                if (f.type == EXEC_FRAME_STDOUT)
+                        ret = write_all(STDOUT_FILENO, f.data, f.len, err);
+                else if (f.type == EXEC_FRAME_STDERR)
+                        ret = write_all(STDERR_FILENO, f.data, f.len, err);
+                else if (f.type == EXEC_FRAME_EXIT && f.len != 4)
+                        ret =
+                            ve_error_set(err, EPROTO, "ved sent an exit frame of %u bytes", f.len);
+                else if (f.type == EXEC_FRAME_EXIT) {
+                        memcpy(&status, f.data, 4);
+                        status = (int32_t)ntohl((uint32_t)status);
+                        ss->status = status >= 0 && status <= 255 ? status : 255;
+                }
+                if (ret < 0)
+                        return ret;
+        }
+        return ss->status >= 0 ? 0 : ret;
 }
 
-static int parse_args(int argc, char **argv, bool *help, struct ve_error *err)
+static int forward_stdin(struct session *ss, struct ve_error *err)
+{
+        static char buf[STDIN_CHUNK];
+        ssize_t n = read(STDIN_FILENO, buf, sizeof(buf));
+
+        if (n < 0 && (errno == EINTR || errno == EAGAIN))
+                return 0;
+        if (n > 0)
+                return exec_stream_send(ss->stream, EXEC_FRAME_STDIN, buf, (uint32_t)n, err);
+        /* End of input, or a read error, which the command sees as the same. */
+        ss->stdin_open = false;
+        return exec_stream_send(ss->stream, EXEC_FRAME_STDIN, NULL, 0, err);
+}
+
+static int forward_size(struct session *ss, struct ve_error *err)
+{
+        unsigned char p[4];
+        unsigned short rows, cols;
+
+        terminal_resize_drain(ss->resize_fd);
+        if (!terminal_size(&rows, &cols))
+                return 0;
+        p[0] = (unsigned char)(rows >> 8), p[1] = (unsigned char)rows;
+        p[2] = (unsigned char)(cols >> 8), p[3] = (unsigned char)cols;
+        return exec_stream_send(ss->stream, EXEC_FRAME_RESIZE, p, sizeof(p), err);
+}
+
+static int receive(struct session *ss, struct ve_error *err)
+{
+        bool eof = false;
+        int ret;
+
+        ret = exec_stream_read(ss->stream, &eof, err);
+        if (ret == 0)
+                ret = handle_frames(ss, err);
+        if (ret == 0 && ss->status < 0 && eof)
+                ret = ve_error_set(err, EIO, "connection to ved lost");
+        return ret;
+}
+
+/* Until the exit frame: the socket's frames out, stdin and window changes in. */
+static int session_loop(struct session *ss, struct ve_error *err)
+{
+        int ret;
+
+        ret = handle_frames(ss, err); /* what came with the 101 answer */
+        while (ret == 0 && ss->status < 0) {
+                struct pollfd p[3] = {
+                        { .fd = exec_stream_fd(ss->stream), .events = POLLIN },
+                        { .fd = ss->stdin_open ? STDIN_FILENO : -1, .events = POLLIN },
+                        { .fd = ss->resize_fd, .events = POLLIN },
+                };
+
+                ret = poll(p, 3, -1);
+                if (ret < 0 && errno == EINTR) {
+                        ret = 0;
+                        continue;
+                }
+                if (ret < 0)
+                        return ve_error_errno(err, errno, "waiting for ved");
+                ret = 0;
+                if (p[0].revents != 0)
+                        ret = receive(ss, err);
+                if (ret == 0 && ss->status < 0 && p[1].revents != 0)
+                        ret = forward_stdin(ss, err);
+                if (ret == 0 && ss->status < 0 && p[2].revents != 0)
+                        ret = forward_size(ss, err);
+        }
+        return ret < 0 ? ret : ss->status;
+}
+
+/* ved takes the terminal names terminfo uses; another TERM is left out. */
+static bool term_ok(const char *term)
+{
+        size_t len = strlen(term);
+
+        return len > 0 && len < 64 &&
+               strspn(term, "abcdefghijklmnopqrstuvwxyz0123456789-_.+") == len;
+}
+
+/* {"command": [...], "tty": bool, "rows", "cols", "term"}; without a command,
+ * ved runs its login shell. */
+static json_t *request_body(char *const *cmd, size_t n, bool tty)
+{
+        _cleanup_json_ json_t *body = json_pack("{s:b}", "tty", tty);
+        const char *term = getenv("TERM");
+        unsigned short rows, cols;
+        json_t *command;
+
+        if (body == NULL)
+                return NULL;
+        if (n > 0) {
+                command = json_array();
+                if (command == NULL || json_object_set_new(body, "command", command) < 0)
+                        return NULL;
+                for (size_t i = 0; i < n; i++)
+                        if (json_array_append_new(command, json_string(cmd[i])) < 0)
+                                return NULL;
+        }
+        if (tty && terminal_size(&rows, &cols) &&
+            (json_object_set_new(body, "rows", json_integer(rows)) < 0 ||
+             json_object_set_new(body, "cols", json_integer(cols)) < 0))
+                return NULL;
+        if (tty && term != NULL && term_ok(term) &&
+            json_object_set_new(body, "term", json_string(term)) < 0)
+                return NULL;
+        return steal_ptr(&body);
+}
+
+/* A session with the terminal in raw mode when there is one to give the pty. */
+static int run_session(struct session *ss, bool tty, struct ve_error *err)
+{
+        int ret = 0;
+
+        if (tty && isatty(STDIN_FILENO))
+                ret = terminal_raw(STDIN_FILENO, err);
+        if (ret == 0)
+                ret = session_loop(ss, err);
+        terminal_restore();
+        return ret;
+}
+
+static int run(const struct cli *cli, const char *ve, char *const *cmd, size_t n, bool tty,
+               struct ve_error *err)
+{
+        _cleanup_exec_stream_ struct exec_stream *stream = NULL;
+        _cleanup_json_ json_t *body = NULL;
+        struct session ss = { .stdin_open = true, .resize_fd = -1, .status = -1 };
+        char path[128];
+        int ret;
+
+        ret = cli_ve_path(ve, "/exec", path, sizeof(path), err);
+        if (ret < 0)
+                return ret;
+        /* Watch for window changes before reading the size, so none is missed. */
+        if (tty) {
+                ss.resize_fd = terminal_watch_resize(err);
+                if (ss.resize_fd < 0)
+                        return ss.resize_fd;
+        }
+        body = request_body(cmd, n, tty);
+        if (body == NULL)
+                return ve_error_set(err, ENOMEM, "out of memory");
+        ret = exec_stream_open(cli, path, body, &stream, err);
+        if (ret < 0)
+                return ret;
+        ss.stream = stream;
+        return run_session(&ss, tty, err);
+}
+
+static int parse_args(int argc, char **argv, bool with_tty, bool *tty, bool *help,
+                      struct ve_error *err)
 {
         static const struct option opts[] = {
-            {"help", no_argument, NULL, 'h'},
-            {0},
+                { "tty", no_argument, NULL, 't' },
+                { "help", no_argument, NULL, 'h' },
+                { 0 },
         };
         int c;
 
         /* '+': stop at the CTID, so the command's own options are left alone. */
         cli_getopt_reset();
-        while ((c = cli_getopt(argc, argv, "+h", opts, err)) != -1) {
+        while ((c = cli_getopt(argc, argv, with_tty ? "+th" : "+h", with_tty ? opts : opts + 1,
+                               err)) != -1) {
                 if (c == CLI_OPT_ERROR)
                         return -EINVAL;
+                else if (c == 't')
+                        *tty = true;
                 else if (c == 'h')
                         return *help = true, 0;
         }
         return 0;
 }
 
-static int run(const struct cli *cli, const char *ve, char *const *cmd, size_t n,
-               struct ve_error *err)
+/* The command after CTID, without a "--" that separates them. */
+static char **command_args(int argc, char **argv, size_t *n)
 {
-        _cleanup_json_ json_t *body = json_object();
-        json_t *command = json_array();
-        char path[128];
-        int ret;
+        int first = optind + 1;
 
-        if (body == NULL || command == NULL || json_object_set_new(body, "command", command) < 0)
-                return ve_error_set(err, ENOMEM, "out of memory");
-        for (size_t i = 0; i < n; i++)
-                json_array_append_new(command, json_string(cmd[i]));
-        ret = cli_ve_path(ve, "/exec", path, sizeof(path), err);
-        if (ret < 0)
-                return ret;
-        return exec_session(cli, path, body, err);
+        if (first < argc && strcmp(argv[first], "--") == 0)
+                first++;
+        *n = (size_t)(argc - first);
+        return argv + first;
 }
 
 static int exec_usage(void)
 {
-        puts("Usage: vectl exec CTID|NAME COMMAND [ARGS...]\n"
+        puts("Usage: vectl exec [OPTIONS] CTID|NAME [--] COMMAND [ARGS...]\n"
              "\n"
-             "Run COMMAND in the VE and print its output. Options after CTID belong\n"
-             "to COMMAND. The exit code will be COMMAND's own once ved's exec protocol\n"
-             "exists; until then it is 0 when ved ran it.\n"
+             "Run COMMAND in the running VE, with vectl's stdin as its stdin and its\n"
+             "stdout and stderr on vectl's. vectl exits with COMMAND's exit status\n"
+             "(128+N when signal N ended it). Options go before CTID: what follows\n"
+             "CTID is COMMAND, passed as it is.\n"
              "\n"
              "Options:\n"
+             "  -t, --tty                give COMMAND a terminal (pty), sized as vectl's,\n"
+             "                           with stderr merged into stdout; vectl's own\n"
+             "                           terminal is put in raw mode meanwhile\n"
              "  -h, --help               show this help");
         return 0;
 }
 
 static int enter_usage(void)
 {
-        puts("Usage: vectl enter CTID|NAME\n"
+        puts("Usage: vectl enter [OPTIONS] CTID|NAME [[--] COMMAND [ARGS...]]\n"
              "\n"
-             "Open a shell (/bin/sh -l) in the VE. Interactive use needs ved's exec\n"
-             "protocol, which is not finished: for now the shell gets no input and\n"
-             "vectl prints what ved answers.\n"
+             "Open a shell in the running VE on a terminal (pty): ved's login shell\n"
+             "(/bin/sh -l) unless COMMAND is given. vectl's terminal is put in raw mode\n"
+             "until the shell exits, window size changes are passed on, TERM is passed\n"
+             "when it is a terminal name ved accepts, and vectl exits with the shell's\n"
+             "exit status.\n"
              "\n"
              "Options:\n"
              "  -h, --help               show this help");
@@ -110,27 +288,34 @@ static int enter_usage(void)
 
 int cmd_exec(const struct cli *cli, int argc, char **argv, struct ve_error *err)
 {
-        bool help = false;
+        bool help = false, tty = false;
+        char **cmd;
+        size_t n;
         int ret;
 
-        ret = parse_args(argc, argv, &help, err);
+        ret = parse_args(argc, argv, true, &tty, &help, err);
         if (ret == 0 && !help)
-                ret = cli_check_operands(argc, argv, 2, -1, "CTID and COMMAND", err);
+                ret = cli_check_operands(argc, argv, 1, -1, "CTID and COMMAND", err);
         if (ret < 0 || help)
                 return help ? exec_usage() : ret;
-        return run(cli, argv[optind], argv + optind + 1, (size_t)(argc - optind - 1), err);
+        cmd = command_args(argc, argv, &n);
+        if (n == 0)
+                return ve_error_set(err, CLI_EUSAGE, "%s: missing COMMAND", argv[0]);
+        return run(cli, argv[optind], cmd, n, tty, err);
 }
 
 int cmd_enter(const struct cli *cli, int argc, char **argv, struct ve_error *err)
 {
-        bool help = false;
+        bool help = false, tty = true;
+        char **cmd;
+        size_t n;
         int ret;
 
-        ret = parse_args(argc, argv, &help, err);
+        ret = parse_args(argc, argv, false, &tty, &help, err);
         if (ret == 0 && !help)
-                ret = cli_check_operands(argc, argv, 1, 1, "CTID", err);
+                ret = cli_check_operands(argc, argv, 1, -1, "CTID", err);
         if (ret < 0 || help)
                 return help ? enter_usage() : ret;
-        return run(cli, argv[optind], (char *const *)enter_shell,
-                   sizeof(enter_shell) / sizeof(enter_shell[0]), err);
+        cmd = command_args(argc, argv, &n);
+        return run(cli, argv[optind], cmd, n, true, err);
 }

@@ -44,11 +44,16 @@ static int usage(void)
 static int parse_args(int argc, char **argv, struct list_args *a, struct ve_error *err)
 {
         static const struct option opts[] = {
-            {"all", no_argument, NULL, 'a'},        {"stopped", no_argument, NULL, 'S'},
-            {"name", required_argument, NULL, 'N'}, {"output", required_argument, NULL, 'o'},
-            {"sort", required_argument, NULL, 's'}, {"no-header", no_argument, NULL, 'H'},
-            {"json", no_argument, NULL, 'j'},       {"list", no_argument, NULL, 'L'},
-            {"help", no_argument, NULL, 'h'},       {0},
+                { "all", no_argument, NULL, 'a' },
+                { "stopped", no_argument, NULL, 'S' },
+                { "name", required_argument, NULL, 'N' },
+                { "output", required_argument, NULL, 'o' },
+                { "sort", required_argument, NULL, 's' },
+                { "no-header", no_argument, NULL, 'H' },
+                { "json", no_argument, NULL, 'j' },
+                { "list", no_argument, NULL, 'L' },
+                { "help", no_argument, NULL, 'h' },
+                { 0 },
         };
         int c;
 
@@ -164,14 +169,15 @@ static int print_json(json_t **ves, size_t n, const struct list_field **fields, 
 static int print_table(json_t **ves, size_t n, const struct list_field **fields, size_t nf,
                        bool header, struct ve_error *err)
 {
-        _cleanup_table_ struct table t = {0};
+        _cleanup_table_ struct table t = { 0 };
         struct table_column cols[LIST_MAX_FIELDS];
         char *cells[LIST_MAX_FIELDS];
         int ret = 0;
 
         for (size_t c = 0; c < nf; c++)
-                cols[c] = (struct table_column){
-                    fields[c]->header, fields[c]->kind == LIST_INT || fields[c]->kind == LIST_SIZE};
+                cols[c] =
+                    (struct table_column){ fields[c]->header, fields[c]->kind == LIST_INT ||
+                                                                  fields[c]->kind == LIST_SIZE };
         table_init(&t, cols, nf);
         for (size_t i = 0; i < n && ret == 0; i++) {
                 for (size_t c = 0; c < nf; c++)
@@ -187,10 +193,10 @@ static int print_table(json_t **ves, size_t n, const struct list_field **fields,
 
 int cmd_list(const struct cli *cli, int argc, char **argv, struct ve_error *err)
 {
-        struct list_args a = {.header = true};
-        _cleanup_response_ struct http_response resp = {0};
+        struct list_args a = { .header = true };
+        _cleanup_response_ struct http_response resp = { 0 };
         const struct list_field *fields[LIST_MAX_FIELDS];
-        struct list_sort sort = {list_field_find("ctid"), false};
+        struct list_sort sort = { list_field_find("ctid"), false };
         _cleanup_free_ json_t **ves = NULL;
         size_t nf = 0, n = 0;
         char path[256];

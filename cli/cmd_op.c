@@ -43,20 +43,20 @@ static const char show_usage[] =
     "  -h, --help               show this help\n";
 
 static const struct option list_opts[] = {
-    {"ve", required_argument, NULL, OPT_VE},
-    {"status", required_argument, NULL, OPT_STATUS},
-    {"limit", required_argument, NULL, OPT_LIMIT},
-    {"no-header", no_argument, NULL, 'H'},
-    {"json", no_argument, NULL, 'j'},
-    {"help", no_argument, NULL, 'h'},
-    {0},
+        { "ve", required_argument, NULL, OPT_VE },
+        { "status", required_argument, NULL, OPT_STATUS },
+        { "limit", required_argument, NULL, OPT_LIMIT },
+        { "no-header", no_argument, NULL, 'H' },
+        { "json", no_argument, NULL, 'j' },
+        { "help", no_argument, NULL, 'h' },
+        { 0 },
 };
 
 static const struct option show_opts[] = {
-    {"wait", required_argument, NULL, OPT_WAIT},
-    {"json", no_argument, NULL, 'j'},
-    {"help", no_argument, NULL, 'h'},
-    {0},
+        { "wait", required_argument, NULL, OPT_WAIT },
+        { "json", no_argument, NULL, 'j' },
+        { "help", no_argument, NULL, 'h' },
+        { 0 },
 };
 
 static int parse_args(int argc, char **argv, const char *shortopts, const struct option *opts,
@@ -88,7 +88,7 @@ static int parse_args(int argc, char **argv, const char *shortopts, const struct
 
 static int list_path(const struct op_args *a, char *path, size_t len, struct ve_error *err)
 {
-        static const char *const statuses[] = {"pending", "running", "succeeded", "failed"};
+        static const char *const statuses[] = { "pending", "running", "succeeded", "failed" };
         const char *sep = "?";
         uint32_t ctid;
         uint64_t limit;
@@ -121,8 +121,8 @@ static int list_path(const struct op_args *a, char *path, size_t len, struct ve_
 }
 
 static const struct table_column list_cols[] = {
-    {"ID", true},       {"TYPE", false},     {"CTID", true},   {"STATUS", false},
-    {"CREATED", false}, {"FINISHED", false}, {"ERROR", false},
+        { "ID", true },       { "TYPE", false },     { "CTID", true },   { "STATUS", false },
+        { "CREATED", false }, { "FINISHED", false }, { "ERROR", false },
 };
 
 #define LIST_COLS (sizeof(list_cols) / sizeof(list_cols[0]))
@@ -131,13 +131,13 @@ static int add_op(struct table *t, const json_t *op, struct ve_error *err)
 {
         const json_t *e = json_object_get(json_object_get(op, "error"), "message");
         char *cells[LIST_COLS] = {
-            cli_json_text(json_object_get(op, "id")),
-            cli_json_text(json_object_get(op, "type")),
-            cli_json_text(json_object_get(op, "ctid")),
-            cli_json_text(json_object_get(op, "status")),
-            cli_json_text(json_object_get(op, "created_at")),
-            cli_json_text(json_object_get(op, "finished_at")),
-            cli_json_text(e),
+                cli_json_text(json_object_get(op, "id")),
+                cli_json_text(json_object_get(op, "type")),
+                cli_json_text(json_object_get(op, "ctid")),
+                cli_json_text(json_object_get(op, "status")),
+                cli_json_text(json_object_get(op, "created_at")),
+                cli_json_text(json_object_get(op, "finished_at")),
+                cli_json_text(e),
         };
         int ret;
 
@@ -150,7 +150,7 @@ static int add_op(struct table *t, const json_t *op, struct ve_error *err)
 static int print_ops(const json_t *answer, bool header, struct ve_error *err)
 {
         const json_t *list = json_object_get(answer, "operations"), *op;
-        _cleanup_table_ struct table t = {0};
+        _cleanup_table_ struct table t = { 0 };
         size_t i;
         int ret;
 
@@ -169,8 +169,8 @@ static int print_ops(const json_t *answer, bool header, struct ve_error *err)
 
 static int op_list(const struct cli *cli, int argc, char **argv, struct ve_error *err)
 {
-        _cleanup_response_ struct http_response resp = {0};
-        struct op_args a = {.header = true};
+        _cleanup_response_ struct http_response resp = { 0 };
+        struct op_args a = { .header = true };
         char path[256];
         int ret;
 
@@ -224,7 +224,7 @@ static void print_op(const json_t *op)
 static int op_show(const struct cli *cli, int argc, char **argv, struct ve_error *err)
 {
         _cleanup_json_ json_t *op = NULL;
-        struct op_args a = {0};
+        struct op_args a = { 0 };
         uint64_t id, wait = 0;
         int ret;
 
@@ -251,8 +251,8 @@ static int op_show(const struct cli *cli, int argc, char **argv, struct ve_error
 }
 
 static const struct cli_subcmd subs[] = {
-    {"list", "op list", op_list, "list operations, newest first"},
-    {"show", "op show", op_show, "show an operation, optionally waiting for it"},
+        { "list", "op list", op_list, "list operations, newest first" },
+        { "show", "op show", op_show, "show an operation, optionally waiting for it" },
 };
 
 int cmd_op(const struct cli *cli, int argc, char **argv, struct ve_error *err)

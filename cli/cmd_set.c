@@ -29,8 +29,8 @@ static int parse_args(int argc, char **argv, json_t *body, bool *json, bool *hel
                       struct ve_error *err)
 {
         struct option opts[64] = {
-            {"json", no_argument, NULL, 'j'},
-            {"help", no_argument, NULL, 'h'},
+                { "json", no_argument, NULL, 'j' },
+                { "help", no_argument, NULL, 'h' },
         };
         size_t n = 2;
         int c, ret;
@@ -53,7 +53,7 @@ static int parse_args(int argc, char **argv, json_t *body, bool *json, bool *hel
 /* The VE's current ETag, for If-Match. */
 static int current_etag(const struct cli *cli, const char *path, char **etag, struct ve_error *err)
 {
-        _cleanup_response_ struct http_response resp = {0};
+        _cleanup_response_ struct http_response resp = { 0 };
         int ret;
 
         ret = http_json(cli, "GET", path, NULL, &resp, err);
@@ -65,10 +65,10 @@ static int current_etag(const struct cli *cli, const char *path, char **etag, st
 
 int cmd_set(const struct cli *cli, int argc, char **argv, struct ve_error *err)
 {
-        _cleanup_response_ struct http_response resp = {0};
+        _cleanup_response_ struct http_response resp = { 0 };
         _cleanup_json_ json_t *body = json_object();
         _cleanup_free_ char *etag = NULL;
-        struct http_request req = {.method = "PATCH", .body = body};
+        struct http_request req = { .method = "PATCH", .body = body };
         bool json = false, help = false;
         char path[128];
         int ret;

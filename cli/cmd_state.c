@@ -20,15 +20,16 @@ struct state_verb {
 };
 
 static const struct state_verb verbs[] = {
-    {"start", "Starting", "Start the VE: boot its init.",
-     "sent to the daemon as \"force\" (it matters for stop and restart)",
-     "sent to the daemon as \"timeout\" (it matters for stop and restart)"},
-    {"stop", "Stopping", "Stop the VE: ask its init to shut down, wait, then kill what is left.",
-     "kill the VE at once instead of asking init to shut down",
-     "seconds to wait for init (default: the VE's stop timeout)"},
-    {"restart", "Restarting", "Stop the VE, then start it again.",
-     "kill the VE at once instead of asking init to shut down",
-     "seconds to wait for init (default: the VE's stop timeout)"},
+        { "start", "Starting", "Start the VE: boot its init.",
+          "sent to the daemon as \"force\" (it matters for stop and restart)",
+          "sent to the daemon as \"timeout\" (it matters for stop and restart)" },
+        { "stop", "Stopping",
+          "Stop the VE: ask its init to shut down, wait, then kill what is left.",
+          "kill the VE at once instead of asking init to shut down",
+          "seconds to wait for init (default: the VE's stop timeout)" },
+        { "restart", "Restarting", "Stop the VE, then start it again.",
+          "kill the VE at once instead of asking init to shut down",
+          "seconds to wait for init (default: the VE's stop timeout)" },
 };
 
 struct state_args {
@@ -56,12 +57,12 @@ static int usage(const struct state_verb *v)
 static int parse_args(int argc, char **argv, struct state_args *a, struct ve_error *err)
 {
         static const struct option opts[] = {
-            {"force", no_argument, NULL, 'f'},
-            {"timeout", required_argument, NULL, OPT_TIMEOUT},
-            {"no-wait", no_argument, NULL, OPT_NO_WAIT},
-            {"json", no_argument, NULL, 'j'},
-            {"help", no_argument, NULL, 'h'},
-            {0},
+                { "force", no_argument, NULL, 'f' },
+                { "timeout", required_argument, NULL, OPT_TIMEOUT },
+                { "no-wait", no_argument, NULL, OPT_NO_WAIT },
+                { "json", no_argument, NULL, 'j' },
+                { "help", no_argument, NULL, 'h' },
+                { 0 },
         };
         int c;
 
@@ -104,9 +105,9 @@ static int state_body(const struct state_verb *v, const struct state_args *a, js
 static int change_state(const struct cli *cli, const struct state_verb *v, int argc, char **argv,
                         struct ve_error *err)
 {
-        _cleanup_response_ struct http_response resp = {0};
+        _cleanup_response_ struct http_response resp = { 0 };
         _cleanup_json_ json_t *body = json_object();
-        struct state_args a = {0};
+        struct state_args a = { 0 };
         char path[128], label[128];
         int ret;
 

@@ -31,9 +31,9 @@ static int usage(void)
 static int parse_args(int argc, char **argv, bool *json, bool *help, struct ve_error *err)
 {
         static const struct option opts[] = {
-            {"json", no_argument, NULL, 'j'},
-            {"help", no_argument, NULL, 'h'},
-            {0},
+                { "json", no_argument, NULL, 'j' },
+                { "help", no_argument, NULL, 'h' },
+                { 0 },
         };
         int c;
 
@@ -89,7 +89,7 @@ static void print_status(const char *arg, const json_t *st)
 
 int cmd_status(const struct cli *cli, int argc, char **argv, struct ve_error *err)
 {
-        _cleanup_response_ struct http_response resp = {0};
+        _cleanup_response_ struct http_response resp = { 0 };
         bool json = false, help = false;
         char path[128];
         uint32_t ctid;

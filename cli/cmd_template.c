@@ -54,26 +54,26 @@ static const char remove_usage[] = "Usage: vectl template remove NAME [OPTIONS]\
                                    "  -h, --help               show this help\n";
 
 static const struct option list_opts[] = {
-    {"no-header", no_argument, NULL, 'H'},
-    {"json", no_argument, NULL, 'j'},
-    {"help", no_argument, NULL, 'h'},
-    {0},
+        { "no-header", no_argument, NULL, 'H' },
+        { "json", no_argument, NULL, 'j' },
+        { "help", no_argument, NULL, 'h' },
+        { 0 },
 };
 
 static const struct option import_opts[] = {
-    {"name", required_argument, NULL, OPT_NAME},
-    {"sha256", required_argument, NULL, OPT_SHA256},
-    {"no-wait", no_argument, NULL, OPT_NO_WAIT},
-    {"json", no_argument, NULL, 'j'},
-    {"help", no_argument, NULL, 'h'},
-    {0},
+        { "name", required_argument, NULL, OPT_NAME },
+        { "sha256", required_argument, NULL, OPT_SHA256 },
+        { "no-wait", no_argument, NULL, OPT_NO_WAIT },
+        { "json", no_argument, NULL, 'j' },
+        { "help", no_argument, NULL, 'h' },
+        { 0 },
 };
 
 static const struct option remove_opts[] = {
-    {"no-wait", no_argument, NULL, OPT_NO_WAIT},
-    {"json", no_argument, NULL, 'j'},
-    {"help", no_argument, NULL, 'h'},
-    {0},
+        { "no-wait", no_argument, NULL, OPT_NO_WAIT },
+        { "json", no_argument, NULL, 'j' },
+        { "help", no_argument, NULL, 'h' },
+        { 0 },
 };
 
 static int parse_args(int argc, char **argv, const struct option *opts, struct template_args *a,
@@ -105,16 +105,16 @@ static int parse_args(int argc, char **argv, const struct option *opts, struct t
 }
 
 static const struct table_column list_cols[] = {
-    {"NAME", false}, {"DISTRO", false}, {"RELEASE", false},
-    {"ARCH", false}, {"SIZE", true},    {"CREATED", false},
+        { "NAME", false }, { "DISTRO", false }, { "RELEASE", false },
+        { "ARCH", false }, { "SIZE", true },    { "CREATED", false },
 };
 
 #define LIST_COLS (sizeof(list_cols) / sizeof(list_cols[0]))
 
 static int add_template(struct table *t, const json_t *tpl, struct ve_error *err)
 {
-        static const char *const keys[LIST_COLS] = {"name", "distro", "release",
-                                                    "arch", "size",   "created_at"};
+        static const char *const keys[LIST_COLS] = { "name", "distro", "release",
+                                                     "arch", "size",   "created_at" };
         const json_t *size = json_object_get(tpl, "size");
         char *cells[LIST_COLS];
         char buf[32];
@@ -136,7 +136,7 @@ static int add_template(struct table *t, const json_t *tpl, struct ve_error *err
 static int print_templates(const json_t *answer, bool header, struct ve_error *err)
 {
         const json_t *list = json_object_get(answer, "templates"), *tpl;
-        _cleanup_table_ struct table t = {0};
+        _cleanup_table_ struct table t = { 0 };
         size_t i;
         int ret;
 
@@ -155,8 +155,8 @@ static int print_templates(const json_t *answer, bool header, struct ve_error *e
 
 static int template_list(const struct cli *cli, int argc, char **argv, struct ve_error *err)
 {
-        _cleanup_response_ struct http_response resp = {0};
-        struct template_args a = {.header = true};
+        _cleanup_response_ struct http_response resp = { 0 };
+        struct template_args a = { .header = true };
         int ret;
 
         ret = parse_args(argc, argv, list_opts, &a, err);
@@ -177,8 +177,8 @@ static int template_list(const struct cli *cli, int argc, char **argv, struct ve
 /* "debian-12-amd64.tar.gz" -> "debian-12-amd64". */
 static char *default_name(const char *file)
 {
-        static const char *const exts[] = {".tar.gz",  ".tar.xz", ".tar.zst",
-                                           ".tar.bz2", ".tgz",    ".tar"};
+        static const char *const exts[] = { ".tar.gz",  ".tar.xz", ".tar.zst",
+                                            ".tar.bz2", ".tgz",    ".tar" };
         const char *base = strrchr(file, '/');
         size_t len;
 
@@ -231,7 +231,7 @@ static int upload(const struct cli *cli, const char *file, const char *path,
                   struct http_response *resp, struct ve_error *err)
 {
         _cleanup_fclose_ FILE *f = fopen(file, "re");
-        struct http_request req = {.method = "POST", .path = path};
+        struct http_request req = { .method = "POST", .path = path };
         struct stat st;
 
         if (f == NULL)
@@ -247,8 +247,8 @@ static int upload(const struct cli *cli, const char *file, const char *path,
 
 static int template_import(const struct cli *cli, int argc, char **argv, struct ve_error *err)
 {
-        _cleanup_response_ struct http_response resp = {0};
-        struct template_args a = {0};
+        _cleanup_response_ struct http_response resp = { 0 };
+        struct template_args a = { 0 };
         _cleanup_free_ char *name = NULL;
         char path[512], label[256];
         int ret;
@@ -274,8 +274,8 @@ static int template_import(const struct cli *cli, int argc, char **argv, struct 
 
 static int template_remove(const struct cli *cli, int argc, char **argv, struct ve_error *err)
 {
-        _cleanup_response_ struct http_response resp = {0};
-        struct template_args a = {0};
+        _cleanup_response_ struct http_response resp = { 0 };
+        struct template_args a = { 0 };
         char path[256], label[256];
         int ret;
 
@@ -304,9 +304,9 @@ static int template_remove(const struct cli *cli, int argc, char **argv, struct 
 }
 
 static const struct cli_subcmd subs[] = {
-    {"list", "template list", template_list, "list the OS templates"},
-    {"import", "template import", template_import, "import an OS template tarball"},
-    {"remove", "template remove", template_remove, "remove an OS template"},
+        { "list", "template list", template_list, "list the OS templates" },
+        { "import", "template import", template_import, "import an OS template tarball" },
+        { "remove", "template remove", template_remove, "remove an OS template" },
 };
 
 int cmd_template(const struct cli *cli, int argc, char **argv, struct ve_error *err)

@@ -10,8 +10,8 @@ const char cli_exit_code_help[] =
     "  5  conflict (HTTP 409, 412)\n"
     "  6  invalid request (HTTP 400, 405, 413, 415, 422 and other 4xx)\n"
     "  7  an operation finished as failed\n"
-    "  exec will exit with the command's own status once ved's exec protocol\n"
-    "  exists (until then: 0 when ved ran it)\n";
+    "  exec and enter exit with the command's own status instead (128+N when\n"
+    "  signal N ended it), once ved has started it\n";
 
 int cli_http_error_code(long status)
 {

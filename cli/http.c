@@ -195,26 +195,29 @@ static void set_options(CURL *curl, const struct cli *cli, struct transfer *t,
         curl_easy_setopt(curl, CURLOPT_WRITEDATA, t);
 }
 
-static int error_answer(struct transfer *t, struct ve_error *err)
+int http_error_answer(long status, const char *body, size_t len, struct ve_error *err)
 {
-        long status = t->resp->status;
         _cleanup_json_ json_t *j = NULL;
         const char *msg = NULL;
-        size_t len = t->len;
 
         if (len > 0)
-                j = json_loadb(t->buf, len, 0, NULL);
+                j = json_loadb(body, len, 0, NULL);
         if (j != NULL)
                 msg = json_string_value(json_object_get(json_object_get(j, "error"), "message"));
         if (msg != NULL)
                 return ve_error_set(err, cli_http_error_code(status), "%s", msg);
-        while (len > 0 && (t->buf[len - 1] == '\n' || t->buf[len - 1] == '\r'))
+        while (len > 0 && (body[len - 1] == '\n' || body[len - 1] == '\r'))
                 len--;
         if (j != NULL || len == 0)
                 return ve_error_set(err, cli_http_error_code(status),
                                     "ved answered HTTP %ld without an error message", status);
         return ve_error_set(err, cli_http_error_code(status), "ved answered HTTP %ld: %.*s", status,
-                            (int)(len < 200 ? len : 200), t->buf);
+                            (int)(len < 200 ? len : 200), body);
+}
+
+static int error_answer(struct transfer *t, struct ve_error *err)
+{
+        return http_error_answer(t->resp->status, t->buf, t->len, err);
 }
 
 static int finish_stream(struct transfer *t, struct ve_error *err)
@@ -300,7 +303,7 @@ int http_do(const struct cli *cli, const struct http_request *req, struct http_r
             struct ve_error *err)
 {
         CURL *curl __attribute__((cleanup(cleanup_curlp))) = curl_easy_init();
-        struct transfer t = {.req = req, .resp = resp, .curl = curl};
+        struct transfer t = { .req = req, .resp = resp, .curl = curl };
         int ret;
 
         memset(resp, 0, sizeof(*resp));
@@ -315,7 +318,7 @@ int http_do(const struct cli *cli, const struct http_request *req, struct http_r
 int http_json(const struct cli *cli, const char *method, const char *path, json_t *body,
               struct http_response *resp, struct ve_error *err)
 {
-        struct http_request req = {.method = method, .path = path, .body = body};
+        struct http_request req = { .method = method, .path = path, .body = body };
 
         return http_do(cli, &req, resp, err);
 }

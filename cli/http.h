@@ -45,6 +45,11 @@ int http_do(const struct cli *cli, const struct http_request *req, struct http_r
 int http_json(const struct cli *cli, const char *method, const char *path, json_t *body,
               struct http_response *resp, struct ve_error *err);
 
+/* An error answer (status >= 400, or any status vectl did not expect) and its
+ * body as err: the daemon's {"error": {"message"}} when there is one, with
+ * code CLI_EHTTP + status. Returns -err->code. */
+int http_error_answer(long status, const char *body, size_t len, struct ve_error *err);
+
 void http_response_free(struct http_response *resp);
 
 static inline void http_response_freep(struct http_response *resp)

@@ -19,19 +19,19 @@ struct cmd {
 };
 
 static const struct cmd cmds[] = {
-    {"create", cmd_create, "create a VE"},
-    {"set", cmd_set, "change a VE's parameters"},
-    {"destroy", cmd_destroy, "destroy a VE and its private area"},
-    {"start", cmd_start, "start a VE"},
-    {"stop", cmd_stop, "stop a VE"},
-    {"restart", cmd_restart, "stop a VE, then start it"},
-    {"status", cmd_status, "print a VE's status as vzctl does"},
-    {"list", cmd_list, "list VEs as vzlist does"},
-    {"exec", cmd_exec, "run a command in a VE"},
-    {"enter", cmd_enter, "open a shell in a VE"},
-    {"events", cmd_events, "follow the daemon's events"},
-    {"template", cmd_template, "list, import or remove OS templates"},
-    {"op", cmd_op, "list or show operations"},
+        { "create", cmd_create, "create a VE" },
+        { "set", cmd_set, "change a VE's parameters" },
+        { "destroy", cmd_destroy, "destroy a VE and its private area" },
+        { "start", cmd_start, "start a VE" },
+        { "stop", cmd_stop, "stop a VE" },
+        { "restart", cmd_restart, "stop a VE, then start it" },
+        { "status", cmd_status, "print a VE's status as vzctl does" },
+        { "list", cmd_list, "list VEs as vzlist does" },
+        { "exec", cmd_exec, "run a command in a VE" },
+        { "enter", cmd_enter, "open a shell in a VE" },
+        { "events", cmd_events, "follow the daemon's events" },
+        { "template", cmd_template, "list, import or remove OS templates" },
+        { "op", cmd_op, "list or show operations" },
 };
 
 #define CMDS_COUNT (sizeof(cmds) / sizeof(cmds[0]))
@@ -75,11 +75,11 @@ static const struct cmd *find_cmd(const char *name)
 static int parse_global(int argc, char **argv, struct cli *cli, bool *done, struct ve_error *err)
 {
         static const struct option opts[] = {
-            {"socket", required_argument, NULL, OPT_SOCKET},
-            {"host", required_argument, NULL, OPT_HOST},
-            {"help", no_argument, NULL, 'h'},
-            {"version", no_argument, NULL, 'V'},
-            {0},
+                { "socket", required_argument, NULL, OPT_SOCKET },
+                { "host", required_argument, NULL, OPT_HOST },
+                { "help", no_argument, NULL, 'h' },
+                { "version", no_argument, NULL, 'V' },
+                { 0 },
         };
         int c;
 
@@ -106,7 +106,7 @@ static int parse_global(int argc, char **argv, struct cli *cli, bool *done, stru
 static int help(const struct cli *cli, int argc, char **argv, struct ve_error *err)
 {
         const struct cmd *cmd;
-        char *args[] = {NULL, "--help", NULL};
+        char *args[] = { NULL, "--help", NULL };
 
         if (argc < 2) {
                 usage(stdout);
@@ -147,8 +147,8 @@ static int fail(const char *verb, struct ve_error *err)
 
 int main(int argc, char **argv)
 {
-        struct cli cli = {.socket = getenv("VED_SOCKET")};
-        struct ve_error err = {0};
+        struct cli cli = { .socket = getenv("VED_SOCKET") };
+        struct ve_error err = { 0 };
         bool done = false;
         int ret, verb;
 

@@ -26,7 +26,7 @@ bool cli_op_finished(const json_t *op)
 
 int cli_op_get(const struct cli *cli, long long id, int wait, json_t **op, struct ve_error *err)
 {
-        _cleanup_response_ struct http_response resp = {0};
+        _cleanup_response_ struct http_response resp = { 0 };
         char path[128];
         int ret;
 

@@ -35,38 +35,39 @@ struct ve_opt {
 #define COUNT_MAX 2147483647u
 
 static const struct ve_opt ve_opts[] = {
-    {"ostemplate", "ostemplate", KIND_TEMPLATE, VE_OPT_CREATE, 0, "NAME",
-     "OS template to create the VE from (required)"},
-    {"name", "name", KIND_NAME, BOTH, 0, "NAME", "VE name, usable wherever a CTID is"},
-    {"hostname", "hostname", KIND_HOSTNAME, BOTH, 0, "HOST", "hostname set in the VE"},
-    {"ipadd", "ip", KIND_IPS, VE_OPT_CREATE, 0, "IP", "add an IPv4 or IPv6 address (repeat)"},
-    {"ipadd", "ipadd", KIND_IPS, VE_OPT_SET, 0, "IP", "add an IPv4 or IPv6 address (repeat)"},
-    {"ipdel", "ipdel", KIND_IPDEL, VE_OPT_SET, 0, "IP|all",
-     "remove an address, or all of them (repeat)"},
-    {"nameserver", "nameserver", KIND_IPS, BOTH, 0, "IP",
-     "DNS server for the VE (repeat; replaces the list)"},
-    {"searchdomain", "searchdomain", KIND_DOMAINS, BOTH, 0, "DOMAIN",
-     "DNS search domain (repeat; replaces the list)"},
-    {"onboot", "onboot", KIND_BOOL, BOTH, 0, "yes|no", "start the VE when ved starts"},
-    {"ram", "ram", KIND_SIZE, BOTH, 0, "SIZE", "memory limit"},
-    {"swap", "swap", KIND_SIZE, BOTH, 0, "SIZE", "swap allowed beyond ram"},
-    {"cpus", "cpus", KIND_COUNT, BOTH, 4096, "N", "number of CPUs the VE may use"},
-    {"cpulimit", "cpulimit", KIND_PERCENT, BOTH, 0, "N[%]", "CPU cap, 100% = one CPU"},
-    {"cpuunits", "cpuunits", KIND_COUNT, BOTH, COUNT_MAX, "N",
-     "relative CPU weight (default 1000)"},
-    {"numproc", "numproc", KIND_COUNT, BOTH, COUNT_MAX, "N", "processes and threads limit"},
-    {"diskspace", "diskspace", KIND_SIZE, BOTH, 0, "SIZE", "disk space (default 2G)"},
-    {"diskinodes", "diskinodes", KIND_COUNT, BOTH, COUNT_MAX, "N", "inode limit"},
-    {"iolimit", "iolimit", KIND_SIZE, BOTH, 0, "SIZE", "disk I/O limit, bytes per second"},
-    {"iopslimit", "iopslimit", KIND_COUNT, BOTH, COUNT_MAX, "N",
-     "disk I/O limit, operations per second"},
-    {"rate", "rate", KIND_COUNT, BOTH, COUNT_MAX, "MBIT", "network bandwidth, Mbit/s"},
-    {"stop-timeout", "stop_timeout", KIND_COUNT, BOTH, COUNT_MAX, "SEC",
-     "seconds stop waits for init before killing (default 120)"},
-    {"init", "init", KIND_PATH, BOTH, 0, "PATH", "init program in the VE (default /sbin/init)"},
-    {"description", "description", KIND_TEXT, BOTH, 0, "TEXT", "free text about the VE"},
-    {"save", NULL, KIND_NOOP, VE_OPT_SET, 0, NULL,
-     "accepted for vzctl habits; changes are always saved"},
+        { "ostemplate", "ostemplate", KIND_TEMPLATE, VE_OPT_CREATE, 0, "NAME",
+          "OS template to create the VE from (required)" },
+        { "name", "name", KIND_NAME, BOTH, 0, "NAME", "VE name, usable wherever a CTID is" },
+        { "hostname", "hostname", KIND_HOSTNAME, BOTH, 0, "HOST", "hostname set in the VE" },
+        { "ipadd", "ip", KIND_IPS, VE_OPT_CREATE, 0, "IP", "add an IPv4 or IPv6 address (repeat)" },
+        { "ipadd", "ipadd", KIND_IPS, VE_OPT_SET, 0, "IP", "add an IPv4 or IPv6 address (repeat)" },
+        { "ipdel", "ipdel", KIND_IPDEL, VE_OPT_SET, 0, "IP|all",
+          "remove an address, or all of them (repeat)" },
+        { "nameserver", "nameserver", KIND_IPS, BOTH, 0, "IP",
+          "DNS server for the VE (repeat; replaces the list)" },
+        { "searchdomain", "searchdomain", KIND_DOMAINS, BOTH, 0, "DOMAIN",
+          "DNS search domain (repeat; replaces the list)" },
+        { "onboot", "onboot", KIND_BOOL, BOTH, 0, "yes|no", "start the VE when ved starts" },
+        { "ram", "ram", KIND_SIZE, BOTH, 0, "SIZE", "memory limit" },
+        { "swap", "swap", KIND_SIZE, BOTH, 0, "SIZE", "swap allowed beyond ram" },
+        { "cpus", "cpus", KIND_COUNT, BOTH, 4096, "N", "number of CPUs the VE may use" },
+        { "cpulimit", "cpulimit", KIND_PERCENT, BOTH, 0, "N[%]", "CPU cap, 100% = one CPU" },
+        { "cpuunits", "cpuunits", KIND_COUNT, BOTH, COUNT_MAX, "N",
+          "relative CPU weight (default 1000)" },
+        { "numproc", "numproc", KIND_COUNT, BOTH, COUNT_MAX, "N", "processes and threads limit" },
+        { "diskspace", "diskspace", KIND_SIZE, BOTH, 0, "SIZE", "disk space (default 2G)" },
+        { "diskinodes", "diskinodes", KIND_COUNT, BOTH, COUNT_MAX, "N", "inode limit" },
+        { "iolimit", "iolimit", KIND_SIZE, BOTH, 0, "SIZE", "disk I/O limit, bytes per second" },
+        { "iopslimit", "iopslimit", KIND_COUNT, BOTH, COUNT_MAX, "N",
+          "disk I/O limit, operations per second" },
+        { "rate", "rate", KIND_COUNT, BOTH, COUNT_MAX, "MBIT", "network bandwidth, Mbit/s" },
+        { "stop-timeout", "stop_timeout", KIND_COUNT, BOTH, COUNT_MAX, "SEC",
+          "seconds stop waits for init before killing (default 120)" },
+        { "init", "init", KIND_PATH, BOTH, 0, "PATH",
+          "init program in the VE (default /sbin/init)" },
+        { "description", "description", KIND_TEXT, BOTH, 0, "TEXT", "free text about the VE" },
+        { "save", NULL, KIND_NOOP, VE_OPT_SET, 0, NULL,
+          "accepted for vzctl habits; changes are always saved" },
 };
 
 #define VE_OPTS_COUNT (sizeof(ve_opts) / sizeof(ve_opts[0]))
@@ -78,11 +79,11 @@ int ve_opts_longopts(enum ve_opt_for which, struct option *opts, size_t *n, size
                         continue;
                 if (*n + 1 >= max)
                         return -ENOSPC;
-                opts[(*n)++] = (struct option){ve_opts[i].name,
-                                               ve_opts[i].arg ? required_argument : no_argument,
-                                               NULL, VE_OPT_BASE + (int)i};
+                opts[(*n)++] = (struct option){ ve_opts[i].name,
+                                                ve_opts[i].arg ? required_argument : no_argument,
+                                                NULL, VE_OPT_BASE + (int)i };
         }
-        opts[*n] = (struct option){0};
+        opts[*n] = (struct option){ 0 };
         return 0;
 }
 

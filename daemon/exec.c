@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -32,24 +33,18 @@ struct ved_exec {
         uv_pipe_t out, errp, in;
         uv_poll_t pid_poll;
         bool out_open, err_open, in_open, pid_watched;
-        bool in_eof; /* stdin is being shut down */
-        uv_timer_t drain; /* tty: how long to wait for the pty's last output */
-        bool drain_open, drain_expired;
-        uint64_t drain_start;
-        size_t dbg_total;
+        bool in_eof;  /* stdin is being shut down */
+        int pty_peer; /* a slave fd of the pty, held by ved: see drain_pty() */
         int open_readers;
         bool exited, released, reported;
         int code;
         int handles;
 };
 
-/* After a tty command's exit, its output is awaited until the pty has been quiet
- * this long, or this long in all. */
-#define DRAIN_QUIET_MS 100
-#define DRAIN_MAX_MS   2000
+/* After a tty command's exit, at most this much of the pty's output is still read. */
+#define DRAIN_MAX (4u << 20)
 
 static void maybe_finish(struct ved_exec *x);
-static void drain_wait(struct ved_exec *x);
 
 void *ved_exec_data(struct ved_exec *x)
 {
@@ -65,6 +60,8 @@ static void free_exec(struct ved_exec *x)
                 close(x->init_pidfd);
         if (x->cgroup_fd >= 0)
                 close(x->cgroup_fd);
+        if (x->pty_peer >= 0)
+                close(x->pty_peer);
         ve_exec_proc_close(&x->proc);
         ve_error_clear(&x->err);
         free(x);
@@ -111,15 +108,18 @@ static void spawn_work_cb(uv_work_t *req)
 static void pid_cb(uv_poll_t *h, int status, int events)
 {
         struct ved_exec *x = h->data;
-        int ws = 0;
+        int ws = 0, ret;
 
         (void)status;
         (void)events;
-        if (ve_proc_wait(x->proc.pidfd, 1, &ws, NULL) == 0)
+        ret = ve_proc_wait(x->proc.pidfd, 1, &ws, NULL);
+        if (ret == 0)
                 return; /* not yet: spurious wake-up */
         uv_poll_stop(h);
         x->exited = true;
-        x->code = WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
+        if (ret < 0) /* the status is lost: never report it as success */
+                log_warn("Cannot wait for exec'd process %d in VE %u", (int)x->proc.pid, x->ctid);
+        x->code = ret < 0 ? 255 : WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
         maybe_finish(x);
 }
 
@@ -156,15 +156,14 @@ static void spawn_after_cb(uv_work_t *req, int status)
         if (ret == 0) {
                 int *out_fd = x->tty ? &x->proc.pty_fd : &x->proc.stdout_fd;
 
+                if (x->tty)
+                        x->pty_peer =
+                            ioctl(x->proc.pty_fd, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
                 ret = open_pipe(x, &x->out, out_fd, &x->out_open);
                 if (ret == 0 && !x->tty)
                         ret = open_pipe(x, &x->errp, &x->proc.stderr_fd, &x->err_open);
-                if (ret == 0)
-                        ret = open_pipe(x, &x->in, x->tty ? &x->proc.pty_fd : &x->proc.stdin_fd,
-                                        &x->in_open);
-                if (ret == 0 && x->tty) {
-                        /* One pty fd serves both directions: the input side writes to a dup. */
-                }
+                if (ret == 0 && !x->tty)
+                        ret = open_pipe(x, &x->in, &x->proc.stdin_fd, &x->in_open);
                 if (ret == 0)
                         ret = uv_poll_init(x->v->loop, &x->pid_poll, x->proc.pidfd);
                 if (ret == 0) {
@@ -194,42 +193,12 @@ static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
         if (n > 0 && !x->released)
                 x->ops->output(x, stream, buf->base, (size_t)n);
         free(buf->base);
-        if (n > 0 && x->exited && x->tty && !x->reported)
-                drain_wait(x); /* more came: wait for the rest */
-        if (n > 0) x->dbg_total += (size_t)n;
         if (n < 0) {
-                log_warn("DBG read end %s total %zu exited %d", uv_strerror((int)n), x->dbg_total, x->exited);
                 /* EOF, or EIO from a pty whose last writer is gone. */
                 uv_read_stop(s);
                 x->open_readers--;
                 maybe_finish(x);
         }
-}
-
-static void drain_cb(uv_timer_t *t)
-{
-        struct ved_exec *x = t->data;
-
-        x->drain_expired = true;
-        maybe_finish(x);
-}
-
-/* (Re)starts the wait for the pty's output after the command's exit: until the
- * pty is quiet for DRAIN_QUIET_MS, and at most DRAIN_MAX_MS in all. */
-static void drain_wait(struct ved_exec *x)
-{
-        if (!x->drain_open) {
-                if (uv_timer_init(x->v->loop, &x->drain) < 0) {
-                        x->drain_expired = true;
-                        return;
-                }
-                x->drain.data = x;
-                x->drain_open = true;
-                x->handles++;
-                x->drain_start = uv_now(x->v->loop);
-        }
-        if (uv_now(x->v->loop) - x->drain_start < DRAIN_MAX_MS)
-                uv_timer_start(&x->drain, drain_cb, DRAIN_QUIET_MS, 0);
 }
 
 void ved_exec_begin_output(struct ved_exec *x)
@@ -240,24 +209,47 @@ void ved_exec_begin_output(struct ved_exec *x)
                 x->open_readers++;
 }
 
+/* Reads what the pty still holds after the command's exit. Its last writes may
+ * still be on their way to the master's side (the kernel moves them in a work
+ * item); a non-blocking read of the master waits for that work before it says
+ * EAGAIN, so reading until EAGAIN gets all of them. ved holds a slave fd of its
+ * own (pty_peer) so that the master never reads EIO early: when the last slave
+ * closed, output still in flight was lost. A background process still writing
+ * is cut off after DRAIN_MAX bytes. */
+static void drain_pty(struct ved_exec *x)
+{
+        char buf[16384];
+        size_t total = 0;
+        uv_os_fd_t fd;
+        ssize_t n;
+
+        if (uv_fileno((uv_handle_t *)&x->out, &fd) < 0)
+                return;
+        while (x->out_open && !x->released && total < DRAIN_MAX) {
+                n = read(fd, buf, sizeof(buf));
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n <= 0)
+                        break;
+                x->ops->output(x, 'o', buf, (size_t)n);
+                total += (size_t)n;
+        }
+}
+
 static void maybe_finish(struct ved_exec *x)
 {
         if (!x->exited || x->reported)
                 return;
         /* With a pty, the reader sees EIO only after every holder of the slave is
-         * gone, which a background process of the command may never be. The
-         * command's last output may still be on its way through the pty when
-         * its exit is seen, though: wait for EIO, or for the pty to go quiet. */
+         * gone, which a background process of the command may never be: the
+         * command's exit is enough once the pty is drained. */
         if (x->open_readers > 0 && !x->tty)
                 return;
-        if (x->open_readers > 0 && !x->drain_expired) {
-                if (!x->drain_open)
-                        drain_wait(x);
-                if (!x->drain_expired)
-                        return;
-        }
+        if (x->tty && x->open_readers > 0)
+                drain_pty(x);
+        if (x->pty_peer >= 0)
+                close(steal_fd(&x->pty_peer));
         x->reported = true;
-        log_warn("DBG report total %zu readers %d expired %d", x->dbg_total, x->open_readers, x->drain_expired);
         if (!x->released)
                 x->ops->exited(x, x->code);
 }
@@ -296,10 +288,12 @@ static void stdin_close(struct ved_exec *x)
 
 void ved_exec_stdin(struct ved_exec *x, const char *buf, size_t len)
 {
+        /* With a pty, its one fd serves both directions. */
+        uv_stream_t *in = x->tty ? (uv_stream_t *)&x->out : (uv_stream_t *)&x->in;
         uv_write_t *w;
         uv_buf_t b;
 
-        if (!x->in_open || x->in_eof)
+        if (!(x->tty ? x->out_open : x->in_open) || x->in_eof)
                 return;
         if (len == 0) {
                 if (!x->tty)
@@ -310,7 +304,7 @@ void ved_exec_stdin(struct ved_exec *x, const char *buf, size_t len)
         b = uv_buf_init(malloc(len), (unsigned)len);
         memcpy(b.base, buf, len);
         w->data = b.base;
-        if (uv_write(w, (uv_stream_t *)&x->in, &b, 1, write_done_cb) < 0)
+        if (uv_write(w, in, &b, 1, write_done_cb) < 0)
                 write_done_cb(w, 0);
 }
 
@@ -340,7 +334,6 @@ void ved_exec_release(struct ved_exec *x)
         close_handle(x, (uv_handle_t *)&x->errp, &x->err_open);
         close_handle(x, (uv_handle_t *)&x->in, &x->in_open);
         close_handle(x, (uv_handle_t *)&x->pid_poll, &x->pid_watched);
-        close_handle(x, (uv_handle_t *)&x->drain, &x->drain_open);
         if (x->handles == 0)
                 free_exec(x);
 }
@@ -380,6 +373,7 @@ int ved_exec_start(struct ved *v, uint32_t ctid, const struct ved_exec_request *
         x->proc.pidfd = x->proc.stdin_fd = x->proc.stdout_fd = -EBADF;
         x->proc.stderr_fd = x->proc.pty_fd = -EBADF;
         x->cgroup_fd = -EBADF;
+        x->pty_peer = -EBADF;
         snprintf(x->term, sizeof(x->term), "%s", rq->term ? rq->term : "");
         x->target = (struct quota_cgroup_target){ v->cgroup, v->cfg.instance, ctid };
         x->init_pidfd = dup(rt->proc.pidfd);

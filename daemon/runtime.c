@@ -236,8 +236,8 @@ int ved_rt_ensure_idmap(struct ved *v, uint32_t ctid, struct ve_error *err)
         return ved_store_ve_set_idmap(&v->store, ctid, base, err);
 }
 
-int ved_rt_adopt(struct ved *v, uint32_t ctid, struct ve_proc *proc,
-                 const struct ve_idmap *idmap, struct ve_error *err)
+int ved_rt_adopt(struct ved *v, uint32_t ctid, struct ve_proc *proc, const struct ve_idmap *idmap,
+                 struct ve_error *err)
 {
         struct ved_rt *rt = calloc(1, sizeof(*rt));
         int ret;

@@ -24,7 +24,7 @@ struct ved_rt {
         bool console_watched;
         bool exited;
         int exit_status;
-        bool busy; /* an operation (stop, restart, destroy) owns the VE's exit */
+        bool busy;             /* an operation (stop, restart, destroy) owns the VE's exit */
         struct ve_idmap idmap; /* its user namespace map, for exec */
         int handles;
 };
@@ -34,8 +34,8 @@ int ved_rt_init(struct ved *v, struct ve_error *err);
 void ved_rt_shutdown(struct ved *v);
 
 /* Start watching a running init; takes ownership of proc's fds. */
-int ved_rt_adopt(struct ved *v, uint32_t ctid, struct ve_proc *proc,
-                 const struct ve_idmap *idmap, struct ve_error *err);
+int ved_rt_adopt(struct ved *v, uint32_t ctid, struct ve_proc *proc, const struct ve_idmap *idmap,
+                 struct ve_error *err);
 
 /* The user namespace map of a VE record (count 0 when it has no range). */
 struct ve_idmap ved_rt_idmap(json_t *ve);

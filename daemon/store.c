@@ -275,6 +275,23 @@ static json_t *row_to_json(sqlite3_stmt *st)
         return obj;
 }
 
+/* Step st to its end, making each row a JSON value with row(), into *out. */
+static int collect_rows(struct ved_store *store, sqlite3_stmt *st, json_t *(*row)(sqlite3_stmt *),
+                        const char *what, json_t **out, struct ve_error *err)
+{
+        json_t *list = json_array();
+        int rc;
+
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+                json_array_append_new(list, row(st));
+        if (rc != SQLITE_DONE) {
+                json_decref(list);
+                return db_error(store, err, what);
+        }
+        *out = list;
+        return 0;
+}
+
 static int conflict_message(struct ved_store *store, json_t *ve, struct ve_error *err)
 {
         const char *name = json_string_value(json_object_get(ve, "name"));
@@ -381,8 +398,7 @@ int ved_store_ve_list(struct ved_store *store, const char *state, const char *na
                       struct ve_error *err)
 {
         _cleanup_stmt_ sqlite3_stmt *st = NULL;
-        json_t *list;
-        int ret, rc;
+        int ret;
 
         ret = prepare(store,
                       "SELECT * FROM ves WHERE (?1 IS NULL OR state = ?1)"
@@ -394,15 +410,7 @@ int ved_store_ve_list(struct ved_store *store, const char *state, const char *na
                 sqlite3_bind_text(st, 1, state, -1, SQLITE_TRANSIENT);
         if (name)
                 sqlite3_bind_text(st, 2, name, -1, SQLITE_TRANSIENT);
-        list = json_array();
-        while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-                json_array_append_new(list, row_to_json(st));
-        if (rc != SQLITE_DONE) {
-                json_decref(list);
-                return db_error(store, err, "list VEs");
-        }
-        *out = list;
-        return 0;
+        return collect_rows(store, st, row_to_json, "list VEs", out, err);
 }
 
 static int64_t ve_version(struct ved_store *store, uint32_t ctid)
@@ -672,17 +680,7 @@ int ved_store_op_get(struct ved_store *store, int64_t id, json_t **out, struct v
 
 static int op_collect(struct ved_store *store, sqlite3_stmt *st, json_t **out, struct ve_error *err)
 {
-        json_t *list = json_array();
-        int rc;
-
-        while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-                json_array_append_new(list, op_row(st));
-        if (rc != SQLITE_DONE) {
-                json_decref(list);
-                return db_error(store, err, "list operations");
-        }
-        *out = list;
-        return 0;
+        return collect_rows(store, st, op_row, "list operations", out, err);
 }
 
 int ved_store_op_list(struct ved_store *store, uint32_t ctid, const char *status, int limit,
@@ -760,8 +758,7 @@ int ved_store_event_list(struct ved_store *store, int64_t since, int limit, json
                          struct ve_error *err)
 {
         _cleanup_stmt_ sqlite3_stmt *st = NULL;
-        json_t *list;
-        int ret, rc;
+        int ret;
 
         ret = prepare(store,
                       "SELECT id, time, type, ctid, operation, state, message FROM events"
@@ -771,15 +768,7 @@ int ved_store_event_list(struct ved_store *store, int64_t since, int limit, json
                 return ret;
         sqlite3_bind_int64(st, 1, since);
         sqlite3_bind_int(st, 2, limit);
-        list = json_array();
-        while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-                json_array_append_new(list, row_to_json(st));
-        if (rc != SQLITE_DONE) {
-                json_decref(list);
-                return db_error(store, err, "list events");
-        }
-        *out = list;
-        return 0;
+        return collect_rows(store, st, row_to_json, "list events", out, err);
 }
 
 int64_t ved_store_event_last_id(struct ved_store *store)
@@ -873,21 +862,12 @@ int ved_store_template_get(struct ved_store *store, const char *name, json_t **o
 int ved_store_template_list(struct ved_store *store, json_t **out, struct ve_error *err)
 {
         _cleanup_stmt_ sqlite3_stmt *st = NULL;
-        json_t *list;
-        int ret, rc;
+        int ret;
 
         ret = prepare(store, "SELECT * FROM templates ORDER BY name", &st, err);
         if (ret < 0)
                 return ret;
-        list = json_array();
-        while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-                json_array_append_new(list, row_to_json(st));
-        if (rc != SQLITE_DONE) {
-                json_decref(list);
-                return db_error(store, err, "list templates");
-        }
-        *out = list;
-        return 0;
+        return collect_rows(store, st, row_to_json, "list templates", out, err);
 }
 
 int ved_store_template_delete(struct ved_store *store, const char *name, struct ve_error *err)

@@ -270,3 +270,19 @@ int ve_openat2(int dirfd, const char *path, uint64_t flags, uint64_t resolve)
         how.resolve = resolve;
         return (int)syscall(SYS_openat2, dirfd, path, &how, sizeof(how));
 }
+
+void ve_child_reset_signals(void)
+{
+        struct sigaction sa;
+        sigset_t none;
+
+        /* Ignored signals survive execve: the guest must not inherit the daemon's
+         * SIG_IGN of SIGPIPE (a `yes | head` would complain instead of dying). */
+        memset(&sa, 0, sizeof(sa));
+        sa.sa_handler = SIG_DFL;
+        for (int sig = 1; sig < NSIG; sig++)
+                if (sig != SIGKILL && sig != SIGSTOP)
+                        sigaction(sig, &sa, NULL);
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+}

@@ -73,6 +73,9 @@ int ve_child_error(const struct ve_child_err *e, struct ve_error *err);
  * continues on a copy of the caller's stack, so CLONE_VM must not be set. */
 pid_t ve_clone3(uint64_t flags, int *pidfd, int cgroup_fd);
 
+/* In a child before execve: every signal back to its default action, none blocked. */
+void ve_child_reset_signals(void);
+
 int ve_pidfd_open(pid_t pid);
 int ve_pidfd_send_signal(int pidfd, int sig);
 int ve_openat2(int dirfd, const char *path, uint64_t flags, uint64_t resolve);

@@ -102,8 +102,10 @@ __attribute__((noreturn)) static void run_command(const struct ve_exec_config *c
                 ret = ve_caps_drop(&e);
         if (ret == 0)
                 ret = ve_seccomp_load(&e);
-        if (ret == 0)
+        if (ret == 0) {
+                ve_child_reset_signals();
                 exec_in_path(cfg->argv, envp, &e);
+        }
         ve_child_die(sock, &e);
 }
 

@@ -42,7 +42,7 @@
 #define BLOCK           4096ULL
 #define TOOL_OUTPUT_MAX 2048
 
-static const char *const tool_dirs[] = {"/usr/sbin", "/sbin", "/usr/bin", "/bin", NULL};
+static const char *const tool_dirs[] = { "/usr/sbin", "/sbin", "/usr/bin", "/bin", NULL };
 
 static int find_tool(const char *name, char *path, size_t len)
 {
@@ -60,7 +60,7 @@ static int find_tool(const char *name, char *path, size_t len)
  * inherited fds beyond 0-2. Only async-signal-safe calls after fork(). */
 static void exec_child(const char *path, char *const argv[], int out_fd)
 {
-        static char *const envp[] = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C", NULL};
+        static char *const envp[] = { "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C", NULL };
         int devnull = open("/dev/null", O_RDONLY);
 
         if (devnull >= 0)
@@ -303,7 +303,7 @@ static int commit_file(const char *tmp, const char *dest, struct ve_error *err)
 
 static int grow_offline(const char *img, uint64_t size, struct ve_error *err)
 {
-        char *resize[] = {"resize2fs", (char *)img, NULL};
+        char *resize[] = { "resize2fs", (char *)img, NULL };
         int ret;
 
         ret = truncate(img, (off_t)size);
@@ -315,7 +315,7 @@ static int grow_offline(const char *img, uint64_t size, struct ve_error *err)
 
 static int new_uuid(const char *img, struct ve_error *err)
 {
-        char *tune[] = {"tune2fs", "-U", "random", (char *)img, NULL};
+        char *tune[] = { "tune2fs", "-U", "random", (char *)img, NULL };
         int ret = run_tool(tune, 0, err);
 
         return ret < 0 ? ret : 0;
@@ -431,7 +431,7 @@ static int check_not_attached(const char *img, struct ve_error *err)
  * than pass on resize2fs's "Permission denied". */
 static bool have_sys_resource(void)
 {
-        struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3};
+        struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
         struct __user_cap_data_struct data[2];
 
         if (syscall(SYS_capget, &hdr, data) < 0)
@@ -442,7 +442,7 @@ static bool have_sys_resource(void)
 static int grow_online(const char *img, uint64_t old_size, uint64_t size, struct ve_error *err)
 {
         char dev[64];
-        char *resize[] = {"resize2fs", dev, NULL};
+        char *resize[] = { "resize2fs", dev, NULL };
         int ret;
 
         if (!have_sys_resource())
@@ -466,7 +466,7 @@ static int grow_online(const char *img, uint64_t old_size, uint64_t size, struct
 
 static int check_offline(const char *img, struct ve_error *err)
 {
-        char *fsck[] = {"e2fsck", "-f", "-y", (char *)img, NULL};
+        char *fsck[] = { "e2fsck", "-f", "-y", (char *)img, NULL };
         int ret;
 
         /* 1: errors were corrected, which is fine before a resize. */
@@ -478,7 +478,7 @@ static int shrink_offline(const char *img, uint64_t size, struct ve_error *err)
 {
         struct ve_image_geometry geo;
         char size_arg[32], hu[16], hs[16];
-        char *resize[] = {"resize2fs", (char *)img, size_arg, NULL};
+        char *resize[] = { "resize2fs", (char *)img, size_arg, NULL };
         uint64_t used;
         int ret;
 

@@ -21,7 +21,7 @@
 
 static void short_sleep(void)
 {
-        struct timespec ts = {.tv_sec = 0, .tv_nsec = 2 * 1000 * 1000};
+        struct timespec ts = { .tv_sec = 0, .tv_nsec = 2 * 1000 * 1000 };
 
         nanosleep(&ts, NULL);
 }

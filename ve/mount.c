@@ -159,7 +159,7 @@ static bool loop_bound(const char *dev)
 /* Wait up to about a second for autoclear to release dev. */
 static bool wait_loop_gone(const char *dev)
 {
-        struct timespec ts = {.tv_sec = 0, .tv_nsec = 10 * 1000 * 1000};
+        struct timespec ts = { .tv_sec = 0, .tv_nsec = 10 * 1000 * 1000 };
         int i;
 
         for (i = 0; i < 100; i++) {

@@ -152,8 +152,8 @@ int ve_parse_percent(const char *s, uint64_t *out, const char *what, struct ve_e
 
 int ve_parse_bool(const char *s, bool *out, const char *what, struct ve_error *err)
 {
-        static const char *yes[] = {"yes", "true", "on", "1"};
-        static const char *no[] = {"no", "false", "off", "0"};
+        static const char *yes[] = { "yes", "true", "on", "1" };
+        static const char *no[] = { "no", "false", "off", "0" };
 
         for (unsigned i = 0; s != NULL && i < 4; i++) {
                 if (strcasecmp(s, yes[i]) == 0)

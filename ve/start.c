@@ -126,6 +126,7 @@ __attribute__((noreturn)) static void start_child(const struct ve_start_config *
         if (ret == 0)
                 ret = ve_seccomp_load(&e);
         if (ret == 0) {
+                ve_child_reset_signals();
                 execve(argv[0], argv, init_env);
                 ve_child_fail(&e, errno, "execute %s", argv[0]);
         }

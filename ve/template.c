@@ -61,9 +61,9 @@ struct extract {
 
 /* ---- names ---------------------------------------------------------------- */
 
-static const char *const arches[] = {"x86_64",  "amd64",   "i386",   "i686",  "x86",
-                                     "aarch64", "arm64",   "armhf",  "armel", "ppc64le",
-                                     "s390x",   "riscv64", "noarch", NULL};
+static const char *const arches[] = { "x86_64",  "amd64",   "i386",   "i686",  "x86",
+                                      "aarch64", "arm64",   "armhf",  "armel", "ppc64le",
+                                      "s390x",   "riscv64", "noarch", NULL };
 
 static bool is_arch(const char *s)
 {
@@ -109,7 +109,9 @@ int ve_template_name_parse(const char *name, struct ve_template_ident *out)
         return 0;
 }
 
-static const char *const tar_suffixes[] = {".tgz", ".txz", ".tzst", ".tbz2", ".tbz", ".tar", NULL};
+static const char *const tar_suffixes[] = {
+        ".tgz", ".txz", ".tzst", ".tbz2", ".tbz", ".tar", NULL
+};
 
 /* "/x/debian-12-x86_64.tar.gz" -> "debian-12-x86_64". */
 static int name_from_source(const char *source, char *name, size_t len, struct ve_error *err)
@@ -243,9 +245,9 @@ static const char *check_inside(const char *path)
 static int through_symlink(int root_fd, const char *path)
 {
         struct open_how how = {
-            .flags = O_PATH | O_CLOEXEC,
-            .resolve =
-                RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV,
+                .flags = O_PATH | O_CLOEXEC,
+                .resolve =
+                    RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV,
         };
         char dir[PATH_MAX];
         char *slash;
@@ -787,13 +789,13 @@ int ve_template_import(const struct ve_template_import *req, struct ve_template_
                 return ve_error_prefix(err, "import template %s", name);
         root_fd = make_staging(req->templates_dir, name, staging, sizeof(staging), err);
         if (root_fd >= 0) {
-                *x = (struct extract){.req = req,
-                                      .err = err,
-                                      .src_fd = src_fd,
-                                      .root_fd = root_fd,
-                                      .source_size = source_size,
-                                      .max_size = req->max_size ?: VE_TEMPLATE_MAX_SIZE,
-                                      .max_entries = req->max_entries ?: VE_TEMPLATE_MAX_ENTRIES};
+                *x = (struct extract){ .req = req,
+                                       .err = err,
+                                       .src_fd = src_fd,
+                                       .root_fd = root_fd,
+                                       .source_size = source_size,
+                                       .max_size = req->max_size ?: VE_TEMPLATE_MAX_SIZE,
+                                       .max_entries = req->max_entries ?: VE_TEMPLATE_MAX_ENTRIES };
                 ret = import_into(x, name, staging, info);
         } else {
                 ret = root_fd;

@@ -29,7 +29,7 @@ static json_t *ve(const char *text)
 static void test_fields_default(void **state)
 {
         const struct list_field *f[LIST_MAX_FIELDS];
-        struct ve_error err = {0};
+        struct ve_error err = { 0 };
         size_t n = 0;
 
         (void)state;
@@ -45,7 +45,7 @@ static void test_fields_default(void **state)
 static void test_fields_unknown(void **state)
 {
         const struct list_field *f[LIST_MAX_FIELDS];
-        struct ve_error err = {0};
+        struct ve_error err = { 0 };
         size_t n = 0;
 
         (void)state;
@@ -61,8 +61,8 @@ static void test_fields_unknown(void **state)
 
 static void test_sort_parse(void **state)
 {
-        struct list_sort s = {0};
-        struct ve_error err = {0};
+        struct list_sort s = { 0 };
+        struct ve_error err = { 0 };
 
         (void)state;
         assert_int_equal(list_sort_parse("-ram", &s, &err), 0);
@@ -110,14 +110,14 @@ static void test_compare(void **state)
         json_t *a = ve("{\"ctid\": 101, \"ram\": 10, \"name\": \"web10\"}");
         json_t *b = ve("{\"ctid\": 102, \"ram\": 9, \"name\": \"web9\"}");
         json_t *c = ve("{\"ctid\": 103, \"ram\": null, \"name\": \"web9\"}");
-        struct list_sort s = {list_field_find("ram"), false};
+        struct list_sort s = { list_field_find("ram"), false };
 
         (void)state;
         assert_true(list_compare(&s, a, b) > 0); /* 10 > 9, not "10" < "9" */
         assert_true(list_compare(&s, c, b) < 0); /* missing values first */
         s.desc = true;
         assert_true(list_compare(&s, a, b) < 0);
-        s = (struct list_sort){list_field_find("name"), false};
+        s = (struct list_sort){ list_field_find("name"), false };
         assert_true(list_compare(&s, b, a) < 0); /* web9 before web10 */
         assert_true(list_compare(&s, b, c) < 0); /* equal names: by CTID */
         json_decref(a);
@@ -127,10 +127,10 @@ static void test_compare(void **state)
 
 static void test_table(void **state)
 {
-        static const struct table_column cols[] = {{"CTID", true}, {"HOSTNAME", false}};
-        const char *row1[] = {"101", "a.example.com"};
-        const char *row2[] = {"20000", NULL};
-        struct ve_error err = {0};
+        static const struct table_column cols[] = { { "CTID", true }, { "HOSTNAME", false } };
+        const char *row1[] = { "101", "a.example.com" };
+        const char *row2[] = { "20000", NULL };
+        struct ve_error err = { 0 };
         struct table t;
         char *out = NULL;
         size_t len = 0;
@@ -157,26 +157,26 @@ static void test_exit_codes(void **state)
                 int code;
                 int exit;
         } cases[] = {
-            {CLI_EHTTP + 404, CLI_EXIT_NOTFOUND},
-            {CLI_EHTTP + 409, CLI_EXIT_CONFLICT},
-            {CLI_EHTTP + 412, CLI_EXIT_CONFLICT},
-            {CLI_EHTTP + 400, CLI_EXIT_INVALID},
-            {CLI_EHTTP + 405, CLI_EXIT_INVALID},
-            {CLI_EHTTP + 413, CLI_EXIT_INVALID},
-            {CLI_EHTTP + 415, CLI_EXIT_INVALID},
-            {CLI_EHTTP + 422, CLI_EXIT_INVALID},
-            {CLI_EHTTP + 500, CLI_EXIT_ERROR},
-            {CLI_EHTTP + 501, CLI_EXIT_ERROR},
-            {CLI_EUSAGE, CLI_EXIT_USAGE},
-            {VE_EINVAL_INPUT, CLI_EXIT_USAGE},
-            {CLI_EUNREACHABLE, CLI_EXIT_UNREACHABLE},
-            {CLI_EOPFAILED, CLI_EXIT_OPFAILED},
-            {ENOMEM, CLI_EXIT_ERROR},
+                { CLI_EHTTP + 404, CLI_EXIT_NOTFOUND },
+                { CLI_EHTTP + 409, CLI_EXIT_CONFLICT },
+                { CLI_EHTTP + 412, CLI_EXIT_CONFLICT },
+                { CLI_EHTTP + 400, CLI_EXIT_INVALID },
+                { CLI_EHTTP + 405, CLI_EXIT_INVALID },
+                { CLI_EHTTP + 413, CLI_EXIT_INVALID },
+                { CLI_EHTTP + 415, CLI_EXIT_INVALID },
+                { CLI_EHTTP + 422, CLI_EXIT_INVALID },
+                { CLI_EHTTP + 500, CLI_EXIT_ERROR },
+                { CLI_EHTTP + 501, CLI_EXIT_ERROR },
+                { CLI_EUSAGE, CLI_EXIT_USAGE },
+                { VE_EINVAL_INPUT, CLI_EXIT_USAGE },
+                { CLI_EUNREACHABLE, CLI_EXIT_UNREACHABLE },
+                { CLI_EOPFAILED, CLI_EXIT_OPFAILED },
+                { ENOMEM, CLI_EXIT_ERROR },
         };
 
         (void)state;
         for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-                struct ve_error err = {.code = cases[i].code};
+                struct ve_error err = { .code = cases[i].code };
 
                 assert_int_equal(cli_exit_code(&err), cases[i].exit);
         }
@@ -185,10 +185,10 @@ static void test_exit_codes(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-            cmocka_unit_test(test_fields_default), cmocka_unit_test(test_fields_unknown),
-            cmocka_unit_test(test_sort_parse),     cmocka_unit_test(test_cells),
-            cmocka_unit_test(test_compare),        cmocka_unit_test(test_table),
-            cmocka_unit_test(test_exit_codes),
+                cmocka_unit_test(test_fields_default), cmocka_unit_test(test_fields_unknown),
+                cmocka_unit_test(test_sort_parse),     cmocka_unit_test(test_cells),
+                cmocka_unit_test(test_compare),        cmocka_unit_test(test_table),
+                cmocka_unit_test(test_exit_codes),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);

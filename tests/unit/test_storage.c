@@ -99,7 +99,7 @@ static int group_setup(void **state)
 
 static int group_teardown(void **state)
 {
-        struct ve_error err = {0};
+        struct ve_error err = { 0 };
 
         (void)state;
         if (base[0] == '\0')
@@ -210,9 +210,9 @@ static void build_busybox(char *tarball)
 
 static void import_busybox(char *golden)
 {
-        struct ve_template_import req = {.templates_dir = tpl_dir};
+        struct ve_template_import req = { .templates_dir = tpl_dir };
         struct ve_template_info info;
-        struct ve_error err = {0};
+        struct ve_error err = { 0 };
         char tarball[PATH_MAX];
         int ret;
 
@@ -239,7 +239,7 @@ static void import_busybox(char *golden)
 static void make_private(const char *golden, const char *ve, uint64_t size, uint64_t inodes,
                          char *img, char *mnt)
 {
-        struct ve_error err = {0};
+        struct ve_error err = { 0 };
         char dir[PATH_MAX];
 
         pathf(dir, "%s/%s", base, ve);
@@ -293,7 +293,7 @@ static void mount_and_grow(const char *img, const char *mnt)
 {
         struct ve_disk_usage u;
         struct stat st;
-        struct ve_error err = {0};
+        struct ve_error err = { 0 };
         char dev[64], found[64];
 
         if (ve_private_mount(img, mnt, dev, sizeof(dev), &err) < 0)
@@ -334,7 +334,7 @@ static void mount_and_grow(const char *img, const char *mnt)
 
 static void shrink_offline(const char *img)
 {
-        struct ve_error err = {0};
+        struct ve_error err = { 0 };
         struct stat st;
 
         if (ve_private_resize(img, 200 * MIB, false, &err) < 0)
@@ -349,7 +349,7 @@ static void shrink_offline(const char *img)
 static void check_inodes_image(const char *img, const char *mnt)
 {
         struct ve_disk_usage u;
-        struct ve_error err = {0};
+        struct ve_error err = { 0 };
 
         if (ve_private_mount(img, mnt, NULL, 0, &err) < 0)
                 fail_msg("mount: %s", err.message);
@@ -428,10 +428,11 @@ static void write_tar(const char *file, const struct tar_entry *entries)
 static void import_must_fail(const char *name, const struct tar_entry *entries, uint64_t max_size,
                              const char *expect)
 {
-        struct ve_template_import req = {
-            .templates_dir = tpl_dir, .name = name, .max_size = max_size};
+        struct ve_template_import req = { .templates_dir = tpl_dir,
+                                          .name = name,
+                                          .max_size = max_size };
         struct ve_template_info info;
-        struct ve_error err = {0};
+        struct ve_error err = { 0 };
         char tar[PATH_MAX], img[PATH_MAX];
 
         pathf(tar, "%s/%s.tar.gz", base, name);
@@ -450,9 +451,11 @@ static void import_must_fail(const char *name, const struct tar_entry *entries, 
 
 static void test_refuse_dotdot(void **state)
 {
-        const struct tar_entry e[] = {
-            {AE_IFREG, "etc/ok", NULL, 10}, {AE_IFREG, "../evil", NULL, 10}, {0, NULL, NULL, 0}};
-        const struct tar_entry e2[] = {{AE_IFREG, "a/../../../evil", NULL, 10}, {0, NULL, NULL, 0}};
+        const struct tar_entry e[] = { { AE_IFREG, "etc/ok", NULL, 10 },
+                                       { AE_IFREG, "../evil", NULL, 10 },
+                                       { 0, NULL, NULL, 0 } };
+        const struct tar_entry e2[] = { { AE_IFREG, "a/../../../evil", NULL, 10 },
+                                        { 0, NULL, NULL, 0 } };
         char p[PATH_MAX];
 
         (void)state;
@@ -468,7 +471,7 @@ static void test_refuse_dotdot(void **state)
 static void test_refuse_absolute(void **state)
 {
         char abs[PATH_MAX];
-        struct tar_entry e[] = {{AE_IFREG, abs, NULL, 10}, {0, NULL, NULL, 0}};
+        struct tar_entry e[] = { { AE_IFREG, abs, NULL, 10 }, { 0, NULL, NULL, 0 } };
 
         (void)state;
         skip_unless_root();
@@ -480,11 +483,12 @@ static void test_refuse_absolute(void **state)
 static void test_refuse_write_through_symlink(void **state)
 {
         char outside[PATH_MAX], victim[PATH_MAX];
-        struct tar_entry e[] = {{AE_IFLNK, "link", outside, 0},
-                                {AE_IFREG, "link/passwd", NULL, 10},
-                                {0, NULL, NULL, 0}};
-        const struct tar_entry etc[] = {
-            {AE_IFLNK, "link", "/etc", 0}, {AE_IFREG, "link/passwd", NULL, 10}, {0, NULL, NULL, 0}};
+        struct tar_entry e[] = { { AE_IFLNK, "link", outside, 0 },
+                                 { AE_IFREG, "link/passwd", NULL, 10 },
+                                 { 0, NULL, NULL, 0 } };
+        const struct tar_entry etc[] = { { AE_IFLNK, "link", "/etc", 0 },
+                                         { AE_IFREG, "link/passwd", NULL, 10 },
+                                         { 0, NULL, NULL, 0 } };
 
         (void)state;
         skip_unless_root();
@@ -498,8 +502,9 @@ static void test_refuse_write_through_symlink(void **state)
 
 static void test_refuse_device(void **state)
 {
-        const struct tar_entry e[] = {
-            {AE_IFDIR, "dev", NULL, 0}, {AE_IFCHR, "dev/mem", NULL, 0}, {0, NULL, NULL, 0}};
+        const struct tar_entry e[] = { { AE_IFDIR, "dev", NULL, 0 },
+                                       { AE_IFCHR, "dev/mem", NULL, 0 },
+                                       { 0, NULL, NULL, 0 } };
 
         (void)state;
         skip_unless_root();
@@ -508,10 +513,11 @@ static void test_refuse_device(void **state)
 
 static void test_refuse_hardlink_escape(void **state)
 {
-        const struct tar_entry e[] = {{1, "x", "../../x", 0}, {0, NULL, NULL, 0}};
+        const struct tar_entry e[] = { { 1, "x", "../../x", 0 }, { 0, NULL, NULL, 0 } };
         char outside[PATH_MAX], through[PATH_MAX];
-        struct tar_entry e2[] = {
-            {AE_IFLNK, "l", through, 0}, {1, "copy", "l/secret", 0}, {0, NULL, NULL, 0}};
+        struct tar_entry e2[] = { { AE_IFLNK, "l", through, 0 },
+                                  { 1, "copy", "l/secret", 0 },
+                                  { 0, NULL, NULL, 0 } };
         struct stat st;
         int fd;
 
@@ -531,12 +537,13 @@ static void test_refuse_hardlink_escape(void **state)
 
 static void test_refuse_oversize(void **state)
 {
-        const struct tar_entry big[] = {
-            {AE_IFREG, "small", NULL, 1000}, {AE_IFREG, "big", NULL, 2 * MIB}, {0, NULL, NULL, 0}};
-        const struct tar_entry many[] = {{AE_IFREG, "a", NULL, 400 * 1024},
-                                         {AE_IFREG, "b", NULL, 400 * 1024},
-                                         {AE_IFREG, "c", NULL, 400 * 1024},
-                                         {0, NULL, NULL, 0}};
+        const struct tar_entry big[] = { { AE_IFREG, "small", NULL, 1000 },
+                                         { AE_IFREG, "big", NULL, 2 * MIB },
+                                         { 0, NULL, NULL, 0 } };
+        const struct tar_entry many[] = { { AE_IFREG, "a", NULL, 400 * 1024 },
+                                          { AE_IFREG, "b", NULL, 400 * 1024 },
+                                          { AE_IFREG, "c", NULL, 400 * 1024 },
+                                          { 0, NULL, NULL, 0 } };
 
         (void)state;
         skip_unless_root();
@@ -547,13 +554,13 @@ static void test_refuse_oversize(void **state)
 
 static void test_refuse_bad_checksum(void **state)
 {
-        const struct tar_entry e[] = {{AE_IFREG, "a", NULL, 10}, {0, NULL, NULL, 0}};
-        struct ve_template_import req = {.templates_dir = tpl_dir,
-                                         .name = "sum",
-                                         .sha256 = "00000000000000000000000000000000"
-                                                   "00000000000000000000000000000000"};
+        const struct tar_entry e[] = { { AE_IFREG, "a", NULL, 10 }, { 0, NULL, NULL, 0 } };
+        struct ve_template_import req = { .templates_dir = tpl_dir,
+                                          .name = "sum",
+                                          .sha256 = "00000000000000000000000000000000"
+                                                    "00000000000000000000000000000000" };
         struct ve_template_info info;
-        struct ve_error err = {0};
+        struct ve_error err = { 0 };
         char tar[PATH_MAX];
 
         (void)state;
@@ -575,7 +582,7 @@ static void test_refuse_bad_checksum(void **state)
 static void test_rmtree_refuses_mounts(void **state)
 {
         char tree[PATH_MAX], inner[PATH_MAX], keep[PATH_MAX], link[PATH_MAX];
-        struct ve_error err = {0};
+        struct ve_error err = { 0 };
         int fd;
 
         (void)state;
@@ -612,16 +619,16 @@ static void test_rmtree_refuses_mounts(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-            cmocka_unit_test(test_name_parse),
-            cmocka_unit_test(test_busybox_lifecycle),
-            cmocka_unit_test(test_refuse_dotdot),
-            cmocka_unit_test(test_refuse_absolute),
-            cmocka_unit_test(test_refuse_write_through_symlink),
-            cmocka_unit_test(test_refuse_device),
-            cmocka_unit_test(test_refuse_hardlink_escape),
-            cmocka_unit_test(test_refuse_oversize),
-            cmocka_unit_test(test_refuse_bad_checksum),
-            cmocka_unit_test(test_rmtree_refuses_mounts),
+                cmocka_unit_test(test_name_parse),
+                cmocka_unit_test(test_busybox_lifecycle),
+                cmocka_unit_test(test_refuse_dotdot),
+                cmocka_unit_test(test_refuse_absolute),
+                cmocka_unit_test(test_refuse_write_through_symlink),
+                cmocka_unit_test(test_refuse_device),
+                cmocka_unit_test(test_refuse_hardlink_escape),
+                cmocka_unit_test(test_refuse_oversize),
+                cmocka_unit_test(test_refuse_bad_checksum),
+                cmocka_unit_test(test_rmtree_refuses_mounts),
         };
 
         return cmocka_run_group_tests(tests, group_setup, group_teardown);

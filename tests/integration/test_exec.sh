@@ -1,0 +1,166 @@
+#!/usr/bin/env bash
+# vectl exec and vectl enter over ved's streaming exec protocol (Upgrade:
+# ved-exec/1) against a real VE: stdout and stderr kept apart, stdin, the
+# command's exit status as vectl's, a command that cannot run, options after
+# CTID left to the command, large output and input, --tty, the refusals (unknown
+# VE, stopped VE), a daemon that goes away mid-session, and an interactive enter
+# driven through tmux (prompt, terminal size and its changes, exit status, the
+# local terminal restored). Needs root and tmux.
+#
+#   bash tests/integration/test_exec.sh      (VED_BUILD=dir to pick the build)
+
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/common.sh"
+
+INSTANCE=ex$(($$ % 100000))
+TMUX_SESSION=vedexec$$
+CTID=101
+
+if [ "$(id -u)" != 0 ]; then
+        echo "skipped: needs root (loop devices, mounts, cgroups, namespaces)"
+        exit 0
+fi
+if ! command -v tmux >/dev/null; then
+        echo "tests need tmux: apt-get install tmux" >&2
+        exit 1
+fi
+
+test_cleanup()
+{
+        tmux kill-session -t "$TMUX_SESSION" 2>/dev/null
+        ves_teardown_all
+}
+
+# run_exec ARGS...: vectl ARGS with stdin from /dev/null unless redirected by the
+# caller; sets RC, OUT and ERR. Bounded, so a hanging session fails the case.
+run_exec()
+{
+        timeout -s KILL 60 "$VECTL_BIN" --socket "$SOCK" "$@" >"$T/out" 2>"$T/err"
+        RC=$?
+        OUT=$(cat "$T/out")
+        ERR=$(cat "$T/err")
+}
+
+# pane_has TEXT: the tmux pane shows TEXT.
+pane_has()
+{
+        tmux capture-pane -p -t "$TMUX_SESSION" | grep -qF -- "$1"
+}
+
+ved_start || exit 1
+ensure_template || exit 1
+
+begin_case "a running VE to exec into"
+check "vectl create" vectl create "$CTID" --ostemplate "$TEMPLATE"
+check "vectl start" vectl start "$CTID"
+assert_eq "$(ve_state "$CTID")" running "state"
+
+begin_case "stdout and stderr apart, exit status is vectl's"
+run_exec exec "$CTID" sh -c 'echo out; echo err >&2; exit 7' </dev/null
+assert_eq "$RC" 7 "exit code"
+assert_eq "$OUT" out "stdout"
+assert_eq "$ERR" err "stderr"
+run_exec exec "$CTID" false </dev/null
+assert_eq "$RC" 1 "exit code of false"
+run_exec exec "$CTID" true </dev/null
+assert_eq "$RC" 0 "exit code of true"
+run_exec exec "$CTID" sh -c 'kill -9 $$' </dev/null
+assert_eq "$RC" 137 "exit code of a command killed by SIGKILL"
+
+begin_case "stdin reaches the command, and its end too"
+RC=0
+OUT=$(echo hello | timeout -s KILL 60 "$VECTL_BIN" --socket "$SOCK" exec "$CTID" cat) || RC=$?
+assert_eq "$RC" 0 "exit code"
+assert_eq "$OUT" hello "cat's output"
+run_exec exec "$CTID" cat </dev/null
+assert_eq "$RC" 0 "cat with stdin /dev/null ends"
+assert_eq "$OUT" "" "cat's output of /dev/null"
+
+begin_case "a command that cannot run is an error"
+run_exec exec "$CTID" nosuchcmd </dev/null
+assert_ne "$RC" 0 "exit code"
+assert_match "$ERR" "nosuchcmd" "message"
+
+begin_case "what follows CTID is the command's, options and -- included"
+run_exec exec "$CTID" sh -c 'echo "$@"' sh -t --help -x </dev/null
+assert_eq "$RC" 0 "exit code"
+assert_eq "$OUT" "-t --help -x" "arguments"
+run_exec exec "$CTID" -- ls -d /bin </dev/null
+assert_eq "$OUT" /bin "command after --"
+run_exec exec "$CTID" </dev/null
+assert_eq "$RC" 2 "exit code without a command"
+run_exec exec --bogus "$CTID" true </dev/null
+assert_eq "$RC" 2 "exit code of an unknown option"
+
+begin_case "large output and input arrive whole"
+OUT=$("$VECTL_BIN" --socket "$SOCK" exec "$CTID" sh -c 'yes | head -c 5000000' \
+        </dev/null 2>/dev/null | wc -c)
+assert_eq "$OUT" 5000000 "bytes of output"
+head -c 3000000 /dev/urandom >"$T/random"
+"$VECTL_BIN" --socket "$SOCK" exec "$CTID" cat <"$T/random" >"$T/random.back"
+assert_eq "$?" 0 "exit code of cat"
+check "3 MB of random bytes through cat come back the same" cmp -s "$T/random" "$T/random.back"
+
+begin_case "--tty: a pty, all of its output"
+run_exec exec --tty "$CTID" sh -c 'tty; echo err >&2' </dev/null
+assert_eq "$RC" 0 "exit code"
+assert_match "$OUT" "^/dev/pts/[0-9]+" "tty"
+assert_match "$OUT" "err" "stderr merged into the pty"
+assert_eq "$ERR" "" "vectl's stderr"
+for i in 1 2 3; do
+        OUT=$("$VECTL_BIN" --socket "$SOCK" exec -t "$CTID" sh -c 'head -c 2000000 /dev/zero' \
+                </dev/null | wc -c)
+        assert_eq "$OUT" 2000000 "bytes through the pty (run $i)"
+done
+run_exec exec -t "$CTID" sh -c 'exit 5' </dev/null
+assert_eq "$RC" 5 "exit code with a tty"
+
+begin_case "enter: an interactive shell through tmux"
+tmux new-session -d -s "$TMUX_SESSION" -x 100 -y 30 \
+        "$(printf '%q ' "$VECTL_BIN" --socket "$SOCK" enter "$CTID"); echo vectl-exit=\$?; \
+stty -a | grep -qw -- -icanon && echo terminal=raw || echo terminal=cooked; sleep 600"
+check "the shell's prompt" wait_until 15 pane_has '#'
+tmux send-keys -t "$TMUX_SESSION" 'echo hi-$((6*7)); stty size' Enter
+check "a command's output" wait_until 10 pane_has 'hi-42'
+check "the pane's size" wait_until 10 pane_has '30 100'
+tmux resize-window -t "$TMUX_SESSION" -x 90 -y 25 2>/dev/null ||
+        tmux resize-pane -t "$TMUX_SESSION" -x 90 -y 25
+sleep 0.5
+tmux send-keys -t "$TMUX_SESSION" 'stty size' Enter
+check "the new size after a resize" wait_until 10 pane_has '25 90'
+tmux send-keys -t "$TMUX_SESSION" 'exit 3' Enter
+check "vectl exits with the shell's status" wait_until 15 pane_has 'vectl-exit=3'
+check "the local terminal is back in cooked mode" wait_until 5 pane_has 'terminal=cooked'
+if ! pane_has 'vectl-exit=3'; then
+        tmux capture-pane -p -t "$TMUX_SESSION" | sed 's/^/  | /'
+fi
+tmux kill-session -t "$TMUX_SESSION" 2>/dev/null
+
+begin_case "an unknown VE is 4"
+run_exec exec 4242 true </dev/null
+assert_eq "$RC" 4 "exit code"
+assert_match "$ERR" "4242" "message"
+
+begin_case "the daemon going away mid-session: connection lost, 1"
+"$VECTL_BIN" --socket "$SOCK" exec "$CTID" sleep 30 </dev/null >"$T/out" 2>"$T/err" &
+pid=$!
+bg_track "$pid"
+sleep 1
+ved_kill9
+wait "$pid"
+assert_eq "$?" 1 "exit code"
+assert_match "$(cat "$T/err")" "connection to ved lost" "message"
+check "the daemon starts again" ved_start
+
+begin_case "exec into a stopped VE is 5 with the daemon's message"
+check "vectl stop" vectl stop "$CTID"
+run_exec exec "$CTID" true </dev/null
+assert_eq "$RC" 5 "exit code"
+assert_match "$ERR" "not running" "message"
+run_exec enter "$CTID" </dev/null
+assert_eq "$RC" 5 "exit code of enter"
+
+begin_case "destroy leaves nothing on the host"
+check "vectl destroy" vectl destroy "$CTID"
+assert_eq "$(host_leftovers)" "" "leftovers"
+
+finish
