@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -46,8 +47,11 @@ int ved_rt_teardown(const struct ved_ve_host *h, struct ve_error *err)
         if (ret == 0)
                 ret = ve_net_teardown(h->instance, h->ctid, h->addrs, h->n_addrs, h->uplinks,
                                       h->n_uplinks, err);
-        if (ret == 0 && ve_is_mounted(h->root) > 0)
-                ret = ve_private_umount(h->root, err);
+        /* The view first: it is a mount of the private area's mount. */
+        if (ret == 0 && ve_is_mounted(h->root) > 0 && umount2(h->root, UMOUNT_NOFOLLOW) < 0)
+                ret = ve_error_errno(err, errno, "unmount %s", h->root);
+        if (ret == 0 && ve_is_mounted(h->private_area) > 0)
+                ret = ve_private_umount(h->private_area, err);
         if (ret < 0)
                 return ve_error_prefix(err, "tear down VE %u", h->ctid);
         return 0;
@@ -272,22 +276,36 @@ void ved_rt_shutdown(struct ved *v)
         list_for_each_safe(pos, tmp, &v->rts) rt_close(container_of(pos, struct ved_rt, link));
 }
 
-int ved_rt_teardown_record(struct ved *v, json_t *ve, const char *root, struct ve_error *err)
+void ved_ve_mountpoints(struct ved *v, uint32_t ctid, char *root, char *private_area, size_t len)
 {
+        char dir[PATH_MAX / 2];
+
+        ved_ve_dir(v, ctid, dir, sizeof(dir));
+        snprintf(root, len, "%s/root", dir);
+        snprintf(private_area, len, "%s/private", dir);
+}
+
+int ved_rt_teardown_record(struct ved *v, json_t *ve, struct ve_error *err)
+{
+        uint32_t ctid = (uint32_t)json_integer_value(json_object_get(ve, "ctid"));
+        char root[PATH_MAX], private_area[PATH_MAX];
         size_t n = 0;
         char **addrs = ved_ip_list(json_object_get(ve, "ip"), &n);
         struct ved_ve_host h = {
                 .cg = v->cgroup,
                 .instance = v->cfg.instance,
-                .ctid = (uint32_t)json_integer_value(json_object_get(ve, "ctid")),
+                .ctid = ctid,
                 .root = root,
+                .private_area = private_area,
                 .addrs = (const char *const *)addrs,
                 .n_addrs = n,
                 .uplinks = (const char *const *)v->cfg.uplinks,
                 .n_uplinks = v->cfg.n_uplinks,
         };
-        int ret = ved_rt_teardown(&h, err);
+        int ret;
 
+        ved_ve_mountpoints(v, ctid, root, private_area, sizeof(root));
+        ret = ved_rt_teardown(&h, err);
         ved_ip_list_free(addrs);
         return ret;
 }
@@ -299,7 +317,7 @@ static bool reconcile_one(struct ved *v, json_t *ve, struct ve_error *err)
         uint32_t ctid = (uint32_t)json_integer_value(json_object_get(ve, "ctid"));
         pid_t pid = (pid_t)json_integer_value(json_object_get(ve, "pid"));
         uint64_t start = (uint64_t)json_integer_value(json_object_get(ve, "pid_starttime"));
-        char cgpath[64], dir[PATH_MAX / 2], root[PATH_MAX];
+        char cgpath[64];
         struct ve_proc proc = { .pidfd = -EBADF, .console_fd = -EBADF };
 
         ved_rt_cgroup_path(v, ctid, cgpath, sizeof(cgpath));
@@ -312,9 +330,7 @@ static bool reconcile_one(struct ved *v, json_t *ve, struct ve_error *err)
                 return true;
         }
         ve_proc_close(&proc);
-        ved_ve_dir(v, ctid, dir, sizeof(dir));
-        snprintf(root, sizeof(root), "%s/root", dir);
-        if (ved_rt_teardown_record(v, ve, root, err) < 0) {
+        if (ved_rt_teardown_record(v, ve, err) < 0) {
                 log_error("VE %u: %s", ctid, err->message);
                 ve_error_clear(err);
                 ved_store_ve_set_state(&v->store, ctid, "broken", NULL);

@@ -57,7 +57,8 @@ struct ved_ve_host {
         const struct quota_cgroup *cg;
         const char *instance;
         uint32_t ctid;
-        const char *root;         /* mount point of the private area */
+        const char *root;         /* the host's idmapped view of the private area */
+        const char *private_area; /* mount point of the private area itself */
         const char *const *addrs; /* its IP addresses, without prefix */
         size_t n_addrs;
         const char *const *uplinks; /* host interfaces with proxy ARP/NDP entries */
@@ -71,7 +72,11 @@ struct ved_ve_host {
 int ved_rt_teardown(const struct ved_ve_host *h, struct ve_error *err);
 
 /* ved_rt_teardown() for a VE record of the store (loop thread: startup recovery). */
-int ved_rt_teardown_record(struct ved *v, json_t *ve, const char *root, struct ve_error *err);
+int ved_rt_teardown_record(struct ved *v, json_t *ve, struct ve_error *err);
+
+/* ves/<ctid>/root (the host's view of the VE's files, mounted while it runs) and
+ * ves/<ctid>/private (where the private area's image is mounted). */
+void ved_ve_mountpoints(struct ved *v, uint32_t ctid, char *root, char *private_area, size_t len);
 
 /* Apply a change of a running VE's addresses live (netlink; a few syscalls, done on
  * the loop). A VE that does not run needs nothing: its next start uses the record. */

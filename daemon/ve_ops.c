@@ -24,10 +24,11 @@
  * made: worker threads never read struct ved or the store. */
 struct ve_op_data {
         uint32_t ctid;
-        char dir[PATH_MAX / 2]; /* ves/<ctid> */
-        char img[PATH_MAX];     /* ves/<ctid>/root.img */
-        char root[PATH_MAX];    /* ves/<ctid>/root: the private area's mount point */
-        char golden[PATH_MAX];  /* templates/<name>.img */
+        char dir[PATH_MAX / 2];      /* ves/<ctid> */
+        char img[PATH_MAX];          /* ves/<ctid>/root.img */
+        char root[PATH_MAX];         /* ves/<ctid>/root: the host's idmapped view */
+        char private_area[PATH_MAX]; /* ves/<ctid>/private: the image's mount point */
+        char golden[PATH_MAX];       /* templates/<name>.img */
         char instance[32];
         char hostname[256];
         char init[256];
@@ -93,7 +94,7 @@ static int prepare(struct ved_op *op, struct ve_error *err)
         d->ctid = op->ctid;
         ved_ve_dir(v, op->ctid, d->dir, sizeof(d->dir));
         snprintf(d->img, sizeof(d->img), "%s/root.img", d->dir);
-        snprintf(d->root, sizeof(d->root), "%s/root", d->dir);
+        ved_ve_mountpoints(v, op->ctid, d->root, d->private_area, sizeof(d->root));
         snprintf(d->instance, sizeof(d->instance), "%s", v->cfg.instance);
         d->cg = v->cgroup;
         d->target = (struct quota_cgroup_target){ d->cg, d->instance, d->ctid };
@@ -126,6 +127,7 @@ static int teardown(struct ve_op_data *d, struct ve_error *err)
                 .instance = d->instance,
                 .ctid = d->ctid,
                 .root = d->root,
+                .private_area = d->private_area,
                 .addrs = (const char *const *)d->addrs,
                 .n_addrs = d->n_addrs,
                 .uplinks = d->uplinks,
@@ -176,16 +178,14 @@ static void create_rollback_done(struct ved_op *op)
 /* Startup: tear down whatever a VE has on the host and remove its directory. */
 static int recover_remove(struct ved *v, uint32_t ctid, struct ve_error *err)
 {
-        char dir[PATH_MAX / 2], root[PATH_MAX];
-
+        char dir[PATH_MAX / 2];
         json_t *ve = NULL;
         int ret;
 
         ved_ve_dir(v, ctid, dir, sizeof(dir));
-        snprintf(root, sizeof(root), "%s/root", dir);
         ret = ved_store_ve_get_ctid(&v->store, ctid, &ve, err);
         if (ret == 0)
-                ret = ved_rt_teardown_record(v, ve, root, err);
+                ret = ved_rt_teardown_record(v, ve, err);
         json_decref(ve);
         if (ret < 0 && err->code != VE_ENOTFOUND)
                 return ret;
@@ -237,11 +237,14 @@ static int mount_work(struct ved_op *op, struct ve_error *err)
         struct ve_op_data *d = op->data;
         char loopdev[64];
 
-        if (mkdir(d->root, 0755) < 0 && errno != EEXIST)
-                return ve_error_errno(err, errno, "create %s", d->root);
-        if (ve_is_mounted(d->root) > 0)
+        /* Both stay inside ves/<ctid> (0700): the raw mount holds guest ids, so a
+         * guest's setuid file there is owned by the host's root. */
+        if ((mkdir(d->private_area, 0700) < 0 && errno != EEXIST) ||
+            (mkdir(d->root, 0755) < 0 && errno != EEXIST))
+                return ve_error_errno(err, errno, "create the mount points in %s", d->dir);
+        if (ve_is_mounted(d->private_area) > 0)
                 return 0;
-        return ve_private_mount(d->img, d->root, loopdev, sizeof(loopdev), err);
+        return ve_private_mount(d->img, d->private_area, loopdev, sizeof(loopdev), err);
 }
 
 static int cgroup_work(struct ved_op *op, struct ve_error *err)
@@ -259,7 +262,7 @@ static int config_work(struct ved_op *op, struct ve_error *err)
 
         if (d->hostname[0] == '\0')
                 return 0;
-        return ve_guest_set_hostname(d->root, d->hostname, err);
+        return ve_guest_set_hostname(d->private_area, d->hostname, err);
 }
 
 static int init_work(struct ved_op *op, struct ve_error *err)
@@ -269,7 +272,7 @@ static int init_work(struct ved_op *op, struct ve_error *err)
         _cleanup_close_ int cgfd = -EBADF;
         struct ve_start_config cfg = {
                 .ctid = d->ctid,
-                .rootfs = d->root,
+                .rootfs = d->private_area,
                 .hostname = d->hostname[0] ? d->hostname : NULL,
                 .init_argv = argv,
                 .cgroup = { .fd = -EBADF },
@@ -300,6 +303,17 @@ static int init_done(struct ved_op *op, struct ve_error *err)
         ret = ved_rt_adopt(op->v, op->ctid, &d->proc, &d->idmap, err);
         d->proc.pidfd = d->proc.console_fd = -EBADF;
         return ret;
+}
+
+/* The host's view of the running VE's files at ves/<ctid>/root, mapped as the VE
+ * sees them: what the VE creates shows as owned by its host range. */
+static int view_work(struct ved_op *op, struct ve_error *err)
+{
+        struct ve_op_data *d = op->data;
+
+        if (ve_is_mounted(d->root) > 0)
+                return 0;
+        return ve_idmap_mount_view(d->private_area, d->root, d->proc.pid, err);
 }
 
 /* The VE's network: veth pair, its addresses, routes and proxy entries. */
@@ -382,9 +396,13 @@ static const char *state_recover(struct ved *v, json_t *op, const char **resolut
 }
 
 static const struct ved_step start_steps[] = {
-        { "mount", mount_work, NULL },   { "cgroup", cgroup_work, NULL },
-        { "config", config_work, NULL }, { "init", init_work, init_done },
-        { "net", net_work, NULL },       { NULL, NULL, NULL },
+        { "mount", mount_work, NULL },
+        { "cgroup", cgroup_work, NULL },
+        { "config", config_work, NULL },
+        { "init", init_work, init_done },
+        { "view", view_work, NULL },
+        { "net", net_work, NULL },
+        { NULL, NULL, NULL },
 };
 
 const struct ved_op_kind ved_op_start_kind = {
@@ -478,6 +496,7 @@ static const struct ved_step restart_steps[] = {
         { "cgroup", cgroup_work, NULL },
         { "config", config_work, NULL },
         { "init", init_work, init_done },
+        { "view", view_work, NULL },
         { "net", net_work, NULL },
         { NULL, NULL, NULL },
 };

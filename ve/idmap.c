@@ -39,6 +39,7 @@
 #include <unistd.h>
 
 #include "ve/cleanup.h"
+#include "ve/mount.h"
 
 int ve_idmap_check(const struct ve_idmap *map, struct ve_error *err)
 {
@@ -122,5 +123,19 @@ int ve_idmap_become_root(struct ve_child_err *e)
                 return ve_child_fail(e, errno, "setgroups in the VE");
         if (syscall(SYS_setresuid, 0, 0, 0) < 0)
                 return ve_child_fail(e, errno, "setresuid 0 in the VE");
+        return 0;
+}
+
+int ve_idmap_mount_view(const char *private_area, const char *target, pid_t pid,
+                        struct ve_error *err)
+{
+        _cleanup_close_ int tree = -EBADF;
+
+        tree = ve_idmap_clone_root(private_area, pid, err);
+        if (tree < 0)
+                return tree;
+        if (move_mount(tree, "", AT_FDCWD, target, MOVE_MOUNT_F_EMPTY_PATH) < 0)
+                return ve_error_errno(err, errno, "mount the VE's view of %s on %s", private_area,
+                                      target);
         return 0;
 }

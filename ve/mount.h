@@ -13,6 +13,8 @@
 
 #include <stddef.h>
 
+#include <sys/types.h>
+
 #include "error.h"
 
 /* Attach img to a loop device and mount its ext4 file system read-write on
@@ -50,5 +52,12 @@ int ve_rmtree_at(int dirfd, const char *name, struct ve_error *err);
  * /proc/self/mountinfo lists a mount point at or under path, so the common
  * mistake (a VE still mounted) deletes nothing. */
 int ve_rmtree(const char *path, struct ve_error *err);
+
+/* The host's view of a running VE's files: an idmapped clone of the private area's
+ * mount (which holds guest ids 0-65535 on disk), mapped with the user namespace of
+ * the VE's init pid, attached on target. Through it, files the VE owns show as its
+ * host range, as they do for the VE's own processes. (ve/idmap.c) */
+int ve_idmap_mount_view(const char *private_area, const char *target, pid_t pid,
+                        struct ve_error *err);
 
 #endif

@@ -101,8 +101,9 @@ api GET '/v1/ves?state=running'
 assert_json '.ves | length' "$N" "running VEs"
 assert_eq "$(losetup --list --noheadings --output BACK-FILE | grep -c "^$STATE_DIR/ves/")" \
         "$N" "loop devices of the VEs"
+# Two mounts per running VE: the private area, and the host's idmapped view of it.
 assert_eq "$(awk -v s="$STATE_DIR/ves/" 'index($5, s) == 1' /proc/self/mountinfo | wc -l)" \
-        "$N" "mounts of the VEs"
+        "$((2 * N))" "mounts of the VEs"
 assert_eq "$(ls -d /sys/fs/cgroup/freezer/"$INSTANCE"/*/ 2>/dev/null | wc -l)" "$N" \
         "freezer cgroups of the VEs"
 PIDS=$(for c in $CTIDS; do ve_init_pid "$c"; done | sort -u | grep -c .)

@@ -22,6 +22,8 @@ fi
 
 CT=201
 VE_ROOT=$STATE_DIR/ves/$CT/root
+# The private area's own mount (guest ids on disk); VE_ROOT is the idmapped view.
+VE_PRIVATE=$STATE_DIR/ves/$CT/private
 HOSTDIR=$T/host # host files a VE must not reach
 mkdir -p "$HOSTDIR"
 
@@ -106,6 +108,10 @@ assert_eq "$(stat -c %u "/proc/$PID")" "$BASE" "host uid of the VE's init"
 vsh 'id -u; cat /proc/self/uid_map'
 assert_eq "$X_CODE" 0 "exec"
 assert_match "$X_OUT" "^0"$'\n'" +0 +$BASE +65536$" "uid inside and the map"
+vsh 'touch /root/made-inside'
+assert_eq "$(stat -c '%u:%g' "$VE_ROOT/root/made-inside")" "$BASE:$BASE" \
+        "host owner of a file the VE made (seen at ves/<ctid>/root)"
+assert_eq "$(stat -c '%u' "$VE_PRIVATE/root/made-inside")" 0 "its owner on disk: guest root"
 
 begin_case "1. the host binary cannot be reached through /proc/<pid>/exe of an entering process"
 VED_SUM=$(sha256sum "$VED_BIN" | cut -d' ' -f1)
@@ -171,9 +177,12 @@ for d in proc sys dev; do
         assert_match "$(jqb .error.message)" "/$d is a symlink" "why the start failed"
         assert_eq "$(mounts_snapshot)" "$BEFORE" "host mounts under $T after the failed start"
         assert_eq "$(ls -A "$HOSTDIR/target")" "" "the symlink's host target"
-        # Repair the private area from the host.
-        [ -d "$VE_ROOT/bin" ] || mount -o loop,nodev "$STATE_DIR/ves/$CT/root.img" "$VE_ROOT"
-        rm -f "$VE_ROOT/$d" && mkdir -m 0755 "$VE_ROOT/$d" || fail "repair /$d"
+        # Repair the private area from the host (the VE is stopped: nothing of it
+        # is mounted), on a mount of our own that goes again at once.
+        mkdir -p "$T/repair"
+        mount -o loop,nodev "$STATE_DIR/ves/$CT/root.img" "$T/repair" || fail "mount the image"
+        rm -f "$T/repair/$d" && mkdir -m 0755 "$T/repair/$d" || fail "repair /$d"
+        umount "$T/repair" || fail "unmount the repaired image"
         ve_state start || fail "start after repairing /$d: $OP_STATUS $BODY"
 done
 
@@ -250,11 +259,12 @@ MAJ=$((0x${DEV% *})) MIN=$((0x${DEV#* }))
 vsh "mknod /tmp/disk b $MAJ $MIN && echo MKNOD-DISK; mknod /tmp/mem c 1 1 && echo MKNOD-MEM; true"
 assert_eq "$X_OUT" "" "mknod inside"
 # Nodes that exist anyway (a template could ship them): made from the host.
-mknod "$VE_ROOT/tmp/hostdisk" b "$MAJ" "$MIN" && mknod "$VE_ROOT/tmp/hostmem" c 1 1 || fail "host mknod"
+mknod "$VE_PRIVATE/tmp/hostdisk" b "$MAJ" "$MIN" && mknod "$VE_PRIVATE/tmp/hostmem" c 1 1 ||
+        fail "host mknod"
 vsh 'mount -o remount,dev / 2>/dev/null; head -c 512 /tmp/hostdisk >/dev/null && echo DISK-READ;
         head -c 1 /tmp/hostmem >/dev/null && echo MEM-READ; true'
 assert_eq "$X_OUT" "" "opens of the host's disk and /dev/mem"
-rm -f "$VE_ROOT/tmp/hostdisk" "$VE_ROOT/tmp/hostmem"
+rm -f "$VE_PRIVATE/tmp/hostdisk" "$VE_PRIVATE/tmp/hostmem"
 
 # Leave nothing: a VE outlives the daemon, so stop and destroy it here.
 ve_state stop
