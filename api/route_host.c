@@ -24,12 +24,12 @@ int route_host_get(struct api_request *req)
         json_t *host;
 
         uname(&uts);
-        host = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:{s:i, s:i}, s:s, s:i}", "version",
-                         VED_VERSION, "instance", v->cfg.instance, "hostname", uts.nodename,
-                         "kernel", uts.release, "state_dir", v->cfg.state_dir, "socket",
-                         v->cfg.socket_path, "cgroup", cgroup_layout(), "ves", "total",
+        host = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:{s:i, s:i}, s:s, s:i, s:b}",
+                         "version", VED_VERSION, "instance", v->cfg.instance, "hostname",
+                         uts.nodename, "kernel", uts.release, "state_dir", v->cfg.state_dir,
+                         "socket", v->cfg.socket_path, "cgroup", cgroup_layout(), "ves", "total",
                          ved_store_ve_count(&v->store, NULL), "running",
                          ved_store_ve_count(&v->store, "running"), "started_at", v->started_at,
-                         "pid", (int)getpid());
+                         "pid", (int)getpid(), "lxcfs", v->lxcfs_up);
         return api_respond_json(req, 200, host);
 }

@@ -6,12 +6,14 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "body.h"
 #include "daemon/ops.h"
 #include "daemon/template_ops.h"
 #include "daemon/ved.h"
 #include "router.h"
 #include "ve/parse.h"
 #include "ve/template.h"
+#include "ve/template_build.h"
 
 #define UPLOAD_MAX (16ull << 30)
 
@@ -190,6 +192,69 @@ int route_template_import(struct api_request *req)
                 return api_respond_json_hdr(req, 202, json_pack("{s:o}", "operation", o),
                                             "Location", location, NULL, NULL);
         }
+fail:
+        ret = api_respond_ve_error(req, &err);
+        ve_error_clear(&err);
+        return ret;
+}
+
+static int check_build(struct api_request *req, json_t *body, struct ve_template_recipe *r,
+                       struct ve_error *err)
+{
+        static const char *const allowed[] = { "name", NULL };
+        const char *name = json_string_value(json_object_get(body, "name"));
+        json_t *t = NULL;
+
+        if (api_check_fields(body, allowed, err) < 0)
+                return -err->code;
+        if (name == NULL)
+                return ve_error_set(err, VE_EINVAL_INPUT,
+                                    "name is required: the template to build, such as debian-12");
+        if (ve_template_recipe_find(req->v->cfg.template_recipes, name, r, err) < 0)
+                return -err->code;
+        if (ved_store_template_get(&req->v->store, r->name, &t, NULL) == 0) {
+                json_decref(t);
+                return ve_error_set(err, VE_ECONFLICT,
+                                    "template '%s' already exists: remove it first", r->name);
+        }
+        return 0;
+}
+
+/* POST /v1/templates/build {"name": "debian-12"}: run the recipe as an operation. */
+int route_template_build(struct api_request *req)
+{
+        struct ve_template_recipe r;
+        struct ve_error err = { 0 };
+        struct ved_op *op = NULL;
+        json_t *body = NULL, *params, *o = NULL;
+        char location[64];
+        int64_t id;
+        int ret;
+
+        if (api_body_object(req, &body) < 0)
+                return 0;
+        if (check_build(req, body, &r, &err) < 0) {
+                json_decref(body);
+                goto fail;
+        }
+        params = json_pack("{s:s, s:s}", "request",
+                           json_string_value(json_object_get(body, "name")), "name", r.name);
+        json_decref(body);
+        if (ved_begin(req->v, &err) < 0 ||
+            ved_op_create(req->v, &ved_op_template_build_kind, 0, params, &op, &err) < 0 ||
+            ved_commit(req->v, &err) < 0) {
+                json_decref(params);
+                ved_rollback(req->v);
+                ved_op_free(op);
+                goto fail;
+        }
+        json_decref(params);
+        id = op->id;
+        ved_op_run(op);
+        snprintf(location, sizeof(location), "/v1/operations/%lld", (long long)id);
+        ved_store_op_get(&req->v->store, id, &o, NULL);
+        return api_respond_json_hdr(req, 202, json_pack("{s:o}", "operation", o), "Location",
+                                    location, NULL, NULL);
 fail:
         ret = api_respond_ve_error(req, &err);
         ve_error_clear(&err);

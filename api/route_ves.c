@@ -5,10 +5,13 @@
 
 #include "body.h"
 #include "daemon/actions.h"
+#include "daemon/guest_config.h"
 #include "daemon/ops.h"
 #include "daemon/params.h"
 #include "daemon/policy.h"
+#include "daemon/netplan.h"
 #include "daemon/runtime.h"
+#include "daemon/usage.h"
 #include "daemon/ve_ops.h"
 #include "daemon/ved.h"
 #include "present.h"
@@ -19,7 +22,7 @@ static const char *const ve_states[] = { "creating",   "stopped",  "starting",
                                          "running",    "stopping", "suspended",
                                          "destroying", "broken",   NULL };
 
-static bool known_state(const char *s)
+bool api_ve_state_known(const char *s)
 {
         for (unsigned i = 0; ve_states[i]; i++)
                 if (strcmp(ve_states[i], s) == 0)
@@ -35,6 +38,14 @@ static bool transitional(json_t *ve)
                strcmp(s, "starting") == 0 || strcmp(s, "stopping") == 0;
 }
 
+int api_respond_bad_state(struct api_request *req, const char *state)
+{
+        return api_respond_error(req, 400,
+                                 "unknown state '%.32s': use creating, stopped, starting, "
+                                 "running, stopping, suspended, destroying or broken",
+                                 state);
+}
+
 int route_ves_list(struct api_request *req)
 {
         const char *state = api_query(req, "state"), *name = api_query(req, "name");
@@ -43,11 +54,8 @@ int route_ves_list(struct api_request *req)
         size_t i;
         int ret;
 
-        if (state != NULL && !known_state(state))
-                return api_respond_error(req, 400,
-                                         "unknown state '%.32s': use creating, stopped, starting, "
-                                         "running, stopping, suspended, destroying or broken",
-                                         state);
+        if (state != NULL && !api_ve_state_known(state))
+                return api_respond_bad_state(req, state);
         ret = ved_store_ve_list(&req->v->store, state, name, &list, &err);
         if (ret < 0) {
                 ret = api_respond_ve_error(req, &err);
@@ -90,11 +98,11 @@ static int normalize_params(json_t *body, bool create, json_t *out, struct ve_er
 
 static int check_create_body(json_t *body, json_t *ve, struct ve_error *err)
 {
-        static const char *allowed[64] = { "ctid" };
+        static const char *allowed[64] = { "ctid", "userpasswd", "ssh_key" };
         json_t *ctid = json_object_get(body, "ctid");
-        unsigned n = 1;
+        unsigned n = 3;
 
-        if (allowed[1] == NULL)
+        if (allowed[3] == NULL)
                 for (const struct ved_param *p = ved_params; p->key; p++)
                         allowed[n++] = p->key;
         if (api_check_fields(body, allowed, err) < 0)
@@ -202,14 +210,18 @@ static int allocate_idmap(struct ved *v, uint32_t ctid, struct ve_error *err)
 int route_ve_create(struct api_request *req)
 {
         struct ve_error err = { 0 };
+        struct ved_secrets secrets = { 0 };
         json_t *body = NULL, *ve;
         struct ved_op *op = NULL;
         uint32_t ctid;
+        int ret;
 
         if (api_body_object(req, &body) < 0)
                 return 0;
         ve = json_object();
-        if (check_create_body(body, ve, &err) < 0) {
+        if (check_create_body(body, ve, &err) < 0 ||
+            ved_secrets_from_body(body, &secrets, &err) < 0) {
+                ved_secrets_clear(&secrets);
                 json_decref(body);
                 json_decref(ve);
                 return fail(req, &err, false);
@@ -225,10 +237,14 @@ int route_ve_create(struct api_request *req)
             ved_store_ve_insert(&req->v->store, ve, &err) < 0 ||
             allocate_idmap(req->v, ctid, &err) < 0 ||
             ved_op_create(req->v, &ved_op_create_kind, ctid, NULL, &op, &err) < 0) {
+                ved_secrets_clear(&secrets);
                 json_decref(ve);
                 return fail(req, &err, true);
         }
-        return start_operation(req, op, ve);
+        ved_ve_op_give_secrets(op, &secrets);
+        ret = start_operation(req, op, ve);
+        ved_secrets_clear(&secrets);
+        return ret;
 }
 
 /* Look up {ve}; answers 404 itself when missing. */
@@ -343,10 +359,10 @@ static int apply_ip_changes(json_t *body, json_t *ve, json_t *changes, struct ve
 
 static int check_patch_body(json_t *body, json_t *ve, json_t *changes, struct ve_error *err)
 {
-        static const char *allowed[64] = { "ipadd", "ipdel" };
-        unsigned n = 2;
+        static const char *allowed[64] = { "ipadd", "ipdel", "userpasswd", "ssh_key" };
+        unsigned n = 4;
 
-        if (allowed[2] == NULL)
+        if (allowed[4] == NULL)
                 for (const struct ved_param *p = ved_params; p->key; p++)
                         allowed[n++] = p->key;
         if (api_check_fields(body, allowed, err) < 0)
@@ -362,6 +378,7 @@ int route_ve_patch(struct api_request *req)
 {
         json_t *body = NULL, *ve = NULL, *changes;
         struct ve_error err = { 0 };
+        struct ved_secrets secrets = { 0 };
         int64_t version;
         uint32_t ctid;
         char etag[32];
@@ -373,7 +390,8 @@ int route_ve_patch(struct api_request *req)
         ctid = (uint32_t)json_integer_value(json_object_get(ve, "ctid"));
         changes = json_object();
         if (parse_if_match(req, &version, &err) < 0 ||
-            check_patch_body(body, ve, changes, &err) < 0)
+            check_patch_body(body, ve, changes, &err) < 0 ||
+            ved_secrets_from_body(body, &secrets, &err) < 0)
                 goto bad;
         if (transitional(ve)) {
                 ve_error_set(&err, VE_ECONFLICT, "VE %u is %s: wait for it to finish", ctid,
@@ -383,15 +401,19 @@ int route_ve_patch(struct api_request *req)
         if (ved_begin(req->v, &err) < 0 ||
             ved_policy_check_ips(req->v, ctid, json_object_get(changes, "ip"), &err) < 0 ||
             ved_store_ve_update(&req->v->store, ctid, changes, version, &err) < 0 ||
+            ved_net_patch(req->v, ctid, changes, &err) < 0 ||
+            ved_limits_change(req->v, ve, changes, &err) < 0 ||
             (json_object_get(changes, "ip") != NULL &&
              ved_rt_net_change(req->v, ctid, json_object_get(ve, "ip"),
                                json_object_get(changes, "ip"), &err) < 0) ||
+            ved_guest_patch(req->v, ctid, ve, changes, &secrets, &err) < 0 ||
             ved_op_record_done(req->v, "set", ctid, changes, &err) < 0 ||
             ved_event(req->v, "ve.changed", ctid, 0, NULL, "VE %u changed", ctid) < 0 ||
             ved_commit(req->v, &err) < 0) {
                 ved_rollback(req->v);
                 goto bad;
         }
+        ved_secrets_clear(&secrets);
         json_decref(body);
         json_decref(changes);
         json_decref(ve);
@@ -401,6 +423,7 @@ int route_ve_patch(struct api_request *req)
         api_ve_etag(ve, etag, sizeof(etag));
         return api_respond_json_hdr(req, 200, api_present_ve(ve), "ETag", etag, NULL, NULL);
 bad:
+        ved_secrets_clear(&secrets);
         json_decref(body);
         json_decref(changes);
         json_decref(ve);

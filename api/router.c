@@ -21,9 +21,14 @@ static const struct api_route routes[] = {
         { "GET", "/v1/templates", route_templates_list, NULL, "list templates" },
         { "POST", "/v1/templates", route_template_import, route_template_body,
           "import a template tarball (the body)" },
+        { "POST", "/v1/templates/build", route_template_build, NULL,
+          "build a template from its recipe" },
         { "GET", "/v1/templates/{name}", route_template_get, NULL, "show a template" },
         { "DELETE", "/v1/templates/{name}", route_template_delete, NULL, "remove a template" },
         { "POST", "/v1/ves/{ve}/exec", route_ve_exec, NULL, "run a command in a VE" },
+        { "GET", "/v1/ves/{ve}/usage", route_ve_usage, NULL, "a VE's resource usage" },
+        { "GET", "/v1/usage", route_usage_list, NULL, "resource usage of every VE" },
+        { "GET", "/metrics", route_metrics, NULL, "usage in Prometheus text format" },
         { NULL, NULL, NULL, NULL, NULL },
 };
 

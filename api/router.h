@@ -43,8 +43,16 @@ int route_events_get(struct api_request *req);
 int route_templates_list(struct api_request *req);
 int route_template_import(struct api_request *req);
 bool route_template_body(struct api_request *req, const char *data, size_t size);
+int route_template_build(struct api_request *req);
 int route_template_get(struct api_request *req);
 int route_template_delete(struct api_request *req);
 int route_ve_exec(struct api_request *req);
+/* The ?state= filter of the lists: a known VE state, else a 400. */
+bool api_ve_state_known(const char *s);
+int api_respond_bad_state(struct api_request *req, const char *state);
+
+int route_ve_usage(struct api_request *req);
+int route_usage_list(struct api_request *req);
+int route_metrics(struct api_request *req);
 
 #endif

@@ -177,7 +177,8 @@ static int print_table(json_t **ves, size_t n, const struct list_field **fields,
         for (size_t c = 0; c < nf; c++)
                 cols[c] =
                     (struct table_column){ fields[c]->header, fields[c]->kind == LIST_INT ||
-                                                                  fields[c]->kind == LIST_SIZE };
+                                                                  fields[c]->kind == LIST_SIZE ||
+                                                                  fields[c]->kind == LIST_PERCENT };
         table_init(&t, cols, nf);
         for (size_t i = 0; i < n && ret == 0; i++) {
                 for (size_t c = 0; c < nf; c++)
@@ -189,6 +190,36 @@ static int print_table(json_t **ves, size_t n, const struct list_field **fields,
         if (ret == 0)
                 table_print(&t, stdout, header);
         return ret;
+}
+
+static bool wants_usage(const struct list_field **fields, size_t nf, const struct list_sort *sort)
+{
+        for (size_t c = 0; c < nf; c++)
+                if (list_field_is_usage(fields[c]))
+                        return true;
+        return list_field_is_usage(sort->field);
+}
+
+/* Put each VE's object of GET /v1/usage under its "usage" key. */
+static int merge_usage(const struct cli *cli, json_t *answer, struct ve_error *err)
+{
+        _cleanup_response_ struct http_response resp = { 0 };
+        json_t *ves = json_object_get(answer, "ves"), *u, *ve;
+        size_t i, j;
+        int ret;
+
+        ret = http_json(cli, "GET", "/v1/usage", NULL, &resp, err);
+        if (ret < 0)
+                return ret;
+        json_array_foreach(json_object_get(resp.json, "usage"), i, u)
+        {
+                json_array_foreach(ves, j, ve)
+                {
+                        if (json_equal(json_object_get(ve, "ctid"), json_object_get(u, "ctid")))
+                                json_object_set(ve, "usage", u);
+                }
+        }
+        return 0;
 }
 
 int cmd_list(const struct cli *cli, int argc, char **argv, struct ve_error *err)
@@ -213,6 +244,8 @@ int cmd_list(const struct cli *cli, int argc, char **argv, struct ve_error *err)
                 ret = list_path(&a, path, sizeof(path), err);
         if (ret == 0)
                 ret = http_json(cli, "GET", path, NULL, &resp, err);
+        if (ret == 0 && wants_usage(fields, nf, &sort))
+                ret = merge_usage(cli, resp.json, err);
         if (ret == 0)
                 ret = sorted_ves(resp.json, &sort, &ves, &n, err);
         if (ret < 0)

@@ -1,4 +1,4 @@
-/* vectl template list|import|remove: OS templates through /v1/templates. */
+/* vectl template list|import|build|remove: OS templates through /v1/templates. */
 #include "cli.h"
 #include "exitcode.h"
 #include "http.h"
@@ -43,6 +43,21 @@ static const char import_usage[] =
     "  -j, --json               print the finished operation as JSON\n"
     "  -h, --help               show this help\n";
 
+static const char build_usage[] =
+    "Usage: vectl template build NAME [OPTIONS]\n"
+    "\n"
+    "Build an OS template with its recipe on the daemon's host and import it:\n"
+    "NAME is a distribution and release, such as debian-12; the template is\n"
+    "named after it and the host's architecture (debian-12-x86_64). The\n"
+    "recipe (templates/<distro>/build) downloads from the distribution's\n"
+    "mirror: this takes minutes. The tarball is kept in the daemon's template\n"
+    "cache (<state>/templates/cache).\n"
+    "\n"
+    "Options:\n"
+    "  --no-wait                print the operation id and return at once\n"
+    "  -j, --json               print the finished operation as JSON\n"
+    "  -h, --help               show this help\n";
+
 static const char remove_usage[] = "Usage: vectl template remove NAME [OPTIONS]\n"
                                    "\n"
                                    "Remove an OS template. VEs made from it keep working.\n"
@@ -63,6 +78,13 @@ static const struct option list_opts[] = {
 static const struct option import_opts[] = {
         { "name", required_argument, NULL, OPT_NAME },
         { "sha256", required_argument, NULL, OPT_SHA256 },
+        { "no-wait", no_argument, NULL, OPT_NO_WAIT },
+        { "json", no_argument, NULL, 'j' },
+        { "help", no_argument, NULL, 'h' },
+        { 0 },
+};
+
+static const struct option build_opts[] = {
         { "no-wait", no_argument, NULL, OPT_NO_WAIT },
         { "json", no_argument, NULL, 'j' },
         { "help", no_argument, NULL, 'h' },
@@ -272,6 +294,31 @@ static int template_import(const struct cli *cli, int argc, char **argv, struct 
         return cli_op_follow(cli, resp.json, &a.f, err);
 }
 
+static int template_build(const struct cli *cli, int argc, char **argv, struct ve_error *err)
+{
+        _cleanup_response_ struct http_response resp = { 0 };
+        struct template_args a = { 0 };
+        _cleanup_json_ json_t *body = NULL;
+        char label[256];
+        int ret;
+
+        ret = parse_args(argc, argv, build_opts, &a, err);
+        if (ret < 0 || a.help)
+                return a.help ? cli_usage(build_usage) : ret;
+        ret = cli_check_operands(argc, argv, 1, 1, "NAME", err);
+        if (ret == 0)
+                ret = ve_check_template_name(argv[optind], err);
+        if (ret < 0)
+                return ret;
+        body = json_pack("{s:s}", "name", argv[optind]);
+        ret = http_json(cli, "POST", "/v1/templates/build", body, &resp, err);
+        if (ret < 0)
+                return ret;
+        snprintf(label, sizeof(label), "Building template %s", argv[optind]);
+        a.f.label = label;
+        return cli_op_follow(cli, resp.json, &a.f, err);
+}
+
 static int template_remove(const struct cli *cli, int argc, char **argv, struct ve_error *err)
 {
         _cleanup_response_ struct http_response resp = { 0 };
@@ -306,6 +353,8 @@ static int template_remove(const struct cli *cli, int argc, char **argv, struct 
 static const struct cli_subcmd subs[] = {
         { "list", "template list", template_list, "list the OS templates" },
         { "import", "template import", template_import, "import an OS template tarball" },
+        { "build", "template build", template_build,
+          "build an OS template from its recipe (debootstrap) and import it" },
         { "remove", "template remove", template_remove, "remove an OS template" },
 };
 

@@ -12,19 +12,42 @@ static const struct list_field fields[] = {
         { "ostemplate", "OSTEMPLATE", "ostemplate", LIST_TEXT, "OS template" },
         { "hostname", "HOSTNAME", "hostname", LIST_TEXT, "hostname" },
         { "ip", "IP_ADDR", "ip", LIST_LIST, "IP addresses" },
-        { "numproc", "NPROC", "usage.numproc", LIST_INT,
-          "processes running now (not reported by ved yet: -)" },
+        { "numproc", "NPROC", "usage.processes.current", LIST_INT,
+          "processes and threads running now" },
         { "numproc.l", "NPROC.L", "numproc", LIST_INT, "process limit (--numproc)" },
-        { "ram", "RAM", "ram", LIST_SIZE, "memory limit" },
-        { "swap", "SWAP", "swap", LIST_SIZE, "swap limit" },
+        { "numproc.f", "NPROC.F", "usage.processes.limit_hits", LIST_INT,
+          "forks refused at the process limit" },
+        { "physpages", "PHYSPAGES", "usage.memory.current", LIST_SIZE, "memory in use" },
+        { "physpages.m", "PHYSP.M", "usage.memory.max", LIST_SIZE, "peak memory use" },
+        { "physpages.l", "PHYSP.L", "usage.memory.limit", LIST_SIZE, "memory limit in force" },
+        { "physpages.f", "PHYSP.F", "usage.memory.failcnt", LIST_INT,
+          "times memory use hit the limit" },
+        { "swappages", "SWAPPAGES", "usage.memory.swap", LIST_SIZE, "swap in use" },
+        { "oomkills", "OOMKILLS", "usage.memory.oom_kills", LIST_INT,
+          "processes killed by the OOM killer" },
+        { "ram", "RAM", "ram", LIST_SIZE, "memory limit (--ram)" },
+        { "swap", "SWAP", "swap", LIST_SIZE, "swap limit (--swap)" },
         { "cpus", "CPUS", "cpus", LIST_INT, "CPUs" },
         { "cpulimit", "CPULIM", "cpulimit", LIST_INT, "CPU cap, percent of one CPU" },
         { "cpuunits", "CPUUNITS", "cpuunits", LIST_INT, "CPU weight" },
-        { "diskspace", "DISKSPACE", "diskspace", LIST_SIZE, "disk space" },
-        { "diskinodes", "DISKINODES", "diskinodes", LIST_INT, "inode limit" },
+        { "cpu", "CPU%", "usage.cpu.usage_percent", LIST_PERCENT,
+          "CPU use over the last second, percent of one CPU" },
+        { "cputime", "CPUTIME", "usage.cpu.time_ns", LIST_INT, "CPU time used, nanoseconds" },
+        { "diskspace", "DISKSPACE", "usage.disk.host_bytes", LIST_SIZE,
+          "space the VE's image takes on the host" },
+        { "diskspace.u", "DISKSP.U", "usage.disk.bytes_used", LIST_SIZE,
+          "space used inside the VE (as df shows)" },
+        { "diskspace.l", "DISKSP.L", "diskspace", LIST_SIZE, "disk space limit (--diskspace)" },
+        { "diskinodes", "DISKINODES", "usage.disk.inodes_used", LIST_INT, "inodes used" },
+        { "diskinodes.l", "DISKINOD.L", "usage.disk.inodes_total", LIST_INT,
+          "inodes of the VE's disk (--diskinodes)" },
         { "iolimit", "IOLIMIT", "iolimit", LIST_SIZE, "I/O limit, bytes/s" },
         { "iopslimit", "IOPSLIMIT", "iopslimit", LIST_INT, "I/O limit, operations/s" },
+        { "ioread", "IOREAD", "usage.io.read_bytes", LIST_SIZE, "bytes read from its disk" },
+        { "iowrite", "IOWRITE", "usage.io.write_bytes", LIST_SIZE, "bytes written to its disk" },
         { "rate", "RATE", "rate", LIST_INT, "network bandwidth, Mbit/s" },
+        { "netin", "NETIN", "usage.network.bytes_in", LIST_SIZE, "bytes received by the VE" },
+        { "netout", "NETOUT", "usage.network.bytes_out", LIST_SIZE, "bytes sent by the VE" },
         { "onboot", "ONBOOT", "onboot", LIST_BOOL, "started when ved starts" },
         { "description", "DESCRIPTION", "description", LIST_TEXT, "description" },
 };
@@ -100,6 +123,10 @@ char *list_field_text(const struct list_field *f, const json_t *ve)
 
         if (f->kind == LIST_SIZE && json_is_integer(v) && json_integer_value(v) >= 0)
                 return strdup(ve_format_size((uint64_t)json_integer_value(v), buf, sizeof(buf)));
+        if (f->kind == LIST_PERCENT && json_is_number(v)) {
+                snprintf(buf, sizeof(buf), "%.1f", json_number_value(v));
+                return strdup(buf);
+        }
         return cli_json_text(v);
 }
 
@@ -144,4 +171,9 @@ int list_compare(const struct list_sort *sort, const json_t *a, const json_t *b)
         if (c == 0)
                 c = compare_values(json_object_get(a, "ctid"), json_object_get(b, "ctid"));
         return c;
+}
+
+bool list_field_is_usage(const struct list_field *f)
+{
+        return f != NULL && strncmp(f->key, "usage.", 6) == 0;
 }

@@ -12,8 +12,9 @@ enum list_kind {
         LIST_INT,  /* a count: right-aligned */
         LIST_SIZE, /* bytes: printed as 2.0G, right-aligned */
         LIST_TEXT,
-        LIST_LIST, /* an array, joined with ',' */
-        LIST_BOOL, /* yes/no */
+        LIST_LIST,    /* an array, joined with ',' */
+        LIST_BOOL,    /* yes/no */
+        LIST_PERCENT, /* a number with one decimal */
 };
 
 struct list_field {
@@ -49,6 +50,9 @@ const json_t *list_field_value(const struct list_field *f, const json_t *ve);
 
 /* The cell text of the field for ve, malloc'd; NULL when missing or null. */
 char *list_field_text(const struct list_field *f, const json_t *ve);
+
+/* Whether the field comes from GET /v1/usage rather than the VE record. */
+bool list_field_is_usage(const struct list_field *f);
 
 /* Orders two VEs by the sort field (numbers as numbers, text in natural order,
  * missing values first), then by CTID. */

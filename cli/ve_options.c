@@ -18,7 +18,12 @@ enum ve_opt_kind {
         KIND_PERCENT,
         KIND_PATH,
         KIND_TEXT,
+        KIND_NAMESERVER, /* list of IP addresses, or "inherit" */
+        KIND_USERPASSWD, /* USER:PASSWORD, write-only */
+        KIND_SSHKEY,     /* a public key, or a file holding keys */
         KIND_NOOP,
+        KIND_NETIF,     /* vzctl's "ifname[,mac,host_ifname,host_mac,bridge]", checked by ved */
+        KIND_NETIF_DEL, /* ifname or "all": the field becomes null */
 };
 
 struct ve_opt {
@@ -43,10 +48,14 @@ static const struct ve_opt ve_opts[] = {
         { "ipadd", "ipadd", KIND_IPS, VE_OPT_SET, 0, "IP", "add an IPv4 or IPv6 address (repeat)" },
         { "ipdel", "ipdel", KIND_IPDEL, VE_OPT_SET, 0, "IP|all",
           "remove an address, or all of them (repeat)" },
-        { "nameserver", "nameserver", KIND_IPS, BOTH, 0, "IP",
-          "DNS server for the VE (repeat; replaces the list)" },
+        { "nameserver", "nameserver", KIND_NAMESERVER, BOTH, 0, "IP|inherit",
+          "DNS server for the VE (repeat; replaces the list); inherit: the host's" },
         { "searchdomain", "searchdomain", KIND_DOMAINS, BOTH, 0, "DOMAIN",
           "DNS search domain (repeat; replaces the list)" },
+        { "userpasswd", "userpasswd", KIND_USERPASSWD, BOTH, 0, "USER:PASS",
+          "set a user's password in the VE (hashed; never stored)" },
+        { "ssh-key", "ssh_key", KIND_SSHKEY, BOTH, 0, "FILE|KEY",
+          "root's authorized_keys in the VE: a public key, or a file of them" },
         { "onboot", "onboot", KIND_BOOL, BOTH, 0, "yes|no", "start the VE when ved starts" },
         { "ram", "ram", KIND_SIZE, BOTH, 0, "SIZE", "memory limit" },
         { "swap", "swap", KIND_SIZE, BOTH, 0, "SIZE", "swap allowed beyond ram" },
@@ -60,7 +69,13 @@ static const struct ve_opt ve_opts[] = {
         { "iolimit", "iolimit", KIND_SIZE, BOTH, 0, "SIZE", "disk I/O limit, bytes per second" },
         { "iopslimit", "iopslimit", KIND_COUNT, BOTH, COUNT_MAX, "N",
           "disk I/O limit, operations per second" },
-        { "rate", "rate", KIND_COUNT, BOTH, COUNT_MAX, "MBIT", "network bandwidth, Mbit/s" },
+        { "rate", "rate", KIND_COUNT, BOTH, COUNT_MAX, "MBIT",
+          "network bandwidth each way, Mbit/s (0: no limit; live)" },
+        { "netif_add", "netif", KIND_NETIF, BOTH, 0, "SPEC",
+          "bridged mode, SPEC = IF[,MAC,,HOST_MAC,BRIDGE] (bridge default <instance>0)" },
+        { "netif_del", "netif", KIND_NETIF_DEL, VE_OPT_SET, 0, "IF|all",
+          "back to routed mode: remove the bridged interface" },
+        { "bridge", "bridge", KIND_TEXT, BOTH, 0, "NAME", "bridge of the bridged interface" },
         { "stop-timeout", "stop_timeout", KIND_COUNT, BOTH, COUNT_MAX, "SEC",
           "seconds stop waits for init before killing (default 120)" },
         { "init", "init", KIND_PATH, BOTH, 0, "PATH",
@@ -178,9 +193,51 @@ static int check_number(const struct ve_opt *o, const char *v, json_t **out, str
         return 0;
 }
 
+/* A key given as text, or the name of a file holding keys (~/.ssh/id_ed25519.pub). */
+static int read_ssh_key(const struct ve_opt *o, const char *v, json_t **out, struct ve_error *err)
+{
+        char buf[16385];
+        size_t n;
+        FILE *f;
+
+        if (strchr(v, ' ') != NULL) {
+                *out = json_string(v);
+                return 0;
+        }
+        f = fopen(v, "re");
+        if (f == NULL)
+                return ve_error_set(err, VE_EINVAL_INPUT,
+                                    "--%s: '%s' is neither a public key nor a readable file",
+                                    o->name, v);
+        n = fread(buf, 1, sizeof(buf) - 1, f);
+        fclose(f);
+        if (n == sizeof(buf) - 1)
+                return ve_error_set(err, VE_EINVAL_INPUT, "--%s: %s is too large", o->name, v);
+        buf[n] = '\0';
+        *out = json_string(buf);
+        return 0;
+}
+
 static int check_value(const struct ve_opt *o, const char *v, json_t **out, struct ve_error *err)
 {
         switch (o->kind) {
+        case KIND_NETIF_DEL:
+                *out = json_null();
+                return 0;
+        case KIND_NAMESERVER:
+                if (strcmp(v, "inherit") == 0) {
+                        *out = json_string(v);
+                        return 0;
+                }
+                return check_ip(o, v, out, err);
+        case KIND_USERPASSWD:
+                if (strchr(v, ':') == NULL || v[0] == ':')
+                        return ve_error_set(err, VE_EINVAL_INPUT, "--%s: give USER:PASSWORD",
+                                            o->name);
+                *out = json_string(v);
+                return 0;
+        case KIND_SSHKEY:
+                return read_ssh_key(o, v, out, err);
         case KIND_IPS:
         case KIND_IPDEL:
                 return check_ip(o, v, out, err);
@@ -196,7 +253,8 @@ static int check_value(const struct ve_opt *o, const char *v, json_t **out, stru
 
 static bool is_list(enum ve_opt_kind kind)
 {
-        return kind == KIND_IPS || kind == KIND_IPDEL || kind == KIND_DOMAINS;
+        return kind == KIND_IPS || kind == KIND_IPDEL || kind == KIND_DOMAINS ||
+               kind == KIND_NAMESERVER;
 }
 
 int ve_opts_apply(enum ve_opt_for which, int c, const char *value, json_t *body,

@@ -1,5 +1,6 @@
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
@@ -16,6 +17,7 @@ void ved_config_init(struct ved_config *cfg)
         cfg->state_dir = strdup("/var/lib/ved");
         cfg->socket_path = strdup("/run/ved/ved.sock");
         cfg->instance = strdup("ved");
+        cfg->template_recipes = strdup(VED_TEMPLATE_RECIPES_DIR);
         cfg->config_file = NULL;
         cfg->log_level = VED_LOG_INFO;
         cfg->foreground = false;
@@ -59,6 +61,8 @@ void ved_config_free(struct ved_config *cfg)
         free(cfg->socket_path);
         free(cfg->instance);
         free(cfg->config_file);
+        free(cfg->template_recipes);
+        free(cfg->bridge_subnet);
         memset(cfg, 0, sizeof(*cfg));
 }
 
@@ -100,6 +104,31 @@ static int check_path(const char *key, const char *value, struct ve_error *err)
         return 0;
 }
 
+/* "10.199.0.1/24": the default bridge's own address and its subnet's prefix. */
+static int check_bridge_subnet(const char *value, struct ve_error *err)
+{
+        char buf[INET_ADDRSTRLEN + 4], *slash, *end;
+        struct in_addr a;
+        long prefix;
+
+        if (strlen(value) >= sizeof(buf))
+                return ve_error_set(err, EINVAL, "bridge-subnet '%s' is too long", value);
+        strcpy(buf, value);
+        slash = strchr(buf, '/');
+        if (slash == NULL)
+                return ve_error_set(err, EINVAL,
+                                    "bridge-subnet '%s' needs a prefix: the gateway, as "
+                                    "10.199.0.1/24",
+                                    value);
+        *slash++ = '\0';
+        prefix = strtol(slash, &end, 10);
+        if (inet_pton(AF_INET, buf, &a) != 1 || *end != '\0' || end == slash || prefix < 8 ||
+            prefix > 30)
+                return ve_error_set(
+                    err, EINVAL, "bridge-subnet '%s' is not an IPv4 gateway/prefix (8-30)", value);
+        return 0;
+}
+
 int ved_config_set(struct ved_config *cfg, const char *key, const char *value, struct ve_error *err)
 {
         int ret, level;
@@ -110,6 +139,10 @@ int ved_config_set(struct ved_config *cfg, const char *key, const char *value, s
                 if (ret < 0)
                         return ret;
                 return set_string(key[1] == 't' ? &cfg->state_dir : &cfg->socket_path, value);
+        }
+        if (strcmp(key, "template-recipes") == 0) {
+                ret = check_path(key, value, err);
+                return ret < 0 ? ret : set_string(&cfg->template_recipes, value);
         }
         if (strcmp(key, "instance") == 0) {
                 ret = check_instance(value, err);
@@ -126,6 +159,10 @@ int ved_config_set(struct ved_config *cfg, const char *key, const char *value, s
         }
         if (strcmp(key, "uplink") == 0)
                 return set_uplinks(cfg, value, err);
+        if (strcmp(key, "bridge-subnet") == 0) {
+                ret = check_bridge_subnet(value, err);
+                return ret < 0 ? ret : set_string(&cfg->bridge_subnet, value);
+        }
         if (strcmp(key, "foreground") == 0) {
                 ret = ve_parse_bool(value, &b, key, err);
                 if (ret < 0)
@@ -197,6 +234,11 @@ static void usage(FILE *out)
                 "  --log-level LEVEL   error, warn, info or debug (default info)\n"
                 "  --uplink IF[,IF]    host interfaces that answer ARP/NDP for the VEs'\n"
                 "                      addresses (routed mode; default: none)\n"
+                "  --bridge-subnet GW/PREFIX  address of the default bridge <instance>0\n"
+                "                      and its private subnet, NATed out (bridged mode;\n"
+                "                      e.g. 10.199.0.1/24; default: none)\n"
+                "  --template-recipes DIR  recipes of vectl template build, one\n"
+                "                      <distro>/build each (default " VED_TEMPLATE_RECIPES_DIR ")\n"
                 "  --foreground        stay in the foreground (the default under systemd)\n"
                 "  --help, --version\n");
 }
@@ -210,6 +252,8 @@ int ved_config_parse_args(struct ved_config *cfg, int argc, char **argv, struct 
                 { "config", required_argument, NULL, 'c' },
                 { "log-level", required_argument, NULL, 'l' },
                 { "uplink", required_argument, NULL, 'u' },
+                { "bridge-subnet", required_argument, NULL, 'b' },
+                { "template-recipes", required_argument, NULL, 'r' },
                 { "foreground", no_argument, NULL, 'f' },
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, 'V' },

@@ -9,12 +9,14 @@
 #include "ve/error.h"
 
 struct ved_config {
-        char *state_dir;   /* /var/lib/ved */
-        char *socket_path; /* /run/ved/ved.sock */
-        char *instance;    /* kernel object prefix, "ved" */
-        char *config_file; /* /etc/ved/ved.conf, optional */
-        int log_level;     /* enum ved_log_level */
-        char **uplinks;    /* host interfaces that answer ARP/NDP for VE addresses */
+        char *state_dir;        /* /var/lib/ved */
+        char *socket_path;      /* /run/ved/ved.sock */
+        char *instance;         /* kernel object prefix, "ved" */
+        char *config_file;      /* /etc/ved/ved.conf, optional */
+        char *template_recipes; /* directory of template recipes (<distro>/build) */
+        char *bridge_subnet;    /* gateway/prefix of the default bridge, "10.199.0.1/24" */
+        int log_level;          /* enum ved_log_level */
+        char **uplinks;         /* host interfaces that answer ARP/NDP for VE addresses */
         size_t n_uplinks;
         bool foreground;
 };

@@ -11,10 +11,13 @@
 
 #include "api/server.h"
 #include "daemon/log.h"
+#include "daemon/lxcfs.h"
+#include "daemon/netplan.h"
 #include "quota/cgroup.h"
 #include "daemon/notify.h"
 #include "daemon/ops.h"
 #include "daemon/runtime.h"
+#include "daemon/usage.h"
 #include "daemon/ved.h"
 #include "ve/cleanup.h"
 
@@ -55,6 +58,8 @@ static void shutdown_daemon(struct ved *v)
         ved_notify("STOPPING=1");
         if (v->api != NULL)
                 api_server_stop(v->api, server_stopped_cb);
+        ved_usage_stop(v);
+        ved_lxcfs_stop(v, !list_empty(&v->rts));
         ved_rt_shutdown(v);
         uv_close((uv_handle_t *)&v->sigterm, NULL);
         uv_close((uv_handle_t *)&v->sigint, NULL);
@@ -107,6 +112,8 @@ static int open_state(struct ved *v, struct ve_error *err)
         ret = ved_store_open(db, &v->store, err);
         if (ret == 0)
                 ret = ved_rt_init(v, err);
+        if (ret == 0)
+                ved_lxcfs_start(v);
         if (ret == 0)
                 ret = ved_ops_recover(v, err);
         if (ret == 0)
@@ -166,9 +173,11 @@ static int run(struct ved *v)
         log_info("Ready: instance %s, state %s, socket %s", v->cfg.instance, v->cfg.state_dir,
                  v->cfg.socket_path);
         ved_notify("READY=1");
+        ved_usage_start(v);
         uv_run(v->loop, UV_RUN_DEFAULT);
         /* Leave no empty <instance> cgroup behind; it stays while VEs run in it. */
         quota_cgroup_remove_instance(v->cgroup, v->cfg.instance, NULL);
+        ved_net_exit(v);
         log_info("Stopped");
         return 0;
 }

@@ -20,13 +20,10 @@ static const char *of_ve(uint32_t ctid, char *buf, size_t len)
 }
 
 static const struct ved_op_kind *const kinds[] = {
-        &ved_op_create_kind,
-        &ved_op_destroy_kind,
-        &ved_op_start_kind,
-        &ved_op_stop_kind,
-        &ved_op_restart_kind,
-        &ved_op_template_import_kind,
-        NULL,
+        &ved_op_create_kind,         &ved_op_destroy_kind,
+        &ved_op_start_kind,          &ved_op_stop_kind,
+        &ved_op_restart_kind,        &ved_op_template_import_kind,
+        &ved_op_template_build_kind, NULL,
 };
 
 const struct ved_op_kind *ved_op_kind_find(const char *type)

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "netplan.h"
 #include "ve/parse.h"
 
 #define GiB   (1024ull * 1024 * 1024)
@@ -29,7 +30,9 @@ const struct ved_param ved_params[] = {
         { "diskinodes", VED_P_COUNT, 1024, 4294967295ull, 0, "disk inodes" },
         { "iolimit", VED_P_SIZE, 1, SZMAX, 0, "I/O bandwidth in bytes per second" },
         { "iopslimit", VED_P_COUNT, 1, 1000000000, 0, "I/O operations per second" },
-        { "rate", VED_P_COUNT, 1, 1000000, 0, "network bandwidth in Mbit/s" },
+        { "rate", VED_P_COUNT, 0, 16000, 0, "network bandwidth in Mbit/s each way, 0: none" },
+        { "netif", VED_P_NETIF, 0, 0, 0, "bridged interface: ifname, mac, host_mac, bridge" },
+        { "bridge", VED_P_IFNAME, 0, 0, 0, "bridge of the bridged interface" },
         { "stop_timeout", VED_P_COUNT, 1, 86400, VED_PF_NOT_NULL, "seconds to wait for init" },
         { "init", VED_P_PATH, 0, 0, VED_PF_NOT_NULL, "path of the VE's init" },
         { "description", VED_P_TEXT, 0, 1024, 0, "free text" },
@@ -158,6 +161,9 @@ static json_t *norm_list_item(const struct ved_param *p, json_t *item, struct ve
                 }
                 return json_string(s);
         }
+        /* vzctl's --nameserver inherit: the host's own, read when written. */
+        if (strcmp(p->key, "nameserver") == 0 && strcmp(s, "inherit") == 0)
+                return json_string(s);
         if (ve_parse_ip(s, canon, NULL, err) < 0) {
                 ve_error_prefix(err, "%s", p->key);
                 return NULL;
@@ -222,6 +228,9 @@ json_t *ved_param_normalize(const struct ved_param *p, json_t *value, struct ve_
         case VED_P_IPLIST:
         case VED_P_DOMAINS:
                 return norm_list(p, value, err);
+        case VED_P_NETIF:
+        case VED_P_IFNAME:
+                return ved_netif_normalize(p->key, p->kind == VED_P_NETIF, value, err);
         default:
                 return norm_string(p, value, err);
         }

@@ -23,6 +23,8 @@ enum ved_param_kind {
         VED_P_TEXT,     /* free text, printable, bounded */
         VED_P_IPLIST,   /* array of IP addresses */
         VED_P_DOMAINS,  /* array of search domains */
+        VED_P_NETIF,    /* a bridged interface: object, or vzctl's "ifname[,mac,...]" */
+        VED_P_IFNAME,   /* a host interface name */
 };
 
 enum {

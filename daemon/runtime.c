@@ -13,6 +13,8 @@
 
 #include "actions.h"
 #include "log.h"
+#include "netplan.h"
+#include "traffic.h"
 #include "quota/cgroup.h"
 #include "ve/cleanup.h"
 #include "ve/mount.h"
@@ -28,7 +30,8 @@ int ved_rt_init(struct ved *v, struct ve_error *err)
         if (ret < 0)
                 return ve_error_prefix(err, "detect the cgroup layout");
         log_info("Using cgroup %s", quota_cgroup_name(v->cgroup));
-        return 0;
+        ved_net_init(v);
+        return ved_traffic_start(v, err);
 }
 
 const char *ved_rt_cgroup_path(struct ved *v, uint32_t ctid, char *buf, size_t len)
@@ -274,6 +277,7 @@ void ved_rt_shutdown(struct ved *v)
 
         /* VEs keep running: only our watchers go. */
         list_for_each_safe(pos, tmp, &v->rts) rt_close(container_of(pos, struct ved_rt, link));
+        ved_traffic_stop(v);
 }
 
 void ved_ve_mountpoints(struct ved *v, uint32_t ctid, char *root, char *private_area, size_t len)
@@ -407,18 +411,24 @@ int ved_rt_net_change(struct ved *v, uint32_t ctid, json_t *old_ips, json_t *new
         struct ved_rt *rt = ved_rt_find(v, ctid);
         size_t n_old = 0, n_new = 0;
         char **olds, **news;
-        struct ve_net_config cfg = {
-                .instance = v->cfg.instance,
-                .ctid = ctid,
-                .netns_fd = -EBADF,
-                .uplinks = (const char *const *)v->cfg.uplinks,
-                .n_uplinks = v->cfg.n_uplinks,
-        };
+        struct ved_netplan *plan;
+        struct ve_net_config cfg;
+        struct ve_net_bridged bridged;
+        json_t *ve = NULL;
         int ret = 0;
 
         if (rt == NULL || rt->exited)
                 return 0;
-        cfg.pid = rt->proc.pid;
+        /* Routed or bridged, as the record says (the running VE's netif cannot
+         * change: ved_net_patch()). */
+        ret = ved_store_ve_get_ctid(&v->store, ctid, &ve, err);
+        if (ret < 0)
+                return ret;
+        plan = ved_netplan_new(v, ve);
+        json_decref(ve);
+        if (plan == NULL)
+                return ve_error_set(err, ENOMEM, "out of memory");
+        ved_netplan_config(plan, rt->proc.pid, &cfg, &bridged);
         olds = ved_ip_list(old_ips, &n_old);
         news = ved_ip_list(new_ips, &n_new);
         for (size_t i = 0; ret == 0 && i < n_old; i++)
@@ -429,6 +439,7 @@ int ved_rt_net_change(struct ved *v, uint32_t ctid, json_t *old_ips, json_t *new
                         ret = ve_net_addr_add(&cfg, news[i], err);
         ved_ip_list_free(olds);
         ved_ip_list_free(news);
+        ved_netplan_free(plan);
         if (ret < 0)
                 return ve_error_prefix(err, "change the addresses of VE %u", ctid);
         return 0;

@@ -13,6 +13,17 @@
 #include "quota/cgroup.h"
 #include "ved.h"
 
+/* What the usage timer (usage.c) remembers of a running VE between samples. */
+struct ved_usage_sample {
+        bool primed;        /* a first sample was taken */
+        uint64_t at_ns;     /* CLOCK_MONOTONIC of the last sample */
+        uint64_t cpu_ns;    /* the VE's CPU time then */
+        double cpu_percent; /* over the last interval; 100 = one CPU */
+        uint64_t oom_kills; /* counters at the last sample */
+        uint64_t pids_hits;
+        bool disk_full, inodes_full;
+};
+
 struct ved_rt {
         struct list_head link;
         struct ved *v;
@@ -26,6 +37,7 @@ struct ved_rt {
         int exit_status;
         bool busy;             /* an operation (stop, restart, destroy) owns the VE's exit */
         struct ve_idmap idmap; /* its user namespace map, for exec */
+        struct ved_usage_sample sample;
         int handles;
 };
 

@@ -71,6 +71,19 @@ static const char *const migrations[] = {
         /* 2 -> 3: each VE's own host uid/gid range for its user namespace. */
         "ALTER TABLE ves ADD COLUMN idmap_base INTEGER;"
         "CREATE UNIQUE INDEX ves_idmap_base ON ves(idmap_base);",
+        /* 3 -> 4: networking: bridged mode (netif as JSON, bridge) and per-VE traffic
+         * counters: the sum of finished runs, and the last sample of the current run
+         * (run_ifindex tells a run's veth from the next one's). */
+        "ALTER TABLE ves ADD COLUMN netif TEXT;"
+        "ALTER TABLE ves ADD COLUMN bridge TEXT;"
+        "CREATE TABLE traffic ("
+        " ctid INTEGER PRIMARY KEY REFERENCES ves(ctid) ON DELETE CASCADE,"
+        " bytes_in INTEGER NOT NULL DEFAULT 0, bytes_out INTEGER NOT NULL DEFAULT 0,"
+        " packets_in INTEGER NOT NULL DEFAULT 0, packets_out INTEGER NOT NULL DEFAULT 0,"
+        " run_ifindex INTEGER NOT NULL DEFAULT 0,"
+        " run_bytes_in INTEGER NOT NULL DEFAULT 0, run_bytes_out INTEGER NOT NULL DEFAULT 0,"
+        " run_packets_in INTEGER NOT NULL DEFAULT 0,"
+        " run_packets_out INTEGER NOT NULL DEFAULT 0);",
 };
 
 #define N_MIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))
@@ -255,7 +268,8 @@ static json_t *column_json(sqlite3_stmt *st, int i, const struct ved_param *p)
                         return json_boolean(sqlite3_column_int(st, i));
                 return json_integer(sqlite3_column_int64(st, i));
         default:
-                if (p != NULL && (p->kind == VED_P_IPLIST || p->kind == VED_P_DOMAINS))
+                if (p != NULL &&
+                    (p->kind == VED_P_IPLIST || p->kind == VED_P_DOMAINS || p->kind == VED_P_NETIF))
                         return json_loads((const char *)sqlite3_column_text(st, i), 0, NULL);
                 return json_string((const char *)sqlite3_column_text(st, i));
         }
@@ -919,4 +933,57 @@ int64_t ved_store_ip_holder(struct ved_store *store, const char *addr, uint32_t 
         if (sqlite3_step(st) != SQLITE_ROW)
                 return 0;
         return sqlite3_column_int64(st, 0);
+}
+
+int ved_store_traffic_get(struct ved_store *store, uint32_t ctid, struct ved_traffic_row *out,
+                          struct ve_error *err)
+{
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        int ret, rc;
+
+        memset(out, 0, sizeof(*out));
+        ret = prepare(store,
+                      "SELECT bytes_in, bytes_out, packets_in, packets_out, run_ifindex,"
+                      " run_bytes_in, run_bytes_out, run_packets_in, run_packets_out"
+                      " FROM traffic WHERE ctid = ?",
+                      &st, err);
+        if (ret < 0)
+                return ret;
+        sqlite3_bind_int64(st, 1, ctid);
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_DONE)
+                return 0;
+        if (rc != SQLITE_ROW)
+                return db_error(store, err, "read traffic counters");
+        for (int i = 0; i < 4; i++) {
+                out->total[i] = sqlite3_column_int64(st, i);
+                out->run[i] = sqlite3_column_int64(st, 5 + i);
+        }
+        out->run_ifindex = sqlite3_column_int64(st, 4);
+        return 0;
+}
+
+int ved_store_traffic_put(struct ved_store *store, uint32_t ctid, const struct ved_traffic_row *row,
+                          struct ve_error *err)
+{
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        int ret;
+
+        ret = prepare(store,
+                      "INSERT OR REPLACE INTO traffic (ctid, bytes_in, bytes_out, packets_in,"
+                      " packets_out, run_ifindex, run_bytes_in, run_bytes_out, run_packets_in,"
+                      " run_packets_out) SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?"
+                      " WHERE EXISTS (SELECT 1 FROM ves WHERE ctid = ?1)",
+                      &st, err);
+        if (ret < 0)
+                return ret;
+        sqlite3_bind_int64(st, 1, ctid);
+        for (int i = 0; i < 4; i++) {
+                sqlite3_bind_int64(st, 2 + i, row->total[i]);
+                sqlite3_bind_int64(st, 7 + i, row->run[i]);
+        }
+        sqlite3_bind_int64(st, 6, row->run_ifindex);
+        if (sqlite3_step(st) != SQLITE_DONE)
+                return db_error(store, err, "store traffic counters");
+        return 0;
 }

@@ -19,7 +19,7 @@
 
 #include "ve/error.h"
 
-#define VED_SCHEMA_VERSION 3
+#define VED_SCHEMA_VERSION 4
 
 struct ved_store {
         sqlite3 *db;
@@ -100,6 +100,20 @@ int64_t ved_store_idmap_allocate(struct ved_store *store, int64_t first, int64_t
 int ved_store_meta_get(struct ved_store *store, const char *key, char *buf, size_t len);
 int ved_store_meta_set(struct ved_store *store, const char *key, const char *value,
                        struct ve_error *err);
+
+/* A VE's traffic counters (bytes_in, bytes_out, packets_in, packets_out): the
+ * totals of its finished runs and the last sample of its current run, whose veth
+ * had run_ifindex (0: none). get fills zeros for a VE never sampled; put does
+ * nothing for a VE that no longer exists. */
+struct ved_traffic_row {
+        int64_t total[4];
+        int64_t run_ifindex;
+        int64_t run[4];
+};
+int ved_store_traffic_get(struct ved_store *store, uint32_t ctid, struct ved_traffic_row *out,
+                          struct ve_error *err);
+int ved_store_traffic_put(struct ved_store *store, uint32_t ctid, const struct ved_traffic_row *row,
+                          struct ve_error *err);
 
 /* Templates: {name, distro, release, arch, size, image_size, files, sha256}. */
 int ved_store_template_insert(struct ved_store *store, json_t *t, struct ve_error *err);

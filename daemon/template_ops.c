@@ -9,6 +9,7 @@
 
 #include "log.h"
 #include "ve/template.h"
+#include "ve/template_build.h"
 
 struct import_data {
         char templates_dir[PATH_MAX];
@@ -111,4 +112,109 @@ const struct ved_op_kind ved_op_template_import_kind = {
         .prepare = import_prepare,
         .rollback_work = import_rollback_work,
         .recover = import_recover,
+};
+
+/* --- build: run a recipe, then import what it made ------------------------- */
+
+struct build_data {
+        struct import_data im; /* the import half, as above */
+        struct ve_template_recipe recipe;
+        char cache_dir[PATH_MAX];
+};
+
+static int build_prepare(struct ved_op *op, struct ve_error *err)
+{
+        struct build_data *d = calloc(1, sizeof(*d));
+        int ret;
+
+        if (d == NULL)
+                return ve_error_set(err, ENOMEM, "out of memory");
+        op->data = d;
+        op->free_data = free;
+        ret = ve_template_recipe_find(op->v->cfg.template_recipes,
+                                      json_string_value(json_object_get(op->params, "request")),
+                                      &d->recipe, err);
+        if (ret < 0)
+                return ret;
+        snprintf(d->im.templates_dir, sizeof(d->im.templates_dir), "%s", op->v->templates_dir);
+        snprintf(d->cache_dir, sizeof(d->cache_dir), "%s/cache", op->v->templates_dir);
+        snprintf(d->im.name, sizeof(d->im.name), "%s", d->recipe.name);
+        return 0;
+}
+
+/* Minutes of debootstrap on a worker thread; its output goes to cache/<name>.log. */
+static int build_work(struct ved_op *op, struct ve_error *err)
+{
+        struct build_data *d = op->data;
+
+        return ve_template_recipe_run(&d->recipe, d->cache_dir, d->im.upload, sizeof(d->im.upload),
+                                      d->im.sha256, err);
+}
+
+/* The tarball stays in the cache (as vzctl's template cache): importing it again
+ * after a remove needs no new build. */
+static int build_import_work(struct ved_op *op, struct ve_error *err)
+{
+        struct build_data *d = op->data;
+        struct ve_template_import req = {
+                .templates_dir = d->im.templates_dir,
+                .source = d->im.upload,
+                .name = d->im.name,
+                .sha256 = d->im.sha256[0] ? d->im.sha256 : NULL,
+        };
+
+        return ve_template_import(&req, &d->im.info, err);
+}
+
+static int build_import_done(struct ved_op *op, struct ve_error *err)
+{
+        struct build_data *d = op->data;
+        void *saved = op->data;
+        int ret;
+
+        /* import_done reads a struct import_data: the first member. */
+        op->data = &d->im;
+        ret = import_done(op, err);
+        op->data = saved;
+        return ret;
+}
+
+static void build_rollback_work(struct ved_op *op)
+{
+        struct build_data *d = op->data;
+
+        if (op->step > 1)
+                ve_template_remove(d->im.templates_dir, d->im.name, NULL);
+}
+
+static const char *build_recover(struct ved *v, json_t *op, const char **resolution)
+{
+        json_t *params = json_object_get(op, "params");
+        const char *name = json_string_value(json_object_get(params, "name"));
+        json_t *t = NULL;
+
+        ve_template_cleanup(v->templates_dir, NULL);
+        if (name != NULL && ved_store_template_get(&v->store, name, &t, NULL) == 0) {
+                json_decref(t);
+                *resolution = "the template had been recorded: kept";
+                return "succeeded";
+        }
+        if (name != NULL)
+                ve_template_remove(v->templates_dir, name, NULL);
+        *resolution = "rolled back: build it again";
+        return "failed";
+}
+
+static const struct ved_step build_steps[] = {
+        { "build", build_work, NULL },
+        { "import", build_import_work, build_import_done },
+        { NULL, NULL, NULL },
+};
+
+const struct ved_op_kind ved_op_template_build_kind = {
+        .type = "template-build",
+        .steps = build_steps,
+        .prepare = build_prepare,
+        .rollback_work = build_rollback_work,
+        .recover = build_recover,
 };

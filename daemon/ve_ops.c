@@ -10,10 +10,16 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "guest_config.h"
 #include "log.h"
+#include "lxcfs.h"
 #include "quota/cgroup.h"
+#include "netplan.h"
 #include "runtime.h"
+#include "usage.h"
+#include "traffic.h"
 #include "ve/cleanup.h"
+#include "ve/disk.h"
 #include "ve/guest.h"
 #include "ve/image.h"
 #include "ve/mount.h"
@@ -39,14 +45,19 @@ struct ve_op_data {
         unsigned timeout; /* this operation's wait for init, 0: stop_timeout */
         bool force;
         bool was_running;
-        struct ve_idmap idmap; /* the VE's user namespace map */
-        char **addrs;          /* its IP addresses without prefix, NULL-terminated */
+        struct ve_idmap idmap;      /* the VE's user namespace map */
+        struct quota_limits limits; /* its resource limits (usage.h) */
+        char lxcfs[PATH_MAX];       /* lxcfs's mount point, "" when it is not up */
+        char **addrs;               /* its IP addresses without prefix, NULL-terminated */
         size_t n_addrs;
         const char *const *uplinks; /* the daemon's configuration: immutable */
         size_t n_uplinks;
+        struct ved_netplan *net; /* its network (netplan.h) */
         pid_t pid;
-        int pidfd;           /* a dup of the running init's pidfd, owned */
-        struct ve_proc proc; /* start's result until the loop adopts it */
+        int pidfd;                    /* a dup of the running init's pidfd, owned */
+        struct ve_proc proc;          /* start's result until the loop adopts it */
+        struct ved_guest_lists guest; /* what the record says of its guest files */
+        struct ved_secrets secrets;   /* create's userpasswd and ssh_key, never stored */
 };
 
 static void free_data(void *p)
@@ -59,6 +70,9 @@ static void free_data(void *p)
                 close(d->pidfd);
         ve_proc_close(&d->proc);
         ved_ip_list_free(d->addrs);
+        ved_netplan_free(d->net);
+        ved_guest_lists_free(&d->guest);
+        ved_secrets_clear(&d->secrets);
         free(d);
 }
 
@@ -70,12 +84,14 @@ static void copy_str(char *dst, size_t len, json_t *v)
 static void fill_from_record(struct ve_op_data *d, json_t *ve)
 {
         copy_str(d->hostname, sizeof(d->hostname), json_object_get(ve, "hostname"));
+        ved_guest_lists_fill(&d->guest, ve);
         copy_str(d->init, sizeof(d->init), json_object_get(ve, "init"));
         d->diskspace = (uint64_t)json_integer_value(json_object_get(ve, "diskspace"));
         d->diskinodes = (uint64_t)json_integer_value(json_object_get(ve, "diskinodes"));
         d->stop_timeout = (unsigned)json_integer_value(json_object_get(ve, "stop_timeout"));
         d->addrs = ved_ip_list(json_object_get(ve, "ip"), &d->n_addrs);
         d->idmap = ved_rt_idmap(ve);
+        ved_limits_from_record(ve, &d->limits);
 }
 
 static int prepare(struct ved_op *op, struct ve_error *err)
@@ -97,6 +113,7 @@ static int prepare(struct ved_op *op, struct ve_error *err)
         ved_ve_mountpoints(v, op->ctid, d->root, d->private_area, sizeof(d->root));
         snprintf(d->instance, sizeof(d->instance), "%s", v->cfg.instance);
         d->cg = v->cgroup;
+        snprintf(d->lxcfs, sizeof(d->lxcfs), "%s", ved_lxcfs_dir(v) ?: "");
         d->target = (struct quota_cgroup_target){ d->cg, d->instance, d->ctid };
         d->uplinks = (const char *const *)v->cfg.uplinks;
         d->n_uplinks = v->cfg.n_uplinks;
@@ -105,7 +122,10 @@ static int prepare(struct ved_op *op, struct ve_error *err)
         if (ved_rt_ensure_idmap(v, op->ctid, err) < 0 ||
             ved_store_ve_get_ctid(&v->store, op->ctid, &ve, err) < 0)
                 return -err->code;
+        /* Count the traffic of a run before a stop or destroy ends it. */
+        ved_traffic_sample(v, op->ctid, NULL);
         fill_from_record(d, ve);
+        d->net = ved_netplan_new(v, ve);
         snprintf(d->golden, sizeof(d->golden), "%s/%s.img", v->templates_dir,
                  json_string_value(json_object_get(ve, "ostemplate")));
         json_decref(ve);
@@ -215,8 +235,42 @@ static const char *create_recover(struct ved *v, json_t *op, const char **resolu
         return "failed";
 }
 
+void ved_ve_op_give_secrets(struct ved_op *op, struct ved_secrets *s)
+{
+        struct ve_op_data *d = op->data;
+
+        ved_secrets_move(&d->secrets, s);
+}
+
+/* Secrets given at create cannot wait for the first start (they are not stored):
+ * written now into the new image, mounted for the moment, with the rest of the
+ * guest's configuration. */
+static int create_guest_work(struct ved_op *op, struct ve_error *err)
+{
+        struct ve_op_data *d = op->data;
+        struct ve_guest_config c;
+        struct ve_error uerr = { 0 };
+        int ret;
+
+        if (!ved_secrets_any(&d->secrets))
+                return 0;
+        if (mkdir(d->private_area, 0700) < 0 && errno != EEXIST)
+                return ve_error_errno(err, errno, "create %s", d->private_area);
+        ret = ve_private_mount(d->img, d->private_area, NULL, 0, err);
+        if (ret < 0)
+                return ret;
+        ved_guest_config_all(&d->guest, &d->secrets, &c);
+        ret = ve_guest_apply(d->private_area, &c, err);
+        if (ve_private_umount(d->private_area, &uerr) < 0 && ret == 0)
+                ret = ve_error_set(err, uerr.code, "%s", uerr.message);
+        ve_error_clear(&uerr);
+        ved_secrets_clear(&d->secrets);
+        return ret;
+}
+
 static const struct ved_step create_steps[] = {
         { "private", create_private_work, NULL },
+        { "guest", create_guest_work, NULL },
         { NULL, NULL, NULL },
 };
 
@@ -242,27 +296,45 @@ static int mount_work(struct ved_op *op, struct ve_error *err)
         if ((mkdir(d->private_area, 0700) < 0 && errno != EEXIST) ||
             (mkdir(d->root, 0755) < 0 && errno != EEXIST))
                 return ve_error_errno(err, errno, "create the mount points in %s", d->dir);
-        if (ve_is_mounted(d->private_area) > 0)
-                return 0;
-        return ve_private_mount(d->img, d->private_area, loopdev, sizeof(loopdev), err);
+        if (ve_is_mounted(d->private_area) <= 0) {
+                int ret = ve_private_mount(d->img, d->private_area, loopdev, sizeof(loopdev), err);
+
+                if (ret < 0)
+                        return ret;
+        }
+        /* The disk limit lives in the mount (ext4's reserved clusters): set it on
+         * every start. */
+        return ve_disk_limits_apply(d->private_area, d->diskspace, d->diskinodes, err);
 }
 
 static int cgroup_work(struct ved_op *op, struct ve_error *err)
 {
         struct ve_op_data *d = op->data;
+        int ret;
 
-        return quota_cgroup_create(d->cg, d->instance, d->ctid, err);
+        ret = quota_cgroup_create(d->cg, d->instance, d->ctid, err);
+        /* The VE's systemd manages its own subtree (cgroupfs.h). */
+        if (ret == 0 && d->idmap.count > 0)
+                ret = quota_cgroup_delegate(d->cg, d->instance, d->ctid, d->idmap.uid_base,
+                                            d->idmap.gid_base, err);
+        if (ret == 0)
+                ret =
+                    ved_limits_apply(d->cg, d->instance, d->ctid, &d->limits, d->private_area, err);
+        return ret;
 }
 
 /* The guest's own files that must agree with the VE's settings before its init
- * reads them (its rc scripts set the hostname from /etc/hostname). */
+ * reads them (its rc scripts set the hostname from /etc/hostname, ifupdown reads
+ * /etc/network/interfaces). */
 static int config_work(struct ved_op *op, struct ve_error *err)
 {
         struct ve_op_data *d = op->data;
+        struct ve_guest_config c;
 
-        if (d->hostname[0] == '\0')
-                return 0;
-        return ve_guest_set_hostname(d->private_area, d->hostname, err);
+        /* Hostname, DNS, the network file of its family and a machine id of its
+         * own, as the record says (guest.h). */
+        ved_guest_config_all(&d->guest, NULL, &c);
+        return ve_guest_apply(d->private_area, &c, err);
 }
 
 static int init_work(struct ved_op *op, struct ve_error *err)
@@ -277,6 +349,8 @@ static int init_work(struct ved_op *op, struct ve_error *err)
                 .init_argv = argv,
                 .cgroup = { .fd = -EBADF },
                 .idmap = d->idmap,
+                .container_mounts = true,
+                .lxcfs_dir = d->lxcfs[0] ? d->lxcfs : NULL,
         };
 
         if (strcmp(quota_cgroup_name(d->cg), "v2") == 0) {
@@ -320,18 +394,8 @@ static int view_work(struct ved_op *op, struct ve_error *err)
 static int net_work(struct ved_op *op, struct ve_error *err)
 {
         struct ve_op_data *d = op->data;
-        struct ve_net_config cfg = {
-                .instance = d->instance,
-                .ctid = d->ctid,
-                .pid = d->proc.pid,
-                .netns_fd = -EBADF,
-                .addrs = (const char *const *)d->addrs,
-                .n_addrs = d->n_addrs,
-                .uplinks = d->uplinks,
-                .n_uplinks = d->n_uplinks,
-        };
 
-        return ve_net_setup(&cfg, err);
+        return ved_netplan_setup(d->net, d->proc.pid, err);
 }
 
 static int start_finish(struct ved_op *op, struct ve_error *err)

@@ -20,6 +20,7 @@
 
 struct api_server;
 struct quota_cgroup;
+struct ved_traffic;
 
 /* Someone waiting for new events (an /v1/events stream). notify_cb runs on the loop
  * after a transaction that added events has committed. */
@@ -49,8 +50,12 @@ struct ved {
         char started_at[32];
         struct quota_cgroup *cgroup; /* the host's cgroup backend, chosen at start */
         struct list_head rts;        /* struct ved_rt: VEs whose init is running */
+        struct ved_traffic *traffic; /* the sampling of traffic counters (traffic.h) */
         char *ves_dir;               /* <state>/ves */
         char *templates_dir;         /* <state>/templates */
+        bool lxcfs_up;               /* lxcfs answers at <state>/lxcfs (lxcfs.h) */
+        uv_timer_t usage_timer;      /* usage.c: samples counters, raises limit events */
+        bool usage_timer_on;
 };
 
 /* Transaction helpers that also wake event subscribers after a commit. */

@@ -1,5 +1,6 @@
 /* Backend choice, argument checks and the file helpers both backends share. */
 #include "quota/cgroup.h"
+#include "quota/limits.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -97,6 +98,18 @@ int quota_cgroup_devices_allow(const struct quota_cgroup *cg, const char *instan
         return ret < 0 ? ret : cg->ops->devices_allow(cg, instance, ctid, err);
 }
 
+int quota_cgroup_delegate(const struct quota_cgroup *cg, const char *instance, uint32_t ctid,
+                          uid_t uid, gid_t gid, struct ve_error *err)
+{
+        int ret = check_instance(instance, err);
+
+        if (ret == 0 && (uid == 0 || gid == 0))
+                ret = ve_error_set(err, EINVAL,
+                                   "cgroup %s/%u: refusing to delegate to the host's root",
+                                   instance, ctid);
+        return ret < 0 ? ret : cg->ops->delegate(cg, instance, ctid, uid, gid, err);
+}
+
 int quota_cgroup_open_fd(const struct quota_cgroup *cg, const char *instance, uint32_t ctid,
                          struct ve_error *err)
 {
@@ -170,6 +183,23 @@ int quota_cgroup_remove_instance(const struct quota_cgroup *cg, const char *inst
         return ret < 0 ? ret : cg->ops->remove_instance(cg, instance, err);
 }
 
+int quota_cgroup_set_limits(const struct quota_cgroup *cg, const char *instance, uint32_t ctid,
+                            const struct quota_limits *l, struct ve_error *err)
+{
+        int ret = check_instance(instance, err);
+
+        return ret < 0 ? ret : cg->ops->set_limits(cg, instance, ctid, l, err);
+}
+
+int quota_cgroup_usage(const struct quota_cgroup *cg, const char *instance, uint32_t ctid,
+                       struct quota_usage *u, struct ve_error *err)
+{
+        int ret = check_instance(instance, err);
+
+        memset(u, 0, sizeof(*u));
+        return ret < 0 ? ret : cg->ops->usage(cg, instance, ctid, u, err);
+}
+
 /* --- helpers shared by the backends --- */
 
 int quota_cg_write(const char *path, const char *value, struct ve_error *err)
@@ -178,7 +208,8 @@ int quota_cg_write(const char *path, const char *value, struct ve_error *err)
         size_t len = strlen(value);
         ssize_t n;
 
-        fd = open(path, O_WRONLY | O_CLOEXEC);
+        fd = open(path, O_WRONLY | O_TRUNC |
+                            O_CLOEXEC); /* O_TRUNC: as a shell writes; fake trees in tests */
         if (fd < 0)
                 return ve_error_errno(err, errno, "open %s", path);
         n = write(fd, value, len);
@@ -294,6 +325,24 @@ int quota_cg_kill_pids(const char *dir, int sig, size_t *killed, struct ve_error
                 if (kill(pids[i], sig) < 0 && errno != ESRCH)
                         return ve_error_errno(err, errno, "kill %d", (int)pids[i]);
         *killed = n;
+        return 0;
+}
+
+int quota_cg_chown(const char *dir, const char *const *files, uid_t uid, gid_t gid,
+                   struct ve_error *err)
+{
+        _cleanup_close_ int fd = -EBADF;
+
+        /* O_NOFOLLOW and *at: nothing in a cgroup file system is a link, but the
+         * paths are built from names and must not lead elsewhere. */
+        fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+                return ve_error_errno(err, errno, "open cgroup %s", dir);
+        if (fchown(fd, uid, gid) < 0)
+                return ve_error_errno(err, errno, "chown cgroup %s", dir);
+        for (size_t i = 0; files[i] != NULL; i++)
+                if (fchownat(fd, files[i], uid, gid, AT_SYMLINK_NOFOLLOW) < 0 && errno != ENOENT)
+                        return ve_error_errno(err, errno, "chown %s/%s", dir, files[i]);
         return 0;
 }
 

@@ -26,6 +26,8 @@ enum quota_cgroup_version {
 };
 
 struct quota_cgroup;
+struct quota_limits;
+struct quota_usage;
 
 /* One backend. Every operation names the VE's cgroup by instance and ctid; the
  * public wrappers below validate the instance before calling in. Resource limits
@@ -52,6 +54,14 @@ struct quota_cgroup_ops {
                                struct ve_error *err);
         int (*devices_allow)(const struct quota_cgroup *cg, const char *instance, uint32_t ctid,
                              struct ve_error *err);
+        /* quota_cgroup_delegate() */
+        int (*delegate)(const struct quota_cgroup *cg, const char *instance, uint32_t ctid,
+                        uid_t uid, gid_t gid, struct ve_error *err);
+        /* quota/limits.h */
+        int (*set_limits)(const struct quota_cgroup *cg, const char *instance, uint32_t ctid,
+                          const struct quota_limits *l, struct ve_error *err);
+        int (*usage)(const struct quota_cgroup *cg, const char *instance, uint32_t ctid,
+                     struct quota_usage *u, struct ve_error *err);
 };
 
 struct quota_cgroup {
@@ -64,7 +74,8 @@ extern const struct quota_cgroup_ops quota_cgroup_v2_ops;
 
 /* Pick the backend from the host's layout: v2 when /sys/fs/cgroup is a cgroup2
  * mount (statfs magic), else v1 with its hierarchies under /sys/fs/cgroup. The
- * hybrid `unified` mount of a v1 host holds no controllers and is not used.
+ * hybrid `unified` cgroup2 mount of a v1 host holds no controllers; the v1 backend
+ * gives each VE a cgroup there too, for the VE's systemd to track its units.
  * *out is freed with quota_cgroup_free(). */
 int quota_cgroup_detect(struct quota_cgroup **out, struct ve_error *err);
 
@@ -98,6 +109,17 @@ int quota_cgroup_create(const struct quota_cgroup *cg, const char *instance, uin
  * calls this; it may be called again. */
 int quota_cgroup_devices_allow(const struct quota_cgroup *cg, const char *instance, uint32_t ctid,
                                struct ve_error *err);
+
+/* Hand the VE's cgroup to its root (host uid/gid, the base of its id range), as
+ * systemd needs to run as the VE's init (LXC and systemd's Delegate= do the same):
+ * v1: the VE's directory in the name=systemd hierarchy and its cgroup.procs,
+ * tasks and cgroup.clone_children; v2: the VE's directory and its cgroup.procs,
+ * cgroup.threads and cgroup.subtree_control. Nothing else: the limits (memory.*,
+ * pids.max ...) and every parent directory stay the host's root's, and no v1
+ * controller hierarchy is delegated. A host without name=systemd has nothing to
+ * delegate on v1. Call after quota_cgroup_create(); may be called again. */
+int quota_cgroup_delegate(const struct quota_cgroup *cg, const char *instance, uint32_t ctid,
+                          uid_t uid, gid_t gid, struct ve_error *err);
 
 /* v2 only: an O_CLOEXEC directory fd of the VE's cgroup for clone3's
  * CLONE_INTO_CGROUP; the caller closes it. v1 answers -EOPNOTSUPP. */
@@ -149,6 +171,9 @@ int quota_cgroup_remove_instance(const struct quota_cgroup *cg, const char *inst
                                  struct ve_error *err);
 
 /* Helpers shared by the backends (cgroup.c), not for other callers. */
+/* chown dir and each of files in it (NULL-terminated; missing files skipped). */
+int quota_cg_chown(const char *dir, const char *const *files, uid_t uid, gid_t gid,
+                   struct ve_error *err);
 int quota_cg_write(const char *path, const char *value, struct ve_error *err);
 int quota_cg_read(const char *path, char *buf, size_t len, struct ve_error *err);
 int quota_cg_collect_procs(const char *dir, pid_t **pids, size_t *n, struct ve_error *err);
@@ -159,5 +184,14 @@ void quota_cg_sleep_ms(unsigned ms);
  * program attached to a v2 cgroup directory. */
 int quota_cg_devices_v1(const char *dir, struct ve_error *err);
 int quota_cg_devices_bpf(const char *dir, struct ve_error *err);
+/* limits_v1.c, limits_v2.c: the backends' limits and usage. */
+int quota_v1_set_limits(const struct quota_cgroup *cg, const char *instance, uint32_t ctid,
+                        const struct quota_limits *l, struct ve_error *err);
+int quota_v1_usage(const struct quota_cgroup *cg, const char *instance, uint32_t ctid,
+                   struct quota_usage *u, struct ve_error *err);
+int quota_v2_set_limits(const struct quota_cgroup *cg, const char *instance, uint32_t ctid,
+                        const struct quota_limits *l, struct ve_error *err);
+int quota_v2_usage(const struct quota_cgroup *cg, const char *instance, uint32_t ctid,
+                   struct quota_usage *u, struct ve_error *err);
 
 #endif

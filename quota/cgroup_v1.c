@@ -15,8 +15,13 @@
 
 /* name=systemd is mounted as "systemd"; hosts that co-mount controllers (cpu,cpuacct)
  * expose the same hierarchy under several names, which dedup() folds into one. */
+/* "unified" is the hybrid layout's cgroup2 mount: no controllers, but systemd in a
+ * VE tracks its units there (it learns of empty cgroups only from cgroup2's
+ * cgroup.events; v1 would need a release agent, which only the host may set), so
+ * the VE gets a cgroup in it like in every other hierarchy. */
 static const char *const controllers[] = {
-        "cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "blkio", "pids", "systemd",
+        "cpu",     "cpuacct", "cpuset", "memory",  "devices",
+        "freezer", "blkio",   "pids",   "systemd", "unified",
 };
 #define N_CONTROLLERS (sizeof(controllers) / sizeof(controllers[0]))
 
@@ -53,7 +58,9 @@ static int list_hierarchies(const struct quota_cgroup *cg, struct hierarchies *h
                 struct stat st;
 
                 snprintf(h->path, sizeof(h->path), "%s/%s", cg->root, controllers[i]);
-                if (statfs(h->path, &sfs) < 0 || sfs.f_type != CGROUP_SUPER_MAGIC ||
+                if (statfs(h->path, &sfs) < 0 ||
+                    sfs.f_type != (strcmp(controllers[i], "unified") == 0 ? CGROUP2_SUPER_MAGIC
+                                                                          : CGROUP_SUPER_MAGIC) ||
                     stat(h->path, &st) < 0 || seen_before(seen, hs->n, &st))
                         continue;
                 seen[hs->n] = st;
@@ -351,6 +358,37 @@ static int v1_remove_instance(const struct quota_cgroup *cg, const char *instanc
         return 0;
 }
 
+/* Only name=systemd and the hybrid cgroup2 (no controllers): the VE's systemd
+ * makes its units' cgroups there. The
+ * controllers' directories stay root's, so the VE cannot move processes around
+ * under its limits or make sub-cgroups that escape them. */
+static int v1_delegate(const struct quota_cgroup *cg, const char *instance, uint32_t ctid,
+                       uid_t uid, gid_t gid, struct ve_error *err)
+{
+        static const char *const files[] = { "cgroup.procs", "tasks", "cgroup.clone_children",
+                                             NULL };
+        static const char *const files2[] = { "cgroup.procs", "cgroup.threads",
+                                              "cgroup.subtree_control", NULL };
+        struct hierarchies hs;
+        int ret;
+
+        ret = list_hierarchies(cg, &hs, err);
+        if (ret < 0)
+                return ret;
+        for (size_t i = 0; i < hs.n; i++) {
+                bool unified = strcmp(hs.h[i].controller, "unified") == 0;
+                char dir[PATH_MAX];
+
+                if (strcmp(hs.h[i].controller, "systemd") != 0 && !unified)
+                        continue;
+                snprintf(dir, sizeof(dir), "%s/%s/%u", hs.h[i].path, instance, ctid);
+                ret = quota_cg_chown(dir, unified ? files2 : files, uid, gid, err);
+                if (ret < 0)
+                        return ret;
+        }
+        return 0;
+}
+
 const struct quota_cgroup_ops quota_cgroup_v1_ops = {
         .name = "v1",
         .create = v1_create,
@@ -363,4 +401,7 @@ const struct quota_cgroup_ops quota_cgroup_v1_ops = {
         .exists = v1_exists,
         .remove_instance = v1_remove_instance,
         .devices_allow = v1_devices_allow,
+        .delegate = v1_delegate,
+        .set_limits = quota_v1_set_limits,
+        .usage = quota_v1_usage,
 };

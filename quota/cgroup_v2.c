@@ -227,6 +227,20 @@ static int v2_remove_instance(const struct quota_cgroup *cg, const char *instanc
         return 0;
 }
 
+/* The VE's directory and the files that let its systemd make and populate
+ * sub-cgroups and enable controllers for them (cgroup v2's delegation,
+ * Documentation/admin-guide/cgroup-v2.rst); its own limits stay root's. */
+static int v2_delegate(const struct quota_cgroup *cg, const char *instance, uint32_t ctid,
+                       uid_t uid, gid_t gid, struct ve_error *err)
+{
+        static const char *const files[] = { "cgroup.procs", "cgroup.threads",
+                                             "cgroup.subtree_control", NULL };
+        char dir[PATH_MAX];
+
+        ve_dir(cg, instance, ctid, dir, sizeof(dir));
+        return quota_cg_chown(dir, files, uid, gid, err);
+}
+
 const struct quota_cgroup_ops quota_cgroup_v2_ops = {
         .name = "v2",
         .create = v2_create,
@@ -239,4 +253,7 @@ const struct quota_cgroup_ops quota_cgroup_v2_ops = {
         .exists = v2_exists,
         .remove_instance = v2_remove_instance,
         .devices_allow = v2_devices_allow,
+        .delegate = v2_delegate,
+        .set_limits = quota_v2_set_limits,
+        .usage = quota_v2_usage,
 };

@@ -1,16 +1,51 @@
+/* Guest configuration written by the host: see guest.h. */
 #include "guest.h"
 
+#include <crypt.h>
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "child.h"
 #include "cleanup.h"
+#include "net.h"
+
+#define IN_ROOT (RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV)
+
+/* --- families ---------------------------------------------------------------- */
+
+static const char *const families[] = { "debian", "ubuntu", NULL };
+
+const char *ve_guest_family(const char *ostemplate)
+{
+        char name[160];
+        char *dash;
+
+        if (ostemplate == NULL || strlen(ostemplate) >= sizeof(name))
+                return "default";
+        snprintf(name, sizeof(name), "%s", ostemplate);
+        for (;;) {
+                for (unsigned i = 0; families[i]; i++)
+                        if (strcmp(name, families[i]) == 0)
+                                return "debian"; /* Ubuntu's ifupdown era reads the same files */
+                dash = strrchr(name, '-');
+                if (dash == NULL)
+                        return "default";
+                *dash = '\0';
+        }
+}
+
+/* --- files ------------------------------------------------------------------- */
 
 static int write_all(int fd, const char *buf, size_t len)
 {
@@ -28,34 +63,59 @@ static int write_all(int fd, const char *buf, size_t len)
         return 0;
 }
 
-int ve_guest_write_file(const char *root, const char *path, const char *content, size_t len,
-                        mode_t mode, struct ve_error *err)
+/* An O_PATH fd of directory dir (absolute in the VE) under root. */
+static int open_dir(const char *root, const char *dir, struct ve_error *err)
 {
-        _cleanup_close_ int rootfd = -EBADF, dirfd = -EBADF, fd = -EBADF;
-        _cleanup_free_ char *dir = strdup(path);
-        const char *name = strrchr(path, '/');
-        char tmp[256];
-        int ret;
+        _cleanup_close_ int rootfd = -EBADF;
+        int fd;
 
-        if (dir == NULL || name == NULL || name[1] == '\0' || strlen(name) > 200)
-                return ve_error_set(err, EINVAL, "bad guest path %s", path);
-        dir[name - path] = '\0';
-        name++;
         rootfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
         if (rootfd < 0)
                 return ve_error_errno(err, errno, "open VE root %s", root);
-        dirfd = ve_openat2(rootfd, dir[0] ? dir : "/", O_PATH | O_DIRECTORY | O_CLOEXEC,
-                           RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV);
-        if (dirfd < 0)
+        fd = ve_openat2(rootfd, dir[0] ? dir : "/", O_PATH | O_DIRECTORY | O_CLOEXEC, IN_ROOT);
+        if (fd < 0)
                 return ve_error_errno(err, errno, "open %s in the VE", dir[0] ? dir : "/");
+        return fd;
+}
+
+/* Split "/etc/hosts" into "/etc" and "hosts". */
+static int split_path(const char *path, char *dir, size_t len, const char **name,
+                      struct ve_error *err)
+{
+        const char *slash = strrchr(path, '/');
+
+        if (slash == NULL || slash[1] == '\0' || strlen(slash) > 200 ||
+            (size_t)(slash - path) >= len)
+                return ve_error_set(err, EINVAL, "bad guest path %s", path);
+        memcpy(dir, path, (size_t)(slash - path));
+        dir[slash - path] = '\0';
+        *name = slash + 1;
+        return 0;
+}
+
+struct owner {
+        mode_t mode;
+        uid_t uid;
+        gid_t gid;
+};
+
+static int replace_at(int dirfd, const char *name, const char *path, const char *content,
+                      size_t len, const struct owner *o, struct ve_error *err)
+{
+        _cleanup_close_ int fd = -EBADF;
+        char tmp[256];
+        int ret;
+
         snprintf(tmp, sizeof(tmp), ".%s.ved-tmp", name);
         unlinkat(dirfd, tmp, 0);
-        fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+        fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
         if (fd < 0)
                 return ve_error_errno(err, errno, "create %s in the VE", path);
         ret = write_all(fd, content, len);
-        if (ret == 0 && (fchmod(fd, mode) < 0 || fchown(fd, 0, 0) < 0 || fsync(fd) < 0))
+        if (ret == 0 &&
+            (fchown(fd, o->uid, o->gid) < 0 || fchmod(fd, o->mode) < 0 || fsync(fd) < 0))
                 ret = -errno;
+        /* rename replaces whatever was there, a symlink included, never its target. */
         if (ret == 0 && renameat(dirfd, tmp, dirfd, name) < 0)
                 ret = -errno;
         if (ret < 0) {
@@ -66,10 +126,490 @@ int ve_guest_write_file(const char *root, const char *path, const char *content,
         return 0;
 }
 
+int ve_guest_write_file(const char *root, const char *path, const char *content, size_t len,
+                        mode_t mode, struct ve_error *err)
+{
+        _cleanup_close_ int dirfd = -EBADF;
+        struct owner o = { mode, 0, 0 };
+        const char *name;
+        char dir[256];
+        int ret;
+
+        ret = split_path(path, dir, sizeof(dir), &name, err);
+        if (ret < 0)
+                return ret;
+        dirfd = open_dir(root, dir, err);
+        if (dirfd < 0)
+                return dirfd;
+        return replace_at(dirfd, name, path, content, len, &o, err);
+}
+
+/* Read name in dirfd into a malloc'd string (empty when it is missing or a
+ * symlink); *o gets its mode and owner when it is a file, else stays. */
+static int read_at(int dirfd, const char *name, const char *path, char **out, struct owner *o,
+                   struct ve_error *err)
+{
+        _cleanup_close_ int fd = -EBADF;
+        _cleanup_free_ char *buf = NULL;
+        struct stat st;
+        size_t used = 0;
+        ssize_t n;
+
+        *out = NULL;
+        fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+        if (fd < 0 && (errno == ENOENT || errno == ELOOP))
+                return (*out = strdup("")) ? 0 : ve_error_errno(err, ENOMEM, "read %s", path);
+        if (fd < 0)
+                return ve_error_errno(err, errno, "open %s in the VE", path);
+        if (fstat(fd, &st) < 0)
+                return ve_error_errno(err, errno, "stat %s in the VE", path);
+        if (!S_ISREG(st.st_mode))
+                return ve_error_set(err, EINVAL, "%s in the VE is not a regular file", path);
+        if (st.st_size > VE_GUEST_FILE_MAX)
+                return ve_error_set(err, EFBIG, "%s in the VE is larger than %d bytes", path,
+                                    VE_GUEST_FILE_MAX);
+        buf = malloc((size_t)st.st_size + 1);
+        if (buf == NULL)
+                return ve_error_errno(err, ENOMEM, "read %s", path);
+        while (used < (size_t)st.st_size &&
+               (n = read(fd, buf + used, (size_t)st.st_size - used)) != 0) {
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0)
+                        return ve_error_errno(err, errno, "read %s in the VE", path);
+                used += (size_t)n;
+        }
+        buf[used] = '\0';
+        o->mode = st.st_mode & 07777;
+        o->uid = st.st_uid;
+        o->gid = st.st_gid;
+        *out = steal_ptr(&buf);
+        return 0;
+}
+
 int ve_guest_set_hostname(const char *root, const char *hostname, struct ve_error *err)
 {
         char buf[300];
         int n = snprintf(buf, sizeof(buf), "%s\n", hostname);
 
         return ve_guest_write_file(root, "/etc/hostname", buf, (size_t)n, 0644, err);
+}
+
+/* --- marked blocks -------------------------------------------------------------- */
+
+/* The start of the line holding exactly `line` (with its '\n'), or NULL. */
+static const char *find_line(const char *text, const char *line)
+{
+        size_t len = strlen(line);
+
+        for (const char *p = text; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
+                if (strncmp(p, line, len) == 0)
+                        return p;
+        return NULL;
+}
+
+char *ve_guest_edit_block(const char *text, const char *tag, const char *content, bool prepend)
+{
+        _cleanup_free_ char *begin = NULL, *end = NULL, *block = NULL;
+        const char *b, *e, *after;
+        char *out = NULL;
+        size_t tlen = strlen(text);
+        bool nl;
+
+        if (asprintf(&begin, "# BEGIN ved %s\n", tag) < 0 ||
+            asprintf(&end, "# END ved %s\n", tag) < 0)
+                return NULL;
+        nl = content && *content && content[strlen(content) - 1] != '\n';
+        if (asprintf(&block, "%s%s%s%s", content && *content ? begin : "", content ? content : "",
+                     nl ? "\n" : "", content && *content ? end : "") < 0)
+                return NULL;
+        b = find_line(text, begin);
+        if (b != NULL) {
+                e = find_line(b, end);
+                /* An unterminated block runs to the end: it is still ours. */
+                after = e ? e + strlen(end) : text + tlen;
+                if (asprintf(&out, "%.*s%s%s", (int)(b - text), text, block, after) < 0)
+                        return NULL;
+                return out;
+        }
+        if (prepend) {
+                if (asprintf(&out, "%s%s", block, text) < 0)
+                        return NULL;
+        } else if (asprintf(&out, "%s%s%s", text, tlen && text[tlen - 1] != '\n' ? "\n" : "",
+                            block) < 0) {
+                return NULL;
+        }
+        return out;
+}
+
+int ve_guest_set_block(const char *root, const char *path, const char *tag, const char *content,
+                       mode_t mode, bool prepend, struct ve_error *err)
+{
+        _cleanup_close_ int dirfd = -EBADF;
+        _cleanup_free_ char *old = NULL, *new = NULL;
+        struct owner o = { mode, 0, 0 };
+        const char *name;
+        char dir[256];
+        int ret;
+
+        ret = split_path(path, dir, sizeof(dir), &name, err);
+        if (ret < 0)
+                return ret;
+        dirfd = open_dir(root, dir, err);
+        if (dirfd < 0)
+                return dirfd;
+        ret = read_at(dirfd, name, path, &old, &o, err);
+        if (ret < 0)
+                return ret;
+        new = ve_guest_edit_block(old, tag, content, prepend);
+        if (new == NULL)
+                return ve_error_errno(err, ENOMEM, "edit %s", path);
+        if (strcmp(new, old) == 0)
+                return 0;
+        return replace_at(dirfd, name, path, new, strlen(new), &o, err);
+}
+
+/* --- the parts -------------------------------------------------------------------- */
+
+static int set_hosts(const char *root, const char *hostname, struct ve_error *err)
+{
+        char block[600];
+        size_t short_len = strcspn(hostname, ".");
+
+        if (hostname[short_len] == '.')
+                snprintf(block, sizeof(block), "127.0.1.1\t%s %.*s\n", hostname, (int)short_len,
+                         hostname);
+        else
+                snprintf(block, sizeof(block), "127.0.1.1\t%s\n", hostname);
+        return ve_guest_set_block(root, "/etc/hosts", "hostname", block, 0644, false, err);
+}
+
+/* The host's own nameservers, for "inherit", appended to *buf. */
+static int host_nameservers(FILE *out, struct ve_error *err)
+{
+        _cleanup_fclose_ FILE *f = fopen("/etc/resolv.conf", "re");
+        char line[512], addr[256];
+
+        if (f == NULL)
+                return ve_error_errno(err, errno, "read the host's /etc/resolv.conf (inherit)");
+        while (fgets(line, sizeof(line), f) != NULL)
+                if (sscanf(line, " nameserver %255s", addr) == 1 &&
+                    strspn(addr, "0123456789abcdefABCDEF.:") == strlen(addr))
+                        fprintf(out, "nameserver %s\n", addr);
+        return 0;
+}
+
+static int set_dns(const char *root, const struct ve_guest_config *c, struct ve_error *err)
+{
+        _cleanup_free_ char *block = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&block, &len);
+        int ret = 0;
+
+        if (f == NULL)
+                return ve_error_errno(err, ENOMEM, "resolv.conf");
+        for (size_t i = 0; ret == 0 && i < c->n_nameservers; i++) {
+                if (strcmp(c->nameservers[i], "inherit") == 0)
+                        ret = host_nameservers(f, err);
+                else
+                        fprintf(f, "nameserver %s\n", c->nameservers[i]);
+        }
+        if (c->n_searchdomains > 0) {
+                fputs("search", f);
+                for (size_t i = 0; i < c->n_searchdomains; i++)
+                        fprintf(f, " %s", c->searchdomains[i]);
+                fputc('\n', f);
+        }
+        fclose(f);
+        if (ret < 0)
+                return ret;
+        return ve_guest_set_block(root, "/etc/resolv.conf", "dns", block, 0644, true, err);
+}
+
+/* Debian's ifupdown: eth0 "manual", so `ifup -a` and networking.service leave the
+ * addresses and routes the host gave it as they are. Without "auto" or
+ * "allow-hotplug" ifupdown never touches eth0 at all. */
+static int set_net_debian(const char *root, const struct ve_guest_config *c, struct ve_error *err)
+{
+        _cleanup_free_ char *block = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&block, &len);
+
+        if (f == NULL)
+                return ve_error_errno(err, ENOMEM, "interfaces");
+        fprintf(f,
+                "# eth0 is configured by the host before the VE starts (routed: each\n"
+                "# address as /32 or /128, default routes via %s and %s);\n"
+                "# \"manual\" keeps ifupdown from changing it.\n",
+                VE_NET_GATEWAY4, VE_NET_GATEWAY6);
+        if (c->n_addrs > 0) {
+                fputs("# addresses:", f);
+                for (size_t i = 0; i < c->n_addrs; i++)
+                        fprintf(f, " %s/%s", c->addrs[i], strchr(c->addrs[i], ':') ? "128" : "32");
+                fputc('\n', f);
+        }
+        fputs("iface eth0 inet manual\niface eth0 inet6 manual\n", f);
+        fclose(f);
+        return ve_guest_set_block(root, "/etc/network/interfaces", "network", block, 0644, false,
+                                  err);
+}
+
+/* /etc/shadow has no comments: the user's line is edited in place, the file keeps
+ * its mode and owner (root:shadow 0640 on Debian). */
+static int set_password(const char *root, const char *user, const char *hash, struct ve_error *err)
+{
+        _cleanup_close_ int dirfd = -EBADF;
+        _cleanup_free_ char *old = NULL, *new = NULL;
+        struct owner o = { 0640, 0, 0 };
+        size_t ulen = strlen(user);
+        const char *line = NULL, *eol, *rest;
+        long days = (long)(time(NULL) / 86400);
+        int ret;
+
+        dirfd = open_dir(root, "/etc", err);
+        if (dirfd < 0)
+                return dirfd;
+        ret = read_at(dirfd, "shadow", "/etc/shadow", &old, &o, err);
+        if (ret < 0)
+                return ret;
+        for (const char *p = old; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
+                if (strncmp(p, user, ulen) == 0 && p[ulen] == ':') {
+                        line = p;
+                        break;
+                }
+        if (line == NULL)
+                return ve_error_set(err, VE_EINVAL_INPUT, "the VE has no user '%s' in /etc/shadow",
+                                    user);
+        eol = line + strcspn(line, "\n");
+        /* user:PASSWORD:LASTCHG:rest -> keep the rest from the fourth field on. */
+        rest = line + ulen + 1;
+        for (int field = 0; field < 2 && rest < eol; field++) {
+                const char *colon = memchr(rest, ':', (size_t)(eol - rest));
+
+                rest = colon ? colon + 1 : eol;
+        }
+        if (asprintf(&new, "%.*s%s:%s:%ld:%.*s%s", (int)(line - old), old, user, hash, days,
+                     (int)(eol - rest), rest, eol) < 0)
+                return ve_error_errno(err, ENOMEM, "edit /etc/shadow");
+        ret = replace_at(dirfd, "shadow", "/etc/shadow", new, strlen(new), &o, err);
+        explicit_bzero(new, strlen(new));
+        return ret;
+}
+
+static int set_ssh_keys(const char *root, const char *keys, struct ve_error *err)
+{
+        _cleanup_close_ int dirfd = -EBADF;
+
+        dirfd = open_dir(root, "/root", err);
+        if (dirfd < 0)
+                return dirfd;
+        if (mkdirat(dirfd, ".ssh", 0700) < 0 && errno != EEXIST)
+                return ve_error_errno(err, errno, "create /root/.ssh in the VE");
+        return ve_guest_set_block(root, "/root/.ssh/authorized_keys", "ssh-key", keys, 0600, false,
+                                  err);
+}
+
+static bool valid_machine_id(const char *s)
+{
+        return strspn(s, "0123456789abcdef") == 32 && (s[32] == '\0' || s[32] == '\n');
+}
+
+static int set_machine_id(const char *root, struct ve_error *err)
+{
+        _cleanup_close_ int dirfd = -EBADF;
+        _cleanup_free_ char *old = NULL;
+        struct owner o = { 0444, 0, 0 };
+        unsigned char id[16];
+        char text[34];
+        int ret;
+
+        dirfd = open_dir(root, "/etc", err);
+        if (dirfd < 0)
+                return dirfd;
+        ret = read_at(dirfd, "machine-id", "/etc/machine-id", &old, &o, err);
+        if (ret < 0 || valid_machine_id(old))
+                return ret;
+        if (getrandom(id, sizeof(id), 0) != sizeof(id))
+                return ve_error_errno(err, errno, "getrandom");
+        for (int i = 0; i < 16; i++)
+                snprintf(text + 2 * i, 3, "%02x", id[i]);
+        text[32] = '\n';
+        text[33] = '\0';
+        o = (struct owner){ 0444, 0, 0 };
+        return replace_at(dirfd, "machine-id", "/etc/machine-id", text, 33, &o, err);
+}
+
+int ve_guest_apply(const char *root, const struct ve_guest_config *c, struct ve_error *err)
+{
+        bool debian = c->family != NULL && strcmp(c->family, "debian") == 0;
+        int ret = 0;
+
+        if (c->hostname != NULL) {
+                ret = ve_guest_set_hostname(root, c->hostname, err);
+                if (ret == 0)
+                        ret = set_hosts(root, c->hostname, err);
+        }
+        if (ret == 0 && c->set_dns)
+                ret = set_dns(root, c, err);
+        if (ret == 0 && c->set_net && debian)
+                ret = set_net_debian(root, c, err);
+        if (ret == 0 && c->user != NULL && c->password_hash != NULL)
+                ret = set_password(root, c->user, c->password_hash, err);
+        if (ret == 0 && c->ssh_keys != NULL)
+                ret = set_ssh_keys(root, c->ssh_keys, err);
+        if (ret == 0 && c->machine_id)
+                ret = set_machine_id(root, err);
+        if (ret < 0)
+                return ve_error_prefix(err, "configure the guest");
+        return 0;
+}
+
+/* --- secrets ------------------------------------------------------------------------ */
+
+static bool valid_user(const char *s, size_t len)
+{
+        if (len == 0 || len > 32 || !(islower((unsigned char)s[0]) || s[0] == '_'))
+                return false;
+        for (size_t i = 0; i < len; i++)
+                if (!islower((unsigned char)s[i]) && !isdigit((unsigned char)s[i]) &&
+                    strchr("_.-", s[i]) == NULL)
+                        return false;
+        return true;
+}
+
+static void free_crypt_data(struct crypt_data **p)
+{
+        if (*p != NULL) {
+                explicit_bzero(*p, sizeof(**p));
+                free(*p);
+        }
+}
+
+int ve_guest_hash_password(const char *userpasswd, char **user, char **hash, struct ve_error *err)
+{
+        __attribute__((cleanup(free_crypt_data))) struct crypt_data *cd = NULL;
+        const char *colon = userpasswd ? strchr(userpasswd, ':') : NULL;
+        const char *pw;
+        char salt[CRYPT_GENSALT_OUTPUT_SIZE];
+        const char *h;
+
+        *user = *hash = NULL;
+        if (colon == NULL || !valid_user(userpasswd, (size_t)(colon - userpasswd)))
+                return ve_error_set(err, VE_EINVAL_INPUT,
+                                    "userpasswd must be USER:PASSWORD with a login name as USER");
+        pw = colon + 1;
+        if (*pw == '\0' || strlen(pw) > 256)
+                return ve_error_set(err, VE_EINVAL_INPUT,
+                                    "userpasswd: the password must be 1 to 256 bytes");
+        for (const char *p = pw; *p; p++)
+                if ((unsigned char)*p < 0x20 || *p == 0x7f)
+                        return ve_error_set(err, VE_EINVAL_INPUT,
+                                            "userpasswd: the password must not hold control "
+                                            "characters");
+        if (crypt_gensalt_rn("$y$", 0, NULL, 0, salt, sizeof(salt)) == NULL &&
+            crypt_gensalt_rn("$6$", 0, NULL, 0, salt, sizeof(salt)) == NULL)
+                return ve_error_errno(err, errno ? errno : EINVAL, "make a password salt");
+        cd = calloc(1, sizeof(*cd));
+        if (cd == NULL)
+                return ve_error_errno(err, ENOMEM, "hash the password");
+        h = crypt_rn(pw, salt, cd, sizeof(*cd));
+        if (h == NULL || h[0] == '*')
+                return ve_error_set(err, EINVAL, "crypt(3) could not hash the password");
+        *user = strndup(userpasswd, (size_t)(colon - userpasswd));
+        *hash = strdup(h);
+        if (*user == NULL || *hash == NULL) {
+                free(*user);
+                free(*hash);
+                *user = *hash = NULL;
+                return ve_error_errno(err, ENOMEM, "hash the password");
+        }
+        return 0;
+}
+
+static bool key_type(const char *p, size_t len)
+{
+        static const char *const prefixes[] = { "ssh-", "ecdsa-sha2-", "sk-ssh-", "sk-ecdsa-",
+                                                NULL };
+
+        for (unsigned i = 0; prefixes[i]; i++)
+                if (len > strlen(prefixes[i]) && strncmp(p, prefixes[i], strlen(prefixes[i])) == 0)
+                        return true;
+        return false;
+}
+
+/* A line holds a key when one of its words is a key type followed by a word. */
+static bool line_has_key(const char *line, size_t len)
+{
+        const char *p = line, *end = line + len;
+
+        while (p < end) {
+                size_t w = strcspn(p, " \t");
+
+                if (p + w > end)
+                        w = (size_t)(end - p);
+                if (key_type(p, w) && p + w < end)
+                        return true;
+                p += w;
+                p += strspn(p, " \t");
+        }
+        return false;
+}
+
+int ve_guest_check_ssh_keys(const char *keys, struct ve_error *err)
+{
+        size_t len = keys ? strlen(keys) : 0;
+        bool any = false;
+
+        if (len == 0 || len > VE_GUEST_SSHKEY_MAX)
+                return ve_error_set(err, VE_EINVAL_INPUT, "ssh_key must be 1 to %d bytes",
+                                    VE_GUEST_SSHKEY_MAX);
+        for (const char *p = keys; *p; p++)
+                if (((unsigned char)*p < 0x20 && *p != '\n' && *p != '\t') || *p == 0x7f)
+                        return ve_error_set(err, VE_EINVAL_INPUT, "ssh_key must be printable text");
+        for (const char *p = keys; *p;) {
+                size_t n = strcspn(p, "\n");
+
+                if (n > 0 && p[0] != '#') {
+                        if (!line_has_key(p, n))
+                                return ve_error_set(err, VE_EINVAL_INPUT,
+                                                    "ssh_key: '%.40s' is not a public key line", p);
+                        any = true;
+                }
+                p += n + (p[n] == '\n');
+        }
+        if (!any)
+                return ve_error_set(err, VE_EINVAL_INPUT, "ssh_key holds no public key");
+        /* "# END ved" inside would end the block early. */
+        if (strstr(keys, "# BEGIN ved") || strstr(keys, "# END ved"))
+                return ve_error_set(err, VE_EINVAL_INPUT, "ssh_key must not hold ved's markers");
+        return 0;
+}
+
+/* --- live -------------------------------------------------------------------------- */
+
+int ve_guest_sethostname_live(pid_t pid, const char *hostname, struct ve_error *err)
+{
+        _cleanup_close_ int ns = -EBADF;
+        char path[64];
+        size_t len = strlen(hostname);
+        int status;
+        pid_t child;
+
+        snprintf(path, sizeof(path), "/proc/%d/ns/uts", (int)pid);
+        ns = open(path, O_RDONLY | O_CLOEXEC);
+        if (ns < 0)
+                return ve_error_errno(err, errno, "open %s", path);
+        /* A child of its own: setns would move the calling thread for good. */
+        child = fork();
+        if (child < 0)
+                return ve_error_errno(err, errno, "fork");
+        if (child == 0)
+                _exit(setns(ns, CLONE_NEWUTS) == 0 && sethostname(hostname, len) == 0 ? 0 : errno);
+        while (waitpid(child, &status, 0) < 0)
+                if (errno != EINTR)
+                        return ve_error_errno(err, errno, "wait for the hostname child");
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+                return ve_error_errno(err, WIFEXITED(status) ? WEXITSTATUS(status) : EIO,
+                                      "set the hostname in the VE's UTS namespace");
+        return 0;
 }

@@ -37,6 +37,12 @@ struct ve_image_geometry {
         uint64_t inodes;
         uint64_t free_inodes;
         uint64_t inodes_per_group;
+        uint64_t reserved_blocks; /* for root (mkfs -m); 0 in ved's images */
+        /* Blocks statfs() leaves out of f_blocks: superblocks, group
+         * descriptors, bitmaps, inode tables, the journal (as ext4's
+         * ext4_calculate_overhead() counts them). (blocks - free_blocks -
+         * overhead_blocks) is what df calls used. */
+        uint64_t overhead_blocks;
 };
 
 /* Make img (created, or truncated if it exists) as an ext4 file system of size
@@ -53,12 +59,13 @@ int ve_image_mkfs(const char *img, uint64_t size, uint64_t inodes, const char *s
 /* Read img's ext4 superblock. -EINVAL (err filled) if it is not ext4. */
 int ve_image_geometry(const char *img, struct ve_image_geometry *geo, struct ve_error *err);
 
-/* Create the private area dest_img from golden_img, grown to diskspace bytes
- * (rounded down to 4 KiB; not smaller than the golden image). diskinodes 0
- * keeps the golden image's inode density; otherwise, when the clone would not
- * have between diskinodes and diskinodes + 10% inodes, the image is made
- * afresh with mkfs.ext4 -N diskinodes -d from the golden image mounted
- * read-only. The clone is a reflink (FICLONE) where the file system can, else
+/* Create the private area dest_img from golden_img, its file system grown to
+ * ve_disk_fs_size(diskspace) bytes: larger than diskspace, so that the VE's
+ * space can later grow while it runs (see disk.h; diskspace must not be smaller
+ * than the golden image). diskinodes 0 keeps the golden image's inode density
+ * (over the whole file system); otherwise, when the clone would not have
+ * between diskinodes and diskinodes + 10% inodes, the image is made afresh with
+ * mkfs.ext4 -N diskinodes -d from the golden image mounted read-only. The clone is a reflink (FICLONE) where the file system can, else
  * a sparse copy. Works on a temporary name in dest's directory and renames it
  * into place; dest_img must not exist (-EEXIST). On failure nothing is left. */
 int ve_private_create(const char *golden_img, const char *dest_img, uint64_t diskspace,
@@ -72,7 +79,15 @@ int ve_private_create(const char *golden_img, const char *dest_img, uint64_t dis
  * is refused (-EBUSY). */
 int ve_private_resize(const char *img, uint64_t new_size, bool mounted, struct ve_error *err);
 
-/* Disk usage of the file system mounted on mountpoint. */
+/* Make img afresh (offline) as an ext4 of size bytes with `inodes` inodes (0:
+ * the default density), holding a copy of its own files (mkfs.ext4 -d from the
+ * old image mounted read-only), then rename it over the old one. For a change of
+ * the inode count, which resize2fs cannot make. */
+int ve_private_rebuild(const char *img, uint64_t size, uint64_t inodes, struct ve_error *err);
+
+/* Disk usage of the file system mounted on mountpoint; total_bytes is Used +
+ * Avail, i.e. diskspace once ve_disk_limits_apply() has run (disk.h), not the
+ * file system's size. The same as ve_disk_usage() with a mount point. */
 int ve_private_usage(const char *mountpoint, struct ve_disk_usage *usage, struct ve_error *err);
 
 #endif

@@ -12,6 +12,7 @@
 #include "cleanup.h"
 #include "net.h"
 #include "net_nl.h"
+#include "nft.h"
 
 static const struct ve_net_addr gateway4 = { .family = AF_INET,
                                              .bytes = { 169, 254, 0, 1 },
@@ -130,11 +131,15 @@ struct net_ctx {
         uint32_t ctid;
         char ifname[VE_NET_IFNAME_LEN];
         uint8_t host_mac[6], ve_mac[6];
-        int nsfd;             /* the VE's netns, -EBADF when not known */
-        struct ve_netnl host; /* socket in the caller's (the host's) netns */
-        struct ve_netnl ve;   /* socket in the VE's netns, sk NULL when none */
-        int host_idx, ve_idx; /* ifindexes of the veth ends, 0 when unknown */
-        size_t n_added;       /* setup: addresses fully added, for a rollback */
+        int nsfd;              /* the VE's netns, -EBADF when not known */
+        struct ve_netnl host;  /* socket in the caller's (the host's) netns */
+        struct ve_netnl ve;    /* socket in the VE's netns, sk NULL when none */
+        int host_idx, ve_idx;  /* ifindexes of the veth ends, 0 when unknown */
+        size_t n_added;        /* setup: addresses fully added, for a rollback */
+        bool guard;            /* keep the nftables guard in step with the addresses */
+        const char *ve_ifname; /* eth0, or the bridged netif's name */
+        const struct ve_net_bridged *bridged; /* NULL: routed */
+        struct ve_net_addr gw4;               /* bridged: the bridge's address */
         const char *const *uplinks;
         size_t n_uplinks;
 };
@@ -147,6 +152,25 @@ static void ctx_close(struct net_ctx *c)
 }
 
 #define _cleanup_ctx_ __attribute__((cleanup(ctx_close)))
+
+static int ctx_bridged(struct net_ctx *c, const struct ve_net_bridged *b, struct ve_error *err)
+{
+        c->bridged = b;
+        if (b->ve_ifname != NULL)
+                c->ve_ifname = b->ve_ifname;
+        if (b->mac != NULL)
+                memcpy(c->ve_mac, b->mac, 6);
+        if (b->host_mac != NULL)
+                memcpy(c->host_mac, b->host_mac, 6);
+        if (b->gateway4 == NULL)
+                return 0;
+        if (inet_pton(AF_INET, b->gateway4, c->gw4.bytes) != 1 || b->prefix4 < 8 || b->prefix4 > 30)
+                return ve_error_set(err, VE_EINVAL_INPUT, "bad bridge gateway %s/%u", b->gateway4,
+                                    b->prefix4);
+        c->gw4.family = AF_INET;
+        snprintf(c->gw4.text, sizeof(c->gw4.text), "%s", b->gateway4);
+        return 0;
+}
 
 /* Names, MACs and the host socket; the VE's netns and socket when want_ve and
  * the config names a netns. */
@@ -162,6 +186,12 @@ static int ctx_open(struct net_ctx *c, const char *instance, uint32_t ctid,
                 return ret;
         ve_net_mac(instance, ctid, true, c->host_mac);
         ve_net_mac(instance, ctid, false, c->ve_mac);
+        c->ve_ifname = VE_NET_VE_IFNAME;
+        if (cfg != NULL && cfg->bridged != NULL) {
+                ret = ctx_bridged(c, cfg->bridged, err);
+                if (ret < 0)
+                        return ret;
+        }
         ret = ve_netnl_open(&c->host, -1);
         if (ret < 0)
                 return ve_error_errno(err, -ret, "open a netlink socket");
@@ -201,9 +231,9 @@ static int ctx_find_links(struct net_ctx *c, struct ve_error *err)
         c->host_idx = ret;
         if (c->ve.sk == NULL)
                 return 0;
-        ret = ve_netnl_ifindex(&c->ve, VE_NET_VE_IFNAME);
+        ret = ve_netnl_ifindex(&c->ve, c->ve_ifname);
         if (ret < 0)
-                return ve_error_errno(err, -ret, "find %s in the VE", VE_NET_VE_IFNAME);
+                return ve_error_errno(err, -ret, "find %s in the VE", c->ve_ifname);
         c->ve_idx = ret;
         return 0;
 }
@@ -411,10 +441,53 @@ static int add_host_route(struct net_ctx *c, const struct ve_net_addr *a, struct
         return 0;
 }
 
+/* The prefix of a VE's address: the bridge subnet's when it lies in it. */
+static int addr_prefix(const struct net_ctx *c, const struct ve_net_addr *a)
+{
+        uint32_t mask, x, g;
+
+        if (a->family != AF_INET)
+                return 128;
+        if (c->bridged == NULL || c->gw4.family != AF_INET)
+                return 32;
+        mask = htonl(~0u << (32 - c->bridged->prefix4));
+        memcpy(&x, a->bytes, 4);
+        memcpy(&g, c->gw4.bytes, 4);
+        return (x & mask) == (g & mask) ? (int)c->bridged->prefix4 : 32;
+}
+
+/* Bridged: the address on the VE's interface and, for IPv4, the default route via
+ * the bridge's gateway (the kernel drops it with the last IPv4 address). Nothing
+ * on the host side: the bridge's segment resolves the address by ARP/NDP. */
+static int add_bridged_addr(struct net_ctx *c, const struct ve_net_addr *a, struct ve_error *err)
+{
+        int ret;
+
+        if (c->ve.sk == NULL)
+                return 0;
+        ret = ve_netnl_addr(&c->ve, true, c->ve_idx, a, addr_prefix(c, a));
+        if (ret < 0 && ret != -EEXIST)
+                return ve_error_errno(err, -ret, "add %s to %s in the VE", a->text, c->ve_ifname);
+        if (a->family != AF_INET || c->gw4.family != AF_INET)
+                return 0;
+        ret = ve_netnl_route(&c->ve, true, AF_INET, NULL, c->ve_idx, &c->gw4);
+        if (ret < 0 && ret != -EEXIST)
+                return ve_error_errno(err, -ret, "add the default route via %s", c->gw4.text);
+        return 0;
+}
+
 static int add_addr(struct net_ctx *c, const struct ve_net_addr *a, struct ve_error *err)
 {
         int ret;
 
+        /* The guard lets the address out before anything routes to it. */
+        if (c->guard) {
+                ret = ve_nft_guard_addr(c->instance, c->ifname, true, a->text, err);
+                if (ret < 0)
+                        return ret;
+        }
+        if (c->bridged != NULL)
+                return add_bridged_addr(c, a, err);
         if (c->ve.sk != NULL) {
                 ret = ve_netnl_addr(&c->ve, true, c->ve_idx, a, a->family == AF_INET ? 32 : 128);
                 if (ret < 0 && ret != -EEXIST)
@@ -436,8 +509,9 @@ static int del_addr(struct net_ctx *c, const struct ve_net_addr *a, struct ve_er
         struct ve_error tmp = { 0 };
         int ret, first;
 
-        first = proxy_one(&c->host, false, a, c->uplinks, c->n_uplinks, err);
-        if (c->host_idx > 0) {
+        first =
+            c->bridged != NULL ? 0 : proxy_one(&c->host, false, a, c->uplinks, c->n_uplinks, err);
+        if (c->host_idx > 0 && c->bridged == NULL) {
                 ret = ve_netnl_route(&c->host, false, a->family, a, c->host_idx, NULL);
                 if (ve_netnl_missing(ret))
                         ret = 0;
@@ -447,12 +521,17 @@ static int del_addr(struct net_ctx *c, const struct ve_net_addr *a, struct ve_er
                 first = keep_first(first, ret, err, &tmp);
         }
         if (c->ve.sk != NULL && c->ve_idx > 0) {
-                ret = ve_netnl_addr(&c->ve, false, c->ve_idx, a, a->family == AF_INET ? 32 : 128);
+                ret = ve_netnl_addr(&c->ve, false, c->ve_idx, a, addr_prefix(c, a));
                 if (ve_netnl_missing(ret))
                         ret = 0;
                 if (ret < 0)
                         ret = ve_error_errno(&tmp, -ret, "delete %s from %s in the VE", a->text,
-                                             VE_NET_VE_IFNAME);
+                                             c->ve_ifname);
+                first = keep_first(first, ret, err, &tmp);
+        }
+        /* Last: the VE may send from the address until it no longer has it. */
+        if (c->guard && c->host_idx > 0) {
+                ret = ve_nft_guard_addr(c->instance, c->ifname, false, a->text, &tmp);
                 first = keep_first(first, ret, err, &tmp);
         }
         return first;
@@ -472,26 +551,35 @@ static int create_pair(struct net_ctx *c, unsigned int mtu, struct ve_error *err
                 idx = ve_netnl_ifindex(&c->host, c->ifname);
                 if (idx > 0)
                         ve_netnl_link_del(&c->host, idx);
-                ret = ve_netnl_veth_add(&c->host, c->ifname, c->host_mac, VE_NET_VE_IFNAME,
-                                        c->ve_mac, c->nsfd, mtu);
+                ret = ve_netnl_veth_add(&c->host, c->ifname, c->host_mac, c->ve_ifname, c->ve_mac,
+                                        c->nsfd, mtu);
                 if (ret != -EEXIST || tries == 40 || ve_netnl_ifindex(&c->host, c->ifname) < 0)
                         break;
                 nanosleep(&pause, NULL);
         }
         if (ret == -EEXIST)
                 return ve_error_errno(err, EEXIST, "create veth %s: the VE already has %s",
-                                      c->ifname, VE_NET_VE_IFNAME);
+                                      c->ifname, c->ve_ifname);
         if (ret < 0)
-                return ve_error_errno(err, -ret, "create veth pair %s/%s", c->ifname,
-                                      VE_NET_VE_IFNAME);
-        return ctx_find_links(c, err);
+                return ve_error_errno(err, -ret, "create veth pair %s/%s", c->ifname, c->ve_ifname);
+        ret = ctx_find_links(c, err);
+        if (ret < 0 || c->bridged == NULL)
+                return ret;
+        idx = ve_netnl_ifindex(&c->host, c->bridged->bridge);
+        if (idx < 0)
+                return ve_error_errno(err, -idx, "find bridge %s", c->bridged->bridge);
+        ret = ve_netnl_link_set_master(&c->host, c->host_idx, idx);
+        if (ret < 0)
+                return ve_error_errno(err, -ret, "add %s to bridge %s", c->ifname,
+                                      c->bridged->bridge);
+        return 0;
 }
 
 static int bring_up(struct net_ctx *c, struct ve_error *err)
 {
         int ret, lo;
 
-        ret = prepare_host_side(c->ifname, err);
+        ret = c->bridged != NULL ? 0 : prepare_host_side(c->ifname, err);
         if (ret < 0)
                 return ret;
         lo = ve_netnl_ifindex(&c->ve, "lo");
@@ -500,10 +588,12 @@ static int bring_up(struct net_ctx *c, struct ve_error *err)
                 return ve_error_errno(err, -ret, "bring up lo in the VE");
         ret = ve_netnl_link_up(&c->ve, c->ve_idx);
         if (ret < 0)
-                return ve_error_errno(err, -ret, "bring up %s in the VE", VE_NET_VE_IFNAME);
+                return ve_error_errno(err, -ret, "bring up %s in the VE", c->ve_ifname);
         ret = ve_netnl_link_up(&c->host, c->host_idx);
         if (ret < 0)
                 return ve_error_errno(err, -ret, "bring up %s", c->ifname);
+        if (c->bridged != NULL)
+                return 0;
         if (have_ipv6()) {
                 ret = ve_netnl_addr(&c->host, true, c->host_idx, &gateway6, 64);
                 if (ret < 0 && ret != -EEXIST)
@@ -553,8 +643,18 @@ static void rollback(struct net_ctx *c, const struct ve_net_config *cfg)
         for (size_t i = 0; i < c->n_added; i++)
                 if (parse_addr(cfg->addrs[i], &a, NULL) == 0)
                         proxy_one(&c->host, false, &a, c->uplinks, c->n_uplinks, NULL);
-        if (c->host_idx > 0)
+        if (c->host_idx > 0) {
                 ve_netnl_link_del(&c->host, c->host_idx);
+                ve_nft_guard_remove(c->instance, c->ifname, NULL);
+                ve_net_rate_set(c->instance, c->ctid, 0, NULL);
+        }
+}
+
+/* The guard goes on before the links come up: the VE never sends unchecked. */
+static int install_guard(struct net_ctx *c, const struct ve_net_config *cfg, struct ve_error *err)
+{
+        return ve_nft_guard_install(c->instance, c->ifname, c->ve_mac, cfg->addrs, cfg->n_addrs,
+                                    err);
 }
 
 int ve_net_setup(const struct ve_net_config *cfg, struct ve_error *err)
@@ -580,9 +680,13 @@ int ve_net_setup(const struct ve_net_config *cfg, struct ve_error *err)
         if (ret == 0)
                 ret = create_pair(&c, cfg->mtu, err);
         if (ret == 0)
+                ret = install_guard(&c, cfg, err);
+        if (ret == 0)
                 ret = bring_up(&c, err);
         if (ret == 0)
                 ret = setup_addrs(&c, cfg, err);
+        if (ret == 0 && cfg->rate_mbit > 0)
+                ret = ve_net_rate_set(cfg->instance, cfg->ctid, cfg->rate_mbit, err);
         if (ret < 0) {
                 rollback(&c, cfg);
                 return ve_error_prefix(err, "network of VE %u", cfg->ctid);
@@ -609,6 +713,7 @@ int ve_net_addr_add(const struct ve_net_config *cfg, const char *addr, struct ve
                 ret = ctx_open(&c, cfg->instance, cfg->ctid, cfg, err);
         if (ret == 0)
                 ret = ctx_find_links(&c, err);
+        c.guard = true;
         if (ret == 0)
                 ret = add_addr(&c, &a, err);
         if (ret < 0)
@@ -634,7 +739,8 @@ int ve_net_addr_del(const struct ve_net_config *cfg, const char *addr, struct ve
                 /* Whatever of the veth is left: a missing end is not an error. */
                 c.host_idx = ve_netnl_ifindex(&c.host, c.ifname);
                 if (c.ve.sk != NULL)
-                        c.ve_idx = ve_netnl_ifindex(&c.ve, VE_NET_VE_IFNAME);
+                        c.ve_idx = ve_netnl_ifindex(&c.ve, c.ve_ifname);
+                c.guard = true;
                 ret = del_addr(&c, &a, err);
         }
         if (ret < 0)
@@ -671,7 +777,98 @@ int ve_net_teardown(const char *instance, uint32_t ctid, const char *const *addr
                         ret = ve_error_errno(&tmp, -ret, "delete veth %s", c.ifname);
                 first = keep_first(first, ret, err, &tmp);
         }
+        /* Whether or not the veth was there: a crash may have left the ifb and the
+         * guard alone. */
+        ret = ve_net_rate_set(instance, ctid, 0, &tmp);
+        first = keep_first(first, ret, err, &tmp);
+        ret = ve_nft_guard_remove(instance, c.ifname, &tmp);
+        first = keep_first(first, ret, err, &tmp);
         if (first < 0)
                 return ve_error_prefix(err, "tear down the network of VE %u", ctid);
+        return 0;
+}
+
+int ve_net_stats(const char *instance, uint32_t ctid, struct ve_net_stats *out,
+                 struct ve_error *err)
+{
+        _cleanup_netnl_ struct ve_netnl nl = { 0 };
+        char ifname[VE_NET_IFNAME_LEN];
+        uint64_t st[4];
+        int ret;
+
+        ret = ve_net_ifname(instance, ctid, ifname, sizeof(ifname), err);
+        if (ret < 0)
+                return ret;
+        ret = ve_netnl_open(&nl, -1);
+        if (ret < 0)
+                return ve_error_errno(err, -ret, "open a netlink socket");
+        ret = ve_netnl_link_stats(&nl, ifname, st);
+        if (ret == -ENODEV)
+                return ve_error_set(err, ENODEV, "VE %u has no interface %s", ctid, ifname);
+        if (ret < 0)
+                return ve_error_errno(err, -ret, "read the counters of %s", ifname);
+        *out = (struct ve_net_stats){ .ifindex = ret,
+                                      .bytes_in = st[1],
+                                      .bytes_out = st[0],
+                                      .packets_in = st[3],
+                                      .packets_out = st[2] };
+        return 0;
+}
+
+int ve_net_bridge_ensure(const char *name, const char *gateway_cidr, struct ve_error *err)
+{
+        _cleanup_netnl_ struct ve_netnl nl = { 0 };
+        char buf[INET_ADDRSTRLEN + 4], *slash;
+        struct ve_net_addr gw = { .family = AF_INET };
+        long prefix;
+        int ret, idx;
+
+        if (gateway_cidr == NULL || strlen(gateway_cidr) >= sizeof(buf))
+                return ve_error_set(err, VE_EINVAL_INPUT, "no gateway for bridge %s", name);
+        strcpy(buf, gateway_cidr);
+        slash = strchr(buf, '/');
+        if (slash != NULL)
+                *slash++ = '\0';
+        prefix = slash != NULL ? strtol(slash, NULL, 10) : 0;
+        if (inet_pton(AF_INET, buf, gw.bytes) != 1 || prefix < 8 || prefix > 30)
+                return ve_error_set(err, VE_EINVAL_INPUT, "bad bridge gateway '%s'", gateway_cidr);
+        ret = ve_netnl_open(&nl, -1);
+        if (ret < 0)
+                return ve_error_errno(err, -ret, "open a netlink socket");
+        idx = ve_netnl_ifindex(&nl, name);
+        if (idx == -ENODEV) {
+                ret = ve_netnl_link_add(&nl, name, "bridge");
+                if (ret < 0 && ret != -EEXIST)
+                        return ve_error_errno(err, -ret, "create bridge %s", name);
+                idx = ve_netnl_ifindex(&nl, name);
+        }
+        if (idx < 0)
+                return ve_error_errno(err, -idx, "find bridge %s", name);
+        ret = ve_netnl_addr(&nl, true, idx, &gw, (int)prefix);
+        if (ret < 0 && ret != -EEXIST)
+                return ve_error_errno(err, -ret, "add %s to bridge %s", gateway_cidr, name);
+        ret = ve_net_sysctl_write("ipv4", name, "forwarding", "1");
+        if (ret < 0)
+                return ve_error_errno(err, -ret, "enable IPv4 forwarding on %s", name);
+        ret = ve_netnl_link_up(&nl, idx);
+        if (ret < 0)
+                return ve_error_errno(err, -ret, "bring up bridge %s", name);
+        return 0;
+}
+
+int ve_net_bridge_remove(const char *name, struct ve_error *err)
+{
+        _cleanup_netnl_ struct ve_netnl nl = { 0 };
+        int ret, idx;
+
+        ret = ve_netnl_open(&nl, -1);
+        if (ret < 0)
+                return ve_error_errno(err, -ret, "open a netlink socket");
+        idx = ve_netnl_ifindex(&nl, name);
+        if (idx == -ENODEV)
+                return 0;
+        ret = idx < 0 ? idx : ve_netnl_link_del(&nl, idx);
+        if (ret < 0 && !ve_netnl_missing(ret))
+                return ve_error_errno(err, -ret, "delete bridge %s", name);
         return 0;
 }

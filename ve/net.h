@@ -52,6 +52,19 @@
 /* Room for an interface name with its NUL (IFNAMSIZ). */
 #define VE_NET_IFNAME_LEN 16
 
+/* Bridged mode: the VE's veth joins a bridge instead of being routed. Inside, the
+ * interface holds each address with the bridge subnet's prefix when it lies in
+ * that subnet (else as a single host) and a default route via the bridge's
+ * gateway; the host side has no routes, no proxy entries, no addresses. */
+struct ve_net_bridged {
+        const char *bridge;      /* the bridge the host side joins: must exist */
+        const char *ve_ifname;   /* the interface in the VE; NULL: eth0 */
+        const uint8_t *mac;      /* of the VE's end; NULL: ve_net_mac() */
+        const uint8_t *host_mac; /* of the host's end; NULL: ve_net_mac() */
+        const char *gateway4;    /* the bridge's IPv4 address, "10.199.0.1"; NULL: none */
+        unsigned int prefix4;    /* of the bridge's subnet, 8-30 */
+};
+
 struct ve_net_config {
         const char *instance;     /* 1-8 letters/digits, starting with a letter */
         uint32_t ctid;            /* >= 1 */
@@ -61,8 +74,17 @@ struct ve_net_config {
         size_t n_addrs;
         const char *const *uplinks; /* host interfaces to answer ARP/NDP on */
         size_t n_uplinks;
-        unsigned int mtu; /* of both veth ends; 0: kernel default (1500) */
+        unsigned int mtu;       /* of both veth ends; 0: kernel default (1500) */
+        unsigned int rate_mbit; /* --rate, both directions (ve_net_rate_set()); 0: none */
+        const struct ve_net_bridged *bridged; /* NULL: routed */
 };
+
+/* Make bridge `name` if missing (up, IPv4 forwarding on, gateway "10.199.0.1/24"
+ * on it); an existing one is brought up and given the address if it lacks it.
+ * For the daemon's own bridge; EEXIST races with a concurrent call are fine. */
+int ve_net_bridge_ensure(const char *name, const char *gateway_cidr, struct ve_error *err);
+/* Delete bridge `name`; a missing one is not an error. */
+int ve_net_bridge_remove(const char *name, struct ve_error *err);
 
 /* The host-side veth name of a VE, at most 15 characters, written to buf
  * (len >= VE_NET_IFNAME_LEN). Three forms, tried in order:
@@ -124,11 +146,34 @@ int ve_net_proxy_del(const char *addr, const char *const *uplinks, size_t n_upli
                      struct ve_error *err);
 
 /* Undo ve_net_setup() for VE ctid of instance: delete the proxy entries of addrs
- * on uplinks, the host routes and the host-side veth (its peer, eth0 in the VE,
- * goes with it). Works whether the VE runs or is long dead (pass the addresses
+ * on uplinks, the host routes, the host-side veth (its peer, eth0 in the VE,
+ * goes with it, and its qdiscs), the ifb of --rate and the nftables guard. Works whether the VE runs or is long dead (pass the addresses
  * from the database after a daemon crash): what is missing is skipped. Every
  * step is tried; the first failure is returned. */
 int ve_net_teardown(const char *instance, uint32_t ctid, const char *const *addrs, size_t n_addrs,
                     const char *const *uplinks, size_t n_uplinks, struct ve_error *err);
+
+/* The name of a VE's ifb device (for --rate), at most 15 characters, written to
+ * buf (len >= VE_NET_IFNAME_LEN): "<instance>.<ctid>", or "<instance>+<base62>"
+ * when that is too long. Never a veth's name (those hold no '.' or '+'). */
+int ve_net_ifb_name(const char *instance, uint32_t ctid, char *buf, size_t len,
+                    struct ve_error *err);
+
+/* Limit a running VE to mbit Mbit/s each way, live: a tbf at the root of its host
+ * veth (towards the VE) and, for what the VE sends, an ingress redirect to its ifb
+ * with a tbf there (see net_tc.c). Replaces an earlier limit; mbit 0 removes the
+ * limit and the ifb. At most about 17000 Mbit/s (VE_EINVAL_INPUT above). */
+int ve_net_rate_set(const char *instance, uint32_t ctid, unsigned int mbit, struct ve_error *err);
+
+/* The traffic of a VE as its host-side veth counted it since the veth was made
+ * (the VE's start): "in" is towards the VE (what the host side sent), "out" what
+ * the VE sent, bytes of whole frames. ifindex tells one run of the VE from the
+ * next. -ENODEV when the VE has no veth (it does not run). */
+struct ve_net_stats {
+        int ifindex;
+        uint64_t bytes_in, bytes_out, packets_in, packets_out;
+};
+int ve_net_stats(const char *instance, uint32_t ctid, struct ve_net_stats *out,
+                 struct ve_error *err);
 
 #endif

@@ -243,6 +243,24 @@ int ve_netnl_veth_add(struct ve_netnl *nl, const char *name, const uint8_t mac[6
         return ret;
 }
 
+int ve_netnl_link_stats(struct ve_netnl *nl, const char *name, uint64_t stats[4])
+{
+        _cleanup_link_ struct rtnl_link *link = NULL;
+        int ret;
+
+        nl->error = 0;
+        ret = result(nl, rtnl_link_get_kernel(nl->sk, 0, name, &link));
+        if (ret == -ENOENT)
+                return -ENODEV;
+        if (ret < 0)
+                return ret;
+        stats[0] = rtnl_link_get_stat(link, RTNL_LINK_RX_BYTES);
+        stats[1] = rtnl_link_get_stat(link, RTNL_LINK_TX_BYTES);
+        stats[2] = rtnl_link_get_stat(link, RTNL_LINK_RX_PACKETS);
+        stats[3] = rtnl_link_get_stat(link, RTNL_LINK_TX_PACKETS);
+        return rtnl_link_get_ifindex(link);
+}
+
 int ve_netnl_link_del(struct ve_netnl *nl, int ifindex)
 {
         _cleanup_link_ struct rtnl_link *link = rtnl_link_alloc();
@@ -265,6 +283,34 @@ int ve_netnl_link_up(struct ve_netnl *nl, int ifindex)
         rtnl_link_set_flags(change, IFF_UP);
         nl->error = 0;
         return result(nl, rtnl_link_change(nl->sk, orig, change, 0));
+}
+
+int ve_netnl_link_set_master(struct ve_netnl *nl, int ifindex, int master)
+{
+        _cleanup_link_ struct rtnl_link *orig = rtnl_link_alloc();
+        _cleanup_link_ struct rtnl_link *change = rtnl_link_alloc();
+
+        if (orig == NULL || change == NULL)
+                return -ENOMEM;
+        rtnl_link_set_ifindex(orig, ifindex);
+        rtnl_link_set_master(change, master);
+        nl->error = 0;
+        return result(nl, rtnl_link_change(nl->sk, orig, change, 0));
+}
+
+int ve_netnl_link_add(struct ve_netnl *nl, const char *name, const char *kind)
+{
+        _cleanup_link_ struct rtnl_link *link = rtnl_link_alloc();
+        int ret;
+
+        if (link == NULL)
+                return -ENOMEM;
+        rtnl_link_set_name(link, name);
+        ret = rtnl_link_set_type(link, kind);
+        if (ret < 0)
+                return -nle_to_errno(ret);
+        nl->error = 0;
+        return result(nl, rtnl_link_add(nl->sk, link, NLM_F_CREATE | NLM_F_EXCL));
 }
 
 int ve_netnl_addr(struct ve_netnl *nl, bool add, int ifindex, const struct ve_net_addr *a,

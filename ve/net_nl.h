@@ -44,7 +44,14 @@ int ve_netnl_ifindex(struct ve_netnl *nl, const char *name);
 int ve_netnl_veth_add(struct ve_netnl *nl, const char *name, const uint8_t mac[6], const char *peer,
                       const uint8_t peer_mac[6], int peer_nsfd, unsigned int mtu);
 int ve_netnl_link_del(struct ve_netnl *nl, int ifindex);
+/* The ifindex (> 0) and the counters of the link called name: rx/tx bytes and
+ * packets as the kernel counts them on that link. -ENODEV when missing. */
+int ve_netnl_link_stats(struct ve_netnl *nl, const char *name, uint64_t stats[4]);
 int ve_netnl_link_up(struct ve_netnl *nl, int ifindex);
+/* Enslave ifindex to master (a bridge). */
+int ve_netnl_link_set_master(struct ve_netnl *nl, int ifindex, int master);
+/* Create a link of a kind without options ("bridge", "ifb"); -EEXIST if there. */
+int ve_netnl_link_add(struct ve_netnl *nl, const char *name, const char *kind);
 
 /* Add or delete an address (IPv6 ones with IFA_F_NODAD). */
 int ve_netnl_addr(struct ve_netnl *nl, bool add, int ifindex, const struct ve_net_addr *a,

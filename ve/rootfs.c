@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -201,6 +202,48 @@ int ve_rootfs_mask_kernfs(int rootfd, struct ve_child_err *e)
         for (size_t i = 0; ret == 0 && i < sizeof(masked_paths) / sizeof(masked_paths[0]); i++)
                 ret = mask(rootfd, nullfd, masked_paths[i], e);
         close(nullfd);
+        return ret;
+}
+
+static const char *const lxcfs_paths[VE_LXCFS_FILES] = {
+        "proc/cpuinfo", "proc/diskstats", "proc/loadavg",
+        "proc/meminfo", "proc/stat",      "proc/swaps",
+        "proc/uptime",  "proc/slabinfo",  "sys/devices/system/cpu/online",
+};
+
+void ve_rootfs_lxcfs_open(const char *dir, struct ve_lxcfs_fds *fds)
+{
+        for (size_t i = 0; i < VE_LXCFS_FILES; i++) {
+                char path[PATH_MAX];
+                int n = dir ? snprintf(path, sizeof(path), "%s/%s", dir, lxcfs_paths[i]) : -1;
+
+                fds->fd[i] = n > 0 && (size_t)n < sizeof(path)
+                                 ? open(path, O_PATH | O_CLOEXEC | O_NOFOLLOW)
+                                 : -1;
+        }
+}
+
+int ve_rootfs_mount_lxcfs(int rootfd, struct ve_lxcfs_fds *fds, struct ve_child_err *e)
+{
+        int ret = 0;
+
+        for (size_t i = 0; i < VE_LXCFS_FILES; i++) {
+                char src[64];
+                int target;
+
+                if (fds->fd[i] < 0)
+                        continue;
+                if (ret == 0)
+                        ret = open_target(rootfd, lxcfs_paths[i], &target, e);
+                if (ret == 0 && target >= 0) {
+                        snprintf(src, sizeof(src), "/proc/self/fd/%d", fds->fd[i]);
+                        ret =
+                            ve_rootfs_mount_on(target, src, NULL, MS_BIND, NULL, lxcfs_paths[i], e);
+                        close(target);
+                }
+                close(fds->fd[i]);
+                fds->fd[i] = -1;
+        }
         return ret;
 }
 

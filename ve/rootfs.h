@@ -39,6 +39,21 @@ int ve_rootfs_mount_kernfs(int rootfd, struct ve_child_err *e);
  * by an empty read-only tmpfs. Paths this kernel lacks are skipped. */
 int ve_rootfs_mask_kernfs(int rootfd, struct ve_child_err *e);
 
+/* lxcfs's files that cover the VE's own (/proc/meminfo, cpuinfo, stat, uptime,
+ * loadavg, diskstats, swaps, slabinfo and /sys/devices/system/cpu/online). */
+#define VE_LXCFS_FILES 9
+struct ve_lxcfs_fds {
+        int fd[VE_LXCFS_FILES]; /* O_PATH, -1 where lxcfs lacks the file */
+};
+
+/* Open lxcfs's files under dir (NULL: none), while the child can still reach the
+ * host's tree; never fails: a file that cannot be opened is skipped. */
+void ve_rootfs_lxcfs_open(const char *dir, struct ve_lxcfs_fds *fds);
+
+/* Bind each opened lxcfs file over the VE's own, once /proc and /sys are
+ * mounted and before they are masked; closes the fds. */
+int ve_rootfs_mount_lxcfs(int rootfd, struct ve_lxcfs_fds *fds, struct ve_child_err *e);
+
 /* pivot_root into rootfd and detach the old root, leaving cwd at the new "/". */
 int ve_rootfs_pivot(int rootfd, struct ve_child_err *e);
 

@@ -14,6 +14,7 @@
 #include <linux/close_range.h>
 
 #include "ve/caps.h"
+#include "ve/cgroupfs.h"
 #include "ve/child.h"
 #include "ve/cleanup.h"
 #include "ve/console.h"
@@ -54,11 +55,21 @@ static int set_hostname(const struct ve_start_config *cfg, struct ve_child_err *
 }
 
 static int setup_root(int rootfd, int console, unsigned console_index, bool userns,
+                      const struct ve_cgroupfs *cgroupfs, struct ve_lxcfs_fds *lxcfs,
                       struct ve_child_err *e)
 {
         int ret;
 
         ret = ve_rootfs_mount_kernfs(rootfd, e);
+        /* cgroupfs is NULL for a VE that does not want /sys/fs/cgroup and /run. */
+        if (ret == 0 && cgroupfs != NULL)
+                ret = ve_cgroupfs_mount(rootfd, cgroupfs, e);
+        if (ret == 0 && cgroupfs != NULL)
+                ret = ve_rootfs_mount_run(rootfd, e);
+        /* lxcfs's meminfo, cpuinfo, uptime ...: after /proc is mounted and before
+         * it is masked. */
+        if (ret == 0)
+                ret = ve_rootfs_mount_lxcfs(rootfd, lxcfs, e);
         if (ret == 0)
                 ret = ve_devices_setup(rootfd, console, console_index, userns, e);
         if (ret == 0)
@@ -71,11 +82,13 @@ static int setup_root(int rootfd, int console, unsigned console_index, bool user
 /* The root is opened while the child is still the host's root, who may pass
  * the 0700 ves/<ctid>/ directory; everything after runs as the VE's root. */
 static int enter_root(const struct ve_start_config *cfg, int tree_fd, int *rootfd,
-                      struct ve_child_err *e)
+                      struct ve_lxcfs_fds *lxcfs, struct ve_child_err *e)
 {
         int ret;
 
         ret = ve_rootfs_prepare(cfg->rootfs, tree_fd, rootfd, e);
+        if (ret == 0)
+                ve_rootfs_lxcfs_open(cfg->lxcfs_dir, lxcfs);
         if (ret == 0 && ve_idmap_enabled(&cfg->idmap))
                 ret = ve_idmap_become_root(e);
         if (ret == 0 && unshare(CLONE_NEWCGROUP) < 0)
@@ -85,14 +98,17 @@ static int enter_root(const struct ve_start_config *cfg, int tree_fd, int *rootf
 
 /* Runs in the child, as PID 1 of the new pid namespace, already in the VE's cgroup. */
 static int setup(const struct ve_start_config *cfg, int tree_fd, int console,
-                 unsigned console_index, struct ve_child_err *e)
+                 unsigned console_index, const struct ve_cgroupfs *cgroupfs, struct ve_child_err *e)
 {
+        struct ve_lxcfs_fds lxcfs;
         int rootfd = -1, ret;
 
         umask(0);
-        ret = enter_root(cfg, tree_fd, &rootfd, e);
+        ve_rootfs_lxcfs_open(NULL, &lxcfs);
+        ret = enter_root(cfg, tree_fd, &rootfd, &lxcfs, e);
         if (ret == 0)
-                ret = setup_root(rootfd, console, console_index, ve_idmap_enabled(&cfg->idmap), e);
+                ret = setup_root(rootfd, console, console_index, ve_idmap_enabled(&cfg->idmap),
+                                 cgroupfs, &lxcfs, e);
         if (rootfd >= 0)
                 close(rootfd);
         if (ret < 0)
@@ -111,7 +127,8 @@ static int setup(const struct ve_start_config *cfg, int tree_fd, int console,
 }
 
 __attribute__((noreturn)) static void start_child(const struct ve_start_config *cfg, int sock,
-                                                  int console, unsigned console_index)
+                                                  int console, unsigned console_index,
+                                                  const struct ve_cgroupfs *cgroupfs)
 {
         char *const *argv = cfg->init_argv ? cfg->init_argv : default_init;
         struct ve_child_err e = { 0 };
@@ -119,7 +136,7 @@ __attribute__((noreturn)) static void start_child(const struct ve_start_config *
 
         if (ve_child_wait_go_fd(sock, &tree_fd) < 0)
                 _exit(127);
-        ret = setup(cfg, tree_fd, console, console_index, &e);
+        ret = setup(cfg, tree_fd, console, console_index, cgroupfs, &e);
         if (ret == 0)
                 ret = ve_caps_drop(&e);
         /* Last, so that nothing of the setup runs under the filter. */
@@ -198,6 +215,7 @@ static int start(const struct ve_start_config *cfg, struct ve_proc *out, struct 
         _cleanup_close_ int master = -EBADF, slave = -EBADF, psock = -EBADF, csock = -EBADF;
         _cleanup_close_ int pidfd = -EBADF;
         unsigned console_index = 0;
+        struct ve_cgroupfs cgroupfs;
         uint64_t flags;
         int sv[2], ret;
         pid_t pid;
@@ -205,9 +223,22 @@ static int start(const struct ve_start_config *cfg, struct ve_proc *out, struct 
         ret = check_config(cfg, err);
         if (ret < 0)
                 return ret;
+        /* Read now: the child must not allocate. */
+        if (cfg->container_mounts) {
+                ret = ve_cgroupfs_probe(&cgroupfs, err);
+                if (ret < 0)
+                        return ret;
+        }
         ret = ve_pty_open("/dev/ptmx", &master, &slave, &console_index);
         if (ret < 0)
                 return ve_error_errno(err, ret, "allocate the console pty");
+        /* The VE's root owns its console, as on a machine: its getty and systemd open
+         * /dev/console, which a pty of the host's root (unmapped in the VE) would
+         * refuse. Group tty (5) of the VE, mode 0620. */
+        if (ve_idmap_enabled(&cfg->idmap) &&
+            (fchown(slave, cfg->idmap.uid_base, cfg->idmap.gid_base + 5) < 0 ||
+             fchmod(slave, 0620) < 0))
+                return ve_error_errno(err, errno, "give the console pty to the VE's root");
         if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
                 return ve_error_errno(err, errno, "socketpair");
         psock = sv[0];
@@ -222,7 +253,8 @@ static int start(const struct ve_start_config *cfg, struct ve_proc *out, struct 
                 /* Without the parent's end, a daemon dying before "go" is an EOF here. */
                 close(psock);
                 close(master);
-                start_child(cfg, csock, slave, console_index);
+                start_child(cfg, csock, slave, console_index,
+                            cfg->container_mounts ? &cgroupfs : NULL);
         }
         close(steal_fd(&csock));
         close(steal_fd(&slave));

@@ -19,6 +19,7 @@
 #ifndef VE_START_H
 #define VE_START_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -54,6 +55,12 @@ struct ve_start_config {
         char *const *init_argv; /* NULL: {"/sbin/init", NULL}; argv[0] is a path in the VE */
         struct ve_cgroup_join cgroup;
         struct ve_idmap idmap; /* count 0: no user namespace */
+        /* /sys/fs/cgroup (the host's hierarchies, rooted at the VE's cgroup) and /run
+         * tmpfs with /run/systemd/container, as systemd wants a container (see
+         * cgroupfs.h). The daemon always sets it; the caller delegates the VE's
+         * cgroup to its root first (quota_cgroup_delegate()). */
+        bool container_mounts;
+        const char *lxcfs_dir; /* lxcfs mount whose proc files go over the VE's; NULL: none */
 };
 
 /* A running VE init as the daemon holds it. */

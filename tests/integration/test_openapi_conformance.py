@@ -352,6 +352,8 @@ def conforms(ans, expect=None, allow_missing_route=False):
             except ValueError:
                 ok = R.check(False, f"{what}: line {i + 1} is not JSON: {line[:200]!r}")
         return ok
+    if ctype == "text/plain":
+        return ok & validate(schema, ans.body.decode("utf-8", "replace"), f"{what}: body")
     try:
         value = json.loads(ans.body)
     except ValueError:
@@ -550,9 +552,28 @@ def exercise(d):
                                                                 "timeout": 0}), 400)
                 conforms(d.request("POST", "/v1/ves/102/exec", {"command": ["true"],
                                                                 "tty": True}), 400)
+                a = d.request("GET", "/v1/ves/102/usage")
+                if conforms(a, 200):
+                    u = a.json() or {}
+                    R.check((u.get("memory") or {}).get("current", 0) > 0,
+                            f"usage of a running VE has its memory {u}")
+                conforms(d.request("GET", "/v1/usage"), 200)
+                conforms(d.request("GET", "/v1/usage?state=running"), 200)
+                conforms(d.request("GET", "/v1/usage?state=bogus"), 400)
+                a = d.request("GET", "/metrics")
+                if conforms(a, 200):
+                    R.check('ved_up{ctid="102"' in a.body.decode(errors="replace"),
+                            "/metrics has ved_up of VE 102")
+                conforms(d.request("POST", "/metrics", {}), 405)
                 a = d.request("POST", "/v1/ves/102/state", {"action": "stop", "force": True})
                 conforms(a, 202)
                 wait_op(d, a, 60)
+                a = d.request("GET", "/v1/ves/102/usage")
+                if conforms(a, 200):
+                    R.check((a.json() or {}).get("memory", 0) is None,
+                            "usage of a stopped VE: memory is null")
+                conforms(d.request("GET", "/v1/ves/999/usage"), 404)
+                conforms(d.request("DELETE", "/v1/ves/102/usage"), 405)
     conforms(d.request("DELETE", "/v1/ves/101/state"), 405)
 
     case("exec")
@@ -611,6 +632,7 @@ SAMPLES = {
     "numproc": 100, "diskspace": "1G", "diskinodes": 100000, "iolimit": "10M",
     "iopslimit": 100, "rate": 10, "stop_timeout": 30, "init": "/sbin/init",
     "description": "sample", "ipadd": ["192.0.2.61"], "ipdel": ["192.0.2.61"],
+    "netif": "eth0,02:00:00:00:01:70", "bridge": "br170",
 }
 # Changing these on a real private area means resizing or rebuilding it: not at the
 # edges of their ranges.

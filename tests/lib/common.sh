@@ -73,7 +73,8 @@ ved_start()
         fi
         mkdir -p "$STATE_DIR"
         "$VED_BIN" --foreground --state-dir "$STATE_DIR" --socket "$SOCK" \
-                --instance "$INSTANCE" --log-level debug "$@" >>"$VED_LOG" 2>&1 &
+                --instance "$INSTANCE" --log-level debug --template-recipes "$REPO/templates" \
+                "$@" >>"$VED_LOG" 2>&1 &
         VED_PID=$!
         deadline=$((SECONDS + ${VED_START_TIMEOUT:-15}))
         while [ "$SECONDS" -lt "$deadline" ]; do
@@ -294,6 +295,44 @@ ensure_template()
         fi
 }
 
+# ensure_debian_template: make sure the daemon has debian-12-x86_64. Its tarball is
+# cached as $BUILD/cache/debian-12-x86_64.tar.zst (with .json metadata): imported
+# from there when present and newer than the recipe, else built by the daemon itself
+# (vectl template build debian-12: minutes of debootstrap from the host's mirror) and
+# copied into the cache, so a clean clone debootstraps once. Returns non-zero (with
+# the reason on stderr) when it fails.
+DEBIAN_TEMPLATE=debian-12-x86_64
+ensure_debian_template()
+{
+        local cache=$BUILD/cache/$DEBIAN_TEMPLATE.tar.zst built sum
+
+        api GET "/v1/templates/$DEBIAN_TEMPLATE"
+        [ "$STATUS" = 200 ] && return 0
+        if [ -s "$cache" ] && [ ! "$REPO/templates/debian/build" -nt "$cache" ]; then
+                sum=$(jq -r '.sha256 // empty' "$cache.json" 2>/dev/null)
+                [ -n "$sum" ] || sum=$(sha256sum "$cache" | cut -d' ' -f1)
+                api --ct application/octet-stream \
+                        POST "/v1/templates?name=$DEBIAN_TEMPLATE&sha256=$sum" "@$cache"
+                if [ "$STATUS" != 202 ]; then
+                        echo "importing $cache answered $STATUS: $BODY" >&2
+                        return 1
+                fi
+                wait_op "$(op_id_from_location)" 600
+                [ "$OP_STATUS" = succeeded ] && return 0
+                echo "importing $cache: operation $OP_STATUS: $BODY" >&2
+                return 1
+        fi
+        echo "building $DEBIAN_TEMPLATE with debootstrap (cached afterwards in $cache)" >&2
+        if ! timeout 3600 "$VECTL_BIN" --socket "$SOCK" template build debian-12 >&2; then
+                tail -n 20 "$STATE_DIR/templates/cache/$DEBIAN_TEMPLATE.log" >&2
+                return 1
+        fi
+        built=$STATE_DIR/templates/cache/$DEBIAN_TEMPLATE.tar.zst
+        mkdir -p "$BUILD/cache" &&
+                cp "$built.json" "$cache.json.tmp$$" && cp "$built" "$cache.tmp$$" &&
+                mv -f "$cache.json.tmp$$" "$cache.json" && mv -f "$cache.tmp$$" "$cache"
+}
+
 # db_count TABLE [WHERE]: rows in the daemon's SQLite database (readable while it runs).
 db_count()
 {
@@ -354,7 +393,9 @@ host_leftovers()
         for d in "${prefixes[@]}"; do
                 losetup --list --noheadings --output NAME,BACK-FILE 2>/dev/null |
                         awk -v s="$d" 'index($2, s) == 1 { print "loop device: " $1 " " $2 }'
-                awk -v s="$d" 'index($5 "/", s) == 1 { print "mount: " $5 }' /proc/self/mountinfo
+                # The daemon's own lxcfs is not a VE's, while the daemon runs.
+                awk -v s="$d" -v l="$(ved_running && echo "$STATE_DIR/lxcfs")" \
+                        'index($5 "/", s) == 1 && $5 != l { print "mount: " $5 }' /proc/self/mountinfo
         done
         if [ $# -gt 0 ]; then
                 for ctid in "$@"; do
@@ -429,6 +470,8 @@ ves_teardown_all()
         if ved_running && ! curl -s -o /dev/null --max-time 5 --unix-socket "$SOCK" \
                 http://ved/v1/host; then
                 ved_stop >/dev/null 2>&1 || ved_kill9
+        # The lxcfs of a daemon that was killed (a clean stop ends it).
+        lxcfs_cleanup
         fi
         if ! ved_running && [ -f "$STATE_DIR/ved.db" ]; then
                 VED_TEST_CRASH_AT='' ved_start >/dev/null 2>&1
@@ -645,6 +688,23 @@ finish()
         exit 0
 }
 
+# lxcfs_cleanup: end the lxcfs the daemon started (after a kill -9 it stays) and
+# remove its mount.
+lxcfs_cleanup()
+{
+        local pid
+
+        pid=$(cat "$STATE_DIR/lxcfs.pid" 2>/dev/null)
+        if [ -n "$pid" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = lxcfs ]; then
+                kill "$pid" 2>/dev/null
+                wait_until 5 test ! -e "/proc/$pid" 2>/dev/null
+        fi
+        if awk -v l="$STATE_DIR/lxcfs" '$5 == l { f = 1 } END { exit !f }' /proc/self/mountinfo; then
+                umount -l "$STATE_DIR/lxcfs" 2>/dev/null
+        fi
+        return 0
+}
+
 cleanup()
 {
         local rc=$? pid
@@ -659,8 +719,13 @@ cleanup()
                 test_cleanup
         fi
         ved_stop >/dev/null 2>&1 || ved_kill9
+        # The lxcfs of a daemon that was killed (a clean stop ends it).
+        lxcfs_cleanup
         # The instance's own cgroups, when a crashed daemon could not remove them.
         rmdir /sys/fs/cgroup/"$INSTANCE" /sys/fs/cgroup/*/"$INSTANCE" 2>/dev/null
+        # Likewise its nftables tables (empty once its VEs are gone).
+        nft delete table netdev "ved_$INSTANCE" 2>/dev/null
+        nft delete table inet "ved_$INSTANCE" 2>/dev/null
         if [ "$FINISHED" != 1 ]; then
                 end_case
                 N_FAILED=$((N_FAILED + 1))
@@ -682,3 +747,24 @@ cleanup()
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+
+# promtool_path: prints the path of Prometheus's promtool, taken once from Debian's
+# prometheus package into $BUILD/tools (the package itself is not installed: it
+# would start a Prometheus server).
+promtool_path()
+{
+        local dir=$BUILD/tools deb
+
+        if [ ! -x "$dir/promtool" ]; then
+                mkdir -p "$dir/deb" || return 1
+                (cd "$dir/deb" && apt-get download prometheus >/dev/null 2>&1) || {
+                        apt-get update -qq >/dev/null 2>&1
+                        (cd "$dir/deb" && apt-get download prometheus >/dev/null 2>&1)
+                }
+                deb=$(ls "$dir"/deb/prometheus_*.deb 2>/dev/null | head -n1)
+                [ -n "$deb" ] || return 1
+                dpkg-deb -x "$deb" "$dir/deb/x" && cp "$dir/deb/x/usr/bin/promtool" "$dir/promtool"
+                rm -rf "$dir/deb"
+        fi
+        echo "$dir/promtool"
+}

@@ -11,7 +11,8 @@
 # 4 /proc, /sys or /dev a symlink at start, 5 /dev/null, /dev/console and
 # /etc/hostname symlinks to host files, 6 writes to kernel knobs, 7 reads of
 # masked files, 8 cgroup v1 release_agent, 9 parent cgroup limits, 10 mknod and
-# open of the host's disk and /dev/mem.
+# open of the host's disk and /dev/mem, 11 guest configuration through planted
+# symlinks.
 
 . "$(dirname "${BASH_SOURCE[0]}")/../lib/common.sh"
 
@@ -265,6 +266,61 @@ vsh 'mount -o remount,dev / 2>/dev/null; head -c 512 /tmp/hostdisk >/dev/null &&
         head -c 1 /tmp/hostmem >/dev/null && echo MEM-READ; true'
 assert_eq "$X_OUT" "" "opens of the host's disk and /dev/mem"
 rm -f "$VE_PRIVATE/tmp/hostdisk" "$VE_PRIVATE/tmp/hostmem"
+
+begin_case "11. guest configuration never follows the guest's symlinks (hosts, resolv.conf, shadow, .ssh)"
+host_sums()
+{
+        md5sum /etc/passwd /etc/shadow /etc/hosts /etc/resolv.conf "$HOSTDIR"/* 2>/dev/null
+        ls -la /authorized_keys /etc/authorized_keys "$HOSTDIR" 2>&1 | md5sum
+        [ -e /root/.ssh/authorized_keys ] && md5sum /root/.ssh/authorized_keys
+        true
+}
+for f in hosts resolv shadow network; do echo orig >"$HOSTDIR/$f"; done
+mkdir -p "$HOSTDIR/sshdir"
+SUMS=$(host_sums)
+# Each file the host writes, a link out of the VE: absolute, relative with "..",
+# and directories (/root/.ssh to / and to a host directory, /etc/network too).
+vsh "rm -f /etc/hosts /etc/resolv.conf /etc/shadow && rm -rf /root/.ssh /etc/network &&
+        ln -s $HOSTDIR/hosts /etc/hosts && ln -s ../../../../../../etc/passwd /etc/resolv.conf &&
+        ln -s /etc/../../../../etc/shadow /etc/shadow && ln -s $HOSTDIR/sshdir /root/.ssh &&
+        ln -s $HOSTDIR /etc/network"
+assert_eq "$X_CODE" 0 "plant the symlinks"
+KEY='ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIEscapeTestKeyOnlyForTheEscapeSuite0000000 escape'
+api PATCH "/v1/ves/$CT" '{"hostname":"esc2.example","nameserver":["192.0.2.7"],"searchdomain":["x.example"]}'
+assert_status 200
+api PATCH "/v1/ves/$CT" "{\"ssh_key\":\"$KEY\"}"
+echo "   live ssh key through a planted /root/.ssh answered $STATUS"
+api PATCH "/v1/ves/$CT" '{"userpasswd":"root:escape-pw"}'
+echo "   live password answered $STATUS"
+assert_eq "$(host_sums)" "$SUMS" "host files after live writes"
+# The same at start, and with /root/.ssh pointing at the VE's own root.
+vsh "rm -f /root/.ssh && ln -s / /root/.ssh"
+ve_state restart || fail "restart: $OP_STATUS $BODY"
+ve_state stop
+api PATCH "/v1/ves/$CT" "{\"ssh_key\":\"$KEY\",\"userpasswd\":\"root:escape-pw\"}"
+echo "   stopped PATCH answered $STATUS"
+ve_state start || fail "start after the planted links: $OP_STATUS $BODY"
+assert_eq "$(host_sums)" "$SUMS" "host files after writes at start and into a stopped VE"
+check "no authorized_keys at the host's root" test ! -e /authorized_keys
+vsh 'test -L /etc/hosts && echo LINK; grep -c esc2.example /etc/hosts; test -L /etc/resolv.conf && echo LINK; grep -c 192.0.2.7 /etc/resolv.conf'
+assert_eq "$X_OUT" $'1\n1' "/etc/hosts and /etc/resolv.conf replaced by files of the VE's own"
+
+begin_case "12. the delegated name=systemd subtree: only the VE's own directory is its root's"
+if [ -d /sys/fs/cgroup/systemd ]; then
+        api GET "/v1/ves/$CT/state"
+        BASE=$(jqb .idmap.uid_base)
+        assert_eq "$(stat -c %u "/sys/fs/cgroup/systemd/$INSTANCE/$CT")" "$BASE" "the VE's directory"
+        assert_eq "$(stat -c %u "/sys/fs/cgroup/systemd/$INSTANCE")" 0 "the instance's directory"
+        assert_eq "$(stat -c %u "/sys/fs/cgroup/memory/$INSTANCE/$CT")" 0 "a controller's directory"
+        vsh 'ls /sys/fs/cgroup/systemd/release_agent 2>/dev/null && echo AGENT-SEEN
+                echo /tmp/x > /sys/fs/cgroup/systemd/release_agent 2>/dev/null && echo AGENT
+                echo 1 > /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null && echo LIMIT
+                mkdir /sys/fs/cgroup/escape 2>/dev/null && echo NEWDIR
+                mount -o remount,rw /sys/fs/cgroup 2>/dev/null && mkdir /sys/fs/cgroup/escape2 2>/dev/null && echo REMOUNT
+                true'
+        assert_eq "$X_OUT" "" "release_agent, limits and new hierarchies from inside"
+fi
+assert_eq "$(cat /sys/fs/cgroup/*/release_agent 2>/dev/null | md5sum)" "$AGENTS" "host release_agents"
 
 # Leave nothing: a VE outlives the daemon, so stop and destroy it here.
 ve_state stop

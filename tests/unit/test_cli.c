@@ -80,16 +80,27 @@ static void test_cells(void **state)
 {
         json_t *v = ve("{\"ctid\": 101, \"ram\": 536870912, \"diskspace\": 1610612736,"
                        " \"ip\": [\"192.0.2.1\", \"2001:db8::1\"], \"onboot\": true,"
-                       " \"swap\": null, \"usage\": {\"numproc\": 12}}");
+                       " \"swap\": null, \"usage\": {\"processes\": {\"current\": 12},"
+                       " \"cpu\": {\"usage_percent\": 12.345},"
+                       " \"disk\": {\"host_bytes\": 3145728}}}");
         char *s;
 
         (void)state;
         s = list_field_text(list_field_find("ram"), v);
         assert_string_equal(s, "512M");
         free(s);
-        s = list_field_text(list_field_find("diskspace"), v);
+        s = list_field_text(list_field_find("diskspace.l"), v);
         assert_string_equal(s, "1.5G");
         free(s);
+        /* diskspace: what the VE's image takes on the host (GET /v1/usage). */
+        s = list_field_text(list_field_find("diskspace"), v);
+        assert_string_equal(s, "3M");
+        free(s);
+        s = list_field_text(list_field_find("cpu"), v);
+        assert_string_equal(s, "12.3");
+        free(s);
+        assert_true(list_field_is_usage(list_field_find("cpu")));
+        assert_false(list_field_is_usage(list_field_find("ram")));
         s = list_field_text(list_field_find("ip"), v);
         assert_string_equal(s, "192.0.2.1,2001:db8::1");
         free(s);

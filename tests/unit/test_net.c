@@ -12,6 +12,7 @@
 #include <arpa/inet.h>
 #include <linux/neighbour.h>
 #include <linux/rtnetlink.h>
+#include <net/if.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -757,6 +758,45 @@ static void test_parallel(void **state)
         }
 }
 
+/* ifb names: short enough, never a veth's name, distinct per VE. */
+static void test_ifb_name(void **state)
+{
+        char a[VE_NET_IFNAME_LEN], b[VE_NET_IFNAME_LEN], v[VE_NET_IFNAME_LEN];
+        struct ve_error err = { 0 };
+
+        (void)state;
+        assert_int_equal(ve_net_ifb_name("ved", 101, a, sizeof(a), &err), 0);
+        assert_string_equal(a, "ved.101");
+        assert_int_equal(ve_net_ifb_name("abcdefgh", 4294967295u, a, sizeof(a), &err), 0);
+        assert_true(strlen(a) <= 15);
+        assert_non_null(strchr(a, '+'));
+        assert_int_equal(ve_net_ifb_name("abcdefgh", 4294967294u, b, sizeof(b), &err), 0);
+        assert_string_not_equal(a, b);
+        assert_int_equal(ve_net_ifname("abcdefgh", 4294967295u, v, sizeof(v), &err), 0);
+        assert_string_not_equal(a, v);
+        assert_true(ve_net_ifb_name("ved", 0, a, sizeof(a), &err) < 0);
+        assert_int_equal(err.code, VE_EINVAL_INPUT);
+        ve_error_clear(&err);
+}
+
+/* A rate set on a running VE's veth makes its ifb and qdiscs; 0 removes them. */
+static void test_rate(void **state)
+{
+        struct ve_error err = { 0 };
+        char ifb[VE_NET_IFNAME_LEN];
+
+        (void)state;
+        assert_int_equal(ve_net_ifb_name(fx.instance, 901, ifb, sizeof(ifb), &err), 0);
+        /* No veth: refused, and nothing is left. */
+        assert_true(ve_net_rate_set(fx.instance, 901, 10, &err) < 0);
+        ve_error_clear(&err);
+        assert_true(if_nametoindex(ifb) == 0);
+        assert_int_equal(ve_net_rate_set(fx.instance, 901, 0, &err), 0);
+        assert_true(ve_net_rate_set(fx.instance, 901, 20000, &err) < 0);
+        assert_int_equal(err.code, VE_EINVAL_INPUT);
+        ve_error_clear(&err);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -764,7 +804,8 @@ int main(void)
                 cmocka_unit_test(test_bad_input), cmocka_unit_test(test_setup),
                 cmocka_unit_test(test_ping),      cmocka_unit_test(test_conflict_rollback),
                 cmocka_unit_test(test_live_addr), cmocka_unit_test(test_teardown),
-                cmocka_unit_test(test_parallel),
+                cmocka_unit_test(test_parallel),  cmocka_unit_test(test_ifb_name),
+                cmocka_unit_test(test_rate),
         };
 
         return cmocka_run_group_tests_name("net", tests, group_setup, group_teardown);

@@ -345,6 +345,8 @@ static const char *const down[] = {
         NULL, /* 1 -> 0 would be an empty file; a fresh open covers it */
         "DROP TABLE meta;",
         "DROP INDEX ves_idmap_base; ALTER TABLE ves DROP COLUMN idmap_base;",
+        "DROP TABLE traffic; ALTER TABLE ves DROP COLUMN bridge;"
+        "ALTER TABLE ves DROP COLUMN netif;",
 };
 _Static_assert(sizeof(down) / sizeof(down[0]) == VED_SCHEMA_VERSION,
                "add the inverse of the new migration to down[]");

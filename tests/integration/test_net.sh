@@ -1,0 +1,454 @@
+#!/usr/bin/env bash
+# VE networking on a real host (issue 7): routed VEs reachable from the host and
+# from each other over IPv4 and IPv6; --ipdel cuts and --ipadd restores an address
+# live; the nftables guard drops what a VE sends from a foreign address, and ARP
+# claims for a foreign address; --rate holds a TCP stream to the rate each way;
+# the traffic counters match what was sent and survive a daemon restart; after
+# destroy, and after kill -9 of ved followed by restart and destroy, nothing of a
+# VE is left in ip link/route/neigh proxy, nft or tc. Needs root, iperf3 and nft.
+#
+# All traffic stays on this machine, to addresses the test itself gives out:
+# 10.23.0.0/16 and fd00:23::/48.
+#
+#   bash tests/integration/test_net.sh      (VED_BUILD=dir to pick the build)
+
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/common.sh"
+
+INSTANCE=nt$(($$ % 100000))
+UPLINK=${INSTANCE}up
+OUTSIDE=${INSTANCE}out
+OUT_IF=${INSTANCE}o
+RECV_TABLE=vedtest_$INSTANCE
+
+if [ "$(id -u)" != 0 ]; then
+        echo "skipped: needs root (veth, nftables, tc, namespaces)"
+        exit 0
+fi
+for tool in iperf3 nft tc nsenter ip; do
+        if ! command -v "$tool" >/dev/null; then
+                echo "test_net.sh needs $tool: scripts/install-deps installs it" >&2
+                exit 1
+        fi
+done
+
+test_cleanup()
+{
+        ves_teardown_all
+        pkill_iperf
+        nft delete table arp "$RECV_TABLE" 2>/dev/null
+        ip link del "$UPLINK" 2>/dev/null
+        ip link del "$OUT_IF" 2>/dev/null
+        ip netns del "$OUTSIDE" 2>/dev/null
+        return 0
+}
+
+# The iperf3 servers this test started (by pid file, never by name).
+pkill_iperf()
+{
+        local f
+
+        for f in "$T"/iperf-*.pid; do
+                [ -f "$f" ] || continue
+                kill "$(cat "$f")" 2>/dev/null
+                rm -f "$f"
+        done
+}
+
+veth_of()
+{
+        case $INSTANCE in
+        *[0-9]) echo "$INSTANCE-$1" ;;
+        *) echo "$INSTANCE$1" ;;
+        esac
+}
+
+ifb_of()
+{
+        echo "$INSTANCE.$1"
+}
+
+# in_ve CTID COMMAND...: run a host program in the VE's network namespace.
+in_ve()
+{
+        local ctid=$1 pid
+
+        shift
+        pid=$(ve_init_pid "$ctid")
+        [ -n "$pid" ] || return 1
+        nsenter --net="/proc/$pid/ns/net" "$@"
+}
+
+# ve_ping CTID ADDR [SRC]: one ping from inside the VE (busybox ping).
+ve_ping()
+{
+        vectl exec "$1" ping -c 1 -W 2 ${3:+-I "$3"} "$2" >/dev/null 2>&1
+}
+
+host_ping()
+{
+        ping -c 1 -W 2 "$1" >/dev/null 2>&1
+}
+
+# leftovers CTID ADDR...: what the host still holds of the VE's network, one a line.
+leftovers()
+{
+        local ctid=$1 veth ifb a
+
+        shift
+        veth=$(veth_of "$ctid")
+        ifb=$(ifb_of "$ctid")
+        ip -o link show | awk -F': ' '{ print $2 }' | sed 's/@.*//' |
+                grep -x -e "$veth" -e "$ifb" | sed 's/^/link: /'
+        for a in "$@"; do
+                ip route show | grep -w -F -- "$a" | sed 's/^/route: /'
+                ip -6 route show | grep -w -F -- "$a" | sed 's/^/route6: /'
+                ip neigh show proxy | grep -w -F -- "$a" | sed 's/^/proxy: /'
+                ip -6 neigh show proxy | grep -w -F -- "$a" | sed 's/^/proxy6: /'
+        done
+        nft list ruleset 2>/dev/null | grep -w -F -e "$veth" | sed 's/^/nft: /'
+        tc qdisc show | grep -w -F -e "$veth" -e "$ifb" | sed 's/^/tc: /'
+        return 0
+}
+
+daemon()
+{
+        ved_start --uplink "$UPLINK,$OUT_IF" --bridge-subnet 10.23.200.1/24
+}
+
+# out_count NAME: packets of a counter in the outside namespace.
+out_count()
+{
+        ip netns exec "$OUTSIDE" nft -j list counter inet outcount "$1" 2>/dev/null |
+                jq -r '.nftables[] | select(.counter) | .counter.packets'
+}
+
+# traffic CTID FIELD: the VE's counter from GET /v1/ves/CTID/usage (its "network").
+traffic()
+{
+        curl -s --max-time 10 --unix-socket "$SOCK" "http://ved/v1/ves/$1/usage" 2>/dev/null |
+                jq -r --arg f "$2" '.network[$f] // 0' 2>/dev/null
+}
+
+# A receiver we control, for ARP: the host's own arp input hook, after the guard.
+recv_table()
+{
+        nft -f - <<EOF
+add table arp $RECV_TABLE
+add counter arp $RECV_TABLE foreign
+add counter arp $RECV_TABLE own
+add chain arp $RECV_TABLE input { type filter hook input priority 0; policy accept; }
+add rule arp $RECV_TABLE input iifname "$(veth_of 201)" arp saddr ip 10.23.1.2 counter name foreign
+add rule arp $RECV_TABLE input iifname "$(veth_of 201)" arp saddr ip 10.23.1.1 counter name own
+EOF
+}
+
+recv_count()
+{
+        nft -j list counter arp "$RECV_TABLE" "$1" 2>/dev/null |
+                jq -r '.nftables[] | select(.counter) | .counter.packets'
+}
+
+# iperf_rate CTID [-R]: Mbit/s of a 5 s TCP stream host -> VE (or VE -> host with -R).
+iperf_rate()
+{
+        local ctid=$1 addr=$2 bps
+
+        shift 2
+        in_ve "$ctid" iperf3 -s -1 -D -B "$addr" --pidfile "$T/iperf-$ctid.pid" >/dev/null 2>&1
+        sleep 0.5
+        bps=$(iperf3 -c "$addr" -t 5 -O 1 -J "$@" 2>/dev/null |
+                jq -r '.end.sum_received.bits_per_second // 0')
+        pkill_iperf
+        awk -v b="$bps" 'BEGIN { printf "%.2f", b / 1e6 }'
+}
+
+within()
+{
+        awk -v v="$1" -v want="$2" -v pct="$3" \
+                'BEGIN { exit !(v >= want * (1 - pct / 100) && v <= want * (1 + pct / 100)) }'
+}
+
+ip link add "$UPLINK" type veth peer name "${INSTANCE}uq" && ip link set "$UPLINK" up &&
+        ip addr add 10.23.255.1/32 dev "$UPLINK" &&
+        ip addr add fd00:23:ff::1/128 dev "$UPLINK" nodad ||
+        { fail "a veth uplink for the test"; finish; }
+# "The outside": a namespace behind the host, reached by bridged VEs through NAT.
+ip netns add "$OUTSIDE" && ip link add "$OUT_IF" type veth peer name eth0 netns "$OUTSIDE" &&
+        ip addr add 10.23.50.1/24 dev "$OUT_IF" && ip link set "$OUT_IF" up &&
+        ip -n "$OUTSIDE" addr add 10.23.50.2/24 dev eth0 && ip -n "$OUTSIDE" link set eth0 up &&
+        ip -n "$OUTSIDE" link set lo up || { fail "the outside namespace"; finish; }
+ip netns exec "$OUTSIDE" nft -f - <<'EOF' || fail "counters in the outside namespace"
+add table inet outcount
+add counter inet outcount masq
+add counter inet outcount raw
+add chain inet outcount input { type filter hook input priority 0; policy accept; }
+add rule inet outcount input ip saddr 10.23.50.1 counter name masq
+add rule inet outcount input ip saddr 10.23.200.0/24 counter name raw
+EOF
+
+daemon || { fail "the daemon starts"; finish; }
+ensure_template || { fail "the busybox template"; finish; }
+
+# --- routed mode ------------------------------------------------------------
+
+begin_case "two routed VEs start with IPv4 and IPv6 addresses"
+for c in 201 202; do
+        n=${c: -1}
+        OUT=$(vectl create "$c" --ostemplate "$TEMPLATE" --ipadd "10.23.1.$n" \
+                --ipadd "fd00:23::$n" 2>&1)
+        assert_eq "$?" 0 "vectl create $c ($OUT)"
+        OUT=$(vectl start "$c" 2>&1)
+        assert_eq "$?" 0 "vectl start $c ($OUT)"
+done
+check "host veth of 201" bash -c "ip link show $(veth_of 201) >/dev/null"
+assert_match "$(ip neigh show proxy dev "$UPLINK")" '10\.23\.1\.1' "proxy ARP entry on the uplink"
+assert_match "$(ip -6 neigh show proxy dev "$UPLINK")" 'fd00:23::1' "proxy NDP entry"
+
+begin_case "host <-> VE ping, IPv4 and IPv6"
+check "host pings 10.23.1.1" host_ping 10.23.1.1
+check "host pings fd00:23::1" host_ping fd00:23::1
+check "VE 201 pings the host's 10.23.255.1" ve_ping 201 10.23.255.1
+check "VE 201 pings the host's fd00:23:ff::1" ve_ping 201 fd00:23:ff::1
+
+begin_case "VE <-> VE ping, IPv4 and IPv6"
+check "201 pings 202 (v4)" ve_ping 201 10.23.1.2
+check "202 pings 201 (v4)" ve_ping 202 10.23.1.1
+check "201 pings 202 (v6)" ve_ping 201 fd00:23::2
+check "202 pings 201 (v6)" ve_ping 202 fd00:23::1
+
+begin_case "--ipdel cuts an address live, --ipadd restores it"
+OUT=$(vectl set 202 --ipdel 10.23.1.2 2>&1)
+assert_eq "$?" 0 "vectl set --ipdel ($OUT)"
+check "host no longer reaches 10.23.1.2" bash -c '! ping -c 1 -W 1 10.23.1.2 >/dev/null 2>&1'
+check "201 no longer reaches 10.23.1.2" bash -c "! $VECTL_BIN --socket $SOCK exec 201 ping -c 1 -W 1 10.23.1.2 >/dev/null 2>&1"
+check "IPv6 of 202 still works" ve_ping 201 fd00:23::2
+assert_eq "$(ip route show 10.23.1.2)" "" "host route of 10.23.1.2"
+OUT=$(vectl set 202 --ipadd 10.23.1.2 2>&1)
+assert_eq "$?" 0 "vectl set --ipadd ($OUT)"
+check "host reaches 10.23.1.2 again" host_ping 10.23.1.2
+check "201 reaches 10.23.1.2 again" ve_ping 201 10.23.1.2
+OUT=$(vectl set 202 --ipdel fd00:23::2 2>&1)
+check "201 no longer reaches fd00:23::2" bash -c "! $VECTL_BIN --socket $SOCK exec 201 ping -c 1 -W 1 fd00:23::2 >/dev/null 2>&1"
+OUT=$(vectl set 202 --ipadd fd00:23::2 2>&1)
+check "201 reaches fd00:23::2 again" ve_ping 201 fd00:23::2
+
+begin_case "an address another VE holds is refused with 409 naming it"
+api PATCH /v1/ves/202 '{"ipadd":["10.23.1.1"]}'
+assert_error 409
+assert_match "$BODY" '201' "the message names VE 201"
+
+# --- anti-spoofing ----------------------------------------------------------
+
+begin_case "a VE sending from a foreign address: nothing arrives"
+# VE 202 counts what reaches it from 10.23.1.99 (its own netns, a counter rule).
+in_ve 202 nft -f - <<'EOF'
+add table inet spoofcount
+add counter inet spoofcount hits
+add chain inet spoofcount input { type filter hook input priority 0; policy accept; }
+add rule inet spoofcount input ip saddr 10.23.1.99 counter name hits
+add rule inet spoofcount input ip6 saddr fd00:23::99 counter name hits
+EOF
+vectl exec 201 ip addr add 10.23.1.99/32 dev eth0 >/dev/null 2>&1
+vectl exec 201 ip addr add fd00:23::99/128 dev eth0 >/dev/null 2>&1
+vectl exec 201 ping -c 3 -W 1 -I 10.23.1.99 10.23.1.2 >/dev/null 2>&1
+vectl exec 201 ping -c 3 -W 1 -I fd00:23::99 fd00:23::2 >/dev/null 2>&1
+hits=$(in_ve 202 nft -j list counter inet spoofcount hits | jq -r '.nftables[] | select(.counter) | .counter.packets')
+assert_eq "$hits" 0 "packets from the foreign addresses at VE 202"
+# The same counter sees them once the addresses are the VE's own.
+vectl set 201 --ipadd 10.23.1.99 --ipadd fd00:23::99 >/dev/null 2>&1
+vectl exec 201 ping -c 2 -W 1 -I 10.23.1.99 10.23.1.2 >/dev/null 2>&1
+vectl exec 201 ping -c 2 -W 1 -I fd00:23::99 fd00:23::2 >/dev/null 2>&1
+hits=$(in_ve 202 nft -j list counter inet spoofcount hits | jq -r '.nftables[] | select(.counter) | .counter.packets')
+check "the receiver counts them once they are allowed ($hits)" test "${hits:-0}" -ge 4
+vectl set 201 --ipdel 10.23.1.99 --ipdel fd00:23::99 >/dev/null 2>&1
+in_ve 202 nft delete table inet spoofcount
+
+begin_case "ARP claims for a foreign address are dropped"
+recv_table || fail "the ARP receiver table"
+vectl exec 201 ip addr add 10.23.1.2/32 dev eth0 >/dev/null 2>&1
+vectl exec 201 arping -U -c 3 -w 3 -I eth0 -s 10.23.1.2 10.23.1.2 >/dev/null 2>&1
+vectl exec 201 arping -U -c 3 -w 3 -I eth0 -s 10.23.1.1 10.23.1.1 >/dev/null 2>&1
+assert_eq "$(recv_count foreign)" 0 "ARP from VE 201 claiming 10.23.1.2, at the host"
+check "ARP with the VE's own address arrives ($(recv_count own))" test "$(recv_count own)" -ge 1
+assert_eq "$(ip neigh show 10.23.1.2 dev "$(veth_of 201)")" "" "neighbour entry for 10.23.1.2 on 201's veth"
+vectl exec 201 ip addr del 10.23.1.2/32 dev eth0 >/dev/null 2>&1
+nft delete table arp "$RECV_TABLE"
+
+begin_case "a VE with a foreign MAC sends nothing"
+vectl exec 201 ip link set eth0 address 02:00:00:23:00:99 >/dev/null 2>&1
+check "201 cannot reach 202 with a foreign MAC" bash -c "! $VECTL_BIN --socket $SOCK exec 201 ping -c 1 -W 1 10.23.1.2 >/dev/null 2>&1"
+mac=$(ip -o link show "$(veth_of 201)" | sed -n 's/.*link\/ether \(..\):\(..\):\(.*\) brd.*/02:\2:\3/p')
+vectl exec 201 ip link set eth0 address "$mac" >/dev/null 2>&1
+check "and can again with its own ($mac)" ve_ping 201 10.23.1.2
+
+# --- traffic counters -------------------------------------------------------
+
+begin_case "traffic counters match the bytes sent (±5%)"
+# Each direction alone, against what the sending side of iperf3 wrote (the
+# receiving side stops counting at the end of the test, before the last bytes).
+in0=$(traffic 201 bytes_in)
+in_ve 201 iperf3 -s -1 -D -B 10.23.1.1 --pidfile "$T/iperf-201.pid" >/dev/null 2>&1
+sleep 0.5
+sent_in=$(iperf3 -c 10.23.1.1 -n 40M -J 2>/dev/null | jq -r '.end.sum_sent.bytes')
+sleep 1
+din=$(($(traffic 201 bytes_in) - in0))
+out0=$(traffic 201 bytes_out)
+in_ve 201 iperf3 -s -1 -D -B 10.23.1.1 --pidfile "$T/iperf-201.pid" >/dev/null 2>&1
+sleep 0.5
+sent_out=$(iperf3 -c 10.23.1.1 -R -n 40M -J 2>/dev/null | jq -r '.end.sum_sent.bytes')
+sleep 1
+dout=$(($(traffic 201 bytes_out) - out0))
+pkill_iperf
+check "bytes in $din vs $sent_in sent to the VE" within "$din" "${sent_in:-1}" 5
+check "bytes out $dout vs $sent_out sent by the VE" within "$dout" "${sent_out:-1}" 5
+check "packets counted" test "$(traffic 201 packets_in)" -gt 100
+assert_match "$(curl -s --unix-socket "$SOCK" http://ved/metrics)" \
+        'ved_network_receive_bytes_total\{[^}]*201[^}]*\} [1-9]' "/metrics has VE 201's traffic"
+OUT=$(vectl list -o ctid,netin,netout 2>&1)
+assert_match "$OUT" '201 +[0-9.]+[KMG]' "vectl list -o netin,netout"
+
+begin_case "the counters survive a daemon restart and a VE restart"
+before=$(traffic 201 bytes_in)
+ved_kill9
+daemon || fail "the daemon starts again"
+OUT=$(vectl restart 201 2>&1)
+assert_eq "$?" 0 "vectl restart 201 ($OUT)"
+host_ping 10.23.1.1
+sleep $((5 + 1))
+after=$(traffic 201 bytes_in)
+check "bytes_in did not go back ($before -> $after)" test "$after" -ge "$before"
+
+# --- --rate -----------------------------------------------------------------
+
+begin_case "--rate 10 holds TCP to 10 Mbit/s ±15% in each direction, live"
+OUT=$(vectl set 202 --rate 10 2>&1)
+assert_eq "$?" 0 "vectl set --rate 10 ($OUT)"
+assert_match "$(tc qdisc show dev "$(veth_of 202)")" 'tbf' "tbf on the host veth"
+check "ifb of 202" bash -c "ip link show $(ifb_of 202) >/dev/null"
+r=$(iperf_rate 202 10.23.1.2)
+check "towards the VE: $r Mbit/s" within "$r" 10 15
+r=$(iperf_rate 202 10.23.1.2 -R)
+check "from the VE: $r Mbit/s" within "$r" 10 15
+OUT=$(vectl set 202 --rate 0 2>&1)
+assert_eq "$?" 0 "vectl set --rate 0 ($OUT)"
+check "no ifb after --rate 0" bash -c "! ip link show $(ifb_of 202) >/dev/null 2>&1"
+r=$(iperf_rate 202 10.23.1.2 -R)
+check "unlimited again: $r Mbit/s" awk -v r="$r" 'BEGIN { exit !(r > 30) }'
+
+begin_case "bad --rate is refused"
+api PATCH /v1/ves/202 '{"rate":-1}'
+assert_error 400
+api PATCH /v1/ves/202 '{"rate":"fast"}'
+assert_error 400
+api PATCH /v1/ves/202 '{"rate":99999999}'
+assert_error 400
+
+# --- bridged mode -------------------------------------------------------------
+
+begin_case "a bridged VE reaches the outside through NAT (ping and TCP)"
+OUT=$(vectl create 301 --ostemplate "$TEMPLATE" --ipadd 10.23.200.10 --netif_add eth0 2>&1)
+assert_eq "$?" 0 "vectl create --netif_add ($OUT)"
+OUT=$(vectl start 301 2>&1)
+assert_eq "$?" 0 "vectl start 301 ($OUT)"
+api GET /v1/ves/301
+assert_json .netif.ifname eth0 "netif in the API"
+check "the host veth is a port of ${INSTANCE}0" bash -c \
+        "ip -o link show master ${INSTANCE}0 | grep -q -w $(veth_of 301)"
+assert_match "$(ip -4 -o addr show dev "${INSTANCE}0")" '10\.23\.200\.1/24' "bridge gateway"
+assert_match "$(vectl exec 301 ip route 2>&1)" 'default via 10\.23\.200\.1' "the VE's default route"
+check "VE pings the gateway" ve_ping 301 10.23.200.1
+m0=$(out_count masq)
+check "VE pings the outside" ve_ping 301 10.23.50.2
+check "masqueraded packets arrive outside ($m0 -> $(out_count masq))" test "$(out_count masq)" -gt "$m0"
+assert_eq "$(out_count raw)" 0 "packets outside with the VE's private source"
+ip netns exec "$OUTSIDE" timeout 10 busybox nc -l -p 8080 >"$T/nat.txt" 2>/dev/null &
+bg_track $!
+sleep 0.5
+vectl exec 301 sh -c 'echo hello-from-301 | nc 10.23.50.2 8080' >/dev/null 2>&1
+sleep 0.5
+assert_eq "$(cat "$T/nat.txt" 2>/dev/null)" hello-from-301 "what the outside received over TCP"
+
+begin_case "a bridged VE cannot send from a foreign address or MAC"
+vectl exec 301 ip addr add 10.23.200.99/24 dev eth0 >/dev/null 2>&1
+m0=$(out_count masq)
+vectl exec 301 ping -c 3 -W 1 -I 10.23.200.99 10.23.50.2 >/dev/null 2>&1
+assert_eq "$(out_count masq)" "$m0" "packets outside from the foreign address"
+vectl exec 301 ip addr del 10.23.200.99/24 dev eth0 >/dev/null 2>&1
+vectl exec 301 ip link set eth0 address 02:00:00:23:00:98 >/dev/null 2>&1
+check "no ping with a foreign MAC" bash -c "! $VECTL_BIN --socket $SOCK exec 301 ping -c 1 -W 1 10.23.50.2 >/dev/null 2>&1"
+mac=$(ip -o link show "$(veth_of 301)" | sed -n 's/.*link\/ether \(..\):\(..\):\(.*\) brd.*/02:\2:\3/p')
+vectl exec 301 ip link set eth0 address "$mac" >/dev/null 2>&1
+check "pings again with its own MAC" ve_ping 301 10.23.50.2
+
+begin_case "bridged --ipadd is live; netif cannot change while running; bad netif is 400"
+OUT=$(vectl set 301 --ipadd 10.23.200.11 2>&1)
+assert_eq "$?" 0 "vectl set --ipadd ($OUT)"
+check "pings the outside from the new address" ve_ping 301 10.23.50.2 10.23.200.11
+api PATCH /v1/ves/301 '{"netif":null}'
+assert_error 409
+api PATCH /v1/ves/301 '{"bridge":"br0"}'
+assert_error 409
+api PATCH /v1/ves/301 '{"netif":"eth0,zz:00:00:00:00:01"}'
+assert_error 400
+api PATCH /v1/ves/301 '{"netif":{"ifname":"bad name"}}'
+assert_error 400
+api PATCH /v1/ves/301 '{"netif":"eth0,,veth301.0"}'
+assert_error 400
+api PATCH /v1/ves/301 '{"netif":{"ifname":"eth0","nope":1}}'
+assert_error 400
+
+begin_case "destroying the bridged VE leaves nothing of it"
+OUT=$(vectl destroy 301 --force 2>&1)
+assert_eq "$?" 0 "vectl destroy ($OUT)"
+assert_eq "$(leftovers 301 10.23.200.10 10.23.200.11)" "" "what the host holds of 301"
+
+# --- cleanup ----------------------------------------------------------------
+
+begin_case "stop leaves nothing of the VE's network; start makes it again"
+vectl set 202 --rate 10 >/dev/null 2>&1
+OUT=$(vectl stop 202 2>&1)
+assert_eq "$?" 0 "vectl stop ($OUT)"
+assert_eq "$(leftovers 202 10.23.1.2 fd00:23::2)" "" "what the host holds of 202 after stop"
+OUT=$(vectl start 202 2>&1)
+assert_eq "$?" 0 "vectl start ($OUT)"
+check "ifb back with the stored rate" bash -c "ip link show $(ifb_of 202) >/dev/null"
+check "201 reaches 202" ve_ping 201 10.23.1.2
+
+begin_case "destroy leaves nothing of the VE's network"
+OUT=$(vectl destroy 202 --force 2>&1)
+assert_eq "$?" 0 "vectl destroy --force ($OUT)"
+api GET /v1/ves/202
+assert_status 404
+assert_eq "$(leftovers 202 10.23.1.2 fd00:23::2)" "" "what the host holds of 202"
+
+begin_case "kill -9 of ved, then restart and destroy: nothing left"
+vectl set 201 --rate 20 >/dev/null 2>&1
+ved_kill9
+daemon || fail "the daemon starts again"
+assert_eq "$(ve_state 201)" running "VE 201 was adopted"
+vectl stop 201 >/dev/null 2>&1
+OUT=$(vectl destroy 201 2>&1)
+assert_eq "$?" 0 "vectl destroy ($OUT)"
+assert_eq "$(leftovers 201 10.23.1.1 fd00:23::1)" "" "what the host holds of 201"
+
+begin_case "kill -9 of ved while the VE dies: the restart removes what it left"
+vectl create 203 --ostemplate "$TEMPLATE" --ipadd 10.23.1.3 --ipadd fd00:23::3 --rate 5 \
+        >/dev/null 2>&1
+vectl start 203 >/dev/null 2>&1
+check "203's ifb" bash -c "ip link show $(ifb_of 203) >/dev/null"
+pid=$(ve_init_pid 203)
+ved_kill9
+[ -n "$pid" ] && kill -KILL "$pid"
+wait_until 10 pid_gone "$pid"
+daemon || fail "the daemon starts again"
+assert_eq "$(ve_state 203)" stopped "VE 203 after the restart"
+assert_eq "$(leftovers 203 10.23.1.3 fd00:23::3)" "" "what the host holds of 203"
+OUT=$(vectl destroy 203 2>&1)
+assert_eq "$?" 0 "vectl destroy 203 ($OUT)"
+
+begin_case "a clean exit with no VE running removes the nftables tables and the bridge"
+ved_stop
+assert_eq "$(nft list tables 2>/dev/null | grep -c -w "ved_$INSTANCE")" 0 "tables of ved_$INSTANCE"
+check "no bridge ${INSTANCE}0" bash -c "! ip link show ${INSTANCE}0 >/dev/null 2>&1"
+
+finish

@@ -1,0 +1,327 @@
+#!/usr/bin/env bash
+# Resource limits on real VEs (issue 6): each limit is enforced by the kernel, changed
+# live, kept across a daemon restart and a VE restart, and visible through the API
+# (usage, /metrics, events), vectl list and inside the VE (free, df, /proc).
+#
+#   bash tests/integration/test_quota.sh      (VED_BUILD=dir to pick the build)
+
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/common.sh"
+
+INSTANCE=qt$(($$ % 100000))
+
+if [ "$(id -u)" != 0 ]; then
+        echo "skipped: needs root (loop devices, mounts, cgroups, namespaces)"
+        exit 0
+fi
+
+test_cleanup()
+{
+        ves_teardown_all
+}
+
+if [ -d /sys/fs/cgroup/memory ]; then
+        CG=v1
+        cgfile() { cat "/sys/fs/cgroup/$1/$INSTANCE/$2/$3" 2>/dev/null; }
+else
+        CG=v2
+        cgfile() { cat "/sys/fs/cgroup/$INSTANCE/$2/$3" 2>/dev/null; }
+fi
+
+# cpu_ns CTID: CPU time of the VE's cgroup in nanoseconds.
+cpu_ns()
+{
+        if [ "$CG" = v1 ]; then
+                cgfile cpuacct "$1" cpuacct.usage
+        else
+                echo $(($(cgfile - "$1" cpu.stat | awk '$1 == "usage_usec" { print $2 }') * 1000))
+        fi
+}
+
+# limits_of CTID: the cgroup's limits as "ram numproc cpuquota shares".
+limits_of()
+{
+        if [ "$CG" = v1 ]; then
+                echo "$(cgfile memory "$1" memory.limit_in_bytes) $(cgfile pids "$1" pids.max)" \
+                        "$(cgfile cpu "$1" cpu.cfs_quota_us) $(cgfile cpu "$1" cpu.shares)"
+        else
+                echo "$(cgfile - "$1" memory.max) $(cgfile - "$1" pids.max)" \
+                        "$(cgfile - "$1" cpu.max | cut -d' ' -f1) $(cgfile - "$1" cpu.weight)"
+        fi
+}
+
+# events_of TYPE CTID: how many events of TYPE for CTID the daemon has recorded.
+events_of()
+{
+        curl -s --max-time 5 --unix-socket "$SOCK" "http://ved/v1/events?since=0&follow=false" |
+                jq -s --arg t "$1" --argjson c "$2" '[.[] | select(.type == $t and .ctid == $c)] | length'
+}
+
+# within VALUE TARGET PERCENT: VALUE is TARGET +- PERCENT %.
+within()
+{
+        awk -v v="$1" -v t="$2" -v p="$3" 'BEGIN { d = v - t; if (d < 0) d = -d; exit !(d <= t * p / 100) }'
+}
+
+ved_start || { fail "the daemon starts"; finish; }
+ensure_template || { fail "the busybox template imports"; finish; }
+
+# --- limits at create, as the kernel holds them --------------------------------
+
+begin_case "create with every limit: the VE's cgroup holds them once it runs"
+OUT=$(vectl create 301 --ostemplate "$TEMPLATE" --ram 256M --swap 64M --cpus 1 --cpulimit 50% \
+        --cpuunits 2000 --numproc 64 --iolimit 10M --iopslimit 200 --diskspace 512M 2>&1)
+assert_eq "$?" 0 "vectl create ($OUT)"
+OUT=$(vectl start 301 2>&1)
+assert_eq "$?" 0 "vectl start ($OUT)"
+if [ "$CG" = v1 ]; then
+        assert_eq "$(limits_of 301)" "268435456 64 50000 2048" "ram numproc cfs_quota shares"
+        assert_eq "$(cgfile memory 301 memory.memsw.limit_in_bytes)" $((320 << 20)) "memsw = ram + swap"
+        assert_match "$(cgfile blkio 301 blkio.throttle.write_bps_device)" '^[0-9]+:[0-9]+ 10485760$' \
+                "write bps on the VE's loop device"
+        assert_match "$(cgfile blkio 301 blkio.throttle.read_iops_device)" '^[0-9]+:[0-9]+ 200$' \
+                "read iops on the VE's loop device"
+        assert_match "$(cgfile cpuset 301 cpuset.cpus)" '^[0-9]+$' "one CPU in cpuset.cpus"
+else
+        assert_eq "$(limits_of 301)" "268435456 64 50000 200" "memory.max pids.max cpu.max weight"
+fi
+LOOPDEV=$(losetup -j "$STATE_DIR/ves/301/root.img" | cut -d: -f1)
+assert_match "$(cgfile blkio 301 blkio.throttle.write_bps_device)" "^$(lsblk -dno MAJ:MIN "$LOOPDEV" | tr -d ' ') " \
+        "the throttled device is the VE's own loop device ($LOOPDEV)"
+
+begin_case "GET /v1/ves/301/usage: memory, cpu, processes, disk and io"
+sleep 1.5 # one sample for the CPU figure
+api GET /v1/ves/301/usage
+assert_status 200
+assert_json '.memory.limit' 268435456
+assert_json '.memory.current > 0' true
+assert_json '.processes.limit' 64
+assert_json '.processes.current >= 1' true
+assert_json '.cpu.time_ns > 0' true
+assert_json '.cpu.usage_percent | type' number
+assert_json '.disk.bytes_total > 400000000 and .disk.bytes_total <= 536870912' true
+assert_json '.disk.inodes_used > 0' true
+assert_json '.disk.host_bytes > 0' true
+assert_json '.io | has("read_bytes") and has("write_ops")' true
+api GET /v1/ves/nosuchve/usage
+assert_error 404
+
+begin_case "free inside a VE with --ram 256M shows about 256M; /proc/uptime is the VE's"
+OUT=$(vectl exec 301 free -m 2>&1)
+assert_match "$(awk '/^Mem:/ { print $2 }' <<<"$OUT")" '^(25[0-9]|26[0-9])$' "free -m total ($OUT)"
+UP=$(vectl exec 301 cat /proc/uptime | cut -d. -f1)
+HOSTUP=$(cut -d. -f1 /proc/uptime)
+check "the VE's uptime ($UP s) is its own, not the host's ($HOSTUP s)" test "$UP" -lt 120 -a "$HOSTUP" -gt "$UP"
+api GET /v1/host
+assert_json '.lxcfs' true
+
+# --- memory ----------------------------------------------------------------------
+
+begin_case "a memory hog is OOM-killed inside the VE only, and the event says so"
+vectl create 302 --ostemplate "$TEMPLATE" --ram 128M >/dev/null 2>&1 && vectl start 302 >/dev/null 2>&1
+check "VE 302 runs" test "$(ve_state 302)" = running
+BEFORE=$(events_of ve.limit.ram 301)
+vectl exec 301 sh -c 'x=$(head -c 600000000 /dev/zero | tr "\0" a); echo ${#x}' >"$T/hog" 2>&1
+assert_eq "$?" 137 "the hog's exit status (killed by SIGKILL) ($(cat "$T/hog"))"
+wait_until 5 test "$(events_of ve.limit.ram 301)" -gt "$BEFORE"
+check "an event ve.limit.ram for VE 301" test "$(events_of ve.limit.ram 301)" -gt "$BEFORE"
+api GET /v1/ves/301/usage
+assert_json '.memory.oom_kills >= 1' true
+assert_json '.memory.failcnt > 0' true
+assert_eq "$(ve_state 301)" running "VE 301 still runs"
+assert_eq "$(vectl exec 302 echo alive 2>&1)" alive "the other VE is unaffected"
+assert_eq "$(sh -c 'echo host alive')" "host alive" "the host is unaffected"
+
+# --- processes ---------------------------------------------------------------------
+
+begin_case "a fork bomb stops at numproc; the host still forks; the event is reported"
+BEFORE=$(events_of ve.limit.numproc 301)
+vectl exec 301 sh -c 'i=0; while [ $i -lt 200 ]; do sleep 60 & i=$((i+1)); done; wait' >"$T/bomb" 2>&1 &
+BOMB=$!
+wait_until 20 test "$(cgfile pids 301 pids.current 2>/dev/null || echo 0)" -ge 60
+sleep 1
+N=$(cgfile pids 301 pids.current)
+[ "$CG" = v2 ] && N=$(cgfile - 301 pids.current)
+check "the VE holds at most 64 processes ($N)" test "${N:-999}" -le 64
+check "the VE reached its limit ($N)" test "${N:-0}" -ge 60
+assert_eq "$(/bin/true && echo forked)" forked "the host still forks"
+wait_until 5 test "$(events_of ve.limit.numproc 301)" -gt "$BEFORE"
+check "an event ve.limit.numproc for VE 301" test "$(events_of ve.limit.numproc 301)" -gt "$BEFORE"
+api GET /v1/ves/301/usage
+assert_json '.processes.limit_hits > 0' true
+vectl exec 301 sh -c 'kill $(pidof sleep) 2>/dev/null; true' >/dev/null 2>&1
+wait "$BOMB" 2>/dev/null
+wait_until 10 test "$(cgfile pids 301 pids.current 2>/dev/null || echo 0)" -le 5
+
+# --- disk ----------------------------------------------------------------------------
+
+begin_case "df inside shows the VE's own size; dd past diskspace fails with ENOSPC"
+# Used + Available: the VE's share. (Size is the file system's, which on a host
+# where ved lacks CAP_SYS_RESOURCE has headroom to grow into online: ve/disk.h.)
+DF=$(vectl exec 301 df -k / 2>&1 | awk 'NR == 2 { print $3 + $4 }')
+check "df used + available ($DF KiB) is about 512M" test "${DF:-0}" -gt 450000 -a "${DF:-0}" -le 524288
+HOSTFREE0=$(df -k --output=avail "$STATE_DIR" | tail -1)
+OUT=$(vectl exec 301 dd if=/dev/zero of=/fill bs=1M count=700 2>&1)
+assert_ne "$?" 0 "dd past diskspace fails"
+assert_match "$OUT" 'No space left on device' "dd's error"
+HOSTFREE1=$(df -k --output=avail "$STATE_DIR" | tail -1)
+check "the host keeps its free space (lost $(((HOSTFREE0 - HOSTFREE1) / 1024)) MiB of a 512M VE)" \
+        test $((HOSTFREE0 - HOSTFREE1)) -lt $((600 * 1024))
+wait_until 5 test "$(events_of ve.limit.diskspace 301)" -ge 1
+check "an event ve.limit.diskspace for VE 301" test "$(events_of ve.limit.diskspace 301)" -ge 1
+
+begin_case "shrinking diskspace below what is used is refused, saying how much is used"
+api PATCH /v1/ves/301 '{"diskspace":"100M"}'
+assert_error 400
+assert_match "$(jq -r .error.message <<<"$BODY")" 'in use' "the message"
+api GET /v1/ves/301
+assert_json .diskspace 536870912 "diskspace unchanged"
+
+begin_case "online grow of diskspace lets the write succeed"
+OUT=$(vectl set 301 --diskspace 1G 2>&1)
+assert_eq "$?" 0 "vectl set --diskspace 1G on the running VE ($OUT)"
+OUT=$(vectl exec 301 sh -c 'rm -f /fill; dd if=/dev/zero of=/fill bs=1M count=700 && rm /fill' 2>&1)
+assert_eq "$?" 0 "dd of 700M after the grow ($OUT)"
+DF=$(vectl exec 301 df -k / 2>&1 | awk 'NR == 2 { print $3 + $4 }')
+check "df now shows about 1G used + available ($DF KiB)" test "${DF:-0}" -gt 900000 -a "${DF:-0}" -le 1048576
+vectl exec 301 rm -f /fill >/dev/null 2>&1
+
+begin_case "creating files past diskinodes fails"
+OUT=$(vectl create 303 --ostemplate "$TEMPLATE" --diskinodes 12000 2>&1 && vectl start 303 2>&1)
+check "VE 303 runs ($OUT)" test "$(ve_state 303)" = running
+# The shell's own redirection makes each file: no fork per file.
+OUT=$(vectl exec 303 sh -c 'mkdir /many; i=0; while true 2>/dev/null >/many/f$i; do i=$((i+1)); [ $i -gt 20000 ] && break; done; echo $i' 2>&1)
+check "file creation stopped before 13200 files ($OUT files made)" test "${OUT:-99999}" -lt 13200 -a "${OUT:-0}" -gt 10000
+api GET /v1/ves/303/usage
+assert_json '.disk.inodes_total >= 12000 and .disk.inodes_total <= 13200' true
+assert_json '.disk.inodes_used == .disk.inodes_total' true
+DFI=$(vectl exec 303 df -i / 2>&1 | awk 'NR == 2 { print $2 }')
+check "df -i shows about 12000 inodes ($DFI)" test "${DFI:-0}" -ge 12000 -a "${DFI:-0}" -le 13200
+wait_until 5 test "$(events_of ve.limit.diskinodes 303)" -ge 1
+check "an event ve.limit.diskinodes for VE 303" test "$(events_of ve.limit.diskinodes 303)" -ge 1
+vectl destroy 303 --force >/dev/null 2>&1
+
+# --- CPU -----------------------------------------------------------------------------
+
+begin_case "--cpulimit 50% holds a busy loop to 50% +-10% over 5 s"
+C0=$(cpu_ns 301)
+vectl exec 301 sh -c 'timeout 5 sh -c "while :; do :; done"' >/dev/null 2>&1
+C1=$(cpu_ns 301)
+PCT=$(((C1 - C0) / 50000000))
+check "CPU use $PCT% is 50% +-10%" within "$PCT" 50 10
+
+begin_case "two busy VEs on one CPU with cpuunits 1000 and 3000 split it 1:3 +-15%"
+# VEs on the same CPU: cpuset picks CPU (ctid mod ncpu), so even CTIDs share one.
+vectl create 310 --ostemplate "$TEMPLATE" --cpus 1 --cpuunits 1000 >/dev/null 2>&1
+vectl create 312 --ostemplate "$TEMPLATE" --cpus 1 --cpuunits 3000 >/dev/null 2>&1
+vectl start 310 >/dev/null 2>&1
+vectl start 312 >/dev/null 2>&1
+if [ "$CG" = v1 ]; then
+        assert_eq "$(cgfile cpuset 310 cpuset.cpus)" "$(cgfile cpuset 312 cpuset.cpus)" "both on one CPU"
+fi
+A0=$(cpu_ns 310) B0=$(cpu_ns 312)
+vectl exec 310 sh -c 'timeout 6 sh -c "while :; do :; done"' >/dev/null 2>&1 &
+P1=$!
+vectl exec 312 sh -c 'timeout 6 sh -c "while :; do :; done"' >/dev/null 2>&1 &
+P2=$!
+wait "$P1" "$P2"
+A1=$(cpu_ns 310) B1=$(cpu_ns 312)
+RATIO=$(awk -v a=$((A1 - A0)) -v b=$((B1 - B0)) 'BEGIN { printf "%.2f", (a > 0 ? b / a : 0) }')
+check "CPU time ratio 312:310 is $RATIO, 3 +-15%" within "$RATIO" 3 15
+vectl destroy 310 --force >/dev/null 2>&1
+vectl destroy 312 --force >/dev/null 2>&1
+
+# --- I/O -----------------------------------------------------------------------------
+
+begin_case "--iolimit 10M holds a direct dd write to 10 MB/s +-15%"
+T0=$(date +%s%N)
+vectl exec 301 dd if=/dev/zero of=/io bs=1M count=30 oflag=direct >/dev/null 2>&1
+T1=$(date +%s%N)
+RATE=$(awk -v ns=$((T1 - T0)) 'BEGIN { printf "%.2f", 30 / (ns / 1e9) }')
+check "write rate $RATE MiB/s is 10 +-15%" within "$RATE" 10 15
+T0=$(date +%s%N)
+vectl exec 301 dd if=/io of=/dev/null bs=1M iflag=direct >/dev/null 2>&1
+T1=$(date +%s%N)
+RATE=$(awk -v ns=$((T1 - T0)) 'BEGIN { printf "%.2f", 30 / (ns / 1e9) }')
+check "read rate $RATE MiB/s is 10 +-15%" within "$RATE" 10 15
+
+begin_case "--iopslimit 200 holds 4k direct writes to 200/s +-15%"
+T0=$(date +%s%N)
+vectl exec 301 dd if=/dev/zero of=/iops bs=4k count=600 oflag=direct >/dev/null 2>&1
+T1=$(date +%s%N)
+RATE=$(awk -v ns=$((T1 - T0)) 'BEGIN { printf "%.1f", 600 / (ns / 1e9) }')
+check "write rate $RATE IOPS is 200 +-15%" within "$RATE" 200 15
+vectl exec 301 rm -f /io /iops >/dev/null 2>&1
+api GET /v1/ves/301/usage
+assert_json '.io.write_bytes >= 31457280' true
+
+# --- live changes that survive -------------------------------------------------------
+
+begin_case "vectl set of each limit on a running VE takes effect without restart"
+PID1=$(ve_init_pid 301)
+OUT=$(vectl set 301 --ram 384M --swap 0 --cpulimit 150 --cpuunits 500 --numproc 100 \
+        --iolimit 20M --iopslimit 400 --cpus 2 2>&1)
+assert_eq "$?" 0 "vectl set ($OUT)"
+assert_eq "$(ve_init_pid 301)" "$PID1" "the same init: no restart"
+if [ "$CG" = v1 ]; then
+        EXPECT="402653184 100 150000 512"
+        assert_eq "$(cgfile memory 301 memory.memsw.limit_in_bytes)" 402653184 "memsw = ram (swap 0)"
+        assert_match "$(cgfile blkio 301 blkio.throttle.read_bps_device)" ' 20971520$' "read bps"
+else
+        EXPECT="402653184 100 150000 50"
+fi
+assert_eq "$(limits_of 301)" "$EXPECT" "limits after set"
+OUT=$(vectl exec 301 free -m 2>&1)
+assert_match "$(awk '/^Mem:/ { print $2 }' <<<"$OUT")" '^(37[0-9]|38[0-9])$' "free -m total after set"
+
+begin_case "the limits survive a daemon restart and a VE restart"
+ved_stop
+ved_start || fail "the daemon starts again"
+assert_eq "$(limits_of 301)" "$EXPECT" "limits after the daemon restart"
+api GET /v1/ves/301
+assert_json '[.ram, .numproc, .cpulimit, .cpuunits, .cpus, .iolimit, .iopslimit] | map(tostring) | join(" ")' \
+        "402653184 100 150 500 2 20971520 400"
+OUT=$(vectl restart 301 2>&1)
+assert_eq "$?" 0 "vectl restart ($OUT)"
+assert_ne "$(ve_init_pid 301)" "$PID1" "a new init"
+assert_eq "$(limits_of 301)" "$EXPECT" "limits after the VE restart"
+api GET /v1/ves/301/usage
+assert_json '.disk.bytes_total > 900000000' true
+
+begin_case "bad limits are refused with a clear error, and nothing changes"
+api PATCH /v1/ves/301 '{"ram":"1K"}'
+assert_error 400
+assert_match "$(jq -r .error.message <<<"$BODY")" 'ram' "the message names the parameter"
+api PATCH /v1/ves/301 '{"cpulimit":"lots"}'
+assert_error 400
+api PATCH /v1/ves/301 '{"numproc":-1}'
+assert_error 400
+OUT=$(vectl set 301 --cpuunits 0 2>&1)
+assert_ne "$?" 0 "vectl set --cpuunits 0 fails"
+assert_eq "$(limits_of 301)" "$EXPECT" "limits unchanged"
+
+# --- usage for the provider --------------------------------------------------------------
+
+begin_case "GET /v1/usage and vectl list usage fields"
+api GET /v1/usage
+assert_status 200
+assert_json '[.usage[] | select(.ctid == 301 and .state == "running")] | length' 1
+assert_json '[.usage[] | select(.ctid == 302)][0].memory.limit' 134217728
+OUT=$(vectl list -H -o ctid,numproc,numproc.l,physpages.l,diskspace.l 2>&1)
+assert_match "$OUT" '301 +[0-9]+ +100 +384M +1(\.0)?G' "vectl list of 301 ($OUT)"
+OUT=$(vectl list -j -o ctid,physpages,oomkills 2>&1)
+assert_eq "$(jq '[.[] | select(.ctid == 301)][0].oomkills' <<<"$OUT")" 0 "oomkills after the VE restart"
+
+begin_case "/metrics is Prometheus text that promtool accepts"
+curl -s --max-time 5 --unix-socket "$SOCK" -D "$T/mh" -o "$T/metrics" http://ved/metrics
+assert_match "$(tr -d '\r' <"$T/mh")" 'Content-Type: text/plain; version=0.0.4' "content type"
+assert_match "$(cat "$T/metrics")" 'ved_memory_limit_bytes\{ctid="301",name=""\} 402653184' "memory limit"
+assert_match "$(cat "$T/metrics")" 'ved_up\{ctid="301",name=""\} 1' "ved_up"
+PROMTOOL=$(promtool_path)
+if [ -x "$PROMTOOL" ]; then
+        OUT=$("$PROMTOOL" check metrics <"$T/metrics" 2>&1)
+        assert_eq "$?" 0 "promtool check metrics ($OUT)"
+else
+        fail "promtool is not available ($PROMTOOL)"
+fi
+
+finish

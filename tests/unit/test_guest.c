@@ -1,0 +1,187 @@
+/* ve/guest.c: the distribution family of a template name (vzctl's lookup), the
+ * marked blocks the host keeps in guest files, the checks of write-only secrets,
+ * and the files written into a scratch root (never through its symlinks). */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include "ve/error.h"
+#include "ve/guest.h"
+#include "ve/mount.h"
+
+static void test_family(void **state)
+{
+        (void)state;
+        assert_string_equal(ve_guest_family("debian-12.0-x86_64"), "debian");
+        assert_string_equal(ve_guest_family("debian-12-x86_64"), "debian");
+        assert_string_equal(ve_guest_family("debian-12"), "debian");
+        assert_string_equal(ve_guest_family("debian"), "debian");
+        assert_string_equal(ve_guest_family("debian-11-x86_64-minimal"), "debian");
+        assert_string_equal(ve_guest_family("ubuntu-22.04-x86_64"), "debian");
+        assert_string_equal(ve_guest_family("busybox"), "default");
+        assert_string_equal(ve_guest_family("centos-7-x86_64"), "default");
+        /* Only whole parts count: "debianish" is not debian. */
+        assert_string_equal(ve_guest_family("debianish-1"), "default");
+        assert_string_equal(ve_guest_family("my-debian"), "default");
+        assert_string_equal(ve_guest_family(""), "default");
+        assert_string_equal(ve_guest_family(NULL), "default");
+}
+
+static void test_block_add_replace_remove(void **state)
+{
+        char *a, *b, *c, *d;
+
+        (void)state;
+        a = ve_guest_edit_block("mine\n", "dns", "nameserver 1.1.1.1\n", true);
+        assert_string_equal(a, "# BEGIN ved dns\nnameserver 1.1.1.1\n# END ved dns\nmine\n");
+        /* Replaced where it is; the customer's lines around it stay. */
+        b = ve_guest_edit_block("top\n# BEGIN ved dns\nold\n# END ved dns\nbottom\n", "dns", "new",
+                                true);
+        assert_string_equal(b, "top\n# BEGIN ved dns\nnew\n# END ved dns\nbottom\n");
+        c = ve_guest_edit_block(b, "dns", NULL, true);
+        assert_string_equal(c, "top\nbottom\n");
+        /* Appended after a last line without its newline. */
+        d = ve_guest_edit_block("x", "hostname", "127.0.1.1 h\n", false);
+        assert_string_equal(d, "x\n# BEGIN ved hostname\n127.0.1.1 h\n# END ved hostname\n");
+        free(a);
+        free(b);
+        free(c);
+        free(d);
+}
+
+static void test_block_other_tags_kept(void **state)
+{
+        char *a;
+
+        (void)state;
+        a = ve_guest_edit_block("# BEGIN ved a\n1\n# END ved a\n", "b", "2\n", false);
+        assert_string_equal(a, "# BEGIN ved a\n1\n# END ved a\n# BEGIN ved b\n2\n# END ved b\n");
+        free(a);
+        /* A block whose end a guest removed runs to the end of the file. */
+        a = ve_guest_edit_block("keep\n# BEGIN ved a\nstale\n", "a", "fresh\n", false);
+        assert_string_equal(a, "keep\n# BEGIN ved a\nfresh\n# END ved a\n");
+        free(a);
+}
+
+static void test_ssh_keys(void **state)
+{
+        struct ve_error err = { 0 };
+
+        (void)state;
+        assert_int_equal(ve_guest_check_ssh_keys("ssh-ed25519 AAAAC3Nz user@h", &err), 0);
+        assert_int_equal(
+            ve_guest_check_ssh_keys("ssh-rsa AAAA a\n# c\necdsa-sha2-nistp256 AAAA b\n", &err), 0);
+        assert_int_equal(
+            ve_guest_check_ssh_keys("from=\"10.0.0.1\" ssh-ed25519 AAAAC3Nz user@h", &err), 0);
+        assert_int_equal(ve_guest_check_ssh_keys("garbage", &err), -VE_EINVAL_INPUT);
+        ve_error_clear(&err);
+        assert_int_equal(ve_guest_check_ssh_keys("", &err), -VE_EINVAL_INPUT);
+        ve_error_clear(&err);
+        assert_int_equal(ve_guest_check_ssh_keys("ssh-ed25519 AAAA\r\n", &err), -VE_EINVAL_INPUT);
+        ve_error_clear(&err);
+        assert_int_equal(ve_guest_check_ssh_keys("ssh-ed25519 AAAA\n# END ved ssh-key\n", &err),
+                         -VE_EINVAL_INPUT);
+        ve_error_clear(&err);
+}
+
+static void test_password(void **state)
+{
+        struct ve_error err = { 0 };
+        char *user = NULL, *hash = NULL;
+
+        (void)state;
+        assert_int_equal(ve_guest_hash_password("root:s3cret", &user, &hash, &err), 0);
+        assert_string_equal(user, "root");
+        assert_true(strncmp(hash, "$y$", 3) == 0 || strncmp(hash, "$6$", 3) == 0);
+        assert_null(strstr(hash, "s3cret"));
+        free(user);
+        free(hash);
+        assert_int_equal(ve_guest_hash_password("nocolon", &user, &hash, &err), -VE_EINVAL_INPUT);
+        /* The message never repeats the password. */
+        assert_null(strstr(err.message, "nocolon"));
+        ve_error_clear(&err);
+        assert_int_equal(ve_guest_hash_password("Root:x", &user, &hash, &err), -VE_EINVAL_INPUT);
+        ve_error_clear(&err);
+        assert_int_equal(ve_guest_hash_password("root:", &user, &hash, &err), -VE_EINVAL_INPUT);
+        ve_error_clear(&err);
+        assert_int_equal(ve_guest_hash_password("root:a\nb", &user, &hash, &err), -VE_EINVAL_INPUT);
+        assert_null(user);
+        ve_error_clear(&err);
+}
+
+static char *slurp(const char *path)
+{
+        static char buf[4096];
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        ssize_t n = fd < 0 ? -1 : read(fd, buf, sizeof(buf) - 1);
+
+        if (fd >= 0)
+                close(fd);
+        buf[n > 0 ? n : 0] = '\0';
+        return buf;
+}
+
+/* A scratch root whose /etc/resolv.conf and /etc/hostname are symlinks out of it:
+ * the host's files stay as they are, the links are replaced by files. */
+static void test_apply_never_follows(void **state)
+{
+        char tmpl[] = "/tmp/ved-guest-XXXXXX", path[256], outside[256];
+        const char *ns[] = { "192.0.2.1" };
+        struct ve_guest_config c = { .family = "debian",
+                                     .hostname = "h.example",
+                                     .set_dns = true,
+                                     .nameservers = ns,
+                                     .n_nameservers = 1 };
+        struct ve_error err = { 0 };
+        char *root = mkdtemp(tmpl);
+        struct stat st;
+
+        (void)state;
+        assert_non_null(root);
+        snprintf(path, sizeof(path), "%s/etc", root);
+        assert_int_equal(mkdir(path, 0755), 0);
+        snprintf(outside, sizeof(outside), "%s.outside", root);
+        {
+                FILE *f = fopen(outside, "w");
+
+                assert_non_null(f);
+                fputs("host file\n", f);
+                fclose(f);
+        }
+        snprintf(path, sizeof(path), "%s/etc/resolv.conf", root);
+        assert_int_equal(symlink("../../../../../../../../tmp/../..//etc/passwd", path), 0);
+        snprintf(path, sizeof(path), "%s/etc/hostname", root);
+        assert_int_equal(symlink(outside, path), 0);
+        assert_int_equal(ve_guest_apply(root, &c, &err), 0);
+        assert_string_equal(slurp(outside), "host file\n");
+        assert_int_equal(lstat(path, &st), 0);
+        assert_true(S_ISREG(st.st_mode));
+        assert_string_equal(slurp(path), "h.example\n");
+        snprintf(path, sizeof(path), "%s/etc/resolv.conf", root);
+        assert_string_equal(slurp(path), "# BEGIN ved dns\nnameserver 192.0.2.1\n# END ved dns\n");
+        unlink(outside);
+        assert_int_equal(ve_rmtree(root, &err), 0);
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_family),
+                cmocka_unit_test(test_block_add_replace_remove),
+                cmocka_unit_test(test_block_other_tags_kept),
+                cmocka_unit_test(test_ssh_keys),
+                cmocka_unit_test(test_password),
+                cmocka_unit_test(test_apply_never_follows),
+        };
+
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}

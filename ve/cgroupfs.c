@@ -1,0 +1,249 @@
+/* /sys/fs/cgroup and /run inside a VE: see cgroupfs.h. */
+#include "ve/cgroupfs.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <linux/openat2.h>
+
+#include "ve/cleanup.h"
+#include "ve/rootfs.h"
+
+#define CGROUP_DIR "/sys/fs/cgroup"
+#define IN_ROOT    (RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS)
+#define SAFE       (MS_NOSUID | MS_NODEV | MS_NOEXEC)
+
+static const char *const v1_controllers[] = {
+        "cpu",        "cpuacct",  "cpuset",  "memory", "devices", "freezer", "net_cls", "blkio",
+        "perf_event", "net_prio", "hugetlb", "pids",   "rdma",    "misc",    NULL,
+};
+
+static bool is_controller(const char *tok, size_t len)
+{
+        for (unsigned i = 0; v1_controllers[i]; i++)
+                if (strlen(v1_controllers[i]) == len && strncmp(v1_controllers[i], tok, len) == 0)
+                        return true;
+        return false;
+}
+
+/* From a v1 superblock's options ("rw,nosuid,memory" or "rw,xattr,name=systemd")
+ * keep what names the hierarchy: its controllers and name=. Mounting an existing
+ * hierarchy asks for exactly these. */
+static bool v1_options(const char *super, char *out, size_t len, bool *writable)
+{
+        const char *p = super;
+        size_t used = 0;
+
+        out[0] = '\0';
+        *writable = false;
+        while (*p) {
+                size_t n = strcspn(p, ",");
+                bool keep = is_controller(p, n) || (n > 5 && strncmp(p, "name=", 5) == 0);
+
+                if (keep && used + n + 2 < len) {
+                        used += (size_t)snprintf(out + used, len - used, "%s%.*s", used ? "," : "",
+                                                 (int)n, p);
+                        if (n == 12 && strncmp(p, "name=systemd", 12) == 0)
+                                *writable = true;
+                }
+                p += n + (p[n] == ',');
+        }
+        return used > 0;
+}
+
+/* mountinfo: ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTS [OPTIONAL...] - FSTYPE SOURCE SUPER */
+static int parse_line(char *line, char **mp, char **fstype, char **super)
+{
+        char *save = NULL, *tok;
+        int field = 0;
+        bool dash = false;
+
+        *mp = *fstype = *super = NULL;
+        for (tok = strtok_r(line, " \n", &save); tok; tok = strtok_r(NULL, " \n", &save)) {
+                if (!dash && field == 4)
+                        *mp = tok;
+                if (!dash && field >= 6 && strcmp(tok, "-") == 0) {
+                        dash = true;
+                        field = 0;
+                        continue;
+                }
+                if (dash && field == 0)
+                        *fstype = tok;
+                if (dash && field == 2)
+                        *super = tok;
+                field++;
+        }
+        return *mp && *fstype && *super ? 0 : -EINVAL;
+}
+
+static void add_v1(struct ve_cgroupfs *out, const char *mp, const char *super)
+{
+        const char *name = mp + strlen(CGROUP_DIR "/");
+        bool writable;
+
+        if (out->n >= VE_CGROUPFS_MAX || strchr(name, '/') != NULL || strlen(name) >= 64)
+                return;
+        for (unsigned i = 0; i < out->n; i++)
+                if (strcmp(out->h[i].dir, name) == 0)
+                        return;
+        if (!v1_options(super, out->h[out->n].opts, sizeof(out->h[out->n].opts), &writable))
+                return;
+        snprintf(out->h[out->n].dir, sizeof(out->h[out->n].dir), "%s", name);
+        out->h[out->n].writable = writable;
+        out->n++;
+}
+
+int ve_cgroupfs_probe(struct ve_cgroupfs *out, struct ve_error *err)
+{
+        _cleanup_fclose_ FILE *f = NULL;
+        _cleanup_free_ char *line = NULL;
+        char *mp, *fstype, *super;
+        size_t cap = 0;
+
+        memset(out, 0, sizeof(*out));
+        f = fopen("/proc/self/mountinfo", "re");
+        if (f == NULL)
+                return ve_error_errno(err, errno, "open /proc/self/mountinfo");
+        while (getline(&line, &cap, f) > 0) {
+                if (parse_line(line, &mp, &fstype, &super) < 0)
+                        continue;
+                if (strcmp(mp, CGROUP_DIR) == 0 && strcmp(fstype, "cgroup2") == 0) {
+                        out->version = 2;
+                        out->n = 0;
+                        return 0;
+                }
+                if (strcmp(fstype, "cgroup") == 0 &&
+                    strncmp(mp, CGROUP_DIR "/", strlen(CGROUP_DIR "/")) == 0)
+                        add_v1(out, mp, super);
+                /* The hybrid layout's cgroup2: where systemd tracks its units. */
+                if (strcmp(fstype, "cgroup2") == 0 && strcmp(mp, CGROUP_DIR "/unified") == 0 &&
+                    out->n < VE_CGROUPFS_MAX) {
+                        snprintf(out->h[out->n].dir, sizeof(out->h[out->n].dir), "unified");
+                        out->h[out->n].opts[0] = '\0';
+                        out->h[out->n].writable = true;
+                        out->h[out->n].cgroup2 = true;
+                        out->n++;
+                }
+        }
+        out->version = out->n > 0 ? 1 : 0;
+        return 0;
+}
+
+static int open_cgroup_dir(int rootfd, int *fd, struct ve_child_err *e)
+{
+        *fd = ve_openat2(rootfd, "sys/fs/cgroup", O_PATH | O_DIRECTORY | O_CLOEXEC, IN_ROOT);
+        if (*fd < 0)
+                return ve_child_fail(e, errno, "open /sys/fs/cgroup");
+        return 0;
+}
+
+static int mount_hierarchy(int dirfd, const char *name, const char *opts, bool writable,
+                           bool cgroup2, struct ve_child_err *e)
+{
+        char what[96];
+        int fd, ret;
+
+        snprintf(what, sizeof(what), CGROUP_DIR "/%s", name);
+        if (mkdirat(dirfd, name, 0755) < 0 && errno != EEXIST)
+                return ve_child_fail(e, errno, "create %s", what);
+        fd = openat(dirfd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+                return ve_child_fail(e, errno, "open %s", what);
+        ret = ve_rootfs_mount_on(fd, cgroup2 ? "cgroup2" : "cgroup", cgroup2 ? "cgroup2" : "cgroup",
+                                 SAFE | (writable ? 0 : MS_RDONLY), cgroup2 ? NULL : opts, what, e);
+        close(fd);
+        return ret;
+}
+
+static int mount_v1(int rootfd, const struct ve_cgroupfs *fs, struct ve_child_err *e)
+{
+        int fd = -1, ret;
+
+        ret = open_cgroup_dir(rootfd, &fd, e);
+        if (ret < 0)
+                return ret;
+        ret = ve_rootfs_mount_on(fd, "tmpfs", "tmpfs", SAFE, "mode=755,size=64k", CGROUP_DIR, e);
+        close(fd);
+        if (ret < 0)
+                return ret;
+        /* Again: the path now leads into the tmpfs. */
+        ret = open_cgroup_dir(rootfd, &fd, e);
+        for (unsigned i = 0; ret == 0 && i < fs->n; i++)
+                ret = mount_hierarchy(fd, fs->h[i].dir, fs->h[i].opts, fs->h[i].writable,
+                                      fs->h[i].cgroup2, e);
+        if (ret == 0)
+                ret = ve_rootfs_mount_on(fd, NULL, NULL, MS_REMOUNT | SAFE | MS_RDONLY,
+                                         "mode=755,size=64k", CGROUP_DIR " (read-only)", e);
+        if (fd >= 0)
+                close(fd);
+        return ret;
+}
+
+int ve_cgroupfs_mount(int rootfd, const struct ve_cgroupfs *fs, struct ve_child_err *e)
+{
+        int fd = -1, ret;
+
+        if (fs == NULL || fs->version == 0)
+                return 0;
+        if (fs->version == 1)
+                return mount_v1(rootfd, fs, e);
+        ret = open_cgroup_dir(rootfd, &fd, e);
+        if (ret < 0)
+                return ret;
+        ret = ve_rootfs_mount_on(fd, "cgroup2", "cgroup2", SAFE, NULL, CGROUP_DIR, e);
+        close(fd);
+        return ret;
+}
+
+static int write_container_file(int rootfd, struct ve_child_err *e)
+{
+        static const char text[] = "ved\n";
+        int dirfd, fd;
+        ssize_t n;
+
+        dirfd = ve_openat2(rootfd, "run", O_PATH | O_DIRECTORY | O_CLOEXEC, IN_ROOT);
+        if (dirfd < 0)
+                return ve_child_fail(e, errno, "open /run");
+        if (mkdirat(dirfd, "systemd", 0755) < 0 && errno != EEXIST) {
+                close(dirfd);
+                return ve_child_fail(e, errno, "create /run/systemd");
+        }
+        fd = ve_openat2(dirfd, "systemd/container",
+                        O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, IN_ROOT);
+        close(dirfd);
+        if (fd < 0)
+                return ve_child_fail(e, errno, "create /run/systemd/container");
+        n = write(fd, text, sizeof(text) - 1);
+        fchmod(fd, 0444);
+        close(fd);
+        if (n != (ssize_t)sizeof(text) - 1)
+                return ve_child_fail(e, errno, "write /run/systemd/container");
+        return 0;
+}
+
+int ve_rootfs_mount_run(int rootfd, struct ve_child_err *e)
+{
+        int fd = -1, ret;
+
+        ret = ve_rootfs_open_dir(rootfd, "run", &fd, e);
+        if (ret < 0)
+                return ret;
+        ret = ve_rootfs_mount_on(fd, "tmpfs", "tmpfs", MS_NOSUID | MS_NODEV, "mode=755,size=20%",
+                                 "/run", e);
+        close(fd);
+        if (ret < 0)
+                return ret;
+        ret = ve_rootfs_open_dir(rootfd, "run/lock", &fd, e);
+        if (ret < 0)
+                return ret;
+        ret = ve_rootfs_mount_on(fd, "tmpfs", "tmpfs", SAFE, "mode=1777,size=5m", "/run/lock", e);
+        close(fd);
+        if (ret < 0)
+                return ret;
+        return write_container_file(rootfd, e);
+}
