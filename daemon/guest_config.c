@@ -44,7 +44,7 @@ int ved_secrets_from_body(json_t *body, struct ved_secrets *s, struct ve_error *
         int ret;
 
         memset(s, 0, sizeof(*s));
-        if (up != NULL && !json_is_null(up)) {
+        if (up != NULL) {
                 if (!json_is_string(up) || strlen(json_string_value(up)) != json_string_length(up))
                         return ve_error_set(err, VE_EINVAL_INPUT,
                                             "userpasswd must be a string USER:PASSWORD");
@@ -52,7 +52,7 @@ int ved_secrets_from_body(json_t *body, struct ved_secrets *s, struct ve_error *
                 if (ret < 0)
                         return ret;
         }
-        if (key != NULL && !json_is_null(key)) {
+        if (key != NULL) {
                 if (!json_is_string(key) ||
                     strlen(json_string_value(key)) != json_string_length(key))
                         return ve_error_set(err, VE_EINVAL_INPUT,

@@ -101,6 +101,27 @@ static int verify(pid_t pid, uint64_t starttime, const char *cgroup_path, struct
 
 /* Open the pidfd first and check it is still alive last: if it is, the pid could
  * not have been reused in between, so what /proc said was about this process. */
+/* An init that died whose parent is gone waits as a zombie until the host's
+ * PID 1 reaps it, which can take seconds: it has exited all the same. */
+static bool has_exited(pid_t pid)
+{
+        char path[64], buf[512];
+        _cleanup_close_ int fd = -EBADF;
+        const char *p;
+        ssize_t n;
+
+        snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return errno == ENOENT;
+        n = read(fd, buf, sizeof(buf) - 1);
+        if (n <= 0)
+                return false;
+        buf[n] = '\0';
+        p = strrchr(buf, ')');
+        return p != NULL && (p[2] == 'Z' || p[2] == 'X');
+}
+
 int ve_proc_find(pid_t pid, uint64_t starttime, const char *cgroup_path, struct ve_proc *out,
                  struct ve_error *err)
 {
@@ -117,6 +138,8 @@ int ve_proc_find(pid_t pid, uint64_t starttime, const char *cgroup_path, struct 
         if (ve_pidfd_send_signal(pidfd, 0) < 0)
                 return ve_error_errno(err, errno == ESRCH ? VE_ENOTFOUND : errno, "process %d",
                                       (int)pid);
+        if (has_exited(pid))
+                return ve_error_set(err, VE_ENOTFOUND, "process %d has exited", (int)pid);
         out->pid = pid;
         out->starttime = starttime;
         out->pidfd = steal_fd(&pidfd);

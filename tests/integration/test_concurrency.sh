@@ -134,7 +134,7 @@ assert_eq "$(ls "$STATE_DIR/ves" 2>/dev/null | wc -l)" 0 "directories left in ve
 
 begin_case "afterwards losetup -a, mountinfo and the cgroup tree hold nothing of them"
 assert_eq "$(losetup -a | grep -c "$STATE_DIR/")" 0 "losetup -a lines"
-assert_eq "$(grep -c " $STATE_DIR/" /proc/self/mountinfo)" 0 "mountinfo lines"
+assert_eq "$(grep -c " $STATE_DIR/ves/" /proc/self/mountinfo)" 0 "mountinfo lines"
 assert_eq "$(find /sys/fs/cgroup/*/"$INSTANCE" /sys/fs/cgroup/"$INSTANCE" -mindepth 1 -type d \
         2>/dev/null | wc -l)" 0 "cgroup directories below the instance"
 assert_eq "$(host_leftovers)" "" "what the host holds of this instance"

@@ -440,6 +440,12 @@ def exercise(d):
         conforms(d.request("GET", "/v1/templates/.hidden"), (400, 404))
         conforms(d.request("POST", "/v1/templates?name=conf-bad", b"not a tarball",
                            ctype="application/json"), 415)
+        # Building runs debootstrap for minutes: only the refusals here
+        # (tests/integration/test_debian.sh builds for real).
+        conforms(d.request("POST", "/v1/templates/build", {"name": "nosuchdistro-1"}), 404)
+        conforms(d.request("POST", "/v1/templates/build", {}), 400)
+        conforms(d.request("POST", "/v1/templates/build", {"name": "debian-12", "x": 1}), 400)
+        conforms(d.request("POST", "/v1/templates/build", b"{}", ctype="text/plain"), 415)
         conforms(d.request("POST", "/v1/templates", b"\0" * 512,
                            ctype="application/octet-stream"), 400)
         conforms(d.request("POST", f"/v1/templates?name={TEMPLATE}", b"\0" * 512,
@@ -633,6 +639,8 @@ SAMPLES = {
     "iopslimit": 100, "rate": 10, "stop_timeout": 30, "init": "/sbin/init",
     "description": "sample", "ipadd": ["192.0.2.61"], "ipdel": ["192.0.2.61"],
     "netif": "eth0,02:00:00:00:01:70", "bridge": "br170",
+    "userpasswd": "root:conformance-Pass1",
+    "ssh_key": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIH+1at5lvzTmNiWMaCL3iYBFPA0EgHwiUR14vRQUy9x0 conf@ved",
 }
 # Changing these on a real private area means resizing or rebuilding it: not at the
 # edges of their ranges.
