@@ -18,10 +18,12 @@
  *
  * Debian 12 (debian-12-x86_64: 179 MB of data in a 247 MiB golden image), 2 GiB
  * diskspace, tests/bench/bench_debian.sh, 10 VEs: vectl create median 290 ms
- * (copy ~90 ms, fsync ~60 ms, tune2fs + resize2fs ~20 ms, the rest the operation's
- * records), LXC's dir backend (cp -a of the same tree, cold cache) 1575 ms: 0.18 of
+ * when the copy was written back only by the fsync at the end (copy ~90 ms, then
+ * fsync ~60 ms, tune2fs + resize2fs ~20 ms, the rest the operation's records);
+ * 145 ms with the writeback started chunk by chunk during the copy (sparse_copy()),
+ * against 1483 ms for LXC's dir backend (cp -a of the same tree + sync): 0.097 of
  * it. A constant-time create on ext4 would need a shared read-only template layer
- * (overlay over the golden image, per-VE upper image for the quota); not done.
+ * (overlay over the golden image, per-VE upper image for the quota); not needed.
  */
 #include "image.h"
 
@@ -288,7 +290,13 @@ int ve_image_geometry(const char *img, struct ve_image_geometry *geo, struct ve_
         return 0;
 }
 
-/* Copy only the data extents of in to out, leaving holes as holes. */
+/* Copy only the data extents of in to out, leaving holes as holes. Each
+ * COPY_CHUNK copied is handed to writeback at once (sync_file_range without
+ * waiting), so the disk writes while the rest is copied and the fsync that
+ * makes the clone durable finds little left to do: a Debian VE's create went
+ * from 290 to 145 ms (see the top of this file). */
+#define COPY_CHUNK (16 << 20)
+
 static int sparse_copy(int in, int out, off_t size)
 {
         off_t pos = 0, data, hole;
@@ -302,13 +310,15 @@ static int sparse_copy(int in, int out, off_t size)
                         return -errno;
                 while (data < hole) {
                         loff_t off_in = data, off_out = data;
-                        ssize_t n =
-                            copy_file_range(in, &off_in, out, &off_out, (size_t)(hole - data), 0);
+                        size_t len = hole - data < COPY_CHUNK ? (size_t)(hole - data) : COPY_CHUNK;
+                        ssize_t n = copy_file_range(in, &off_in, out, &off_out, len, 0);
 
                         if (n < 0 && errno == EINTR)
                                 continue;
                         if (n <= 0)
                                 return n < 0 ? -errno : -EIO;
+                        /* Only a hint: a failure leaves it to the fsync. */
+                        sync_file_range(out, data, n, SYNC_FILE_RANGE_WRITE);
                         data += n;
                 }
                 pos = hole;

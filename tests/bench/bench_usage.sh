@@ -40,10 +40,9 @@ cleanup()
         if [ -n "$VED_PID" ] && kill -0 "$VED_PID" 2>/dev/null; then
                 echo "destroying the VEs ..."
                 for i in $(seq 1 "$N"); do
-                        api -X DELETE "http://ved/v1/ves/$((CTID0 + i))?force=true" -o /dev/null &
-                        (( i % 32 == 0 )) && wait
+                        batch api -X DELETE "http://ved/v1/ves/$((CTID0 + i))?force=true" -o /dev/null
                 done
-                wait
+                wait_batch
                 for _ in $(seq 1 120); do
                         [ "$(api http://ved/v1/ves | jq '.ves | length')" = 0 ] && break
                         sleep 1
@@ -55,6 +54,12 @@ cleanup()
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+
+# batch CMD...: run in the background, at most 32 at a time (wait_batch waits for
+# them; a bare wait would wait for the daemon too).
+BATCH=()
+batch() { "$@" & BATCH+=($!); (( ${#BATCH[@]} < 32 )) || wait_batch; }
+wait_batch() { ((${#BATCH[@]})) && wait "${BATCH[@]}"; BATCH=(); }
 
 median() { sort -n | awk '{ a[NR] = $1 } END { if (NR) print a[int((NR + 1) / 2)] }'; }
 worst() { sort -n | tail -n 1; }
@@ -70,21 +75,19 @@ vectl template import "$T/busybox.tar.gz" --name busybox >/dev/null || exit 1
 echo "creating and starting $N VEs ..."
 start=$(date +%s)
 for i in $(seq 1 "$N"); do
-        api -o /dev/null -X POST http://ved/v1/ves -H 'Content-Type: application/json' \
-                -d "{\"ctid\":$((CTID0 + i)),\"ostemplate\":\"busybox\",\"ram\":\"128M\",\"numproc\":100,\"diskspace\":\"1G\"}" &
-        (( i % 32 == 0 )) && wait
+        batch api -o /dev/null -X POST http://ved/v1/ves -H 'Content-Type: application/json' \
+                -d "{\"ctid\":$((CTID0 + i)),\"ostemplate\":\"busybox\",\"ram\":\"128M\",\"numproc\":100,\"diskspace\":\"1G\"}"
 done
-wait
+wait_batch
 for _ in $(seq 1 300); do
         [ "$(api 'http://ved/v1/ves?state=stopped' | jq '.ves | length')" = "$N" ] && break
         sleep 1
 done
 for i in $(seq 1 "$N"); do
-        api -o /dev/null -X POST "http://ved/v1/ves/$((CTID0 + i))/state" \
-                -H 'Content-Type: application/json' -d '{"action":"start"}' &
-        (( i % 32 == 0 )) && wait
+        batch api -o /dev/null -X POST "http://ved/v1/ves/$((CTID0 + i))/state" \
+                -H 'Content-Type: application/json' -d '{"action":"start"}'
 done
-wait
+wait_batch
 for _ in $(seq 1 300); do
         running=$(api 'http://ved/v1/ves?state=running' | jq '.ves | length')
         [ "$running" = "$N" ] && break
