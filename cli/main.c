@@ -30,7 +30,7 @@ static const struct cmd cmds[] = {
         { "exec", cmd_exec, "run a command in a VE" },
         { "enter", cmd_enter, "open a shell in a VE" },
         { "events", cmd_events, "follow the daemon's events" },
-        { "template", cmd_template, "list, import or remove OS templates" },
+        { "template", cmd_template, "list, import, build or remove OS templates" },
         { "op", cmd_op, "list or show operations" },
 };
 
