@@ -58,28 +58,41 @@ static int parse_addr(const char *s, struct nft_addr *a, struct ve_error *err)
         return 0;
 }
 
+/* One context for the process, under nft_lock: closing a context's netlink
+ * socket waits for an RCU grace period (10-20 ms here), which a context per
+ * batch paid on every VE start and address change. Its socket is O_CLOEXEC-less
+ * (libmnl), like every fd the daemon holds: VE processes get none of them
+ * (close_range before their execve). A context whose batch failed is dropped, so
+ * a broken socket is not kept. */
+static struct nft_ctx *shared_ctx;
+
 /* Run one batch. The error nft prints (a parse or kernel error) goes into err. */
 static int run_batch(const char *batch, const char *what, struct ve_error *err)
 {
-        struct nft_ctx *ctx;
         const char *msg;
         int ret;
 
         pthread_mutex_lock(&nft_lock);
-        ctx = nft_ctx_new(NFT_CTX_DEFAULT);
-        if (ctx == NULL) {
-                pthread_mutex_unlock(&nft_lock);
-                return ve_error_set(err, ENOMEM, "%s: cannot make an nftables context", what);
+        if (shared_ctx == NULL) {
+                shared_ctx = nft_ctx_new(NFT_CTX_DEFAULT);
+                if (shared_ctx == NULL) {
+                        pthread_mutex_unlock(&nft_lock);
+                        return ve_error_set(err, ENOMEM, "%s: cannot make an nftables context",
+                                            what);
+                }
+                nft_ctx_buffer_output(shared_ctx);
+                nft_ctx_buffer_error(shared_ctx);
         }
-        nft_ctx_buffer_output(ctx);
-        nft_ctx_buffer_error(ctx);
-        ret = nft_run_cmd_from_buffer(ctx, batch);
+        ret = nft_run_cmd_from_buffer(shared_ctx, batch);
+        /* Reading a buffer also empties it for the next batch. */
+        msg = nft_ctx_get_error_buffer(shared_ctx);
+        (void)nft_ctx_get_output_buffer(shared_ctx);
         if (ret != 0) {
-                msg = nft_ctx_get_error_buffer(ctx);
                 ret = ve_error_set(err, EIO, "%s: nftables refused the change: %.*s", what,
                                    (int)strcspn(msg ? msg : "", "\n"), msg ? msg : "");
+                nft_ctx_free(shared_ctx);
+                shared_ctx = NULL;
         }
-        nft_ctx_free(ctx);
         pthread_mutex_unlock(&nft_lock);
         return ret;
 }
