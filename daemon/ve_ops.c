@@ -376,6 +376,11 @@ static int init_done(struct ved_op *op, struct ve_error *err)
                 return ret;
         ret = ved_rt_adopt(op->v, op->ctid, &d->proc, &d->idmap, err);
         d->proc.pidfd = d->proc.console_fd = -EBADF;
+        if (ret == 0 && d->lxcfs[0] == '\0')
+                ret = ved_event(op->v, "ve.degraded", op->ctid, op->id, NULL,
+                                "VE %u runs without lxcfs: free, top and uptime in it show the "
+                                "host's memory, CPUs and uptime",
+                                op->ctid);
         return ret;
 }
 

@@ -324,4 +324,22 @@ else
         fail "promtool is not available ($PROMTOOL)"
 fi
 
+begin_case "without lxcfs a VE still starts, and ved says so"
+ves_teardown_all
+ved_stop
+# A file where lxcfs's mount point goes: lxcfs cannot start.
+rm -rf "$STATE_DIR/lxcfs"
+touch "$STATE_DIR/lxcfs"
+ved_start || fail "the daemon starts without lxcfs"
+api GET /v1/host
+assert_json '.lxcfs' false
+OUT=$(vectl create 320 --ostemplate "$TEMPLATE" --ram 256M 2>&1 && vectl start 320 2>&1)
+assert_eq "$(ve_state 320)" running "VE 320 runs ($OUT)"
+TOTAL=$(vectl exec 320 awk '/^MemTotal/ { print $2 }' /proc/meminfo 2>&1)
+assert_eq "$TOTAL" "$(awk '/^MemTotal/ { print $2 }' /proc/meminfo)" "the VE sees the host's MemTotal"
+check "an event ve.degraded for VE 320" test "$(events_of ve.degraded 320)" -ge 1
+assert_match "$(cat "$VED_LOG")" 'lxcfs did not come up' "the daemon's log says why"
+vectl destroy 320 --force >/dev/null 2>&1
+rm -f "$STATE_DIR/lxcfs"
+
 finish
