@@ -98,10 +98,13 @@ static int spawn(const char *bin, const char *dir, const char *pidfile, const ch
         return 0;
 }
 
+static void end_lxcfs(const char *dir, const char *pidfile);
+
 static bool run_lxcfs(struct ved *v)
 {
         char dir[PATH_MAX], pidfile[PATH_MAX], logfile[PATH_MAX];
         const char *bin = binary();
+        struct stat st;
 
         paths(v, dir, pidfile, logfile, sizeof(dir));
         if (answers(dir))
@@ -113,7 +116,11 @@ static bool run_lxcfs(struct ved *v)
         }
         clear_stale(dir);
         if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
-                log_warn("lxcfs: cannot create %s: %s", dir, strerror(errno));
+                log_warn("lxcfs: cannot create %s: %s; VEs start without it", dir, strerror(errno));
+                return false;
+        }
+        if (lstat(dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
+                log_warn("lxcfs: %s is not a directory; VEs start without it", dir);
                 return false;
         }
         if (spawn(bin, dir, pidfile, logfile) < 0) {
@@ -130,6 +137,7 @@ static bool run_lxcfs(struct ved *v)
                 nanosleep(&ts, NULL);
         }
         log_warn("lxcfs did not come up at %s (see %s): VEs start without it", dir, logfile);
+        end_lxcfs(dir, pidfile);
         return false;
 }
 
@@ -148,6 +156,33 @@ const char *ved_lxcfs_dir(struct ved *v)
         return dir;
 }
 
+static pid_t read_pid(const char *pidfile);
+
+/* Whether the process of the pid file is there and not a zombie: checked without
+ * touching the FUSE mount, which a hung lxcfs would block the loop on. */
+static bool process_alive(const char *pidfile)
+{
+        char path[64], buf[512];
+        pid_t pid = read_pid(pidfile);
+        const char *p;
+        ssize_t n;
+        int fd;
+
+        if (pid <= 0)
+                return false;
+        snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return false;
+        n = read(fd, buf, sizeof(buf) - 1);
+        close(fd);
+        if (n <= 0)
+                return false;
+        buf[n] = '\0';
+        p = strrchr(buf, ')');
+        return p != NULL && strstr(buf, "(lxcfs)") != NULL && p[2] != 'Z' && p[2] != 'X';
+}
+
 void ved_lxcfs_check(struct ved *v)
 {
         char dir[PATH_MAX], pidfile[PATH_MAX], logfile[PATH_MAX];
@@ -155,9 +190,9 @@ void ved_lxcfs_check(struct ved *v)
         if (!v->lxcfs_up)
                 return; /* not installed or never came up: no retry loop */
         paths(v, dir, pidfile, logfile, sizeof(dir));
-        if (answers(dir))
+        if (process_alive(pidfile))
                 return;
-        log_warn("lxcfs at %s stopped answering; starting it again (running VEs keep stale "
+        log_warn("lxcfs at %s is gone; starting it again (running VEs keep stale "
                  "/proc files until they restart)",
                  dir);
         v->lxcfs_up = run_lxcfs(v);
@@ -177,16 +212,16 @@ static pid_t read_pid(const char *pidfile)
         return pid > 1 ? (pid_t)pid : 0;
 }
 
-void ved_lxcfs_stop(struct ved *v, bool ves_running)
+/* End the lxcfs of pidfile (only an lxcfs: the pid file may be stale) and
+ * remove its mount. lxcfs 5 often ignores SIGTERM (libfuse's handler waits on
+ * its idle workers), and it keeps no state, so it gets a moment and then
+ * SIGKILL; the mount is removed after it. */
+static void end_lxcfs(const char *dir, const char *pidfile)
 {
-        char dir[PATH_MAX], pidfile[PATH_MAX], logfile[PATH_MAX], comm[PATH_MAX], name[32] = "";
-        pid_t pid;
+        char comm[64], name[32] = "";
+        pid_t pid = read_pid(pidfile);
         FILE *f;
 
-        if (ves_running || !v->lxcfs_up)
-                return;
-        paths(v, dir, pidfile, logfile, sizeof(dir));
-        pid = read_pid(pidfile);
         snprintf(comm, sizeof(comm), "/proc/%d/comm", (int)pid);
         f = pid ? fopen(comm, "re") : NULL;
         if (f != NULL) {
@@ -194,9 +229,6 @@ void ved_lxcfs_stop(struct ved *v, bool ves_running)
                         name[0] = '\0';
                 fclose(f);
         }
-        /* Only an lxcfs: the pid file may be stale. lxcfs 5 often ignores SIGTERM
-         * (libfuse's handler waits on its idle workers), and it keeps no state, so
-         * it gets a moment and then SIGKILL; the mount is removed after it. */
         if (strncmp(name, "lxcfs", 5) == 0 && kill(pid, SIGTERM) == 0) {
                 for (int i = 0; i < 40 && kill(pid, 0) == 0; i++) {
                         struct timespec ts = { 0, 25 * 1000 * 1000 };
@@ -207,7 +239,17 @@ void ved_lxcfs_stop(struct ved *v, bool ves_running)
                 }
         }
         clear_stale(dir);
-        rmdir(dir);
         unlink(pidfile);
+}
+
+void ved_lxcfs_stop(struct ved *v, bool ves_running)
+{
+        char dir[PATH_MAX], pidfile[PATH_MAX], logfile[PATH_MAX];
+
+        if (ves_running || !v->lxcfs_up)
+                return;
+        paths(v, dir, pidfile, logfile, sizeof(dir));
+        end_lxcfs(dir, pidfile);
+        rmdir(dir);
         v->lxcfs_up = false;
 }

@@ -507,7 +507,9 @@ ves_teardown_all()
                         done
                 done
         done
-        awk -v s="$STATE_DIR" 'index($5, s "/") == 1 { print $5 }' /proc/self/mountinfo |
+        # Not the daemon's own lxcfs while the daemon runs: its stop ends it.
+        awk -v s="$STATE_DIR" -v l="$(ved_running && echo "$STATE_DIR/lxcfs")" \
+                'index($5, s "/") == 1 && $5 != l { print $5 }' /proc/self/mountinfo |
                 sort -r | while read -r d; do
                 echo "cleanup: unmounting $d" >&2
                 umount -l "$d"
