@@ -38,6 +38,7 @@
 
 #include "ve/cleanup.h"
 #include "ve/net.h"
+#include "ve/nft.h"
 
 #define BUSYBOX "/bin/busybox"
 #define RANGE4  "198.51.100.64"
@@ -409,6 +410,9 @@ static int group_teardown(void **state)
                 return 0;
         ve_net_teardown(fx.instance, CTID1, all, 6, fx.uplinks, 1, NULL);
         ve_net_teardown(fx.instance, CTID2, all, 6, fx.uplinks, 1, NULL);
+        /* The (now empty) nftables tables of the test's instance, as the daemon
+         * removes its own when it exits. */
+        ve_nft_tables_remove(fx.instance, NULL);
         kill_ve(0);
         kill_ve(1);
         if (fx.unreachable)
