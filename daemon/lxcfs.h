@@ -5,8 +5,8 @@
  * One lxcfs per daemon instance, mounted at <state>/lxcfs. It is not a child of
  * the daemon: VEs outlive the daemon and keep reading from it, so it is started
  * in a session of its own and found again (by its mount answering) when the
- * daemon restarts. The daemon checks it every few seconds and starts it again if
- * it died; VEs started while it was dead go without it. When the daemon stops
+ * daemon restarts. The daemon checks its process every second and starts it
+ * again if it died (VEs already running keep its dead files until they restart). When the daemon stops
  * and no VE runs, lxcfs is stopped and unmounted. A host without lxcfs runs VEs
  * without it and says so in the log, /v1/host and the start's event. Loop thread. */
 #ifndef VED_LXCFS_H
