@@ -16,6 +16,7 @@
 
 #include "log.h"
 #include "ve/cleanup.h"
+#include "ve/start.h"
 
 #define FUSE_SUPER_MAGIC 0x65735546
 
@@ -62,6 +63,52 @@ static void clear_stale(const char *dir)
                 umount2(dir, MNT_DETACH);
 }
 
+/* The pid of the pid file when it is a live lxcfs, else 0: the file may be
+ * stale, its pid reused. Read from /proc, never through the FUSE mount, which a
+ * hung lxcfs would block the loop on. */
+static pid_t lxcfs_pid(const char *pidfile)
+{
+        char buf[32] = "", comm[64];
+        FILE *f = fopen(pidfile, "re");
+        long pid = 0;
+
+        if (f != NULL) {
+                if (fgets(buf, sizeof(buf), f) != NULL)
+                        pid = strtol(buf, NULL, 10);
+                fclose(f);
+        }
+        if (pid <= 1 || ve_proc_exited((pid_t)pid))
+                return 0;
+        snprintf(comm, sizeof(comm), "/proc/%ld/comm", pid);
+        f = fopen(comm, "re");
+        if (f == NULL)
+                return 0;
+        if (fgets(buf, sizeof(buf), f) == NULL)
+                buf[0] = '\0';
+        fclose(f);
+        return strcmp(buf, "lxcfs\n") == 0 ? (pid_t)pid : 0;
+}
+
+/* End the lxcfs of pidfile and remove its mount. lxcfs 5 often ignores SIGTERM
+ * (libfuse's handler waits on its idle workers), and it keeps no state, so it
+ * gets a moment and then SIGKILL; the mount is removed after it. */
+static void end_lxcfs(const char *dir, const char *pidfile)
+{
+        pid_t pid = lxcfs_pid(pidfile);
+
+        if (pid > 0 && kill(pid, SIGTERM) == 0) {
+                for (int i = 0; i < 40 && !ve_proc_exited(pid); i++) {
+                        struct timespec ts = { 0, 25 * 1000 * 1000 };
+
+                        if (i == 10)
+                                kill(pid, SIGKILL);
+                        nanosleep(&ts, NULL);
+                }
+        }
+        clear_stale(dir);
+        unlink(pidfile);
+}
+
 /* Double fork: lxcfs ends up in its own session, reparented away from the daemon,
  * with nothing of the daemon's but its log file. */
 static int spawn(const char *bin, const char *dir, const char *pidfile, const char *logfile)
@@ -72,6 +119,7 @@ static int spawn(const char *bin, const char *dir, const char *pidfile, const ch
         if (pid < 0)
                 return -errno;
         if (pid == 0) {
+                sigset_t none;
                 int fd;
 
                 setsid();
@@ -86,7 +134,6 @@ static int spawn(const char *bin, const char *dir, const char *pidfile, const ch
                         dup2(fd, STDERR_FILENO);
                 }
                 close_range(3, ~0U, 0);
-                sigset_t none;
                 sigemptyset(&none);
                 sigprocmask(SIG_SETMASK, &none, NULL);
                 execl(bin, "lxcfs", "--foreground", "--enable-loadavg", "--enable-cfs", "--pidfile",
@@ -97,8 +144,6 @@ static int spawn(const char *bin, const char *dir, const char *pidfile, const ch
                 ;
         return 0;
 }
-
-static void end_lxcfs(const char *dir, const char *pidfile);
 
 static bool run_lxcfs(struct ved *v)
 {
@@ -156,33 +201,6 @@ const char *ved_lxcfs_dir(struct ved *v)
         return dir;
 }
 
-static pid_t read_pid(const char *pidfile);
-
-/* Whether the process of the pid file is there and not a zombie: checked without
- * touching the FUSE mount, which a hung lxcfs would block the loop on. */
-static bool process_alive(const char *pidfile)
-{
-        char path[64], buf[512];
-        pid_t pid = read_pid(pidfile);
-        const char *p;
-        ssize_t n;
-        int fd;
-
-        if (pid <= 0)
-                return false;
-        snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-        fd = open(path, O_RDONLY | O_CLOEXEC);
-        if (fd < 0)
-                return false;
-        n = read(fd, buf, sizeof(buf) - 1);
-        close(fd);
-        if (n <= 0)
-                return false;
-        buf[n] = '\0';
-        p = strrchr(buf, ')');
-        return p != NULL && strstr(buf, "(lxcfs)") != NULL && p[2] != 'Z' && p[2] != 'X';
-}
-
 void ved_lxcfs_check(struct ved *v)
 {
         char dir[PATH_MAX], pidfile[PATH_MAX], logfile[PATH_MAX];
@@ -190,56 +208,12 @@ void ved_lxcfs_check(struct ved *v)
         if (!v->lxcfs_up)
                 return; /* not installed or never came up: no retry loop */
         paths(v, dir, pidfile, logfile, sizeof(dir));
-        if (process_alive(pidfile))
+        if (lxcfs_pid(pidfile) > 0)
                 return;
         log_warn("lxcfs at %s is gone; starting it again (running VEs keep stale "
                  "/proc files until they restart)",
                  dir);
         v->lxcfs_up = run_lxcfs(v);
-}
-
-static pid_t read_pid(const char *pidfile)
-{
-        char buf[32] = "";
-        FILE *f = fopen(pidfile, "re");
-        long pid = 0;
-
-        if (f == NULL)
-                return 0;
-        if (fgets(buf, sizeof(buf), f) != NULL)
-                pid = strtol(buf, NULL, 10);
-        fclose(f);
-        return pid > 1 ? (pid_t)pid : 0;
-}
-
-/* End the lxcfs of pidfile (only an lxcfs: the pid file may be stale) and
- * remove its mount. lxcfs 5 often ignores SIGTERM (libfuse's handler waits on
- * its idle workers), and it keeps no state, so it gets a moment and then
- * SIGKILL; the mount is removed after it. */
-static void end_lxcfs(const char *dir, const char *pidfile)
-{
-        char comm[64], name[32] = "";
-        pid_t pid = read_pid(pidfile);
-        FILE *f;
-
-        snprintf(comm, sizeof(comm), "/proc/%d/comm", (int)pid);
-        f = pid ? fopen(comm, "re") : NULL;
-        if (f != NULL) {
-                if (fgets(name, sizeof(name), f) == NULL)
-                        name[0] = '\0';
-                fclose(f);
-        }
-        if (strncmp(name, "lxcfs", 5) == 0 && kill(pid, SIGTERM) == 0) {
-                for (int i = 0; i < 40 && kill(pid, 0) == 0; i++) {
-                        struct timespec ts = { 0, 25 * 1000 * 1000 };
-
-                        if (i == 10)
-                                kill(pid, SIGKILL);
-                        nanosleep(&ts, NULL);
-                }
-        }
-        clear_stale(dir);
-        unlink(pidfile);
 }
 
 void ved_lxcfs_stop(struct ved *v, bool ves_running)

@@ -17,10 +17,8 @@
 #include "runtime.h"
 #include "traffic.h"
 #include "ve/image.h"
-#include "ve/cleanup.h"
 #include "ve/disk.h"
 #include "ve/mount.h"
-#include "ve/parse.h"
 
 #define SAMPLE_MS 1000
 

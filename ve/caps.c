@@ -49,3 +49,16 @@ int ve_caps_drop(struct ve_child_err *e)
                 return ve_child_fail(e, errno, "clear the ambient capabilities");
         return clear_inheritable(e);
 }
+
+bool ve_caps_have(int cap)
+{
+        cap_flag_value_t v = CAP_CLEAR;
+        cap_t caps = cap_get_proc();
+
+        if (caps == NULL)
+                return false;
+        if (cap_get_flag(caps, (cap_value_t)cap, CAP_EFFECTIVE, &v) < 0)
+                v = CAP_CLEAR;
+        cap_free(caps);
+        return v == CAP_SET;
+}

@@ -13,6 +13,12 @@
 
 #include "child.h"
 
+#include <stdbool.h>
+
+/* Whether this process holds capability cap (CAP_*) in its effective set; false
+ * when that cannot be told. */
+bool ve_caps_have(int cap);
+
 /* The dropped capabilities (CAP_* numbers) and how many there are. */
 const int *ve_caps_dropped(size_t *n);
 

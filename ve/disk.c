@@ -39,10 +39,10 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
-#include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include "caps.h"
 #include "cleanup.h"
 #include "loop.h"
 #include "mount.h"
@@ -57,23 +57,13 @@
  * floor, for the allocations that may use it (unwritten extent conversion). */
 #define RESV_DEFAULT_MAX 4096ULL
 
-static bool have_sys_resource(void)
-{
-        struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
-        struct __user_cap_data_struct data[2];
-
-        if (syscall(SYS_capget, &hdr, data) < 0)
-                return false;
-        return (data[CAP_SYS_RESOURCE / 32].effective & (1U << (CAP_SYS_RESOURCE % 32))) != 0;
-}
-
 uint64_t ve_disk_fs_size(uint64_t diskspace)
 {
         uint64_t headroom = diskspace;
 
         /* A daemon that may resize online needs no headroom: the file system is
          * then exactly diskspace, and df in the VE shows that size. */
-        if (have_sys_resource())
+        if (ve_caps_have(CAP_SYS_RESOURCE))
                 return diskspace & ~(BLOCK - 1);
 
         if (headroom < HEADROOM_MIN)
@@ -220,7 +210,7 @@ static int grow_online(const struct mounted_fs *fs, uint64_t diskspace, struct v
         uint64_t fs_bytes = fs->geo.blocks * fs->geo.block_size;
         char want[16], max[16];
 
-        if (!have_sys_resource()) {
+        if (!ve_caps_have(CAP_SYS_RESOURCE)) {
                 ve_format_size(diskspace, want, sizeof(want));
                 ve_format_size(fs_bytes, max, sizeof(max));
                 return ve_error_set(err, VE_ECONFLICT,
@@ -310,19 +300,6 @@ static uint64_t inodes_at(const struct ve_image_geometry *geo, uint64_t size)
         return (blocks + geo->blocks_per_group - 1) / geo->blocks_per_group * geo->inodes_per_group;
 }
 
-static int refuse_attached(const char *img, struct ve_error *err)
-{
-        char dev[64];
-        int ret;
-
-        ret = ve_loop_find(img, dev, sizeof(dev), err);
-        if (ret == -ENOENT)
-                return 0;
-        if (ret < 0)
-                return ret;
-        return ve_error_set(err, EBUSY, "%s is attached to %s; stop the VE first", img, dev);
-}
-
 int ve_disk_resize_offline(const char *img, uint64_t diskspace, uint64_t diskinodes,
                            struct ve_error *err)
 {
@@ -330,7 +307,7 @@ int ve_disk_resize_offline(const char *img, uint64_t diskspace, uint64_t diskino
         uint64_t used, inodes_used, fs_bytes, target;
         int ret;
 
-        ret = refuse_attached(img, err);
+        ret = ve_loop_refuse_attached(img, err);
         if (ret == 0)
                 ret = ve_image_geometry(img, &geo, err);
         if (ret < 0)

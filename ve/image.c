@@ -39,10 +39,10 @@
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "caps.h"
 #include "cleanup.h"
 #include "disk.h"
 #include "loop.h"
@@ -536,38 +536,15 @@ int ve_private_create(const char *golden_img, const char *dest_img, uint64_t dis
         return 0;
 }
 
-static int check_not_attached(const char *img, struct ve_error *err)
-{
-        char dev[64];
-        int ret;
-
-        ret = ve_loop_find(img, dev, sizeof(dev), err);
-        if (ret == -ENOENT)
-                return 0;
-        if (ret < 0)
-                return ret;
-        return ve_error_set(err, EBUSY, "%s is attached to %s; stop the VE first", img, dev);
-}
-
-/* ext4's online resize ioctl demands CAP_SYS_RESOURCE; say so plainly rather
- * than pass on resize2fs's "Permission denied". */
-static bool have_sys_resource(void)
-{
-        struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
-        struct __user_cap_data_struct data[2];
-
-        if (syscall(SYS_capget, &hdr, data) < 0)
-                return true; /* let the ioctl decide */
-        return (data[CAP_SYS_RESOURCE / 32].effective & (1U << (CAP_SYS_RESOURCE % 32))) != 0;
-}
-
 static int grow_online(const char *img, uint64_t old_size, uint64_t size, struct ve_error *err)
 {
         char dev[64];
         char *resize[] = { "resize2fs", dev, NULL };
         int ret;
 
-        if (!have_sys_resource())
+        /* ext4's online resize ioctl demands CAP_SYS_RESOURCE; say so plainly
+         * rather than pass on resize2fs's "Permission denied". */
+        if (!ve_caps_have(CAP_SYS_RESOURCE))
                 return ve_error_set(err, EPERM,
                                     "growing a mounted ext4 file system needs "
                                     "CAP_SYS_RESOURCE, which this process lacks");
@@ -638,7 +615,8 @@ int ve_private_resize(const char *img, uint64_t new_size, bool mounted, struct v
                                     img);
         if (mounted)
                 ret = grow_online(img, (uint64_t)st.st_size, new_size, err);
-        else if ((ret = check_not_attached(img, err)) == 0 && (ret = check_offline(img, err)) == 0)
+        else if ((ret = ve_loop_refuse_attached(img, err)) == 0 &&
+                 (ret = check_offline(img, err)) == 0)
                 ret = new_size >= (uint64_t)st.st_size ? grow_offline(img, new_size, err)
                                                        : shrink_offline(img, new_size, err);
         if (ret < 0)
@@ -652,7 +630,7 @@ int ve_private_rebuild(const char *img, uint64_t size, uint64_t inodes, struct v
         int ret;
 
         size &= ~(BLOCK - 1);
-        ret = check_not_attached(img, err);
+        ret = ve_loop_refuse_attached(img, err);
         if (ret == 0)
                 ret = make_tmp_name(img, tmp, sizeof(tmp), err);
         if (ret < 0)

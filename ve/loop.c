@@ -197,3 +197,16 @@ int ve_loop_set_capacity(const char *dev, struct ve_error *err)
                 return ve_error_errno(err, errno, "update capacity of %s", dev);
         return 0;
 }
+
+int ve_loop_refuse_attached(const char *img, struct ve_error *err)
+{
+        char dev[64];
+        int ret;
+
+        ret = ve_loop_find(img, dev, sizeof(dev), err);
+        if (ret == -ENOENT)
+                return 0;
+        if (ret < 0)
+                return ret;
+        return ve_error_set(err, EBUSY, "%s is attached to %s; stop the VE first", img, dev);
+}

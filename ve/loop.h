@@ -27,6 +27,10 @@ int ve_loop_attach(const char *img, bool read_only, char *dev, size_t len, struc
  * uses img, another -errno with err filled on failure. */
 int ve_loop_find(const char *img, char *dev, size_t len, struct ve_error *err);
 
+/* 0 when img is attached to no loop device; -EBUSY (err names the device) when it
+ * is, as the image of a VE that runs; or another -errno. */
+int ve_loop_refuse_attached(const char *img, struct ve_error *err);
+
 /* Detach dev (LOOP_CLR_FD). A device still in use (mounted) is not torn down:
  * the kernel marks it autoclear and it goes when its user does; that counts as
  * success. A device that is already free returns 0. */

@@ -101,9 +101,7 @@ static int verify(pid_t pid, uint64_t starttime, const char *cgroup_path, struct
 
 /* Open the pidfd first and check it is still alive last: if it is, the pid could
  * not have been reused in between, so what /proc said was about this process. */
-/* An init that died whose parent is gone waits as a zombie until the host's
- * PID 1 reaps it, which can take seconds: it has exited all the same. */
-static bool has_exited(pid_t pid)
+bool ve_proc_exited(pid_t pid)
 {
         char path[64], buf[512];
         _cleanup_close_ int fd = -EBADF;
@@ -138,7 +136,7 @@ int ve_proc_find(pid_t pid, uint64_t starttime, const char *cgroup_path, struct 
         if (ve_pidfd_send_signal(pidfd, 0) < 0)
                 return ve_error_errno(err, errno == ESRCH ? VE_ENOTFOUND : errno, "process %d",
                                       (int)pid);
-        if (has_exited(pid))
+        if (ve_proc_exited(pid))
                 return ve_error_set(err, VE_ENOTFOUND, "process %d has exited", (int)pid);
         out->pid = pid;
         out->starttime = starttime;

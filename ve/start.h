@@ -96,6 +96,11 @@ int ve_proc_starttime(pid_t pid, uint64_t *out, struct ve_error *err);
 int ve_proc_find(pid_t pid, uint64_t starttime, const char *cgroup_path, struct ve_proc *out,
                  struct ve_error *err);
 
+/* Whether pid is gone or a zombie. A process whose parent died waits as a zombie
+ * until the host's PID 1 reaps it, which can take seconds: it has exited all the
+ * same (ve_proc_find() refuses it). */
+bool ve_proc_exited(pid_t pid);
+
 /* Ask the VE's init to shut down: SIGRTMIN+3 for systemd, SIGPWR for sysvinit and
  * busybox init (both halt on it). init_kind: "systemd", "sysvinit", "busybox", or
  * NULL to look at what runs as init (/proc/<pid>/exe named systemd). Sent through

@@ -68,6 +68,12 @@ exec_ok()
 }
 
 # kill_init CTID: SIGKILL the VE's init from the host and wait for it to be gone.
+# no_cgroups CTID: none of the VE's cgroup directories is left.
+no_cgroups()
+{
+        [ -z "$(ve_cgroup_dirs "$1")" ]
+}
+
 kill_init()
 {
         local pid
@@ -172,7 +178,7 @@ check "kill VE 101's init from the host" kill_init 101
 T0=$SECONDS
 check "VE 101 shows stopped within 5 s" wait_until 5 is_state 101 stopped
 echo "   (stopped after about $((SECONDS - T0)) s)"
-check "its cgroups are gone within 5 s" wait_until 5 test -z "$(ve_cgroup_dirs 101)"
+check "its cgroups are gone within 5 s" wait_until 5 no_cgroups 101
 assert_eq "$(status_line 101)" "CTID 101 exist unmounted stopped" "vectl status 101"
 assert_eq "$(host_leftovers 101)" "" "what the host holds of VE 101"
 EVENTS=$(events_since "$EV0")

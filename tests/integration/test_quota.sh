@@ -56,6 +56,21 @@ events_of()
                 jq -s --arg t "$1" --argjson c "$2" '[.[] | select(.type == $t and .ctid == $c)] | length'
 }
 
+# events_over TYPE CTID N: more than N events of TYPE for CTID (for wait_until,
+# which runs its command again each time: no "$(...)" in its arguments).
+events_over()
+{
+        [ "$(events_of "$1" "$2")" -gt "$3" ]
+}
+
+# pids_now CTID: processes in the VE's cgroup now.
+pids_now()
+{
+        if [ "$CG" = v1 ]; then cgfile pids "$1" pids.current; else cgfile - "$1" pids.current; fi
+}
+pids_at_least() { [ "$(pids_now "$1")" -ge "$2" ] 2>/dev/null; }
+pids_at_most() { [ "$(pids_now "$1")" -le "$2" ] 2>/dev/null; }
+
 # within VALUE TARGET PERCENT: VALUE is TARGET +- PERCENT %.
 within()
 {
@@ -122,8 +137,7 @@ check "VE 302 runs" test "$(ve_state 302)" = running
 BEFORE=$(events_of ve.limit.ram 301)
 vectl exec 301 sh -c 'x=$(head -c 600000000 /dev/zero | tr "\0" a); echo ${#x}' >"$T/hog" 2>&1
 assert_eq "$?" 137 "the hog's exit status (killed by SIGKILL) ($(cat "$T/hog"))"
-wait_until 5 test "$(events_of ve.limit.ram 301)" -gt "$BEFORE"
-check "an event ve.limit.ram for VE 301" test "$(events_of ve.limit.ram 301)" -gt "$BEFORE"
+check "an event ve.limit.ram for VE 301" wait_until 5 events_over ve.limit.ram 301 "$BEFORE"
 api GET /v1/ves/301/usage
 assert_json '.memory.oom_kills >= 1' true
 assert_json '.memory.failcnt > 0' true
@@ -137,20 +151,18 @@ begin_case "a fork bomb stops at numproc; the host still forks; the event is rep
 BEFORE=$(events_of ve.limit.numproc 301)
 vectl exec 301 sh -c 'i=0; while [ $i -lt 200 ]; do sleep 60 & i=$((i+1)); done; wait' >"$T/bomb" 2>&1 &
 BOMB=$!
-wait_until 20 test "$(cgfile pids 301 pids.current 2>/dev/null || echo 0)" -ge 60
+wait_until 20 pids_at_least 301 60
 sleep 1
-N=$(cgfile pids 301 pids.current)
-[ "$CG" = v2 ] && N=$(cgfile - 301 pids.current)
+N=$(pids_now 301)
 check "the VE holds at most 64 processes ($N)" test "${N:-999}" -le 64
 check "the VE reached its limit ($N)" test "${N:-0}" -ge 60
 assert_eq "$(/bin/true && echo forked)" forked "the host still forks"
-wait_until 5 test "$(events_of ve.limit.numproc 301)" -gt "$BEFORE"
-check "an event ve.limit.numproc for VE 301" test "$(events_of ve.limit.numproc 301)" -gt "$BEFORE"
+check "an event ve.limit.numproc for VE 301" wait_until 5 events_over ve.limit.numproc 301 "$BEFORE"
 api GET /v1/ves/301/usage
 assert_json '.processes.limit_hits > 0' true
 vectl exec 301 sh -c 'kill $(pidof sleep) 2>/dev/null; true' >/dev/null 2>&1
 wait "$BOMB" 2>/dev/null
-wait_until 10 test "$(cgfile pids 301 pids.current 2>/dev/null || echo 0)" -le 5
+check "the fork bomb's processes are gone" wait_until 10 pids_at_most 301 5
 
 # --- disk ----------------------------------------------------------------------------
 
@@ -166,8 +178,7 @@ assert_match "$OUT" 'No space left on device' "dd's error"
 HOSTFREE1=$(df -k --output=avail "$STATE_DIR" | tail -1)
 check "the host keeps its free space (lost $(((HOSTFREE0 - HOSTFREE1) / 1024)) MiB of a 512M VE)" \
         test $((HOSTFREE0 - HOSTFREE1)) -lt $((600 * 1024))
-wait_until 5 test "$(events_of ve.limit.diskspace 301)" -ge 1
-check "an event ve.limit.diskspace for VE 301" test "$(events_of ve.limit.diskspace 301)" -ge 1
+check "an event ve.limit.diskspace for VE 301" wait_until 5 events_over ve.limit.diskspace 301 0
 
 begin_case "shrinking diskspace below what is used is refused, saying how much is used"
 api PATCH /v1/ves/301 '{"diskspace":"100M"}'
@@ -196,8 +207,7 @@ assert_json '.disk.inodes_total >= 12000 and .disk.inodes_total <= 13200' true
 assert_json '.disk.inodes_used == .disk.inodes_total' true
 DFI=$(vectl exec 303 df -i / 2>&1 | awk 'NR == 2 { print $2 }')
 check "df -i shows about 12000 inodes ($DFI)" test "${DFI:-0}" -ge 12000 -a "${DFI:-0}" -le 13200
-wait_until 5 test "$(events_of ve.limit.diskinodes 303)" -ge 1
-check "an event ve.limit.diskinodes for VE 303" test "$(events_of ve.limit.diskinodes 303)" -ge 1
+check "an event ve.limit.diskinodes for VE 303" wait_until 5 events_over ve.limit.diskinodes 303 0
 vectl destroy 303 --force >/dev/null 2>&1
 
 # --- CPU -----------------------------------------------------------------------------
@@ -351,7 +361,7 @@ OUT=$(vectl create 320 --ostemplate "$TEMPLATE" --ram 256M 2>&1 && vectl start 3
 assert_eq "$(ve_state 320)" running "VE 320 runs ($OUT)"
 TOTAL=$(vectl exec 320 awk '/^MemTotal/ { print $2 }' /proc/meminfo 2>&1)
 assert_eq "$TOTAL" "$(awk '/^MemTotal/ { print $2 }' /proc/meminfo)" "the VE sees the host's MemTotal"
-check "an event ve.degraded for VE 320" test "$(events_of ve.degraded 320)" -ge 1
+check "an event ve.degraded for VE 320" events_over ve.degraded 320 0
 assert_match "$(cat "$VED_LOG")" 'lxcfs: .* is not a directory; VEs start without it' "the daemon's log says why"
 vectl destroy 320 --force >/dev/null 2>&1
 rm -f "$STATE_DIR/lxcfs"

@@ -25,6 +25,8 @@
 
 #include <cmocka.h>
 
+#include "unit_fs.h"
+
 #include "ve/disk.h"
 #include "ve/error.h"
 #include "ve/image.h"
@@ -39,34 +41,6 @@
 
 static char base[PATH_MAX];
 static char golden[PATH_MAX];
-
-static void pathf(char *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void pathf(char *out, const char *fmt, ...)
-{
-        va_list ap;
-
-        va_start(ap, fmt);
-        vsnprintf(out, PATH_MAX, fmt, ap);
-        va_end(ap);
-}
-
-static void umount_all_under_base(void)
-{
-        char line[4096], mp[PATH_MAX], found[32][PATH_MAX];
-        int n = 0, i;
-        FILE *f = fopen("/proc/self/mountinfo", "re");
-
-        if (f == NULL)
-                return;
-        while (n < 32 && fgets(line, sizeof(line), f) != NULL)
-                if (sscanf(line, "%*s %*s %*s %*s %4095s", mp) == 1 &&
-                    strncmp(mp, base, strlen(base)) == 0)
-                        pathf(found[n++], "%s", mp);
-        fclose(f);
-        for (i = n - 1; i >= 0; i--)
-                if (ve_private_umount(found[i], NULL) < 0)
-                        umount2(found[i], MNT_DETACH);
-}
 
 static int write_file(const char *path, const char *text)
 {
@@ -112,7 +86,7 @@ static int group_teardown(void **state)
         (void)state;
         if (base[0] == '\0')
                 return 0;
-        umount_all_under_base();
+        umount_all_under(base);
         if (ve_rmtree(base, &err) < 0) {
                 fprintf(stderr, "cleanup: %s\n", err.message);
                 ve_error_clear(&err);

@@ -24,6 +24,8 @@
 
 #include <cmocka.h>
 
+#include "unit_fs.h"
+
 #include "ve/disk.h"
 #include "ve/error.h"
 #include "ve/image.h"
@@ -35,16 +37,6 @@
 
 static char base[PATH_MAX]; /* the test's temporary directory */
 static char tpl_dir[PATH_MAX];
-
-static void pathf(char *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void pathf(char *out, const char *fmt, ...)
-{
-        va_list ap;
-
-        va_start(ap, fmt);
-        vsnprintf(out, PATH_MAX, fmt, ap);
-        va_end(ap);
-}
 
 static void skip_unless_root(void)
 {
@@ -67,25 +59,6 @@ static void source_dir(char *out)
         pathf(out, "%s", dirname(dirname(dirname(file))));
 }
 
-/* Unmount whatever still lies under base (deepest first); loop devices go
- * with their mounts (autoclear). */
-static void umount_all_under_base(void)
-{
-        char line[4096], mp[PATH_MAX], found[64][PATH_MAX];
-        int n = 0, i;
-        FILE *f = fopen("/proc/self/mountinfo", "re");
-
-        if (f == NULL)
-                return;
-        while (n < 64 && fgets(line, sizeof(line), f) != NULL)
-                if (sscanf(line, "%*s %*s %*s %*s %4095s", mp) == 1 &&
-                    strncmp(mp, base, strlen(base)) == 0)
-                        pathf(found[n++], "%s", mp);
-        fclose(f);
-        for (i = n - 1; i >= 0; i--)
-                umount2(found[i], MNT_DETACH);
-}
-
 static int group_setup(void **state)
 {
         (void)state;
@@ -105,7 +78,7 @@ static int group_teardown(void **state)
         (void)state;
         if (base[0] == '\0')
                 return 0;
-        umount_all_under_base();
+        umount_all_under(base);
         if (ve_rmtree(base, &err) < 0) {
                 fprintf(stderr, "cleanup: %s\n", err.message);
                 ve_error_clear(&err);
