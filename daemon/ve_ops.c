@@ -14,6 +14,7 @@
 #include "log.h"
 #include "lxcfs.h"
 #include "quota/cgroup.h"
+#include "quota/limits.h"
 #include "netplan.h"
 #include "runtime.h"
 #include "usage.h"
@@ -368,6 +369,7 @@ static int init_work(struct ved_op *op, struct ve_error *err)
 static int init_done(struct ved_op *op, struct ve_error *err)
 {
         struct ve_op_data *d = op->data;
+        char missing[128];
         int ret;
 
         ret = ved_store_ve_set_runtime(&op->v->store, op->ctid, d->proc.pid,
@@ -381,6 +383,17 @@ static int init_done(struct ved_op *op, struct ve_error *err)
                                 "VE %u runs without lxcfs: free, top and uptime in it show the "
                                 "host's memory, CPUs and uptime",
                                 op->ctid);
+        if (ret == 0 && quota_cgroup_unenforced(op->v->cgroup, op->v->cfg.instance, op->ctid,
+                                                missing, sizeof(missing)) == 0 &&
+            missing[0] != '\0') {
+                log_warn("VE %u: the host gives ved no cgroup controller %s: those limits "
+                            "are not enforced",
+                            op->ctid, missing);
+                ret = ved_event(op->v, "ve.degraded", op->ctid, op->id, NULL,
+                                "VE %u runs without the cgroup controllers %s: their limits are "
+                                "not enforced",
+                                op->ctid, missing);
+        }
         return ret;
 }
 

@@ -191,6 +191,17 @@ int quota_cgroup_set_limits(const struct quota_cgroup *cg, const char *instance,
         return ret < 0 ? ret : cg->ops->set_limits(cg, instance, ctid, l, err);
 }
 
+int quota_cgroup_unenforced(const struct quota_cgroup *cg, const char *instance, uint32_t ctid,
+                            char *buf, size_t len)
+{
+        if (len == 0)
+                return -ENOBUFS;
+        buf[0] = '\0';
+        if (check_instance(instance, NULL) < 0)
+                return -EINVAL;
+        return cg->ops->unenforced(cg, instance, ctid, buf, len);
+}
+
 int quota_cgroup_usage(const struct quota_cgroup *cg, const char *instance, uint32_t ctid,
                        struct quota_usage *u, struct ve_error *err)
 {

@@ -62,6 +62,8 @@ struct quota_cgroup_ops {
                           const struct quota_limits *l, struct ve_error *err);
         int (*usage)(const struct quota_cgroup *cg, const char *instance, uint32_t ctid,
                      struct quota_usage *u, struct ve_error *err);
+        int (*unenforced)(const struct quota_cgroup *cg, const char *instance, uint32_t ctid,
+                          char *buf, size_t len);
 };
 
 struct quota_cgroup {
@@ -193,5 +195,9 @@ int quota_v2_set_limits(const struct quota_cgroup *cg, const char *instance, uin
                         const struct quota_limits *l, struct ve_error *err);
 int quota_v2_usage(const struct quota_cgroup *cg, const char *instance, uint32_t ctid,
                    struct quota_usage *u, struct ve_error *err);
+int quota_v1_unenforced(const struct quota_cgroup *cg, const char *instance, uint32_t ctid,
+                        char *buf, size_t len);
+int quota_v2_unenforced(const struct quota_cgroup *cg, const char *instance, uint32_t ctid,
+                        char *buf, size_t len);
 
 #endif

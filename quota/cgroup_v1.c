@@ -404,4 +404,5 @@ const struct quota_cgroup_ops quota_cgroup_v1_ops = {
         .delegate = v1_delegate,
         .set_limits = quota_v1_set_limits,
         .usage = quota_v1_usage,
+        .unenforced = quota_v1_unenforced,
 };

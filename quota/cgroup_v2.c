@@ -256,4 +256,5 @@ const struct quota_cgroup_ops quota_cgroup_v2_ops = {
         .delegate = v2_delegate,
         .set_limits = quota_v2_set_limits,
         .usage = quota_v2_usage,
+        .unenforced = quota_v2_unenforced,
 };

@@ -54,9 +54,19 @@ struct quota_usage {
         uint64_t io_read_bytes, io_write_bytes, io_read_ops, io_write_ops;
 };
 
-/* Write every limit of l to the VE's cgroup (which must exist). */
+/* Write every limit of l to the VE's cgroup (which must exist); see
+ * quota_cgroup_unenforced() for the controllers a host may lack. */
 int quota_cgroup_set_limits(const struct quota_cgroup *cg, const char *instance, uint32_t ctid,
                             const struct quota_limits *l, struct ve_error *err);
+
+/* The controllers whose limits the VE's cgroup (which must exist) cannot take,
+ * space-separated into buf ("" when none; -ENOBUFS when buf is too small). On
+ * cgroup v2 a controller the host does not delegate to ved's instance (not in
+ * its parent's cgroup.controllers) is skipped by quota_cgroup_set_limits(): the
+ * VE runs, unlimited there, as LXD does, and the daemon says so. On v1 a
+ * missing hierarchy makes quota_cgroup_set_limits() fail instead. */
+int quota_cgroup_unenforced(const struct quota_cgroup *cg, const char *instance, uint32_t ctid,
+                            char *buf, size_t len);
 
 /* Read the VE's counters. A missing cgroup is -ENOENT. */
 int quota_cgroup_usage(const struct quota_cgroup *cg, const char *instance, uint32_t ctid,

@@ -245,3 +245,33 @@ int quota_v1_usage(const struct quota_cgroup *cg, const char *instance, uint32_t
                 sum_rw(buf, &u->io_read_ops, &u->io_write_ops);
         return 0;
 }
+
+/* A v1 host mounts each controller as its own hierarchy; quota_v1_set_limits()
+ * needs them all, so one missing fails the start rather than being skipped.
+ * Named here all the same, for the daemon's report. */
+int quota_v1_unenforced(const struct quota_cgroup *cg, const char *instance, uint32_t ctid,
+                        char *buf, size_t len)
+{
+        static const struct {
+                const char *controller, *file;
+        } probes[] = {
+                { "memory", "memory.limit_in_bytes" }, { "cpu", "cpu.cfs_quota_us" },
+                { "cpuset", "cpuset.cpus" },           { "pids", "pids.max" },
+                { "blkio", "blkio.throttle.read_bps_device" },
+        };
+        size_t used = 0;
+
+        buf[0] = '\0';
+        for (size_t i = 0; i < sizeof(probes) / sizeof(probes[0]); i++) {
+                int n;
+
+                if (has_file(cg, probes[i].controller, instance, ctid, probes[i].file))
+                        continue;
+                n = snprintf(buf + used, len - used, "%s%s", used ? " " : "",
+                             probes[i].controller);
+                if (n < 0 || (size_t)n >= len - used)
+                        return -ENOBUFS;
+                used += (size_t)n;
+        }
+        return 0;
+}

@@ -49,6 +49,8 @@ static int set_memory(const struct quota_cgroup *cg, const char *instance, uint3
         char value[32];
         int ret;
 
+        if (!has_file(cg, instance, ctid, "memory.max"))
+                return 0; /* no memory controller: see quota_v2_unenforced() */
         fmt_max(value, sizeof(value), l->ram);
         ret = put(cg, instance, ctid, "memory.max", value, err);
         if (ret < 0)
@@ -86,6 +88,8 @@ static int set_cpu(const struct quota_cgroup *cg, const char *instance, uint32_t
                     (ret = put(cg, instance, ctid, "cpuset.cpus", cpus, err)) < 0)
                         return ve_error_prefix(err, "cpus");
         }
+        if (!has_file(cg, instance, ctid, "cpu.max"))
+                return 0;
         if (quota)
                 snprintf(value, sizeof(value), "%llu %llu", (unsigned long long)quota,
                          CPU_PERIOD_US);
@@ -108,17 +112,43 @@ static int set_io(const struct quota_cgroup *cg, const char *instance, uint32_t 
         if (l->blk_major == 0 && l->blk_minor == 0)
                 return 0;
         if (!has_file(cg, instance, ctid, "io.max"))
-                return l->iolimit || l->iopslimit
-                           ? ve_error_set(err, VE_EUNSUPPORTED,
-                                          "iolimit: the io controller is not enabled for "
-                                          "this host's VEs")
-                           : 0;
+                return 0;
         fmt_max(bps, sizeof(bps), l->iolimit ? l->iolimit : QUOTA_UNLIMITED);
         fmt_max(iops, sizeof(iops), l->iopslimit ? l->iopslimit : QUOTA_UNLIMITED);
         snprintf(value, sizeof(value), "%u:%u rbps=%s wbps=%s riops=%s wiops=%s", l->blk_major,
                  l->blk_minor, bps, bps, iops, iops);
         ret = put(cg, instance, ctid, "io.max", value, err);
         return ret < 0 ? ve_error_prefix(err, "iolimit") : 0;
+}
+
+/* The controllers the host delegates to ved's instance show up as their files in
+ * the VE's cgroup. A limit whose controller is missing is skipped by
+ * quota_v2_set_limits() (as LXD does), and named here so the daemon can say so. */
+static const struct {
+        const char *controller, *file;
+} probes[] = {
+        { "memory", "memory.max" }, { "cpu", "cpu.max" },    { "cpuset", "cpuset.cpus" },
+        { "pids", "pids.max" },     { "io", "io.max" },
+};
+
+int quota_v2_unenforced(const struct quota_cgroup *cg, const char *instance, uint32_t ctid,
+                        char *buf, size_t len)
+{
+        size_t used = 0;
+
+        buf[0] = '\0';
+        for (size_t i = 0; i < sizeof(probes) / sizeof(probes[0]); i++) {
+                int n;
+
+                if (has_file(cg, instance, ctid, probes[i].file))
+                        continue;
+                n = snprintf(buf + used, len - used, "%s%s", used ? " " : "",
+                             probes[i].controller);
+                if (n < 0 || (size_t)n >= len - used)
+                        return -ENOBUFS;
+                used += (size_t)n;
+        }
+        return 0;
 }
 
 int quota_v2_set_limits(const struct quota_cgroup *cg, const char *instance, uint32_t ctid,
@@ -129,7 +159,7 @@ int quota_v2_set_limits(const struct quota_cgroup *cg, const char *instance, uin
 
         if (ret == 0)
                 ret = set_cpu(cg, instance, ctid, l, err);
-        if (ret == 0) {
+        if (ret == 0 && has_file(cg, instance, ctid, "pids.max")) {
                 fmt_max(value, sizeof(value), l->numproc);
                 ret = put(cg, instance, ctid, "pids.max", value, err);
                 if (ret < 0)
@@ -167,6 +197,14 @@ static uint64_t get_u64(const struct quota_cgroup *cg, const char *instance, uin
         return strtoull(buf, NULL, 10);
 }
 
+/* A limit file: QUOTA_UNLIMITED when its controller is missing too. */
+static uint64_t get_limit(const struct quota_cgroup *cg, const char *instance, uint32_t ctid,
+                          const char *file)
+{
+        return has_file(cg, instance, ctid, file) ? get_u64(cg, instance, ctid, file)
+                                                  : QUOTA_UNLIMITED;
+}
+
 /* io.stat: "MAJ:MIN rbytes=N wbytes=N rios=N wios=N ..." per device, summed. */
 static void sum_io(const char *text, struct quota_usage *u)
 {
@@ -192,10 +230,10 @@ int quota_v2_usage(const struct quota_cgroup *cg, const char *instance, uint32_t
         char buf[8192];
         uint64_t usec = 0;
 
-        if (get(cg, instance, ctid, "memory.current", buf, sizeof(buf)) < 0)
+        if (!has_file(cg, instance, ctid, "cgroup.procs"))
                 return ve_error_set(err, ENOENT, "VE %u has no cgroup", ctid);
-        u->mem_current = strtoull(buf, NULL, 10);
-        u->mem_limit = get_u64(cg, instance, ctid, "memory.max");
+        u->mem_current = get_u64(cg, instance, ctid, "memory.current");
+        u->mem_limit = get_limit(cg, instance, ctid, "memory.max");
         u->mem_max = get_u64(cg, instance, ctid, "memory.peak");
         u->swap_current = get_u64(cg, instance, ctid, "memory.swap.current");
         if (get(cg, instance, ctid, "memory.events", buf, sizeof(buf)) >= 0) {
@@ -206,7 +244,7 @@ int quota_v2_usage(const struct quota_cgroup *cg, const char *instance, uint32_t
             quota_keyed_value(buf, "usage_usec", &usec))
                 u->cpu_ns = usec * 1000;
         u->pids_current = get_u64(cg, instance, ctid, "pids.current");
-        u->pids_limit = get_u64(cg, instance, ctid, "pids.max");
+        u->pids_limit = get_limit(cg, instance, ctid, "pids.max");
         if (get(cg, instance, ctid, "pids.events", buf, sizeof(buf)) >= 0)
                 quota_keyed_value(buf, "max", &u->pids_hits);
         if (get(cg, instance, ctid, "io.stat", buf, sizeof(buf)) >= 0)

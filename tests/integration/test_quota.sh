@@ -49,20 +49,6 @@ limits_of()
         fi
 }
 
-# events_of TYPE CTID: how many events of TYPE for CTID the daemon has recorded.
-events_of()
-{
-        curl -s --max-time 5 --unix-socket "$SOCK" "http://ved/v1/events?since=0&follow=false" |
-                jq -s --arg t "$1" --argjson c "$2" '[.[] | select(.type == $t and .ctid == $c)] | length'
-}
-
-# events_over TYPE CTID N: more than N events of TYPE for CTID (for wait_until,
-# which runs its command again each time: no "$(...)" in its arguments).
-events_over()
-{
-        [ "$(events_of "$1" "$2")" -gt "$3" ]
-}
-
 # pids_now CTID: processes in the VE's cgroup now.
 pids_now()
 {

@@ -91,6 +91,7 @@ static int setup_v2(void **state)
         put_file(dir, "cpuset.cpus.effective", "0-3\n");
         snprintf(dir, sizeof(dir), "%s/inst/101", f->root);
         mkdirs(dir);
+        put_file(dir, "cgroup.procs", "");
         put_file(dir, "memory.max", "max\n");
         put_file(dir, "memory.swap.max", "max\n");
         put_file(dir, "memory.current", "5242880\n");
@@ -316,6 +317,44 @@ static void v2_swap_without_file_refused(void **state)
         quota_cgroup_free(cg);
 }
 
+/* A host that delegates no memory, pids or io controller to the instance: those
+ * limits are skipped (the VE runs), named by quota_cgroup_unenforced(), and read
+ * back as no limit; the controllers it has still get theirs. */
+static void v2_missing_controllers_skipped(void **state)
+{
+        static const char *const gone[] = { "memory.max",   "memory.swap.max", "memory.current",
+                                            "memory.peak",  "memory.events",   "pids.max",
+                                            "pids.current", "pids.events",     "io.max" };
+        struct fake *f = *state;
+        struct quota_cgroup *cg = open_fake(f, QUOTA_CGROUP_V2);
+        struct ve_error err = { 0 };
+        struct quota_limits l;
+        struct quota_usage u;
+        char dir[256], path[512], missing[64];
+
+        snprintf(dir, sizeof(dir), "%s/inst/101", f->root);
+        assert_int_equal(quota_cgroup_unenforced(cg, "inst", 101, missing, sizeof(missing)), 0);
+        assert_string_equal(missing, "");
+        for (size_t i = 0; i < sizeof(gone) / sizeof(gone[0]); i++) {
+                snprintf(path, sizeof(path), "%s/%s", dir, gone[i]);
+                assert_int_equal(unlink(path), 0);
+        }
+        assert_int_equal(quota_cgroup_unenforced(cg, "inst", 101, missing, sizeof(missing)), 0);
+        assert_string_equal(missing, "memory pids io");
+        assert_int_equal(quota_cgroup_unenforced(cg, "inst", 101, missing, 8), -ENOBUFS);
+        full_limits(&l);
+        assert_int_equal(quota_cgroup_set_limits(cg, "inst", 101, &l, &err), 0);
+        assert_string_equal(get_file(dir, "cpu.max"), "150000 100000");
+        snprintf(path, sizeof(path), "%s/memory.max", dir);
+        assert_int_equal(access(path, F_OK), -1);
+        assert_int_equal(quota_cgroup_usage(cg, "inst", 101, &u, &err), 0);
+        assert_true(u.mem_limit == QUOTA_UNLIMITED);
+        assert_true(u.pids_limit == QUOTA_UNLIMITED);
+        assert_int_equal(u.mem_current, 0);
+        assert_int_equal(u.cpu_ns, 1234567000ull);
+        quota_cgroup_free(cg);
+}
+
 /* --- v1 -------------------------------------------------------------------------- */
 
 static void v1_limits_written(void **state)
@@ -441,6 +480,7 @@ int main(void)
                 cmocka_unit_test_setup_teardown(v2_limits_written, setup_v2, teardown),
                 cmocka_unit_test_setup_teardown(v2_unlimited_written, setup_v2, teardown),
                 cmocka_unit_test_setup_teardown(v2_cpu_cap_is_the_lower, setup_v2, teardown),
+                cmocka_unit_test_setup_teardown(v2_missing_controllers_skipped, setup_v2, teardown),
                 cmocka_unit_test_setup_teardown(v2_usage_read, setup_v2, teardown),
                 cmocka_unit_test_setup_teardown(v2_swap_without_file_refused, setup_v2, teardown),
                 cmocka_unit_test_setup_teardown(v1_limits_written, setup_v1, teardown),
