@@ -63,6 +63,7 @@ void ved_config_free(struct ved_config *cfg)
         free(cfg->config_file);
         free(cfg->template_recipes);
         free(cfg->bridge_subnet);
+        free(cfg->bridge_subnet6);
         memset(cfg, 0, sizeof(*cfg));
 }
 
@@ -104,28 +105,29 @@ static int check_path(const char *key, const char *value, struct ve_error *err)
         return 0;
 }
 
-/* "10.199.0.1/24": the default bridge's own address and its subnet's prefix. */
-static int check_bridge_subnet(const char *value, struct ve_error *err)
+/* "10.199.0.1/24" (IPv4, prefix 8-30) or "fd00:199::1/64" (IPv6, prefix 16-126):
+ * the default bridge's own address and its subnet's prefix. */
+static int check_bridge_subnet(const char *key, int family, const char *value,
+                               struct ve_error *err)
 {
-        char buf[INET_ADDRSTRLEN + 4], *slash, *end;
-        struct in_addr a;
-        long prefix;
+        char buf[INET6_ADDRSTRLEN + 5], *slash, *end;
+        unsigned char a[16];
+        long prefix, lo = family == AF_INET ? 8 : 16, hi = family == AF_INET ? 30 : 126;
 
         if (strlen(value) >= sizeof(buf))
-                return ve_error_set(err, EINVAL, "bridge-subnet '%s' is too long", value);
+                return ve_error_set(err, EINVAL, "%s '%s' is too long", key, value);
         strcpy(buf, value);
         slash = strchr(buf, '/');
         if (slash == NULL)
                 return ve_error_set(err, EINVAL,
-                                    "bridge-subnet '%s' needs a prefix: the gateway, as "
-                                    "10.199.0.1/24",
-                                    value);
+                                    "%s '%s' needs a prefix: the gateway, as %s", key, value,
+                                    family == AF_INET ? "10.199.0.1/24" : "fd00:199::1/64");
         *slash++ = '\0';
         prefix = strtol(slash, &end, 10);
-        if (inet_pton(AF_INET, buf, &a) != 1 || *end != '\0' || end == slash || prefix < 8 ||
-            prefix > 30)
-                return ve_error_set(
-                    err, EINVAL, "bridge-subnet '%s' is not an IPv4 gateway/prefix (8-30)", value);
+        if (inet_pton(family, buf, a) != 1 || *end != '\0' || end == slash || prefix < lo ||
+            prefix > hi)
+                return ve_error_set(err, EINVAL, "%s '%s' is not an %s gateway/prefix (%ld-%ld)",
+                                    key, value, family == AF_INET ? "IPv4" : "IPv6", lo, hi);
         return 0;
 }
 
@@ -160,8 +162,12 @@ int ved_config_set(struct ved_config *cfg, const char *key, const char *value, s
         if (strcmp(key, "uplink") == 0)
                 return set_uplinks(cfg, value, err);
         if (strcmp(key, "bridge-subnet") == 0) {
-                ret = check_bridge_subnet(value, err);
+                ret = check_bridge_subnet(key, AF_INET, value, err);
                 return ret < 0 ? ret : set_string(&cfg->bridge_subnet, value);
+        }
+        if (strcmp(key, "bridge-subnet6") == 0) {
+                ret = check_bridge_subnet(key, AF_INET6, value, err);
+                return ret < 0 ? ret : set_string(&cfg->bridge_subnet6, value);
         }
         if (strcmp(key, "foreground") == 0) {
                 ret = ve_parse_bool(value, &b, key, err);
@@ -237,6 +243,8 @@ static void usage(FILE *out)
                 "  --bridge-subnet GW/PREFIX  address of the default bridge <instance>0\n"
                 "                      and its private subnet, NATed out (bridged mode;\n"
                 "                      e.g. 10.199.0.1/24; default: none)\n"
+                "  --bridge-subnet6 GW/PREFIX  the same for IPv6 (e.g. fd00:199::1/64;\n"
+                "                      default: none, bridged VEs get no IPv6 route)\n"
                 "  --template-recipes DIR  recipes of vectl template build, one\n"
                 "                      <distro>/build each (default " VED_TEMPLATE_RECIPES_DIR ")\n"
                 "  --foreground        stay in the foreground (the default under systemd)\n"
@@ -253,6 +261,7 @@ int ved_config_parse_args(struct ved_config *cfg, int argc, char **argv, struct 
                 { "log-level", required_argument, NULL, 'l' },
                 { "uplink", required_argument, NULL, 'u' },
                 { "bridge-subnet", required_argument, NULL, 'b' },
+                { "bridge-subnet6", required_argument, NULL, 'B' },
                 { "template-recipes", required_argument, NULL, 'r' },
                 { "foreground", no_argument, NULL, 'f' },
                 { "help", no_argument, NULL, 'h' },

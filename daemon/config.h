@@ -15,6 +15,7 @@ struct ved_config {
         char *config_file;      /* /etc/ved/ved.conf, optional */
         char *template_recipes; /* directory of template recipes (<distro>/build) */
         char *bridge_subnet;    /* gateway/prefix of the default bridge, "10.199.0.1/24" */
+        char *bridge_subnet6;   /* its IPv6 gateway/prefix, "fd00:199::1/64"; NULL: none */
         int log_level;          /* enum ved_log_level */
         char **uplinks;         /* host interfaces that answer ARP/NDP for VE addresses */
         size_t n_uplinks;

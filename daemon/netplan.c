@@ -28,6 +28,10 @@ struct ved_netplan {
         char gw4[INET_ADDRSTRLEN];         /* "10.199.0.1" */
         unsigned int prefix4;
         char subnet[INET_ADDRSTRLEN + 4]; /* "10.199.0.0/24", for NAT */
+        char gateway6[INET6_ADDRSTRLEN + 5]; /* "fd00:199::1/64"; "" without IPv6 */
+        char gw6[INET6_ADDRSTRLEN];          /* "fd00:199::1" */
+        unsigned int prefix6;
+        char subnet6[INET6_ADDRSTRLEN + 5]; /* "fd00:199::/64", for NAT */
 };
 
 /* --- validation ------------------------------------------------------------ */
@@ -200,6 +204,30 @@ static void own_bridge_subnet(struct ved_netplan *p, const char *cidr)
                  p->prefix4);
 }
 
+/* "fd00:199::1/64" -> gw6 "fd00:199::1", prefix6 64, subnet6 "fd00:199::/64". */
+static void own_bridge_subnet6(struct ved_netplan *p, const char *cidr)
+{
+        unsigned char a[16];
+        char *slash;
+
+        snprintf(p->gw6, sizeof(p->gw6), "%s", cidr);
+        slash = strchr(p->gw6, '/');
+        if (slash == NULL)
+                return;
+        *slash = '\0';
+        p->prefix6 = (unsigned int)atoi(slash + 1);
+        if (inet_pton(AF_INET6, p->gw6, a) != 1 || p->prefix6 < 16 || p->prefix6 > 126) {
+                p->gw6[0] = '\0';
+                return;
+        }
+        for (unsigned int bit = p->prefix6; bit < 128; bit++)
+                a[bit / 8] &= (unsigned char)~(0x80 >> (bit % 8));
+        inet_ntop(AF_INET6, a, p->subnet6, sizeof(p->subnet6));
+        snprintf(p->subnet6 + strlen(p->subnet6), sizeof(p->subnet6) - strlen(p->subnet6), "/%u",
+                 p->prefix6);
+        snprintf(p->gateway6, sizeof(p->gateway6), "%s", cidr);
+}
+
 static void plan_bridged(struct ved_netplan *p, struct ved *v, json_t *ve, json_t *netif)
 {
         const char *bridge = str(netif, "bridge");
@@ -220,6 +248,8 @@ static void plan_bridged(struct ved_netplan *p, struct ved *v, json_t *ve, json_
             str(netif, "host_mac") && parse_mac(str(netif, "host_mac"), p->host_mac) == 0;
         if (p->own_bridge && v->cfg.bridge_subnet != NULL)
                 own_bridge_subnet(p, v->cfg.bridge_subnet);
+        if (p->own_bridge && v->cfg.bridge_subnet6 != NULL)
+                own_bridge_subnet6(p, v->cfg.bridge_subnet6);
 }
 
 struct ved_netplan *ved_netplan_new(struct ved *v, json_t *ve)
@@ -275,6 +305,8 @@ void ved_netplan_config(const struct ved_netplan *p, pid_t pid, struct ve_net_co
                 .host_mac = p->have_host_mac ? p->host_mac : NULL,
                 .gateway4 = p->gw4[0] != '\0' ? p->gw4 : NULL,
                 .prefix4 = p->prefix4,
+                .gateway6 = p->gw6[0] != '\0' ? p->gw6 : NULL,
+                .prefix6 = p->prefix6,
         };
         cfg->bridged = b;
 }
@@ -289,9 +321,12 @@ static int ensure_own_bridge(const struct ved_netplan *p, struct ve_error *err)
                                     "VE %u is bridged on %s, but ved has no bridge-subnet: set "
                                     "bridge-subnet (e.g. 10.199.0.1/24) in ved.conf",
                                     p->ctid, p->bridge);
-        ret = ve_net_bridge_ensure(p->bridge, p->gateway, err);
+        ret = ve_net_bridge_ensure(p->bridge, p->gateway,
+                                   p->gateway6[0] != '\0' ? p->gateway6 : NULL, err);
         if (ret == 0)
-                ret = ve_nft_nat_install(p->instance, p->subnet, p->bridge, err);
+                ret = ve_nft_nat_install(p->instance, p->subnet,
+                                         p->subnet6[0] != '\0' ? p->subnet6 : NULL, p->bridge,
+                                         err);
         return ret;
 }
 

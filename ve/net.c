@@ -139,7 +139,7 @@ struct net_ctx {
         bool guard;            /* keep the nftables guard in step with the addresses */
         const char *ve_ifname; /* eth0, or the bridged netif's name */
         const struct ve_net_bridged *bridged; /* NULL: routed */
-        struct ve_net_addr gw4;               /* bridged: the bridge's address */
+        struct ve_net_addr gw4, gw6;          /* bridged: the bridge's addresses */
         const char *const *uplinks;
         size_t n_uplinks;
 };
@@ -162,13 +162,22 @@ static int ctx_bridged(struct net_ctx *c, const struct ve_net_bridged *b, struct
                 memcpy(c->ve_mac, b->mac, 6);
         if (b->host_mac != NULL)
                 memcpy(c->host_mac, b->host_mac, 6);
-        if (b->gateway4 == NULL)
-                return 0;
-        if (inet_pton(AF_INET, b->gateway4, c->gw4.bytes) != 1 || b->prefix4 < 8 || b->prefix4 > 30)
-                return ve_error_set(err, VE_EINVAL_INPUT, "bad bridge gateway %s/%u", b->gateway4,
-                                    b->prefix4);
-        c->gw4.family = AF_INET;
-        snprintf(c->gw4.text, sizeof(c->gw4.text), "%s", b->gateway4);
+        if (b->gateway4 != NULL) {
+                if (inet_pton(AF_INET, b->gateway4, c->gw4.bytes) != 1 || b->prefix4 < 8 ||
+                    b->prefix4 > 30)
+                        return ve_error_set(err, VE_EINVAL_INPUT, "bad bridge gateway %s/%u",
+                                            b->gateway4, b->prefix4);
+                c->gw4.family = AF_INET;
+                snprintf(c->gw4.text, sizeof(c->gw4.text), "%s", b->gateway4);
+        }
+        if (b->gateway6 != NULL) {
+                if (inet_pton(AF_INET6, b->gateway6, c->gw6.bytes) != 1 || b->prefix6 < 16 ||
+                    b->prefix6 > 126)
+                        return ve_error_set(err, VE_EINVAL_INPUT, "bad bridge gateway %s/%u",
+                                            b->gateway6, b->prefix6);
+                c->gw6.family = AF_INET6;
+                snprintf(c->gw6.text, sizeof(c->gw6.text), "%s", b->gateway6);
+        }
         return 0;
 }
 
@@ -441,26 +450,39 @@ static int add_host_route(struct net_ctx *c, const struct ve_net_addr *a, struct
         return 0;
 }
 
+/* Whether a and b share their first prefix bits. */
+static bool same_subnet(const unsigned char *a, const unsigned char *b, unsigned int prefix)
+{
+        unsigned int full = prefix / 8, rest = prefix % 8;
+
+        if (memcmp(a, b, full) != 0)
+                return false;
+        return rest == 0 || ((a[full] ^ b[full]) & (0xff00 >> rest) & 0xff) == 0;
+}
+
 /* The prefix of a VE's address: the bridge subnet's when it lies in it. */
 static int addr_prefix(const struct net_ctx *c, const struct ve_net_addr *a)
 {
-        uint32_t mask, x, g;
+        bool v4 = a->family == AF_INET;
+        const struct ve_net_addr *gw = v4 ? &c->gw4 : &c->gw6;
 
-        if (a->family != AF_INET)
-                return 128;
-        if (c->bridged == NULL || c->gw4.family != AF_INET)
-                return 32;
-        mask = htonl(~0u << (32 - c->bridged->prefix4));
-        memcpy(&x, a->bytes, 4);
-        memcpy(&g, c->gw4.bytes, 4);
-        return (x & mask) == (g & mask) ? (int)c->bridged->prefix4 : 32;
+        if (c->bridged == NULL || gw->family != a->family)
+                return v4 ? 32 : 128;
+        if (v4)
+                return same_subnet(a->bytes, gw->bytes, c->bridged->prefix4)
+                           ? (int)c->bridged->prefix4
+                           : 32;
+        return same_subnet(a->bytes, gw->bytes, c->bridged->prefix6) ? (int)c->bridged->prefix6
+                                                                     : 128;
 }
 
-/* Bridged: the address on the VE's interface and, for IPv4, the default route via
- * the bridge's gateway (the kernel drops it with the last IPv4 address). Nothing
- * on the host side: the bridge's segment resolves the address by ARP/NDP. */
+/* Bridged: the address on the VE's interface and the default route of its family
+ * via the bridge's gateway (the kernel drops it with the last address of the
+ * family). Nothing on the host side: the bridge's segment resolves the address
+ * by ARP/NDP. */
 static int add_bridged_addr(struct net_ctx *c, const struct ve_net_addr *a, struct ve_error *err)
 {
+        const struct ve_net_addr *gw = a->family == AF_INET ? &c->gw4 : &c->gw6;
         int ret;
 
         if (c->ve.sk == NULL)
@@ -468,11 +490,11 @@ static int add_bridged_addr(struct net_ctx *c, const struct ve_net_addr *a, stru
         ret = ve_netnl_addr(&c->ve, true, c->ve_idx, a, addr_prefix(c, a));
         if (ret < 0 && ret != -EEXIST)
                 return ve_error_errno(err, -ret, "add %s to %s in the VE", a->text, c->ve_ifname);
-        if (a->family != AF_INET || c->gw4.family != AF_INET)
+        if (gw->family != a->family)
                 return 0;
-        ret = ve_netnl_route(&c->ve, true, AF_INET, NULL, c->ve_idx, &c->gw4);
+        ret = ve_netnl_route(&c->ve, true, a->family, NULL, c->ve_idx, gw);
         if (ret < 0 && ret != -EEXIST)
-                return ve_error_errno(err, -ret, "add the default route via %s", c->gw4.text);
+                return ve_error_errno(err, -ret, "add the default route via %s", gw->text);
         return 0;
 }
 
@@ -566,6 +588,11 @@ static int create_pair(struct net_ctx *c, unsigned int mtu, struct ve_error *err
         if (ret < 0 || c->bridged == NULL)
                 return ret;
         idx = ve_netnl_ifindex(&c->host, c->bridged->bridge);
+        if (idx == -ENODEV)
+                return ve_error_set(err, VE_ECONFLICT,
+                                    "bridge %s does not exist on this host: create it, or "
+                                    "leave out the bridge to use ved's own",
+                                    c->bridged->bridge);
         if (idx < 0)
                 return ve_error_errno(err, -idx, "find bridge %s", c->bridged->bridge);
         ret = ve_netnl_link_set_master(&c->host, c->host_idx, idx);
@@ -815,23 +842,40 @@ int ve_net_stats(const char *instance, uint32_t ctid, struct ve_net_stats *out,
         return 0;
 }
 
-int ve_net_bridge_ensure(const char *name, const char *gateway_cidr, struct ve_error *err)
+/* "10.199.0.1/24" or "fd00:199::1/64" into a and its prefix. */
+static int parse_cidr(const char *cidr, int family, struct ve_net_addr *a, long *prefix)
 {
-        _cleanup_netnl_ struct ve_netnl nl = { 0 };
-        char buf[INET_ADDRSTRLEN + 4], *slash;
-        struct ve_net_addr gw = { .family = AF_INET };
-        long prefix;
-        int ret, idx;
+        char buf[INET6_ADDRSTRLEN + 5], *slash;
 
-        if (gateway_cidr == NULL || strlen(gateway_cidr) >= sizeof(buf))
-                return ve_error_set(err, VE_EINVAL_INPUT, "no gateway for bridge %s", name);
-        strcpy(buf, gateway_cidr);
+        if (cidr == NULL || strlen(cidr) >= sizeof(buf))
+                return -EINVAL;
+        strcpy(buf, cidr);
         slash = strchr(buf, '/');
         if (slash != NULL)
                 *slash++ = '\0';
-        prefix = slash != NULL ? strtol(slash, NULL, 10) : 0;
-        if (inet_pton(AF_INET, buf, gw.bytes) != 1 || prefix < 8 || prefix > 30)
-                return ve_error_set(err, VE_EINVAL_INPUT, "bad bridge gateway '%s'", gateway_cidr);
+        *prefix = slash != NULL ? strtol(slash, NULL, 10) : 0;
+        a->family = family;
+        if (inet_pton(family, buf, a->bytes) != 1 ||
+            *prefix < (family == AF_INET ? 8 : 16) || *prefix > (family == AF_INET ? 30 : 126))
+                return -EINVAL;
+        snprintf(a->text, sizeof(a->text), "%s", buf);
+        return 0;
+}
+
+int ve_net_bridge_ensure(const char *name, const char *gateway_cidr, const char *gateway6_cidr,
+                         struct ve_error *err)
+{
+        _cleanup_netnl_ struct ve_netnl nl = { 0 };
+        struct ve_net_addr gw, gw6;
+        long prefix, prefix6 = 0;
+        int ret, idx;
+
+        if (parse_cidr(gateway_cidr, AF_INET, &gw, &prefix) < 0)
+                return ve_error_set(err, VE_EINVAL_INPUT, "bad bridge gateway '%s' for %s",
+                                    gateway_cidr ? gateway_cidr : "", name);
+        if (gateway6_cidr != NULL && parse_cidr(gateway6_cidr, AF_INET6, &gw6, &prefix6) < 0)
+                return ve_error_set(err, VE_EINVAL_INPUT, "bad bridge gateway '%s' for %s",
+                                    gateway6_cidr, name);
         ret = ve_netnl_open(&nl, -1);
         if (ret < 0)
                 return ve_error_errno(err, -ret, "open a netlink socket");
@@ -850,6 +894,18 @@ int ve_net_bridge_ensure(const char *name, const char *gateway_cidr, struct ve_e
         ret = ve_net_sysctl_write("ipv4", name, "forwarding", "1");
         if (ret < 0)
                 return ve_error_errno(err, -ret, "enable IPv4 forwarding on %s", name);
+        if (gateway6_cidr != NULL) {
+                if (!have_ipv6())
+                        return ve_error_set(err, VE_EUNSUPPORTED,
+                                            "bridge %s: this host has IPv6 turned off", name);
+                ret = ve_netnl_addr(&nl, true, idx, &gw6, (int)prefix6);
+                if (ret < 0 && ret != -EEXIST)
+                        return ve_error_errno(err, -ret, "add %s to bridge %s", gateway6_cidr,
+                                              name);
+                ret = ipv6_forwarding(name, err);
+                if (ret < 0)
+                        return ret;
+        }
         ret = ve_netnl_link_up(&nl, idx);
         if (ret < 0)
                 return ve_error_errno(err, -ret, "bring up bridge %s", name);

@@ -63,6 +63,8 @@ struct ve_net_bridged {
         const uint8_t *host_mac; /* of the host's end; NULL: ve_net_mac() */
         const char *gateway4;    /* the bridge's IPv4 address, "10.199.0.1"; NULL: none */
         unsigned int prefix4;    /* of the bridge's subnet, 8-30 */
+        const char *gateway6;    /* its IPv6 address, "fd00:199::1"; NULL: none */
+        unsigned int prefix6;    /* of the bridge's IPv6 subnet, 16-126 */
 };
 
 struct ve_net_config {
@@ -80,9 +82,11 @@ struct ve_net_config {
 };
 
 /* Make bridge `name` if missing (up, IPv4 forwarding on, gateway "10.199.0.1/24"
- * on it); an existing one is brought up and given the address if it lacks it.
- * For the daemon's own bridge; EEXIST races with a concurrent call are fine. */
-int ve_net_bridge_ensure(const char *name, const char *gateway_cidr, struct ve_error *err);
+ * on it; with gateway6_cidr, "fd00:199::1/64" too and IPv6 forwarding); an
+ * existing one is brought up and given the addresses it lacks. For the daemon's
+ * own bridge; EEXIST races with a concurrent call are fine. */
+int ve_net_bridge_ensure(const char *name, const char *gateway_cidr, const char *gateway6_cidr,
+                         struct ve_error *err);
 /* Delete bridge `name`; a missing one is not an error. */
 int ve_net_bridge_remove(const char *name, struct ve_error *err);
 

@@ -284,11 +284,12 @@ int ve_nft_guard_remove(const char *instance, const char *ifname, struct ve_erro
         return batch_run(&b, what, err);
 }
 
-/* subnet is "a.b.c.d/len"; checked so it cannot carry nft syntax. */
-static int check_subnet(const char *subnet, struct ve_error *err)
+/* subnet is "a.b.c.d/len" (8-30) or an IPv6 "prefix/len" (16-126); checked so it
+ * cannot carry nft syntax. */
+static int check_subnet(int family, const char *subnet, struct ve_error *err)
 {
-        char buf[INET_ADDRSTRLEN + 4];
-        unsigned char bytes[4];
+        char buf[INET6_ADDRSTRLEN + 5];
+        unsigned char bytes[16];
         char *slash, *end;
         long len;
 
@@ -300,14 +301,14 @@ static int check_subnet(const char *subnet, struct ve_error *err)
                 return ve_error_set(err, VE_EINVAL_INPUT, "subnet '%s' has no /length", subnet);
         *slash++ = '\0';
         len = strtol(slash, &end, 10);
-        if (inet_pton(AF_INET, buf, bytes) != 1 || *end != '\0' || end == slash || len < 8 ||
-            len > 30)
+        if (inet_pton(family, buf, bytes) != 1 || *end != '\0' || end == slash ||
+            len < (family == AF_INET ? 8 : 16) || len > (family == AF_INET ? 30 : 126))
                 return ve_error_set(err, VE_EINVAL_INPUT, "bad subnet '%s'", subnet);
         return 0;
 }
 
-int ve_nft_nat_install(const char *instance, const char *subnet, const char *bridge,
-                       struct ve_error *err)
+int ve_nft_nat_install(const char *instance, const char *subnet, const char *subnet6,
+                       const char *bridge, struct ve_error *err)
 {
         _cleanup_batch_ struct batch b = { 0 };
         char table[VE_NFT_TABLE_LEN];
@@ -317,7 +318,9 @@ int ve_nft_nat_install(const char *instance, const char *subnet, const char *bri
         if (ret == 0)
                 ret = check_name("bridge", bridge, err);
         if (ret == 0)
-                ret = check_subnet(subnet, err);
+                ret = check_subnet(AF_INET, subnet, err);
+        if (ret == 0 && subnet6 != NULL)
+                ret = check_subnet(AF_INET6, subnet6, err);
         if (ret < 0)
                 return ret;
         ve_nft_table_name(instance, table, sizeof(table));
@@ -333,6 +336,9 @@ int ve_nft_nat_install(const char *instance, const char *subnet, const char *bri
                 table, bridge);
         fprintf(b.f, "add rule inet %s nat_%s ip saddr %s oifname != \"%s\" masquerade\n", table,
                 bridge, subnet, bridge);
+        if (subnet6 != NULL)
+                fprintf(b.f, "add rule inet %s nat_%s ip6 saddr %s oifname != \"%s\" masquerade\n",
+                        table, bridge, subnet6, bridge);
         return batch_run(&b, "install the NAT of the bridged VEs", err);
 }
 

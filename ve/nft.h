@@ -62,9 +62,11 @@ int ve_nft_guard_addr(const char *instance, const char *ifname, bool add, const 
 /* Remove ifname's chain and sets; nothing there is not an error. */
 int ve_nft_guard_remove(const char *instance, const char *ifname, struct ve_error *err);
 
-/* Masquerade subnet ("10.199.0.0/24") out of every interface but bridge, in
- * the instance's inet table; replaces an earlier rule. */
-int ve_nft_nat_install(const char *instance, const char *subnet, const char *bridge,
+/* Masquerade subnet ("10.199.0.0/24") and subnet6 ("fd00:199::/64"; NULL: no
+ * IPv6) out of every interface but bridge, in the instance's inet table;
+ * replaces the earlier rules. */
+int ve_nft_nat_install(const char *instance, const char *subnet, const char *subnet6,
+                       const char *bridge,
                        struct ve_error *err);
 
 /* Remove both tables of the instance (the daemon calls it at a clean exit when

@@ -112,7 +112,8 @@ leftovers()
 
 daemon()
 {
-        ved_start --uplink "$UPLINK,$OUT_IF" --bridge-subnet 10.23.200.1/24
+        ved_start --uplink "$UPLINK,$OUT_IF" --bridge-subnet 10.23.200.1/24 \
+                --bridge-subnet6 fd00:23:200::1/64
 }
 
 # out_count NAME: packets of a counter in the outside namespace.
@@ -176,7 +177,10 @@ ip link add "$UPLINK" type veth peer name "${INSTANCE}uq" && ip link set "$UPLIN
 ip netns add "$OUTSIDE" && ip link add "$OUT_IF" type veth peer name eth0 netns "$OUTSIDE" &&
         ip addr add 10.23.50.1/24 dev "$OUT_IF" && ip link set "$OUT_IF" up &&
         ip -n "$OUTSIDE" addr add 10.23.50.2/24 dev eth0 && ip -n "$OUTSIDE" link set eth0 up &&
-        ip -n "$OUTSIDE" link set lo up || { fail "the outside namespace"; finish; }
+        ip -n "$OUTSIDE" link set lo up &&
+        ip addr add fd00:23:50::1/64 dev "$OUT_IF" nodad &&
+        ip -n "$OUTSIDE" addr add fd00:23:50::2/64 dev eth0 nodad ||
+        { fail "the outside namespace"; finish; }
 ip netns exec "$OUTSIDE" nft -f - <<'EOF' || fail "counters in the outside namespace"
 add table inet outcount
 add counter inet outcount masq
@@ -184,7 +188,21 @@ add counter inet outcount raw
 add chain inet outcount input { type filter hook input priority 0; policy accept; }
 add rule inet outcount input ip saddr 10.23.50.1 counter name masq
 add rule inet outcount input ip saddr 10.23.200.0/24 counter name raw
+add counter inet outcount masq6
+add counter inet outcount raw6
+add rule inet outcount input ip6 saddr fd00:23:50::1 counter name masq6
+add rule inet outcount input ip6 saddr fd00:23:200::/64 counter name raw6
 EOF
+
+begin_case "a bad bridge-subnet or bridge-subnet6 keeps the daemon from starting, saying why"
+for bad in "--bridge-subnet6 10.23.200.1/24" "--bridge-subnet6 fd00:23:200::1" \
+        "--bridge-subnet6 fd00:23:200::1/127" "--bridge-subnet fd00:23:200::1/64"; do
+        # shellcheck disable=SC2086 # two words: the flag and its value
+        ved_start_expect_fail $bad
+        assert_ne "$VED_EXIT" 0 "ved $bad: exit status"
+        assert_ne "$VED_EXIT" 999 "ved $bad: exits instead of serving"
+        assert_match "$VED_OUTPUT" "bridge-subnet6? '" "ved $bad: the message names the key"
+done
 
 daemon || { fail "the daemon starts"; finish; }
 ensure_template || { fail "the busybox template"; finish; }
@@ -367,6 +385,18 @@ vectl exec 301 sh -c 'echo hello-from-301 | nc 10.23.50.2 8080' >/dev/null 2>&1
 sleep 0.5
 assert_eq "$(cat "$T/nat.txt" 2>/dev/null)" hello-from-301 "what the outside received over TCP"
 
+begin_case "a bridged VE reaches the outside over IPv6 through NAT66"
+OUT=$(vectl set 301 --ipadd fd00:23:200::10 2>&1)
+assert_eq "$?" 0 "vectl set --ipadd fd00:23:200::10 ($OUT)"
+assert_match "$(ip -6 -o addr show dev "${INSTANCE}0")" 'fd00:23:200::1/64' "bridge IPv6 gateway"
+assert_match "$(vectl exec 301 ip -6 addr show dev eth0 2>&1)" 'fd00:23:200::10/64' "the VE's address in the bridge's subnet"
+assert_match "$(vectl exec 301 ip -6 route 2>&1)" 'default via fd00:23:200::1' "the VE's IPv6 default route"
+check "VE pings the IPv6 gateway" ve_ping 301 fd00:23:200::1
+m0=$(out_count masq6)
+check "VE pings the outside over IPv6" ve_ping 301 fd00:23:50::2
+check "masqueraded IPv6 packets arrive outside ($m0 -> $(out_count masq6))" test "$(out_count masq6)" -gt "$m0"
+assert_eq "$(out_count raw6)" 0 "IPv6 packets outside with the VE's private source"
+
 begin_case "a bridged VE cannot send from a foreign address or MAC"
 vectl exec 301 ip addr add 10.23.200.99/24 dev eth0 >/dev/null 2>&1
 m0=$(out_count masq)
@@ -399,7 +429,19 @@ assert_error 400
 begin_case "destroying the bridged VE leaves nothing of it"
 OUT=$(vectl destroy 301 --force 2>&1)
 assert_eq "$?" 0 "vectl destroy ($OUT)"
-assert_eq "$(leftovers 301 10.23.200.10 10.23.200.11)" "" "what the host holds of 301"
+assert_eq "$(leftovers 301 10.23.200.10 10.23.200.11 fd00:23:200::10)" "" "what the host holds of 301"
+
+begin_case "a VE on a bridge that does not exist: start refused, saying so; nothing left"
+OUT=$(vectl create 302 --ostemplate "$TEMPLATE" --ipadd 10.23.200.12 --netif_add eth0 \
+        --bridge "${INSTANCE}nb" 2>&1)
+assert_eq "$?" 0 "vectl create --bridge ${INSTANCE}nb ($OUT)"
+OUT=$(vectl start 302 2>&1)
+assert_ne "$?" 0 "vectl start fails"
+assert_match "$OUT" "bridge ${INSTANCE}nb does not exist" "the error names the bridge"
+assert_eq "$(ve_state 302)" stopped "VE 302 stays stopped"
+assert_eq "$(leftovers 302 10.23.200.12)" "" "what the host holds of 302"
+OUT=$(vectl destroy 302 2>&1)
+assert_eq "$?" 0 "vectl destroy 302 ($OUT)"
 
 # --- cleanup ----------------------------------------------------------------
 
