@@ -69,8 +69,8 @@ static bool changes_any(json_t *changes, const char *const *keys)
 }
 
 /* Disk space and inodes (ve/disk.h): live on a running VE, within what its
- * file system can hold; offline otherwise. Below what is used is refused, saying
- * how much that is. */
+ * file system can hold; at the next start otherwise. Below what is used is
+ * refused, saying how much that is. */
 static int disk_change(struct ved *v, json_t *ve, json_t *changes, bool running,
                        struct ve_error *err)
 {
@@ -91,10 +91,12 @@ static int disk_change(struct ved *v, json_t *ve, json_t *changes, bool running,
         ved_ve_dir(v, ctid, dir, sizeof(dir));
         snprintf(img, sizeof(img), "%s/root.img", dir);
         ved_ve_mountpoints(v, ctid, root, priv, sizeof(root));
+        /* A stopped VE's image is made to fit at its next start (a worker's
+         * job: a rebuild can take minutes); the API's thread only checks. */
         if (running)
                 ret = ve_disk_limits_apply(priv, new_space, new_inodes, err);
         else
-                ret = ve_disk_resize_offline(img, new_space, new_inodes, err);
+                ret = ve_disk_check_offline(img, new_space, new_inodes, err);
         if (ret < 0)
                 return ve_error_prefix(err, "VE %u", ctid);
         log_info("VE %u: disk space %llu bytes, %llu inodes", ctid, (unsigned long long)new_space,

@@ -298,8 +298,13 @@ static int mount_work(struct ved_op *op, struct ve_error *err)
             (mkdir(d->root, 0755) < 0 && errno != EEXIST))
                 return ve_error_errno(err, errno, "create the mount points in %s", d->dir);
         if (ve_is_mounted(d->private_area) <= 0) {
-                int ret = ve_private_mount(d->img, d->private_area, loopdev, sizeof(loopdev), err);
+                /* A diskspace or diskinodes change made while stopped, or an image
+                 * from before a change of the headroom rule: fit it first. */
+                int ret = ve_disk_resize_offline(d->img, d->diskspace, d->diskinodes, err);
 
+                if (ret == 0)
+                        ret = ve_private_mount(d->img, d->private_area, loopdev, sizeof(loopdev),
+                                               err);
                 if (ret < 0)
                         return ret;
         }

@@ -300,31 +300,60 @@ static uint64_t inodes_at(const struct ve_image_geometry *geo, uint64_t size)
         return (blocks + geo->blocks_per_group - 1) / geo->blocks_per_group * geo->inodes_per_group;
 }
 
+/* The size geo's file system should have for diskspace: unchanged while it can
+ * hold diskspace and is not more than twice the size it would be made at. */
+static uint64_t offline_target(const struct ve_image_geometry *geo, uint64_t diskspace)
+{
+        uint64_t fs_bytes = geo->blocks * geo->block_size;
+
+        if (diskspace > offline_capacity(geo) || fs_bytes > 2 * ve_disk_fs_size(diskspace))
+                return ve_disk_fs_size(diskspace);
+        return fs_bytes;
+}
+
+static int offline_inspect(const char *img, uint64_t diskspace, uint64_t diskinodes,
+                           struct ve_image_geometry *geo, struct ve_error *err)
+{
+        uint64_t used, inodes_used;
+        int ret;
+
+        ret = ve_image_geometry(img, geo, err);
+        if (ret < 0)
+                return ret;
+        offline_usage(geo, &used, &inodes_used);
+        return check_usage(used, inodes_used, diskspace, diskinodes, err);
+}
+
+int ve_disk_check_offline(const char *img, uint64_t diskspace, uint64_t diskinodes,
+                          struct ve_error *err)
+{
+        struct ve_image_geometry geo;
+        int ret = offline_inspect(img, diskspace, diskinodes, &geo, err);
+
+        return ret < 0 ? ve_error_prefix(err, "check %s", img) : 0;
+}
+
 int ve_disk_resize_offline(const char *img, uint64_t diskspace, uint64_t diskinodes,
                            struct ve_error *err)
 {
         struct ve_image_geometry geo;
-        uint64_t used, inodes_used, fs_bytes, target;
+        uint64_t target;
+        bool rebuild;
         int ret;
 
+        ret = offline_inspect(img, diskspace, diskinodes, &geo, err);
+        if (ret < 0)
+                return ve_error_prefix(err, "resize %s", img);
+        target = offline_target(&geo, diskspace);
+        rebuild = !inodes_match(inodes_at(&geo, target), diskinodes, geo.inodes_per_group);
+        if (!rebuild && target == geo.blocks * geo.block_size)
+                return 0;
         ret = ve_loop_refuse_attached(img, err);
-        if (ret == 0)
-                ret = ve_image_geometry(img, &geo, err);
         if (ret < 0)
                 return ve_error_prefix(err, "resize %s", img);
-        offline_usage(&geo, &used, &inodes_used);
-        ret = check_usage(used, inodes_used, diskspace, diskinodes, err);
-        if (ret < 0)
-                return ve_error_prefix(err, "resize %s", img);
-        fs_bytes = geo.blocks * geo.block_size;
-        target = fs_bytes;
-        if (diskspace > offline_capacity(&geo) || fs_bytes > 2 * ve_disk_fs_size(diskspace))
-                target = ve_disk_fs_size(diskspace);
-        if (!inodes_match(inodes_at(&geo, target), diskinodes, geo.inodes_per_group))
+        if (rebuild)
                 return ve_private_rebuild(img, target, diskinodes, err);
-        if (target != fs_bytes)
-                return ve_private_resize(img, target, false, err);
-        return 0;
+        return ve_private_resize(img, target, false, err);
 }
 
 int ve_disk_usage(const char *mountpoint, const char *img, uint64_t diskspace, uint64_t diskinodes,

@@ -63,18 +63,25 @@ uint64_t ve_disk_fs_size(uint64_t diskspace);
 int ve_disk_limits_apply(const char *mountpoint, uint64_t diskspace, uint64_t diskinodes,
                          struct ve_error *err);
 
-/* Prepare the private area img of a stopped VE (not attached to a loop
- * device: -EBUSY otherwise) for new diskspace and diskinodes values; the
- * limits themselves take effect with ve_disk_limits_apply() at the next
- * start. Checks the usage first (VE_EINVAL_INPUT with the amounts in use when
- * either value is below it). Then the file system is grown (e2fsck, resize2fs)
- * to ve_disk_fs_size(diskspace) when it cannot hold diskspace, or shrunk to it
- * when more than twice that; when diskinodes (non-zero) does not match the
- * resulting inode count, the image is rebuilt with mkfs -N instead
+/* Prepare the private area img of a stopped VE for new diskspace and diskinodes
+ * values; the limits themselves take effect with ve_disk_limits_apply() once it
+ * is mounted. Checks the usage first (VE_EINVAL_INPUT with the amounts in use
+ * when either value is below it). Then the file system is grown (e2fsck,
+ * resize2fs) to ve_disk_fs_size(diskspace) when it cannot hold diskspace, or
+ * shrunk to it when more than twice that; when diskinodes (non-zero) does not
+ * match the resulting inode count, the image is rebuilt with mkfs -N instead
  * (ve_private_rebuild(), which takes as long as copying the files). Otherwise
- * nothing is written. */
+ * nothing is written, and this costs one read of the superblock: the daemon
+ * calls it on every start, before mounting. Work on an image attached to a
+ * loop device is refused (-EBUSY). */
 int ve_disk_resize_offline(const char *img, uint64_t diskspace, uint64_t diskinodes,
                            struct ve_error *err);
+
+/* Only the usage check of ve_disk_resize_offline(), reading the superblock and
+ * writing nothing: for a change to a stopped VE, whose image is made to fit at
+ * its next start. */
+int ve_disk_check_offline(const char *img, uint64_t diskspace, uint64_t diskinodes,
+                          struct ve_error *err);
 
 /* Disk usage as the VE sees it, in out: used and total bytes (total = what
  * Used + Avail add up to in df, i.e. diskspace once the limits are applied),

@@ -194,6 +194,24 @@ assert_json '.disk.inodes_used == .disk.inodes_total' true
 DFI=$(vectl exec 303 df -i / 2>&1 | awk 'NR == 2 { print $2 }')
 check "df -i shows about 12000 inodes ($DFI)" test "${DFI:-0}" -ge 12000 -a "${DFI:-0}" -le 13200
 check "an event ve.limit.diskinodes for VE 303" wait_until 5 events_over ve.limit.diskinodes 303 0
+
+begin_case "a disk change to a stopped VE is checked at once and made at its next start"
+OUT=$(vectl stop 303 2>&1)
+assert_eq "$?" 0 "vectl stop 303 ($OUT)"
+api PATCH /v1/ves/303 '{"diskinodes":2000}'
+assert_error 400
+assert_match "$(jq -r .error.message <<<"$BODY")" 'in use' "below the inodes in use: the message"
+api PATCH /v1/ves/303 '{"diskinodes":30000}'
+assert_status 200
+assert_json .diskinodes 30000
+api GET /v1/ves/303/usage
+assert_json '.disk.inodes_total <= 13200' true "the image is untouched until the start"
+OUT=$(vectl start 303 2>&1)
+assert_eq "$?" 0 "vectl start 303 ($OUT)"
+DFI=$(vectl exec 303 df -i / 2>&1 | awk 'NR == 2 { print $2 }')
+check "df -i shows about 30000 inodes after the start ($DFI)" test "${DFI:-0}" -ge 30000 -a "${DFI:-0}" -le 33000
+N=$(vectl exec 303 sh -c 'ls /many | wc -l' 2>&1)
+check "the VE's files survived the rebuild ($N in /many)" test "${N:-0}" -gt 10000
 vectl destroy 303 --force >/dev/null 2>&1
 
 # --- CPU -----------------------------------------------------------------------------
