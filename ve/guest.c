@@ -73,6 +73,14 @@ static int open_dir(const char *root, const char *dir, struct ve_error *err)
         if (rootfd < 0)
                 return ve_error_errno(err, errno, "open VE root %s", root);
         fd = ve_openat2(rootfd, dir[0] ? dir : "/", O_PATH | O_DIRECTORY | O_CLOEXEC, IN_ROOT);
+        /* What the guest made of its own tree (a directory removed, or replaced by a
+         * file or a link leading out of it) is a conflict with the guest, not a
+         * missing resource of the API. */
+        if (fd < 0 && (errno == ENOENT || errno == ENOTDIR || errno == ELOOP || errno == EXDEV))
+                return ve_error_set(err, VE_ECONFLICT,
+                                    "cannot use %s in the VE: %s (the guest changed it; ved "
+                                    "follows no link there)",
+                                    dir[0] ? dir : "/", strerror(errno));
         if (fd < 0)
                 return ve_error_errno(err, errno, "open %s in the VE", dir[0] ? dir : "/");
         return fd;

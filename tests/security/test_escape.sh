@@ -289,7 +289,8 @@ KEY='ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIEscapeTestKeyOnlyForTheEscapeSuite0000
 api PATCH "/v1/ves/$CT" '{"hostname":"esc2.example","nameserver":["192.0.2.7"],"searchdomain":["x.example"]}'
 assert_status 200
 api PATCH "/v1/ves/$CT" "{\"ssh_key\":\"$KEY\"}"
-echo "   live ssh key through a planted /root/.ssh answered $STATUS"
+assert_error 409
+assert_match "$(jq -r .error.message <<<"$BODY")" '/root/.ssh' "the refusal names the guest's path"
 api PATCH "/v1/ves/$CT" '{"userpasswd":"root:escape-pw"}'
 echo "   live password answered $STATUS"
 assert_eq "$(host_sums)" "$SUMS" "host files after live writes"
