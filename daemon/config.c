@@ -107,8 +107,7 @@ static int check_path(const char *key, const char *value, struct ve_error *err)
 
 /* "10.199.0.1/24" (IPv4, prefix 8-30) or "fd00:199::1/64" (IPv6, prefix 16-126):
  * the default bridge's own address and its subnet's prefix. */
-static int check_bridge_subnet(const char *key, int family, const char *value,
-                               struct ve_error *err)
+static int check_bridge_subnet(const char *key, int family, const char *value, struct ve_error *err)
 {
         char buf[INET6_ADDRSTRLEN + 5], *slash, *end;
         unsigned char a[16];
@@ -119,9 +118,8 @@ static int check_bridge_subnet(const char *key, int family, const char *value,
         strcpy(buf, value);
         slash = strchr(buf, '/');
         if (slash == NULL)
-                return ve_error_set(err, EINVAL,
-                                    "%s '%s' needs a prefix: the gateway, as %s", key, value,
-                                    family == AF_INET ? "10.199.0.1/24" : "fd00:199::1/64");
+                return ve_error_set(err, EINVAL, "%s '%s' needs a prefix: the gateway, as %s", key,
+                                    value, family == AF_INET ? "10.199.0.1/24" : "fd00:199::1/64");
         *slash++ = '\0';
         prefix = strtol(slash, &end, 10);
         if (inet_pton(family, buf, a) != 1 || *end != '\0' || end == slash || prefix < lo ||

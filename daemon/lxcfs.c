@@ -15,7 +15,9 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "runtime.h"
 #include "ve/cleanup.h"
+#include "ve/rootfs.h"
 #include "ve/start.h"
 
 #define FUSE_SUPER_MAGIC 0x65735546
@@ -177,6 +179,7 @@ static bool run_lxcfs(struct ved *v)
 
                 if (answers(dir)) {
                         log_info("lxcfs serves VE /proc files from %s", dir);
+                        v->lxcfs_fresh = true;
                         return true;
                 }
                 nanosleep(&ts, NULL);
@@ -210,10 +213,36 @@ void ved_lxcfs_check(struct ved *v)
         paths(v, dir, pidfile, logfile, sizeof(dir));
         if (lxcfs_pid(pidfile) > 0)
                 return;
-        log_warn("lxcfs at %s is gone; starting it again (running VEs keep stale "
-                 "/proc files until they restart)",
-                 dir);
+        log_warn("lxcfs at %s is gone; starting it again", dir);
         v->lxcfs_up = run_lxcfs(v);
+        ved_lxcfs_rebind_running(v);
+}
+
+void ved_lxcfs_rebind_running(struct ved *v)
+{
+        const char *dir = ved_lxcfs_dir(v);
+        struct list_head *pos, *tmp;
+        unsigned done = 0;
+
+        if (dir == NULL || !v->lxcfs_fresh)
+                return;
+        v->lxcfs_fresh = false;
+        list_for_each_safe(pos, tmp, &v->rts)
+        {
+                struct ved_rt *rt = container_of(pos, struct ved_rt, link);
+                struct ve_error err = { 0 };
+
+                if (rt->exited || rt->proc.pidfd < 0)
+                        continue;
+                if (ve_rootfs_lxcfs_rebind(rt->proc.pidfd, dir, &err) < 0)
+                        log_warn("VE %u keeps the /proc files of the lxcfs that died: %s", rt->ctid,
+                                 err.message);
+                else
+                        done++;
+                ve_error_clear(&err);
+        }
+        if (done > 0)
+                log_info("lxcfs: %u running VE(s) got the new lxcfs's /proc files", done);
 }
 
 void ved_lxcfs_stop(struct ved *v, bool ves_running)

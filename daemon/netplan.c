@@ -27,7 +27,7 @@ struct ved_netplan {
         char gateway[INET_ADDRSTRLEN + 4]; /* "10.199.0.1/24" of the own bridge */
         char gw4[INET_ADDRSTRLEN];         /* "10.199.0.1" */
         unsigned int prefix4;
-        char subnet[INET_ADDRSTRLEN + 4]; /* "10.199.0.0/24", for NAT */
+        char subnet[INET_ADDRSTRLEN + 4];    /* "10.199.0.0/24", for NAT */
         char gateway6[INET6_ADDRSTRLEN + 5]; /* "fd00:199::1/64"; "" without IPv6 */
         char gw6[INET6_ADDRSTRLEN];          /* "fd00:199::1" */
         unsigned int prefix6;
@@ -325,8 +325,7 @@ static int ensure_own_bridge(const struct ved_netplan *p, struct ve_error *err)
                                    p->gateway6[0] != '\0' ? p->gateway6 : NULL, err);
         if (ret == 0)
                 ret = ve_nft_nat_install(p->instance, p->subnet,
-                                         p->subnet6[0] != '\0' ? p->subnet6 : NULL, p->bridge,
-                                         err);
+                                         p->subnet6[0] != '\0' ? p->subnet6 : NULL, p->bridge, err);
         return ret;
 }
 

@@ -388,12 +388,13 @@ static int init_done(struct ved_op *op, struct ve_error *err)
                                 "VE %u runs without lxcfs: free, top and uptime in it show the "
                                 "host's memory, CPUs and uptime",
                                 op->ctid);
-        if (ret == 0 && quota_cgroup_unenforced(op->v->cgroup, op->v->cfg.instance, op->ctid,
-                                                missing, sizeof(missing)) == 0 &&
+        if (ret == 0 &&
+            quota_cgroup_unenforced(op->v->cgroup, op->v->cfg.instance, op->ctid, missing,
+                                    sizeof(missing)) == 0 &&
             missing[0] != '\0') {
                 log_warn("VE %u: the host gives ved no cgroup controller %s: those limits "
-                            "are not enforced",
-                            op->ctid, missing);
+                         "are not enforced",
+                         op->ctid, missing);
                 ret = ved_event(op->v, "ve.degraded", op->ctid, op->id, NULL,
                                 "VE %u runs without the cgroup controllers %s: their limits are "
                                 "not enforced",

@@ -54,6 +54,7 @@ struct ved {
         char *ves_dir;               /* <state>/ves */
         char *templates_dir;         /* <state>/templates */
         bool lxcfs_up;               /* lxcfs answers at <state>/lxcfs (lxcfs.h) */
+        bool lxcfs_fresh;            /* this daemon started it: running VEs need its files */
         uv_timer_t usage_timer;      /* usage.c: samples counters, raises limit events */
         bool usage_timer_on;
 };

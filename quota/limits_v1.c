@@ -255,8 +255,10 @@ int quota_v1_unenforced(const struct quota_cgroup *cg, const char *instance, uin
         static const struct {
                 const char *controller, *file;
         } probes[] = {
-                { "memory", "memory.limit_in_bytes" }, { "cpu", "cpu.cfs_quota_us" },
-                { "cpuset", "cpuset.cpus" },           { "pids", "pids.max" },
+                { "memory", "memory.limit_in_bytes" },
+                { "cpu", "cpu.cfs_quota_us" },
+                { "cpuset", "cpuset.cpus" },
+                { "pids", "pids.max" },
                 { "blkio", "blkio.throttle.read_bps_device" },
         };
         size_t used = 0;
@@ -267,8 +269,7 @@ int quota_v1_unenforced(const struct quota_cgroup *cg, const char *instance, uin
 
                 if (has_file(cg, probes[i].controller, instance, ctid, probes[i].file))
                         continue;
-                n = snprintf(buf + used, len - used, "%s%s", used ? " " : "",
-                             probes[i].controller);
+                n = snprintf(buf + used, len - used, "%s%s", used ? " " : "", probes[i].controller);
                 if (n < 0 || (size_t)n >= len - used)
                         return -ENOBUFS;
                 used += (size_t)n;

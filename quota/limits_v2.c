@@ -127,7 +127,7 @@ static int set_io(const struct quota_cgroup *cg, const char *instance, uint32_t 
 static const struct {
         const char *controller, *file;
 } probes[] = {
-        { "memory", "memory.max" }, { "cpu", "cpu.max" },    { "cpuset", "cpuset.cpus" },
+        { "memory", "memory.max" }, { "cpu", "cpu.max" }, { "cpuset", "cpuset.cpus" },
         { "pids", "pids.max" },     { "io", "io.max" },
 };
 
@@ -142,8 +142,7 @@ int quota_v2_unenforced(const struct quota_cgroup *cg, const char *instance, uin
 
                 if (has_file(cg, instance, ctid, probes[i].file))
                         continue;
-                n = snprintf(buf + used, len - used, "%s%s", used ? " " : "",
-                             probes[i].controller);
+                n = snprintf(buf + used, len - used, "%s%s", used ? " " : "", probes[i].controller);
                 if (n < 0 || (size_t)n >= len - used)
                         return -ENOBUFS;
                 used += (size_t)n;

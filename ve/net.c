@@ -855,8 +855,8 @@ static int parse_cidr(const char *cidr, int family, struct ve_net_addr *a, long 
                 *slash++ = '\0';
         *prefix = slash != NULL ? strtol(slash, NULL, 10) : 0;
         a->family = family;
-        if (inet_pton(family, buf, a->bytes) != 1 ||
-            *prefix < (family == AF_INET ? 8 : 16) || *prefix > (family == AF_INET ? 30 : 126))
+        if (inet_pton(family, buf, a->bytes) != 1 || *prefix < (family == AF_INET ? 8 : 16) ||
+            *prefix > (family == AF_INET ? 30 : 126))
                 return -EINVAL;
         snprintf(a->text, sizeof(a->text), "%s", buf);
         return 0;

@@ -66,8 +66,7 @@ int ve_nft_guard_remove(const char *instance, const char *ifname, struct ve_erro
  * IPv6) out of every interface but bridge, in the instance's inet table;
  * replaces the earlier rules. */
 int ve_nft_nat_install(const char *instance, const char *subnet, const char *subnet6,
-                       const char *bridge,
-                       struct ve_error *err);
+                       const char *bridge, struct ve_error *err);
 
 /* Remove both tables of the instance (the daemon calls it at a clean exit when
  * no VE runs any more); missing tables are not errors. */

@@ -5,10 +5,16 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
+#include <sched.h>
+#include <string.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
+#include <linux/magic.h>
 #include <linux/openat2.h>
 
 #include "ve/idmap.h"
@@ -244,6 +250,111 @@ int ve_rootfs_mount_lxcfs(int rootfd, struct ve_lxcfs_fds *fds, struct ve_child_
                 close(fds->fd[i]);
                 fds->fd[i] = -1;
         }
+        return ret;
+}
+
+#ifndef FUSE_SUPER_MAGIC
+#define FUSE_SUPER_MAGIC 0x65735546
+#endif
+
+/* In the VE's mount namespace (root and cwd at its "/"): is path an lxcfs
+ * bind, alive (FUSE) or left by an lxcfs that died (ENOTCONN)? 1 yes, 0 no,
+ * -errno when the path cannot be opened without following a link. */
+static int lxcfs_bind_at(const char *path)
+{
+        struct statfs sfs;
+        int fd, ret;
+
+        fd = ve_openat2(AT_FDCWD, path, O_PATH | O_CLOEXEC, IN_ROOT);
+        if (fd < 0)
+                return -errno;
+        ret = fstatfs(fd, &sfs);
+        if (ret < 0)
+                ret = errno == ENOTCONN ? 1 : -errno;
+        else
+                ret = sfs.f_type == FUSE_SUPER_MAGIC;
+        close(fd);
+        return ret;
+}
+
+/* The helper: join the VE's mount namespace, take off every lxcfs bind (dead or
+ * not) of each file and attach the fresh one. A file the VE covered with
+ * something of its own, or replaced by a link, is left as the VE made it. */
+static __attribute__((noreturn)) void rebind_child(int sock, int pidfd, const int *trees)
+{
+        struct ve_child_err e = { 0 };
+
+        if (setns(pidfd, CLONE_NEWNS) < 0) {
+                ve_child_fail(&e, errno, "enter the VE's mount namespace");
+                ve_child_die(sock, &e);
+        }
+        for (size_t i = 0; i < VE_LXCFS_FILES; i++) {
+                char path[64];
+                int ret, fd, tries = 0;
+
+                if (trees[i] < 0)
+                        continue;
+                snprintf(path, sizeof(path), "/%s", lxcfs_paths[i]);
+                while ((ret = lxcfs_bind_at(path)) == 1 && tries++ < 8)
+                        if (umount2(path, MNT_DETACH | UMOUNT_NOFOLLOW) < 0)
+                                break;
+                if (ret != 0)
+                        continue; /* still covered, or not reachable without a link */
+                fd = ve_openat2(AT_FDCWD, path, O_PATH | O_CLOEXEC, IN_ROOT);
+                if (fd < 0)
+                        continue;
+                if (move_mount(trees[i], "", fd, "",
+                               MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0) {
+                        ve_child_fail(&e, errno, "bind lxcfs's %s", path);
+                        ve_child_die(sock, &e);
+                }
+                close(fd);
+        }
+        _exit(0);
+}
+
+int ve_rootfs_lxcfs_rebind(int init_pidfd, const char *dir, struct ve_error *err)
+{
+        int trees[VE_LXCFS_FILES], sv[2] = { -1, -1 }, pidfd = -1, ret = 0, n = 0;
+        struct ve_child_result res = { .fd = -EBADF };
+        pid_t pid;
+
+        for (size_t i = 0; i < VE_LXCFS_FILES; i++) {
+                char path[PATH_MAX];
+
+                snprintf(path, sizeof(path), "%s/%s", dir, lxcfs_paths[i]);
+                trees[i] = open_tree(AT_FDCWD, path, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+                n += trees[i] >= 0;
+        }
+        if (n == 0)
+                ret = ve_error_set(err, ENOENT, "lxcfs at %s serves none of its files", dir);
+        else if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+                ret = ve_error_errno(err, errno, "socketpair");
+        if (ret == 0) {
+                pid = ve_clone3(CLONE_PIDFD, &pidfd, -1);
+                if (pid == 0) {
+                        close(sv[0]);
+                        rebind_child(sv[1], init_pidfd, trees);
+                }
+                if (pid < 0)
+                        ret = ve_error_errno(err, errno, "clone3");
+        }
+        if (sv[1] >= 0)
+                close(sv[1]);
+        if (ret == 0) {
+                ret = ve_child_collect(sv[0], &res, err);
+                if (ret == 0 && res.failed)
+                        ret = ve_child_error(&res.err, err);
+                if (res.fd >= 0)
+                        close(res.fd);
+                waitid(P_PIDFD, (id_t)pidfd, NULL, WEXITED);
+                close(pidfd);
+        }
+        if (sv[0] >= 0)
+                close(sv[0]);
+        for (size_t i = 0; i < VE_LXCFS_FILES; i++)
+                if (trees[i] >= 0)
+                        close(trees[i]);
         return ret;
 }
 

@@ -338,11 +338,20 @@ else
         fail "promtool is not available ($PROMTOOL)"
 fi
 
-begin_case "a killed lxcfs is started again, and VEs started after it see their own figures"
+begin_case "a killed lxcfs is started again; running VEs and VEs started after it see their own figures"
+api GET /v1/ves/301
+RAM301=$(jqb .ram)
+assert_eq "$(ve_state 301)" running "VE 301 runs"
 OLD=$(cat "$STATE_DIR/lxcfs.pid" 2>/dev/null)
 kill -KILL "$OLD" 2>/dev/null
 check "lxcfs runs again under a new pid" wait_until 10 bash -c \
         "p=\$(cat '$STATE_DIR/lxcfs.pid' 2>/dev/null); [ -n \"\$p\" ] && [ \"\$p\" != '$OLD' ] && kill -0 \$p"
+meminfo_301() { vectl exec 301 awk '/^MemTotal/ { print $2 }' /proc/meminfo 2>&1; }
+meminfo_301_ok() { [ "$(meminfo_301)" = $((RAM301 / 1024)) ]; }
+check "VE 301, running all along, reads its own MemTotal again ($(meminfo_301))" wait_until 5 meminfo_301_ok
+OUT=$(vectl exec 301 uptime 2>&1)
+assert_eq "$?" 0 "uptime in VE 301 ($OUT)"
+assert_match "$(cat "$VED_LOG")" 'running VE\(s\) got the new lxcfs' "the daemon's log"
 OUT=$(vectl create 321 --ostemplate "$TEMPLATE" --ram 192M 2>&1 && vectl start 321 2>&1)
 assert_eq "$(ve_state 321)" running "VE 321 runs ($OUT)"
 assert_eq "$(vectl exec 321 awk '/^MemTotal/ { print $2 }' /proc/meminfo 2>&1)" 196608 \
