@@ -191,6 +191,16 @@ int quota_cgroup_set_limits(const struct quota_cgroup *cg, const char *instance,
         return ret < 0 ? ret : cg->ops->set_limits(cg, instance, ctid, l, err);
 }
 
+int quota_cg_list_add(char *buf, size_t len, size_t *used, const char *word)
+{
+        int n = snprintf(buf + *used, len - *used, "%s%s", *used ? " " : "", word);
+
+        if (n < 0 || (size_t)n >= len - *used)
+                return -ENOBUFS;
+        *used += (size_t)n;
+        return 0;
+}
+
 int quota_cgroup_unenforced(const struct quota_cgroup *cg, const char *instance, uint32_t ctid,
                             char *buf, size_t len)
 {

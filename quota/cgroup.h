@@ -177,6 +177,9 @@ int quota_cgroup_remove_instance(const struct quota_cgroup *cg, const char *inst
 int quota_cg_chown(const char *dir, const char *const *files, uid_t uid, gid_t gid,
                    struct ve_error *err);
 int quota_cg_write(const char *path, const char *value, struct ve_error *err);
+/* Append word to the space-separated list in buf (*used bytes so far);
+ * -ENOBUFS when it does not fit. */
+int quota_cg_list_add(char *buf, size_t len, size_t *used, const char *word);
 int quota_cg_read(const char *path, char *buf, size_t len, struct ve_error *err);
 int quota_cg_collect_procs(const char *dir, pid_t **pids, size_t *n, struct ve_error *err);
 int quota_cg_rmdir_tree(const char *dir, struct ve_error *err);

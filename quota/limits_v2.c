@@ -137,16 +137,10 @@ int quota_v2_unenforced(const struct quota_cgroup *cg, const char *instance, uin
         size_t used = 0;
 
         buf[0] = '\0';
-        for (size_t i = 0; i < sizeof(probes) / sizeof(probes[0]); i++) {
-                int n;
-
-                if (has_file(cg, instance, ctid, probes[i].file))
-                        continue;
-                n = snprintf(buf + used, len - used, "%s%s", used ? " " : "", probes[i].controller);
-                if (n < 0 || (size_t)n >= len - used)
+        for (size_t i = 0; i < sizeof(probes) / sizeof(probes[0]); i++)
+                if (!has_file(cg, instance, ctid, probes[i].file) &&
+                    quota_cg_list_add(buf, len, &used, probes[i].controller) < 0)
                         return -ENOBUFS;
-                used += (size_t)n;
-        }
         return 0;
 }
 

@@ -153,8 +153,30 @@ static void ctx_close(struct net_ctx *c)
 
 #define _cleanup_ctx_ __attribute__((cleanup(ctx_close)))
 
+/* The prefixes a bridge's subnet may have. */
+static bool prefix_ok(int family, long prefix)
+{
+        return family == AF_INET ? prefix >= 8 && prefix <= 30 : prefix >= 16 && prefix <= 126;
+}
+
+/* A bridge's gateway of family from its text and prefix; none (gw left unset)
+ * when text is NULL. */
+static int bridge_gateway(struct ve_net_addr *gw, int family, const char *text, unsigned int prefix,
+                          struct ve_error *err)
+{
+        if (text == NULL)
+                return 0;
+        if (inet_pton(family, text, gw->bytes) != 1 || !prefix_ok(family, prefix))
+                return ve_error_set(err, VE_EINVAL_INPUT, "bad bridge gateway %s/%u", text, prefix);
+        gw->family = family;
+        snprintf(gw->text, sizeof(gw->text), "%s", text);
+        return 0;
+}
+
 static int ctx_bridged(struct net_ctx *c, const struct ve_net_bridged *b, struct ve_error *err)
 {
+        int ret;
+
         c->bridged = b;
         if (b->ve_ifname != NULL)
                 c->ve_ifname = b->ve_ifname;
@@ -162,23 +184,8 @@ static int ctx_bridged(struct net_ctx *c, const struct ve_net_bridged *b, struct
                 memcpy(c->ve_mac, b->mac, 6);
         if (b->host_mac != NULL)
                 memcpy(c->host_mac, b->host_mac, 6);
-        if (b->gateway4 != NULL) {
-                if (inet_pton(AF_INET, b->gateway4, c->gw4.bytes) != 1 || b->prefix4 < 8 ||
-                    b->prefix4 > 30)
-                        return ve_error_set(err, VE_EINVAL_INPUT, "bad bridge gateway %s/%u",
-                                            b->gateway4, b->prefix4);
-                c->gw4.family = AF_INET;
-                snprintf(c->gw4.text, sizeof(c->gw4.text), "%s", b->gateway4);
-        }
-        if (b->gateway6 != NULL) {
-                if (inet_pton(AF_INET6, b->gateway6, c->gw6.bytes) != 1 || b->prefix6 < 16 ||
-                    b->prefix6 > 126)
-                        return ve_error_set(err, VE_EINVAL_INPUT, "bad bridge gateway %s/%u",
-                                            b->gateway6, b->prefix6);
-                c->gw6.family = AF_INET6;
-                snprintf(c->gw6.text, sizeof(c->gw6.text), "%s", b->gateway6);
-        }
-        return 0;
+        ret = bridge_gateway(&c->gw4, AF_INET, b->gateway4, b->prefix4, err);
+        return ret < 0 ? ret : bridge_gateway(&c->gw6, AF_INET6, b->gateway6, b->prefix6, err);
 }
 
 /* Names, MACs and the host socket; the VE's netns and socket when want_ve and
@@ -855,8 +862,7 @@ static int parse_cidr(const char *cidr, int family, struct ve_net_addr *a, long 
                 *slash++ = '\0';
         *prefix = slash != NULL ? strtol(slash, NULL, 10) : 0;
         a->family = family;
-        if (inet_pton(family, buf, a->bytes) != 1 || *prefix < (family == AF_INET ? 8 : 16) ||
-            *prefix > (family == AF_INET ? 30 : 126))
+        if (inet_pton(family, buf, a->bytes) != 1 || !prefix_ok(family, *prefix))
                 return -EINVAL;
         snprintf(a->text, sizeof(a->text), "%s", buf);
         return 0;

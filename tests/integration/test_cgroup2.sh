@@ -28,22 +28,6 @@ test_cleanup()
         ves_teardown_all
 }
 
-# in_ve CTID COMMAND...: run in the VE through vectl exec; output in OUT, status in RC.
-in_ve()
-{
-        local ct=$1
-
-        shift
-        OUT=$(vectl exec "$ct" "$@" 2>&1)
-        RC=$?
-}
-
-system_running()
-{
-        in_ve "$CT" systemctl is-system-running
-        [ "$OUT" = running ]
-}
-
 # The cgroup2 hierarchy and the daemon that sees it at /sys/fs/cgroup.
 if [ "$(stat -fc %T /sys/fs/cgroup)" = cgroup2fs ]; then
         V2=/sys/fs/cgroup
@@ -77,28 +61,16 @@ fi
 OUT=$(vectl create "$CT" --ostemplate "$DEBIAN_TEMPLATE" --hostname v2.example.com \
         --ram 512M --numproc 500 2>&1)
 assert_eq "$?" 0 "vectl create: $OUT"
-START=$(date +%s.%N)
-OUT=$(vectl start "$CT" 2>&1)
-assert_eq "$?" 0 "vectl start: $OUT"
-if wait_until 60 system_running; then
-        pass
-        echo "   running after $(echo "$(date +%s.%N) - $START" | bc) s"
-else
-        fail "is-system-running: $OUT"
-        in_ve "$CT" systemctl --failed --no-legend
-        echo "   failed units: $OUT"
-fi
-in_ve "$CT" cat /proc/1/comm
-assert_eq "$OUT" systemd "PID 1"
-in_ve "$CT" stat -fc %T /sys/fs/cgroup
+start_systemd_ve "$CT"
+ve_run "$CT" stat -fc %T /sys/fs/cgroup
 assert_eq "$OUT" cgroup2fs "the VE's /sys/fs/cgroup is cgroup2 (systemd's unified mode)"
-in_ve "$CT" sh -c 'grep "^0::" /proc/self/cgroup'
+ve_run "$CT" sh -c 'grep "^0::" /proc/self/cgroup'
 assert_match "$OUT" '^0::/' "the VE's processes in its own cgroup2 namespace"
-in_ve "$CT" systemctl is-active systemd-journald systemd-logind ssh
+ve_run "$CT" systemctl is-active systemd-journald systemd-logind ssh
 assert_eq "$OUT" $'active\nactive\nactive' "journald, logind, sshd"
-in_ve "$CT" ss -ltn
+ve_run "$CT" ss -ltn
 assert_match "$OUT" ':22 ' "sshd listens"
-in_ve "$CT" hostname
+ve_run "$CT" hostname
 assert_eq "$OUT" v2.example.com "hostname"
 check "systemd made its slices in the VE's delegated cgroup on the host" \
         test -d "$V2/$INSTANCE/$CT/system.slice"
@@ -127,7 +99,7 @@ OUT=$(vectl create "$BB" --ostemplate "$TEMPLATE" 2>&1)
 assert_eq "$?" 0 "vectl create: $OUT"
 OUT=$(vectl start "$BB" 2>&1)
 assert_eq "$?" 0 "vectl start: $OUT"
-in_ve "$BB" sh -c 'echo hello; exit 3'
+ve_run "$BB" sh -c 'echo hello; exit 3'
 assert_eq "$OUT" hello "exec output"
 assert_eq "$RC" 3 "exec exit status"
 check "its cgroup on the host" test -d "$V2/$INSTANCE/$BB"

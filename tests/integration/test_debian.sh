@@ -27,22 +27,6 @@ test_cleanup()
         ves_teardown_all
 }
 
-# in_ve CTID COMMAND...: run in the VE through vectl exec; output in OUT, status in RC.
-in_ve()
-{
-        local ct=$1
-
-        shift
-        OUT=$(vectl exec "$ct" "$@" 2>&1)
-        RC=$?
-}
-
-system_running()
-{
-        in_ve "$CT" systemctl is-system-running
-        [ "$OUT" = running ]
-}
-
 ve_running_state()
 {
         [ "$(ve_state "$1")" = "$2" ]
@@ -105,59 +89,47 @@ api POST /v1/ves "{\"ctid\":$((CT + 10)),\"ostemplate\":\"$DEBIAN_TEMPLATE\",\"u
 assert_error 400
 
 begin_case "systemd boots as PID 1 to 'running' within 60 s"
-START=$(date +%s.%N)
-OUT=$(vectl start "$CT" 2>&1)
-assert_eq "$?" 0 "vectl start: $OUT"
-if wait_until 60 system_running; then
-        pass
-        echo "   running after $(echo "$(date +%s.%N) - $START" | bc) s"
-else
-        fail "is-system-running: $OUT"
-        in_ve "$CT" systemctl --failed --no-legend
-        echo "   failed units: $OUT"
-fi
-in_ve "$CT" cat /proc/1/comm
-assert_eq "$OUT" systemd "PID 1"
-in_ve "$CT" sh -c 'readlink /proc/1/exe; cat /run/systemd/container; systemd-detect-virt'
+start_systemd_ve "$CT"
+ve_run "$CT" sh -c 'readlink /proc/1/exe; cat /run/systemd/container; systemd-detect-virt'
 assert_match "$OUT" 'systemd' "init's binary"
 assert_match "$OUT" 'ved' "container name"
-in_ve "$CT" cat /proc/self/uid_map
+ve_run "$CT" cat /proc/self/uid_map
 assert_match "$OUT" '^ *0 +[1-9][0-9]* +65536' "unprivileged: root is mapped"
-in_ve "$CT" systemctl is-active systemd-journald systemd-logind ssh
+ve_run "$CT" systemctl is-active systemd-journald systemd-logind ssh
 assert_eq "$OUT" $'active\nactive\nactive' "journald, logind, sshd"
-in_ve "$CT" ss -ltn
+ve_run "$CT" ss -ltn
 assert_match "$OUT" ':22 ' "sshd listens"
-in_ve "$CT" sh -c 'cat /proc/self/cgroup | grep name=systemd; test -w /sys/fs/cgroup/systemd && echo W; test -w /sys/fs/cgroup/memory || echo RO'
+ve_run "$CT" sh -c 'cat /proc/self/cgroup | grep name=systemd; test -w /sys/fs/cgroup/systemd && echo W; test -w /sys/fs/cgroup/memory || echo RO'
 assert_match "$OUT" 'name=systemd:/' "own name=systemd subtree"
 assert_match "$OUT" 'W' "name=systemd writable"
 assert_match "$OUT" 'RO' "controllers read-only"
 
 begin_case "the guest is configured as asked"
-in_ve "$CT" hostname
+ve_run "$CT" hostname
 assert_eq "$OUT" web1.example.com "hostname"
-in_ve "$CT" cat /etc/hostname
+ve_run "$CT" cat /etc/hostname
 assert_eq "$OUT" web1.example.com "/etc/hostname"
-in_ve "$CT" cat /etc/hosts
+ve_run "$CT" cat /etc/hosts
 assert_match "$OUT" $'127.0.1.1\tweb1.example.com web1' "/etc/hosts"
-in_ve "$CT" cat /etc/resolv.conf
+ve_run "$CT" cat /etc/resolv.conf
 assert_match "$OUT" $'nameserver 192.0.2.53\nnameserver 198.51.100.53\nsearch example.com' "resolv.conf"
-in_ve "$CT" cat /etc/network/interfaces
+ve_run "$CT" cat /etc/network/interfaces
 assert_match "$OUT" 'iface eth0 inet manual' "ifupdown leaves eth0 alone"
 assert_match "$OUT" '10.199.0.5/32' "the addresses named"
-in_ve "$CT" ip -4 -o addr show eth0
+ve_run "$CT" ip -4 -o addr show eth0
 assert_match "$OUT" '10.199.0.5/32' "eth0 keeps its address after ifupdown ran"
-in_ve "$CT" systemctl is-active networking
+ve_run "$CT" systemctl is-active networking
 assert_eq "$OUT" active "networking.service"
-in_ve "$CT" sh -c 'grep "^root:" /etc/shadow | cut -d: -f2'
+ve_run "$CT" sh -c 'grep "^root:" /etc/shadow | cut -d: -f2'
 HASH=$OUT
 assert_match "$HASH" '^\$(y|6)\$' "root's password is hashed"
 assert_eq "$(python3 -c 'import crypt,sys; print(crypt.crypt(sys.argv[1], sys.argv[2]) == sys.argv[2])' \
         "$PASSWORD" "$HASH" 2>/dev/null)" True "the hash is of the password"
-in_ve "$CT" cat /root/.ssh/authorized_keys
+ve_run "$CT" cat /root/.ssh/authorized_keys
 check "root's authorized_keys holds the key" grep -qF "$(cut -d' ' -f2 "$KEYDIR/id.pub")" <<<"$OUT"
-in_ve "$CT" stat -c '%a %U' /root/.ssh /root/.ssh/authorized_keys
+ve_run "$CT" stat -c '%a %U' /root/.ssh /root/.ssh/authorized_keys
 assert_eq "$OUT" $'700 root\n600 root' "modes of .ssh"
-in_ve "$CT" sh -c 'cat /etc/machine-id; ls /etc/ssh/ssh_host_ed25519_key'
+ve_run "$CT" sh -c 'cat /etc/machine-id; ls /etc/ssh/ssh_host_ed25519_key'
 assert_match "$OUT" '^[0-9a-f]{32}' "a machine id of its own"
 
 begin_case "an ssh login with the key works"
@@ -177,30 +149,30 @@ check "hash not in the database" bash -c "! grep -qF '${HASH:10:20}' '$T/db.dump
 check "key not in the database" bash -c "! grep -qF '$(cut -d' ' -f2 "$KEYDIR/id.pub")' '$T/db.dump'"
 
 begin_case "the customer's own lines survive the host's changes"
-in_ve "$CT" sh -c 'echo "options edns0" >> /etc/resolv.conf; echo "10.1.1.1 mine" >> /etc/hosts'
+ve_run "$CT" sh -c 'echo "options edns0" >> /etc/resolv.conf; echo "10.1.1.1 mine" >> /etc/hosts'
 OUT=$(vectl set "$CT" --nameserver 203.0.113.9 --hostname live.example.org 2>&1)
 assert_eq "$?" 0 "vectl set: $OUT"
-in_ve "$CT" cat /etc/resolv.conf
+ve_run "$CT" cat /etc/resolv.conf
 assert_match "$OUT" 'nameserver 203.0.113.9' "new nameserver"
 assert_match "$OUT" 'options edns0' "the customer's option"
 check "old nameserver gone" bash -c "! grep -q 192.0.2.53 <<<'$OUT'"
-in_ve "$CT" grep -c 'BEGIN ved dns' /etc/resolv.conf
+ve_run "$CT" grep -c 'BEGIN ved dns' /etc/resolv.conf
 assert_eq "$OUT" 1 "one ved block"
-in_ve "$CT" cat /etc/hosts
+ve_run "$CT" cat /etc/hosts
 assert_match "$OUT" '10.1.1.1 mine' "the customer's host line"
 
 begin_case "vectl set --hostname is live on a running VE"
-in_ve "$CT" hostname
+ve_run "$CT" hostname
 assert_eq "$OUT" live.example.org "hostname in the UTS namespace"
-in_ve "$CT" cat /etc/hostname
+ve_run "$CT" cat /etc/hostname
 assert_eq "$OUT" live.example.org "/etc/hostname"
-in_ve "$CT" hostnamectl hostname
+ve_run "$CT" hostnamectl hostname
 assert_eq "$OUT" live.example.org "hostnamectl"
 
 begin_case "vectl set --userpasswd and --ssh-key on a running VE"
 OUT=$(vectl set "$CT" --userpasswd 'root:second pw' --ssh-key "$(cat "$KEYDIR/id.pub")" 2>&1)
 assert_eq "$?" 0 "vectl set: $OUT"
-in_ve "$CT" sh -c 'grep "^root:" /etc/shadow | cut -d: -f2'
+ve_run "$CT" sh -c 'grep "^root:" /etc/shadow | cut -d: -f2'
 assert_ne "$OUT" "$HASH" "a new hash"
 assert_eq "$(python3 -c 'import crypt,sys; print(crypt.crypt(sys.argv[1], sys.argv[2]) == sys.argv[2])' \
         'second pw' "$OUT" 2>/dev/null)" True "the new hash is of the new password"
@@ -233,8 +205,8 @@ assert_eq "$(host_leftovers "$CT")" "" "what the stopped VE holds on the host"
 
 begin_case "after a restart of the VE the journal shows the clean shutdown"
 vectl start "$CT" >/dev/null 2>&1
-wait_until 60 system_running || fail "running again"
-in_ve "$CT" sh -c 'journalctl --no-pager -q | grep -E "systemd\[1\]: (Shutting down|Reached target .*Power-Off|Reached target .*System Halt)" | tail -1'
+wait_until 60 systemd_running "$CT" || fail "running again"
+ve_run "$CT" sh -c 'journalctl --no-pager -q | grep -E "systemd\[1\]: (Shutting down|Reached target .*Power-Off|Reached target .*System Halt)" | tail -1'
 assert_match "$OUT" 'Shutting down|Power-Off|Halt' "systemd's own shutdown"
 vectl stop "$CT" >/dev/null 2>&1
 
@@ -243,7 +215,7 @@ OUT=$(vectl set "$CT" --userpasswd 'root:third pw' 2>&1)
 assert_eq "$?" 0 "vectl set on a stopped VE: $OUT"
 assert_eq "$(host_leftovers "$CT")" "" "nothing left mounted"
 vectl start "$CT" >/dev/null 2>&1
-in_ve "$CT" sh -c 'grep "^root:" /etc/shadow | cut -d: -f2'
+ve_run "$CT" sh -c 'grep "^root:" /etc/shadow | cut -d: -f2'
 assert_eq "$(python3 -c 'import crypt,sys; print(crypt.crypt(sys.argv[1], sys.argv[2]) == sys.argv[2])' \
         'third pw' "$OUT" 2>/dev/null)" True "the password of the stopped VE"
 vectl stop "$CT" >/dev/null 2>&1
@@ -255,7 +227,7 @@ if ensure_template; then
         OUT=$(vectl start "$BB" 2>&1)
         assert_eq "$?" 0 "start busybox: $OUT"
         wait_until 10 ve_running_state "$BB" running || fail "busybox running"
-        in_ve "$BB" sh -c 'cat /proc/1/comm; hostname; ls /run/rcS.done; grep -c nameserver /etc/resolv.conf'
+        ve_run "$BB" sh -c 'cat /proc/1/comm; hostname; ls /run/rcS.done; grep -c nameserver /etc/resolv.conf'
         assert_match "$OUT" $'^init\nbb.example\n/run/rcS.done\n[1-9]' "busybox init, hostname, boot marker, inherited DNS"
         OUT=$(vectl stop "$BB" 2>&1)
         assert_eq "$?" 0 "stop busybox: $OUT"

@@ -354,6 +354,46 @@ events_over()
         [ "$(events_of "$1" "$2")" -gt "$3" ]
 }
 
+# ve_run CTID COMMAND...: run in the VE through vectl exec; output in OUT, status in RC.
+ve_run()
+{
+        local ct=$1
+
+        shift
+        OUT=$(vectl exec "$ct" "$@" 2>&1)
+        RC=$?
+}
+
+# systemd_running CTID: `systemctl is-system-running` in the VE says running (its
+# answer in OUT), for wait_until.
+systemd_running()
+{
+        ve_run "$1" systemctl is-system-running
+        [ "$OUT" = running ]
+}
+
+# start_systemd_ve CTID: vectl start, then up to 60 s for systemd to say running
+# (the time it took is printed; the failed units when it does not), and systemd is
+# PID 1. Assertions of the current case.
+start_systemd_ve()
+{
+        local start out
+
+        start=$(date +%s.%N)
+        out=$(vectl start "$1" 2>&1)
+        assert_eq "$?" 0 "vectl start: $out"
+        if wait_until 60 systemd_running "$1"; then
+                pass
+                echo "   running after $(echo "$(date +%s.%N) - $start" | bc) s"
+        else
+                fail "is-system-running: $OUT"
+                ve_run "$1" systemctl --failed --no-legend
+                echo "   failed units: $OUT"
+        fi
+        ve_run "$1" cat /proc/1/comm
+        assert_eq "$OUT" systemd "PID 1"
+}
+
 # --- what VEs hold on the host ------------------------------------------------
 
 # ve_cgroup_dirs CTID: the VE's cgroup directories that exist, one a line (cgroup v1:

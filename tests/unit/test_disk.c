@@ -270,8 +270,11 @@ static void test_limit_enospc_live_grow(void **state)
         assert_int_equal(r.error, ENOSPC);
         assert_true(r.bytes >= 60 * MIB && r.bytes <= 64 * MIB);
         assert_int_equal(statvfs(base, &after), 0);
+        /* The writer tried 1 GiB; the host's file system is shared with whatever
+         * else runs (a build), so the margin is wide: the image itself is held to
+         * 64 MiB just below. */
         host_free_drop = ((uint64_t)before.f_bavail - after.f_bavail) * after.f_frsize;
-        assert_true(host_free_drop < 72 * MIB);
+        assert_true(host_free_drop < 256 * MIB);
         assert_true(host_bytes(d.img) < 64 * MIB + 16 * MIB);
 
         /* Shrinking below what is used is refused, with the amounts. */
