@@ -6,11 +6,13 @@
 #include <limits.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <termios.h>
 #include <unistd.h>
@@ -149,8 +151,15 @@ __attribute__((noreturn)) static void helper(const struct ve_exec_config *cfg, i
         char stack[COMMAND_STACK] __attribute__((aligned(16)));
         struct ve_child_err e = { 0 };
         int master = -1, tty = -1, ret;
+        uint64_t all = ~0ULL;
         pid_t pid;
 
+        /* Every signal blocked, the kernel's way (glibc's sigprocmask leaves two
+         * out), before the command exists: from its fork until its execve it runs
+         * with the daemon's handlers and is a process of the VE, which may signal
+         * it. libuv's SIGTERM handler there would tell the daemon's loop to shut
+         * down. run_command() restores the defaults, then unblocks. */
+        syscall(SYS_rt_sigprocmask, SIG_SETMASK, &all, NULL, sizeof(all));
         if (ve_child_wait_go(sock) < 0)
                 _exit(127);
         if (enter_ve(cfg, &e) < 0)

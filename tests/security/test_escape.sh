@@ -323,6 +323,21 @@ if [ -d /sys/fs/cgroup/systemd ]; then
 fi
 assert_eq "$(cat /sys/fs/cgroup/*/release_agent 2>/dev/null | md5sum)" "$AGENTS" "host release_agents"
 
+begin_case "13. a VE signalling all it can while ved execs into it cannot stop the daemon"
+# Between its fork and its execve an exec'd process is the VE's to signal, and it
+# still has the daemon's handlers: libuv's SIGTERM handler there used to shut ved
+# down. The killer ignores the signals it sends, and runs in a session of its own.
+vsh "setsid sh -c 'trap \"\" TERM INT HUP QUIT USR1 USR2; while :; do kill -TERM -1; kill -INT -1; kill -HUP -1; done' </dev/null >/dev/null 2>&1 &"
+sleep 0.3
+for i in $(seq 1 60); do
+        vectl exec "$CT" true >/dev/null 2>&1
+done
+check "the daemon still runs" ved_running
+api GET /v1/host
+assert_status 200
+assert_eq "$(grep -c 'Received signal' "$VED_LOG")" 0 "signals the daemon's loop was told of"
+vsh 'pkill -KILL -f "kill -TERM" 2>/dev/null; kill -KILL -1; true' >/dev/null 2>&1
+
 # Leave nothing: a VE outlives the daemon, so stop and destroy it here.
 ve_state stop
 api DELETE "/v1/ves/$CT"
