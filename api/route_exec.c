@@ -40,6 +40,7 @@ struct exec_call {
         bool sock_open;
         char *in;
         size_t in_len;
+        bool out_paused; /* flow control: see VED_EXEC_QUEUE_HIGH */
         bool closing;
         int handles;
 };
@@ -267,8 +268,15 @@ static void sock_write_cb(uv_write_t *w, int status)
 
         free(w->data);
         free(w);
-        if (status < 0 || last)
+        if (status < 0 || last) {
                 stream_close(c);
+                return;
+        }
+        if (c->out_paused && c->x != NULL &&
+            uv_stream_get_write_queue_size((uv_stream_t *)&c->sock) < VED_EXEC_QUEUE_LOW) {
+                c->out_paused = false;
+                ved_exec_pause_output(c->x, false);
+        }
 }
 
 static void sock_write(struct exec_call *c, char type, const char *buf, size_t len)
@@ -440,7 +448,14 @@ static void upgrade_started(struct ved_exec *x, int ret, struct ve_error *err)
 
 static void upgrade_output(struct ved_exec *x, char stream, const char *buf, size_t len)
 {
-        sock_write(ved_exec_data(x), stream, buf, len);
+        struct exec_call *c = ved_exec_data(x);
+
+        sock_write(c, stream, buf, len);
+        if (!c->out_paused && c->sock_open && !c->closing &&
+            uv_stream_get_write_queue_size((uv_stream_t *)&c->sock) > VED_EXEC_QUEUE_HIGH) {
+                c->out_paused = true;
+                ved_exec_pause_output(x, true);
+        }
 }
 
 static void upgrade_exited(struct ved_exec *x, int code)

@@ -136,6 +136,20 @@ static int session_loop(struct session *ss, struct ve_error *err)
                         ret = forward_stdin(ss, err);
                 if (ret == 0 && ss->status < 0 && p[2].revents != 0)
                         ret = forward_size(ss, err);
+                /* A send may have read frames while it waited (exec_stream.c); and
+                 * a send that failed because the command ended and ved closed the
+                 * stream is no error once its exit frame is in. */
+                if (ret < 0 && ss->status < 0) {
+                        struct ve_error later = { 0 };
+
+                        if (handle_frames(ss, &later) == 0 && ss->status >= 0) {
+                                ve_error_clear(err);
+                                ret = 0;
+                        }
+                        ve_error_clear(&later);
+                } else if (ret == 0 && ss->status < 0) {
+                        ret = handle_frames(ss, err);
+                }
         }
         return ret < 0 ? ret : ss->status;
 }

@@ -41,7 +41,8 @@ void exec_stream_free(struct exec_stream *s)
         free(s);
 }
 
-static int wait_fd(int fd, short events, struct ve_error *err)
+/* Wait for events on fd; *revents gets what came. */
+static int wait_fd(int fd, short events, short *revents, struct ve_error *err)
 {
         struct pollfd p = { .fd = fd, .events = events };
         int ret;
@@ -51,20 +52,52 @@ static int wait_fd(int fd, short events, struct ve_error *err)
         while (ret < 0 && errno == EINTR);
         if (ret < 0)
                 return ve_error_errno(err, errno, "waiting for ved");
+        if (revents != NULL)
+                *revents = p.revents;
         return 0;
 }
 
+/* Whether the frames received and not yet taken hold the exit status. */
+static bool exit_received(const struct exec_stream *s)
+{
+        size_t off = s->pos;
+
+        while (s->len - off >= 5) {
+                uint32_t flen;
+
+                if (s->buf[off] == EXEC_FRAME_EXIT)
+                        return true;
+                memcpy(&flen, s->buf + off + 1, 4);
+                flen = ntohl(flen);
+                if (flen > s->len - off - 5)
+                        break;
+                off += 5 + (size_t)flen;
+        }
+        return false;
+}
+
+/* While a send waits for room, what ved sends is read into the buffer: ved stops
+ * reading our input while the command's output waits for us (flow control), and
+ * a command that echoes its input would otherwise leave both sides waiting. The
+ * caller takes the frames with exec_stream_next(). Once the exit status is in,
+ * the rest of the input has no reader: the send ends there (0). */
 static int send_all(struct exec_stream *s, const char *p, size_t len, struct ve_error *err)
 {
         while (len > 0) {
                 size_t n = 0;
                 CURLcode rc = curl_easy_send(s->curl, p, len, &n);
+                short rev = 0;
+                bool eof = false;
                 int ret;
 
                 if (rc == CURLE_AGAIN) {
-                        ret = wait_fd(s->fd, POLLOUT, err);
+                        ret = wait_fd(s->fd, POLLOUT | POLLIN, &rev, err);
+                        if (ret == 0 && (rev & POLLIN))
+                                ret = exec_stream_read(s, &eof, err);
                         if (ret < 0)
                                 return ret;
+                        if (exit_received(s))
+                                return 0;
                         continue;
                 }
                 if (rc != CURLE_OK)
@@ -158,7 +191,7 @@ static int read_more(struct exec_stream *s, bool *eof, struct ve_error *err)
 {
         int ret;
 
-        ret = wait_fd(s->fd, POLLIN, err);
+        ret = wait_fd(s->fd, POLLIN, NULL, err);
         if (ret == 0)
                 ret = exec_stream_read(s, eof, err);
         return ret;

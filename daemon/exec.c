@@ -36,6 +36,8 @@ struct ved_exec {
         bool in_eof;  /* stdin is being shut down */
         int pty_peer; /* a slave fd of the pty, held by ved: see drain_pty() */
         int open_readers;
+        bool out_reading, err_reading; /* read started and not at its end */
+        bool paused;                   /* ved_exec_pause_output() */
         bool exited, released, reported;
         int code;
         int handles;
@@ -45,6 +47,7 @@ struct ved_exec {
 #define DRAIN_MAX (4u << 20)
 
 static void maybe_finish(struct ved_exec *x);
+static void stdin_gone(struct ved_exec *x);
 
 void *ved_exec_data(struct ved_exec *x)
 {
@@ -117,6 +120,7 @@ static void pid_cb(uv_poll_t *h, int status, int events)
                 return; /* not yet: spurious wake-up */
         uv_poll_stop(h);
         x->exited = true;
+        stdin_gone(x);
         if (ret < 0) /* the status is lost: never report it as success */
                 log_warn("Cannot wait for exec'd process %d in VE %u", (int)x->proc.pid, x->ctid);
         x->code = ret < 0 ? 255 : WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
@@ -196,6 +200,7 @@ static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
         if (n < 0) {
                 /* EOF, or EIO from a pty whose last writer is gone. */
                 uv_read_stop(s);
+                *(stream == 'e' ? &x->err_reading : &x->out_reading) = false;
                 x->open_readers--;
                 maybe_finish(x);
         }
@@ -203,10 +208,33 @@ static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 
 void ved_exec_begin_output(struct ved_exec *x)
 {
-        if (x->out_open && uv_read_start((uv_stream_t *)&x->out, alloc_cb, read_cb) == 0)
+        if (x->out_open && uv_read_start((uv_stream_t *)&x->out, alloc_cb, read_cb) == 0) {
+                x->out_reading = true;
                 x->open_readers++;
-        if (x->err_open && uv_read_start((uv_stream_t *)&x->errp, alloc_cb, read_cb) == 0)
+        }
+        if (x->err_open && uv_read_start((uv_stream_t *)&x->errp, alloc_cb, read_cb) == 0) {
+                x->err_reading = true;
                 x->open_readers++;
+        }
+}
+
+void ved_exec_pause_output(struct ved_exec *x, bool pause)
+{
+        if (x->paused == pause)
+                return;
+        x->paused = pause;
+        if (x->out_open && x->out_reading) {
+                if (pause)
+                        uv_read_stop((uv_stream_t *)&x->out);
+                else
+                        uv_read_start((uv_stream_t *)&x->out, alloc_cb, read_cb);
+        }
+        if (x->err_open && x->err_reading) {
+                if (pause)
+                        uv_read_stop((uv_stream_t *)&x->errp);
+                else
+                        uv_read_start((uv_stream_t *)&x->errp, alloc_cb, read_cb);
+        }
 }
 
 /* Reads what the pty still holds after the command's exit. Its last writes may
@@ -254,11 +282,24 @@ static void maybe_finish(struct ved_exec *x)
                 x->ops->exited(x, x->code);
 }
 
+/* Nobody reads stdin any more (the command ended, or closed it): drop what is
+ * queued (closing the handle cancels the writes) and whatever comes later. */
+static void stdin_gone(struct ved_exec *x)
+{
+        if (x->tty || x->in_eof)
+                return;
+        x->in_eof = true;
+        close_handle(x, (uv_handle_t *)&x->in, &x->in_open);
+}
+
 static void write_done_cb(uv_write_t *w, int status)
 {
-        (void)status;
+        struct ved_exec *x = w->handle->data;
+
         free(w->data);
         free(w);
+        if (status < 0 && status != UV_ECANCELED)
+                stdin_gone(x);
 }
 
 /* stdin's end: the command sees EOF once the writes queued before it are done. */

@@ -26,6 +26,14 @@ struct ved_exec_ops {
         void (*exited)(struct ved_exec *x, int code);
 };
 
+/* Flow control: when more than VED_EXEC_QUEUE_HIGH bytes of the command's output
+ * wait to be sent to the client, its output is no longer read (pause) until less
+ * than VED_EXEC_QUEUE_LOW wait, so a command that writes without end cannot grow
+ * the daemon's memory. (The client's input is the client's: it is taken as
+ * fast as it comes, and dropped once the command has ended.) */
+#define VED_EXEC_QUEUE_HIGH (1u << 20)
+#define VED_EXEC_QUEUE_LOW  (256u << 10)
+
 struct ved_exec_request {
         json_t *command; /* array of strings */
         bool tty;
@@ -40,6 +48,8 @@ int ved_exec_start(struct ved *v, uint32_t ctid, const struct ved_exec_request *
                    struct ve_error *err);
 void ved_exec_begin_output(struct ved_exec *x);
 void *ved_exec_data(struct ved_exec *x);
+/* Stop (pause) or go on reading the command's output. */
+void ved_exec_pause_output(struct ved_exec *x, bool pause);
 /* Input: len 0 closes stdin. */
 void ved_exec_stdin(struct ved_exec *x, const char *buf, size_t len);
 void ved_exec_resize(struct ved_exec *x, unsigned short rows, unsigned short cols);

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -202,11 +203,25 @@ int ve_proc_wait(int pidfd, int nohang, int *status, struct ve_error *err)
         siginfo_t si;
 
         memset(&si, 0, sizeof(si));
-        while (waitid(P_PIDFD, (id_t)pidfd, &si, WEXITED | (nohang ? WNOHANG : 0)) < 0)
+        while (waitid(P_PIDFD, (id_t)pidfd, &si, WEXITED | (nohang ? WNOHANG : 0)) < 0) {
+                struct pollfd p = { .fd = pidfd, .events = POLLIN };
+
+                /* A pidfd watched by libuv is non-blocking (uv_poll_init sets
+                 * O_NONBLOCK), and waitid on it answers EAGAIN while the process
+                 * runs: wait for it to end, then reap. */
+                if (errno == EAGAIN && !nohang) {
+                        poll(&p, 1, -1);
+                        continue;
+                }
+                if (errno == EAGAIN)
+                        return 0;
                 if (errno != EINTR)
                         return ve_error_errno(err, errno, "waitid");
+        }
         if (si.si_pid == 0)
                 return 0;
+        if (status == NULL)
+                return 1;
         if (si.si_code == CLD_EXITED)
                 *status = (si.si_status & 0xff) << 8;
         else

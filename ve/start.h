@@ -112,7 +112,8 @@ int ve_stop_signal(pid_t pid, int pidfd, const char *init_kind, struct ve_error 
 int ve_init_kind(const char *rootfs, const char **out, struct ve_error *err);
 
 /* Reap the caller's child by pidfd (waitid P_PIDFD). Returns 1 with a wait(2)-style
- * *status when it exited, 0 when nohang and it still runs, or -errno. */
+ * *status (status may be NULL) when it exited, 0 when nohang and it still runs, or
+ * -errno. */
 int ve_proc_wait(int pidfd, int nohang, int *status, struct ve_error *err);
 
 #endif

@@ -100,6 +100,28 @@ head -c 3000000 /dev/urandom >"$T/random"
 assert_eq "$?" 0 "exit code of cat"
 check "3 MB of random bytes through cat come back the same" cmp -s "$T/random" "$T/random.back"
 
+begin_case "flow control: a flood of output does not grow the daemon; floods of input end"
+rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$VED_PID/status"; }
+("$VECTL_BIN" --socket "$SOCK" exec "$CTID" cat /dev/zero | sleep 4) >/dev/null 2>&1 &
+FLOOD=$!
+sleep 3
+RSS=$(rss_kb)
+check "daemon RSS with a command writing to a client that does not read: ${RSS} kB" test "$RSS" -lt 102400
+wait "$FLOOD"
+no_zombie() { ! "$VECTL_BIN" --socket "$SOCK" exec "$CTID" ps 2>/dev/null | grep -q '\[cat\]'; }
+check "the command the client left is killed and reaped (no zombie in the VE)" wait_until 5 no_zombie
+head -c 60000000 /dev/zero >"$T/zeros"
+timeout 30 "$VECTL_BIN" --socket "$SOCK" exec "$CTID" sh -c 'sleep 2; exit 3' <"$T/zeros"
+assert_eq "$?" 3 "a command that never reads its 60 MB of stdin: its exit status"
+head -c 20000000 /dev/urandom >"$T/random20"
+timeout 30 "$VECTL_BIN" --socket "$SOCK" exec "$CTID" cat <"$T/random20" >"$T/random20.back"
+assert_eq "$?" 0 "cat echoing 20 MB"
+check "what cat echoed is what went in" cmp -s "$T/random20" "$T/random20.back"
+OUT=$("$VECTL_BIN" --socket "$SOCK" exec "$CTID" cat /dev/zero 2>/dev/null | head -c 50000000 | wc -c)
+assert_eq "$OUT" 50000000 "50 MB read by a pipe that then closes"
+api GET /v1/host
+assert_status 200 "the daemon still answers"
+
 begin_case "--tty: a pty, all of its output"
 run_exec exec --tty "$CTID" sh -c 'tty; echo err >&2' </dev/null
 assert_eq "$RC" 0 "exit code"
