@@ -143,14 +143,48 @@ static int check_import_args(struct api_request *req, const char *name, const ch
         return 0;
 }
 
+/* Create an operation of kind with params (taken) in a transaction of its own and
+ * start it; *id gets its id. On failure nothing is left and err says why. */
+static int run_op(struct api_request *req, const struct ved_op_kind *kind, json_t *params,
+                  int64_t *id, struct ve_error *err)
+{
+        struct ved_op *op = NULL;
+        int ret;
+
+        ret = ved_begin(req->v, err);
+        if (ret == 0)
+                ret = ved_op_create(req->v, kind, 0, params, &op, err);
+        if (ret == 0)
+                ret = ved_commit(req->v, err);
+        json_decref(params);
+        if (ret < 0) {
+                ved_rollback(req->v);
+                ved_op_free(op);
+                return ret;
+        }
+        *id = op->id;
+        ved_op_run(op);
+        return 0;
+}
+
+/* 202 with the started operation's record and its Location. */
+static int accepted(struct api_request *req, int64_t id)
+{
+        char location[64];
+        json_t *o = NULL;
+
+        snprintf(location, sizeof(location), "/v1/operations/%lld", (long long)id);
+        ved_store_op_get(&req->v->store, id, &o, NULL);
+        return api_respond_json_hdr(req, 202, json_pack("{s:o}", "operation", o), "Location",
+                                    location, NULL, NULL);
+}
+
 int route_template_import(struct api_request *req)
 {
         const char *name = api_query(req, "name"), *sha = api_query(req, "sha256");
         struct upload *u = req->data;
         struct ve_error err = { 0 };
-        struct ved_op *op = NULL;
         json_t *params;
-        char location[64];
         int64_t id;
         int ret;
 
@@ -172,26 +206,10 @@ int route_template_import(struct api_request *req)
         close(u->fd);
         u->fd = -EBADF;
         params = json_pack("{s:s, s:s?, s:s}", "name", name, "sha256", sha, "upload", u->path);
-        if (ved_begin(req->v, &err) < 0 ||
-            ved_op_create(req->v, &ved_op_template_import_kind, 0, params, &op, &err) < 0 ||
-            ved_commit(req->v, &err) < 0) {
-                json_decref(params);
-                ved_rollback(req->v);
-                ved_op_free(op);
+        if (run_op(req, &ved_op_template_import_kind, params, &id, &err) < 0)
                 goto fail;
-        }
-        json_decref(params);
         u->path[0] = '\0'; /* the operation owns the file now */
-        id = op->id;
-        ved_op_run(op);
-        snprintf(location, sizeof(location), "/v1/operations/%lld", (long long)id);
-        {
-                json_t *o = NULL;
-
-                ved_store_op_get(&req->v->store, id, &o, NULL);
-                return api_respond_json_hdr(req, 202, json_pack("{s:o}", "operation", o),
-                                            "Location", location, NULL, NULL);
-        }
+        return accepted(req, id);
 fail:
         ret = api_respond_ve_error(req, &err);
         ve_error_clear(&err);
@@ -225,9 +243,7 @@ int route_template_build(struct api_request *req)
 {
         struct ve_template_recipe r;
         struct ve_error err = { 0 };
-        struct ved_op *op = NULL;
-        json_t *body = NULL, *params, *o = NULL;
-        char location[64];
+        json_t *body = NULL, *params;
         int64_t id;
         int ret;
 
@@ -240,21 +256,9 @@ int route_template_build(struct api_request *req)
         params = json_pack("{s:s, s:s}", "request",
                            json_string_value(json_object_get(body, "name")), "name", r.name);
         json_decref(body);
-        if (ved_begin(req->v, &err) < 0 ||
-            ved_op_create(req->v, &ved_op_template_build_kind, 0, params, &op, &err) < 0 ||
-            ved_commit(req->v, &err) < 0) {
-                json_decref(params);
-                ved_rollback(req->v);
-                ved_op_free(op);
+        if (run_op(req, &ved_op_template_build_kind, params, &id, &err) < 0)
                 goto fail;
-        }
-        json_decref(params);
-        id = op->id;
-        ved_op_run(op);
-        snprintf(location, sizeof(location), "/v1/operations/%lld", (long long)id);
-        ved_store_op_get(&req->v->store, id, &o, NULL);
-        return api_respond_json_hdr(req, 202, json_pack("{s:o}", "operation", o), "Location",
-                                    location, NULL, NULL);
+        return accepted(req, id);
 fail:
         ret = api_respond_ve_error(req, &err);
         ve_error_clear(&err);

@@ -120,6 +120,10 @@ static void pid_cb(uv_poll_t *h, int status, int events)
                 return; /* not yet: spurious wake-up */
         uv_poll_stop(h);
         x->exited = true;
+        if (x->released) { /* killed by ved_exec_release(): reaped, nothing to tell */
+                close_handle(x, (uv_handle_t *)h, &x->pid_watched);
+                return;
+        }
         stdin_gone(x);
         if (ret < 0) /* the status is lost: never report it as success */
                 log_warn("Cannot wait for exec'd process %d in VE %u", (int)x->proc.pid, x->ctid);
@@ -143,6 +147,19 @@ static int open_pipe(struct ved_exec *x, uv_pipe_t *p, int *fd, bool *open)
         return ret;
 }
 
+/* pid_cb() runs when the command has ended. */
+static int watch_pid(struct ved_exec *x)
+{
+        int ret = uv_poll_init(x->v->loop, &x->pid_poll, x->proc.pidfd);
+
+        if (ret < 0)
+                return ret;
+        x->pid_poll.data = x;
+        x->pid_watched = true;
+        x->handles++;
+        return uv_poll_start(&x->pid_poll, UV_READABLE, pid_cb);
+}
+
 static void spawn_after_cb(uv_work_t *req, int status)
 {
         struct ved_exec *x = container_of(req, struct ved_exec, work);
@@ -151,8 +168,12 @@ static void spawn_after_cb(uv_work_t *req, int status)
         (void)status;
         x->handles--;
         if (x->released) {
-                if (ret == 0)
-                        kill(x->proc.pid, SIGKILL), ve_proc_wait(x->proc.pidfd, 0, NULL, NULL);
+                /* Its owner went away meanwhile: kill it; pid_cb reaps it. */
+                if (ret == 0) {
+                        kill(x->proc.pid, SIGKILL);
+                        if (watch_pid(x) < 0)
+                                ve_proc_wait(x->proc.pidfd, 0, NULL, NULL);
+                }
                 if (x->handles == 0)
                         free_exec(x);
                 return;
@@ -169,13 +190,7 @@ static void spawn_after_cb(uv_work_t *req, int status)
                 if (ret == 0 && !x->tty)
                         ret = open_pipe(x, &x->in, &x->proc.stdin_fd, &x->in_open);
                 if (ret == 0)
-                        ret = uv_poll_init(x->v->loop, &x->pid_poll, x->proc.pidfd);
-                if (ret == 0) {
-                        x->pid_poll.data = x;
-                        x->pid_watched = true;
-                        x->handles++;
-                        uv_poll_start(&x->pid_poll, UV_READABLE, pid_cb);
-                }
+                        ret = watch_pid(x);
                 if (ret < 0)
                         ve_error_set(&x->err, -ret, "watch the command: %s", uv_strerror(ret));
         }
@@ -366,15 +381,18 @@ void ved_exec_signal(struct ved_exec *x, int sig)
 void ved_exec_release(struct ved_exec *x)
 {
         x->released = true;
-        if (x->proc.pid > 0 && !x->exited) {
-                kill(x->proc.pid, SIGKILL);
-                ve_proc_wait(x->proc.pidfd, 0, NULL, NULL);
-                x->exited = true;
-        }
         close_handle(x, (uv_handle_t *)&x->out, &x->out_open);
         close_handle(x, (uv_handle_t *)&x->errp, &x->err_open);
         close_handle(x, (uv_handle_t *)&x->in, &x->in_open);
-        close_handle(x, (uv_handle_t *)&x->pid_poll, &x->pid_watched);
+        /* A command still running is killed and reaped by pid_cb(): waiting here
+         * would hold the loop while it dies (seconds, in throttled I/O). */
+        if (x->proc.pid > 0 && !x->exited) {
+                kill(x->proc.pid, SIGKILL);
+                if (!x->pid_watched)
+                        ve_proc_wait(x->proc.pidfd, 0, NULL, NULL);
+        }
+        if (x->exited || !x->pid_watched)
+                close_handle(x, (uv_handle_t *)&x->pid_poll, &x->pid_watched);
         if (x->handles == 0)
                 free_exec(x);
 }

@@ -86,19 +86,20 @@ static int open_dir(const char *root, const char *dir, struct ve_error *err)
         return fd;
 }
 
-/* Split "/etc/hosts" into "/etc" and "hosts". */
-static int split_path(const char *path, char *dir, size_t len, const char **name,
-                      struct ve_error *err)
+/* The directory holding path ("/etc/hosts": /etc) opened as open_dir() does, and
+ * its last component ("hosts") in *name. */
+static int open_parent(const char *root, const char *path, const char **name, struct ve_error *err)
 {
         const char *slash = strrchr(path, '/');
+        char dir[256];
 
         if (slash == NULL || slash[1] == '\0' || strlen(slash) > 200 ||
-            (size_t)(slash - path) >= len)
+            (size_t)(slash - path) >= sizeof(dir))
                 return ve_error_set(err, EINVAL, "bad guest path %s", path);
         memcpy(dir, path, (size_t)(slash - path));
         dir[slash - path] = '\0';
         *name = slash + 1;
-        return 0;
+        return open_dir(root, dir, err);
 }
 
 struct owner {
@@ -140,13 +141,8 @@ int ve_guest_write_file(const char *root, const char *path, const char *content,
         _cleanup_close_ int dirfd = -EBADF;
         struct owner o = { mode, 0, 0 };
         const char *name;
-        char dir[256];
-        int ret;
 
-        ret = split_path(path, dir, sizeof(dir), &name, err);
-        if (ret < 0)
-                return ret;
-        dirfd = open_dir(root, dir, err);
+        dirfd = open_parent(root, path, &name, err);
         if (dirfd < 0)
                 return dirfd;
         return replace_at(dirfd, name, path, content, len, &o, err);
@@ -257,13 +253,9 @@ int ve_guest_set_block(const char *root, const char *path, const char *tag, cons
         _cleanup_free_ char *old = NULL, *new = NULL;
         struct owner o = { mode, 0, 0 };
         const char *name;
-        char dir[256];
         int ret;
 
-        ret = split_path(path, dir, sizeof(dir), &name, err);
-        if (ret < 0)
-                return ret;
-        dirfd = open_dir(root, dir, err);
+        dirfd = open_parent(root, path, &name, err);
         if (dirfd < 0)
                 return dirfd;
         ret = read_at(dirfd, name, path, &old, &o, err);

@@ -39,13 +39,32 @@ static int check_instance(const char *instance, struct ve_error *err)
         return 0;
 }
 
-int ve_net_ifname(const char *instance, uint32_t ctid, char *buf, size_t len, struct ve_error *err)
+/* <instance><sep><ctid> when it fits an interface name, else
+ * <instance><sep62><base62(ctid)>: 62^6 > 2^32, so six digits always do and
+ * 8 + 1 + 6 = 15 fits. */
+static void format_ifname(char *buf, size_t len, const char *instance, const char *sep, char sep62,
+                          uint32_t ctid)
 {
         static const char digits62[] =
             "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
         char b62[8];
-        size_t ilen, i = sizeof(b62);
-        int ret, n;
+        size_t i = sizeof(b62);
+        int n;
+
+        n = snprintf(buf, len, "%s%s%u", instance, sep, ctid);
+        if (n > 0 && n < VE_NET_IFNAME_LEN)
+                return;
+        b62[--i] = '\0';
+        do {
+                b62[--i] = digits62[ctid % 62];
+                ctid /= 62;
+        } while (ctid > 0);
+        snprintf(buf, len, "%s%c%s", instance, sep62, b62 + i);
+}
+
+int ve_net_ifname(const char *instance, uint32_t ctid, char *buf, size_t len, struct ve_error *err)
+{
+        int ret;
 
         ret = check_instance(instance, err);
         if (ret < 0)
@@ -54,18 +73,25 @@ int ve_net_ifname(const char *instance, uint32_t ctid, char *buf, size_t len, st
                 return ve_error_set(err, VE_EINVAL_INPUT, "CTID 0 has no network");
         if (len < VE_NET_IFNAME_LEN)
                 return ve_error_set(err, EINVAL, "buffer too small for an interface name");
-        ilen = strlen(instance);
-        n = snprintf(buf, len, "%s%s%u", instance,
-                     isdigit((unsigned char)instance[ilen - 1]) ? "-" : "", ctid);
-        if (n > 0 && n < VE_NET_IFNAME_LEN)
-                return 0;
-        /* 62^6 > 2^32, so six digits always do and 8 + 1 + 6 = 15 fits. */
-        b62[--i] = '\0';
-        do {
-                b62[--i] = digits62[ctid % 62];
-                ctid /= 62;
-        } while (ctid > 0);
-        snprintf(buf, len, "%s_%s", instance, b62 + i);
+        format_ifname(buf, len, instance,
+                      isdigit((unsigned char)instance[strlen(instance) - 1]) ? "-" : "", '_', ctid);
+        return 0;
+}
+
+int ve_net_ifb_name(const char *instance, uint32_t ctid, char *buf, size_t len,
+                    struct ve_error *err)
+{
+        char veth[VE_NET_IFNAME_LEN];
+        int ret;
+
+        /* Checks the instance, the CTID and len. */
+        ret = ve_net_ifname(instance, ctid, veth, sizeof(veth), err);
+        if (ret == 0 && len < VE_NET_IFNAME_LEN)
+                ret = ve_error_set(err, EINVAL, "buffer too small for an interface name");
+        if (ret < 0)
+                return ret;
+        /* '.' and '+' never occur in a veth name: no ifb can take a veth's name. */
+        format_ifname(buf, len, instance, ".", '+', ctid);
         return 0;
 }
 

@@ -189,18 +189,22 @@ static struct nl_addr *build_addr(const struct ve_net_addr *a, int prefixlen)
         return na;
 }
 
-int ve_netnl_ifindex(struct ve_netnl *nl, const char *name)
+/* The kernel's link of that name; -ENODEV when there is none. */
+static int get_link(struct ve_netnl *nl, const char *name, struct rtnl_link **link)
 {
-        _cleanup_link_ struct rtnl_link *link = NULL;
         int ret;
 
         nl->error = 0;
-        ret = result(nl, rtnl_link_get_kernel(nl->sk, 0, name, &link));
-        if (ret == -ENOENT)
-                return -ENODEV;
-        if (ret < 0)
-                return ret;
-        return rtnl_link_get_ifindex(link);
+        ret = result(nl, rtnl_link_get_kernel(nl->sk, 0, name, link));
+        return ret == -ENOENT ? -ENODEV : ret;
+}
+
+int ve_netnl_ifindex(struct ve_netnl *nl, const char *name)
+{
+        _cleanup_link_ struct rtnl_link *link = NULL;
+        int ret = get_link(nl, name, &link);
+
+        return ret < 0 ? ret : rtnl_link_get_ifindex(link);
 }
 
 static int set_mac(struct rtnl_link *link, const uint8_t mac[6])
@@ -246,12 +250,8 @@ int ve_netnl_veth_add(struct ve_netnl *nl, const char *name, const uint8_t mac[6
 int ve_netnl_link_stats(struct ve_netnl *nl, const char *name, uint64_t stats[4])
 {
         _cleanup_link_ struct rtnl_link *link = NULL;
-        int ret;
+        int ret = get_link(nl, name, &link);
 
-        nl->error = 0;
-        ret = result(nl, rtnl_link_get_kernel(nl->sk, 0, name, &link));
-        if (ret == -ENOENT)
-                return -ENODEV;
         if (ret < 0)
                 return ret;
         stats[0] = rtnl_link_get_stat(link, RTNL_LINK_RX_BYTES);

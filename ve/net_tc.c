@@ -28,32 +28,6 @@
 #include "net.h"
 #include "net_nl.h"
 
-int ve_net_ifb_name(const char *instance, uint32_t ctid, char *buf, size_t len,
-                    struct ve_error *err)
-{
-        static const char digits62[] =
-            "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
-        char veth[VE_NET_IFNAME_LEN], b62[8];
-        size_t i = sizeof(b62);
-        int ret, n;
-
-        /* Checks the instance and the CTID. */
-        ret = ve_net_ifname(instance, ctid, veth, sizeof(veth), err);
-        if (ret < 0)
-                return ret;
-        /* '.' and '+' never occur in a veth name: no ifb can take a veth's name. */
-        n = snprintf(buf, len, "%s.%u", instance, ctid);
-        if (n > 0 && n < VE_NET_IFNAME_LEN)
-                return 0;
-        b62[--i] = '\0';
-        do {
-                b62[--i] = digits62[ctid % 62];
-                ctid /= 62;
-        } while (ctid > 0);
-        snprintf(buf, len, "%s+%s", instance, b62 + i);
-        return 0;
-}
-
 static int nl_err(struct ve_netnl *nl, int ret)
 {
         if (ret >= 0)

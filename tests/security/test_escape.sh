@@ -329,6 +329,7 @@ begin_case "13. a VE signalling all it can while ved execs into it cannot stop t
 # down. The killer ignores the signals it sends, and runs in a session of its own.
 vsh "setsid sh -c 'trap \"\" TERM INT HUP QUIT USR1 USR2; while :; do kill -TERM -1; kill -INT -1; kill -HUP -1; done' </dev/null >/dev/null 2>&1 &"
 sleep 0.3
+check "the VE's signalling loop runs" pgrep -f "kill -TERM -1; kill -INT -1"
 for i in $(seq 1 60); do
         vectl exec "$CT" true >/dev/null 2>&1
 done
