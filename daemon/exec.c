@@ -11,6 +11,7 @@
 
 #include "log.h"
 #include "runtime.h"
+#include "statfsd.h"
 #include "ve/cleanup.h"
 
 struct ved_exec {
@@ -99,12 +100,16 @@ static void spawn_work_cb(uv_work_t *req)
                 .rows = x->rows,
                 .cols = x->cols,
                 .idmap = x->idmap,
+                .ctid = x->ctid,
         };
+        _cleanup_close_ int statfsd = ved_statfsd_connect();
 
         if (x->cgroup_fd < 0) {
                 cfg.cgroup.attach_cb = quota_cgroup_attach_cb;
                 cfg.cgroup.data = &x->target;
         }
+        cfg.statfs_notify = statfsd >= 0;
+        cfg.statfsd = statfsd;
         x->spawn_ret = ve_exec_spawn(&cfg, &x->proc, &x->err);
 }
 

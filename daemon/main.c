@@ -12,6 +12,7 @@
 #include "api/server.h"
 #include "daemon/log.h"
 #include "daemon/lxcfs.h"
+#include "daemon/statfsd.h"
 #include "daemon/netplan.h"
 #include "quota/cgroup.h"
 #include "daemon/notify.h"
@@ -60,6 +61,7 @@ static void shutdown_daemon(struct ved *v)
                 api_server_stop(v->api, server_stopped_cb);
         ved_usage_stop(v);
         ved_lxcfs_stop(v, !list_empty(&v->rts));
+        ved_statfsd_stop(v, !list_empty(&v->rts));
         ved_rt_shutdown(v);
         uv_close((uv_handle_t *)&v->sigterm, NULL);
         uv_close((uv_handle_t *)&v->sigint, NULL);
@@ -112,8 +114,10 @@ static int open_state(struct ved *v, struct ve_error *err)
         ret = ved_store_open(db, &v->store, err);
         if (ret == 0)
                 ret = ved_rt_init(v, err);
-        if (ret == 0)
+        if (ret == 0) {
                 ved_lxcfs_start(v);
+                ved_statfsd_start(v);
+        }
         if (ret == 0)
                 ret = ved_ops_recover(v, err);
         if (ret == 0)

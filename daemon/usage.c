@@ -15,6 +15,7 @@
 #include "lxcfs.h"
 #include "quota/cgroup.h"
 #include "runtime.h"
+#include "statfsd.h"
 #include "traffic.h"
 #include "ve/image.h"
 #include "ve/disk.h"
@@ -497,6 +498,7 @@ static void timer_cb(uv_timer_t *t)
                         sample_one(v, rt, now);
         }
         ved_lxcfs_check(v);
+        ved_statfsd_check(v);
 }
 
 void ved_usage_start(struct ved *v)

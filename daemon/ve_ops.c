@@ -13,6 +13,7 @@
 #include "guest_config.h"
 #include "log.h"
 #include "lxcfs.h"
+#include "statfsd.h"
 #include "quota/cgroup.h"
 #include "quota/limits.h"
 #include "netplan.h"
@@ -49,6 +50,7 @@ struct ve_op_data {
         struct ve_idmap idmap;      /* the VE's user namespace map */
         struct quota_limits limits; /* its resource limits (usage.h) */
         char lxcfs[PATH_MAX];       /* lxcfs's mount point, "" when it is not up */
+        bool statfsd;               /* init runs under ve-statfsd (statfsd.h) */
         char **addrs;               /* its IP addresses without prefix, NULL-terminated */
         size_t n_addrs;
         const char *const *uplinks; /* the daemon's configuration: immutable */
@@ -347,7 +349,7 @@ static int init_work(struct ved_op *op, struct ve_error *err)
 {
         struct ve_op_data *d = op->data;
         char *argv[] = { d->init, NULL };
-        _cleanup_close_ int cgfd = -EBADF;
+        _cleanup_close_ int cgfd = -EBADF, statfsd = ved_statfsd_connect();
         struct ve_start_config cfg = {
                 .ctid = d->ctid,
                 .rootfs = d->private_area,
@@ -357,6 +359,8 @@ static int init_work(struct ved_op *op, struct ve_error *err)
                 .idmap = d->idmap,
                 .container_mounts = true,
                 .lxcfs_dir = d->lxcfs[0] ? d->lxcfs : NULL,
+                .statfs_notify = statfsd >= 0,
+                .statfsd = statfsd,
         };
 
         if (strcmp(quota_cgroup_name(d->cg), "v2") == 0) {
@@ -368,6 +372,7 @@ static int init_work(struct ved_op *op, struct ve_error *err)
                 cfg.cgroup.attach_cb = quota_cgroup_attach_cb;
                 cfg.cgroup.data = &d->target;
         }
+        d->statfsd = statfsd >= 0;
         return ve_start(&cfg, &d->proc, err);
 }
 
@@ -387,6 +392,11 @@ static int init_done(struct ved_op *op, struct ve_error *err)
                 ret = ved_event(op->v, "ve.degraded", op->ctid, op->id, NULL,
                                 "VE %u runs without lxcfs: free, top and uptime in it show the "
                                 "host's memory, CPUs and uptime",
+                                op->ctid);
+        if (ret == 0 && !d->statfsd)
+                ret = ved_event(op->v, "ve.degraded", op->ctid, op->id, NULL,
+                                "VE %u runs without ve-statfsd: df in it shows the size of its "
+                                "file system, headroom included, not its diskspace",
                                 op->ctid);
         if (ret == 0 &&
             quota_cgroup_unenforced(op->v->cgroup, op->v->cfg.instance, op->ctid, missing,

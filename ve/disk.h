@@ -14,11 +14,11 @@
  * instant, so diskspace grows and shrinks online within the headroom.
  *
  * What df shows inside: Used and Avail are exact (Avail = diskspace - Used),
- * and so is Use%; Size is the file system's size, headroom included, as
- * statfs() has no other source for it. Exact Size would need ext4 project
- * quota (ext4_statfs() reports a project's limits); the kernel of the
- * development VM has no quota format support (CONFIG_QFMT_V2 unset), so ext4
- * file systems with the quota feature cannot even be mounted read-write there.
+ * and so is Use%. The kernel's Size is the file system's, headroom included
+ * (exact Size would need ext4 project quota, and the kernel of the development
+ * VM has no quota format support: CONFIG_QFMT_V2 unset), so ve-statfsd answers
+ * the VE's statfs() calls with Size = Used + Avail = diskspace instead
+ * (statfs_notify.h).
  *
  * diskinodes is the file system's inode count (mkfs -N), fixed while mounted:
  * it changes only offline. 0 means the default density (one inode per

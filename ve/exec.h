@@ -42,6 +42,9 @@ struct ve_exec_config {
         bool pty;                     /* a terminal instead of three pipes */
         unsigned short rows, cols;    /* pty mode: initial window size, 0 to leave it */
         struct ve_idmap idmap;        /* the VE's (as given to ve_start); count 0: none */
+        uint32_t ctid;                /* for ve-statfsd's log */
+        bool statfs_notify;           /* as in struct ve_start_config */
+        int statfsd;
 };
 
 struct ve_exec_proc {

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -16,6 +17,7 @@
 #include <linux/seccomp.h>
 
 #include "ve/cleanup.h"
+#include "ve/statfs_notify.h"
 
 struct rule {
         const char *name;
@@ -33,8 +35,9 @@ static const struct rule rules[] = {
         { "keyctl", ENOSYS },      { "request_key", ENOSYS },
 };
 
-/* Built once; read-only afterwards, so children and threads share it. */
+/* Built once; read-only afterwards, so children and threads share them. */
 static struct sock_fprog filter;
+static struct sock_fprog notify_filter;
 static int build_ret;
 static char build_msg[256];
 static pthread_once_t build_once = PTHREAD_ONCE_INIT;
@@ -77,7 +80,7 @@ static int add_arches(scmp_filter_ctx ctx)
 }
 
 /* libseccomp 2.5 exports BPF only to an fd: go through a memfd. */
-static int export_bpf(scmp_filter_ctx ctx)
+static int export_bpf(scmp_filter_ctx ctx, struct sock_fprog *out)
 {
         _cleanup_close_ int fd = -EBADF;
         struct sock_filter *prog;
@@ -102,9 +105,31 @@ static int export_bpf(scmp_filter_ctx ctx)
                 free(prog);
                 return -EIO;
         }
-        filter.len = (unsigned short)(st.st_size / (off_t)sizeof(*prog));
-        filter.filter = prog;
+        out->len = (unsigned short)(st.st_size / (off_t)sizeof(*prog));
+        out->filter = prog;
         return 0;
+}
+
+/* The second filter (statfs_notify.h): statfs and fstatfs of the native
+ * architecture become user notifications; everything else, other architectures'
+ * calls included, is left to the first filter. */
+static int build_notify(void)
+{
+        scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
+        int ret;
+
+        snprintf(build_msg, sizeof(build_msg), "build the statfs notification filter");
+        if (ctx == NULL)
+                return -ENOMEM;
+        ret = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_ALLOW);
+        if (ret == 0)
+                ret = seccomp_rule_add(ctx, SCMP_ACT_NOTIFY, SCMP_SYS(statfs), 0);
+        if (ret == 0)
+                ret = seccomp_rule_add(ctx, SCMP_ACT_NOTIFY, SCMP_SYS(fstatfs), 0);
+        if (ret == 0)
+                ret = export_bpf(ctx, &notify_filter);
+        seccomp_release(ctx);
+        return ret;
 }
 
 static void build(void)
@@ -122,9 +147,11 @@ static void build(void)
                 ret = add_rules(ctx);
         if (ret == 0) {
                 snprintf(build_msg, sizeof(build_msg), "export the seccomp filter");
-                ret = export_bpf(ctx);
+                ret = export_bpf(ctx, &filter);
         }
         seccomp_release(ctx);
+        if (ret == 0)
+                ret = build_notify();
         build_ret = ret;
 }
 
@@ -142,5 +169,41 @@ int ve_seccomp_load(struct ve_child_err *e)
                 return ve_child_fail_plain(e, EINVAL, "the seccomp filter was not prepared");
         if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &filter) < 0)
                 return ve_child_fail(e, errno, "load the seccomp filter");
+        return 0;
+}
+
+int ve_seccomp_load_notify(int statfsd, uint32_t ctid, struct ve_child_err *e)
+{
+        struct ve_statfsd_msg m = { .op = VE_STATFSD_ADD, .ctid = ctid };
+        char cbuf[CMSG_SPACE(sizeof(int))] = { 0 };
+        struct iovec iov = { .iov_base = &m, .iov_len = sizeof(m) };
+        struct msghdr msg = { .msg_iov = &iov,
+                              .msg_iovlen = 1,
+                              .msg_control = cbuf,
+                              .msg_controllen = sizeof(cbuf) };
+        struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+        ssize_t n;
+        int fd;
+
+        if (statfsd < 0)
+                return 0;
+        if (notify_filter.filter == NULL)
+                return ve_child_fail_plain(e, EINVAL, "the seccomp filter was not prepared");
+        fd = (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER,
+                          &notify_filter);
+        if (fd < 0)
+                return ve_child_fail(e, errno, "load the statfs notification filter");
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(int));
+        memcpy(CMSG_DATA(c), &fd, sizeof(int));
+        do
+                n = sendmsg(statfsd, &msg, MSG_NOSIGNAL);
+        while (n < 0 && errno == EINTR);
+        close(fd);
+        /* Our copy was the only other one: without the server's, statfs would
+         * fail with ENOSYS in everything this process starts. */
+        if (n < 0)
+                return ve_child_fail(e, errno, "hand the statfs filter to ve-statfsd");
         return 0;
 }

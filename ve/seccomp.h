@@ -18,6 +18,8 @@
 #ifndef VE_SECCOMP_H
 #define VE_SECCOMP_H
 
+#include <stdint.h>
+
 #include "child.h"
 #include "error.h"
 
@@ -28,5 +30,12 @@ int ve_seccomp_prepare(struct ve_error *err);
 /* Child side: install the prepared filter on the calling thread. -EINVAL when
  * ve_seccomp_prepare() did not succeed first. */
 int ve_seccomp_load(struct ve_child_err *e);
+
+/* Child side, after ve_seccomp_load() and right before execve: install the
+ * statfs notification filter (statfs_notify.h) and send its listener to
+ * ve-statfsd over statfsd, a socket connected to it; nothing when statfsd < 0.
+ * The filter applies to everything the process starts; one process can have a
+ * single listener in its filters, so a VE cannot install another (EBUSY). */
+int ve_seccomp_load_notify(int statfsd, uint32_t ctid, struct ve_child_err *e);
 
 #endif

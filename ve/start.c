@@ -142,6 +142,8 @@ __attribute__((noreturn)) static void start_child(const struct ve_start_config *
         /* Last, so that nothing of the setup runs under the filter. */
         if (ret == 0)
                 ret = ve_seccomp_load(&e);
+        if (ret == 0)
+                ret = ve_seccomp_load_notify(cfg->statfs_notify ? cfg->statfsd : -1, cfg->ctid, &e);
         if (ret == 0) {
                 ve_child_reset_signals();
                 execve(argv[0], argv, init_env);

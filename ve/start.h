@@ -61,6 +61,10 @@ struct ve_start_config {
          * cgroup to its root first (quota_cgroup_delegate()). */
         bool container_mounts;
         const char *lxcfs_dir; /* lxcfs mount whose proc files go over the VE's; NULL: none */
+        /* When statfs_notify: a socket connected to ve-statfsd (statfs_notify.h), to
+         * which init's statfs notification filter goes. */
+        bool statfs_notify;
+        int statfsd;
 };
 
 /* A running VE init as the daemon holds it. */

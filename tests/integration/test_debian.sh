@@ -137,6 +137,11 @@ if timeout 20 ssh -i "$KEYDIR/id" -o StrictHostKeyChecking=no -o UserKnownHostsF
         -o BatchMode=yes -o ConnectTimeout=5 -o LogLevel=ERROR root@10.199.0.5 hostname \
         >"$T/ssh.out" 2>&1; then
         assert_eq "$(cat "$T/ssh.out")" web1.example.com "hostname over ssh"
+        # sshd's session runs under the VE's init: its df shows the 2G diskspace.
+        OUT=$(timeout 20 ssh -i "$KEYDIR/id" -o StrictHostKeyChecking=no \
+                -o UserKnownHostsFile=/dev/null -o BatchMode=yes -o LogLevel=ERROR \
+                root@10.199.0.5 df -k --output=size / 2>&1 | tail -n 1 | tr -d " ")
+        assert_eq "$OUT" 2097152 "df -k / over ssh (KiB)"
 else
         fail "ssh root@10.199.0.5: $(tail -n 3 "$T/ssh.out")"
 fi

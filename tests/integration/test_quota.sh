@@ -153,10 +153,12 @@ check "the fork bomb's processes are gone" wait_until 10 pids_at_most 301 5
 # --- disk ----------------------------------------------------------------------------
 
 begin_case "df inside shows the VE's own size; dd past diskspace fails with ENOSPC"
-# Used + Available: the VE's share. (Size is the file system's, which on a host
-# where ved lacks CAP_SYS_RESOURCE has headroom to grow into online: ve/disk.h.)
-DF=$(vectl exec 301 df -k / 2>&1 | awk 'NR == 2 { print $3 + $4 }')
-check "df used + available ($DF KiB) is about 512M" test "${DF:-0}" -gt 450000 -a "${DF:-0}" -le 524288
+# Size is diskspace exactly (ve-statfsd: ve/statfs_notify.h), and Used + Available
+# add up to it.
+DF=$(vectl exec 301 df -k / 2>&1 | awk 'NR == 2 { print $2, $3 + $4 }')
+assert_eq "$DF" "524288 524288" "df / in KiB: size, used + available"
+DF=$(vectl exec 301 sh -c 'cd /etc && df -k .' 2>&1 | awk 'NR == 2 { print $2 }')
+assert_eq "$DF" 524288 "df . in /etc (a relative path)"
 HOSTFREE0=$(df -k --output=avail "$STATE_DIR" | tail -1)
 OUT=$(vectl exec 301 dd if=/dev/zero of=/fill bs=1M count=700 2>&1)
 assert_ne "$?" 0 "dd past diskspace fails"
@@ -178,9 +180,43 @@ OUT=$(vectl set 301 --diskspace 1G 2>&1)
 assert_eq "$?" 0 "vectl set --diskspace 1G on the running VE ($OUT)"
 OUT=$(vectl exec 301 sh -c 'rm -f /fill; dd if=/dev/zero of=/fill bs=1M count=700 && rm /fill' 2>&1)
 assert_eq "$?" 0 "dd of 700M after the grow ($OUT)"
-DF=$(vectl exec 301 df -k / 2>&1 | awk 'NR == 2 { print $3 + $4 }')
-check "df now shows about 1G used + available ($DF KiB)" test "${DF:-0}" -gt 900000 -a "${DF:-0}" -le 1048576
+DF=$(vectl exec 301 df -k / 2>&1 | awk 'NR == 2 { print $2, $3 + $4 }')
+assert_eq "$DF" "1048576 1048576" "df now shows 1G: size, used + available"
 vectl exec 301 rm -f /fill >/dev/null 2>&1
+
+begin_case "df shows diskspace to every process of the VE, while ved is down too, and to users"
+# A loop started by the VE's init (not by vectl exec) writes what df says.
+cat >"$T/dfloop" <<'EOF'
+while true; do echo "$(date +%s) $(df -k / | tail -n 1)" >/df.tmp && mv /df.tmp /df.out; sleep 0.2; done
+EOF
+vectl exec 301 sh -c 'cat >/dfloop; echo "::respawn:/bin/sh /dfloop" >>/etc/inittab' <"$T/dfloop"
+OUT=$(vectl restart 301 2>&1)
+assert_eq "$?" 0 "vectl restart 301 ($OUT)"
+df_out() { vectl exec 301 cat /df.out 2>/dev/null; }
+df_fresh() { set -- $(df_out); [ -n "$1" ] && [ $(($(date +%s) - $1)) -le 2 ] && [ "$3" = 1048576 ]; }
+check "init's loop sees 1G ($(df_out))" wait_until 10 df_fresh
+STATFSD=$(cat "$STATE_DIR/statfsd.pid" 2>/dev/null)
+check "ve-statfsd runs ($STATFSD)" test "$(cat "/proc/$STATFSD/comm" 2>/dev/null)" = ve-statfsd
+ved_kill9
+sleep 1.5
+check "ve-statfsd outlives the daemon" test "$(cat "/proc/$STATFSD/comm" 2>/dev/null)" = ve-statfsd
+ved_start || fail "the daemon starts again"
+assert_eq "$(cat "$STATE_DIR/statfsd.pid" 2>/dev/null)" "$STATFSD" "the new daemon found the same ve-statfsd"
+check "init's loop went on seeing 1G while the daemon was down ($(df_out))" df_fresh
+OUT=$(vectl exec 301 sh -c 'mkdir -p /home/p && chmod 700 /home/p && touch /home/p/f &&
+        su -s /bin/sh nobody -c "df -k /tmp | tail -n 1; stat -f /home/p/f"' 2>&1)
+assert_match "$OUT" '1048576' "df as nobody"
+assert_match "$OUT" 'Permission denied' "statfs of a file nobody cannot reach is refused as before"
+kill -KILL "$STATFSD"
+check "ved starts ve-statfsd again" wait_until 10 bash -c \
+        "p=\$(cat '$STATE_DIR/statfsd.pid' 2>/dev/null); [ -n \"\$p\" ] && [ \"\$p\" != '$STATFSD' ] && kill -0 \$p"
+assert_match "$(cat "$VED_LOG")" 've-statfsd is gone' "the daemon's log"
+DF=$(vectl exec 301 df -k / 2>&1 | awk 'NR == 2 { print $2 }')
+assert_eq "$DF" 1048576 "a new vectl exec gets the new ve-statfsd's answer"
+# The respawn line out again, and an init that runs under the new ve-statfsd.
+vectl exec 301 sh -c 'sed -i "/dfloop/d" /etc/inittab; rm -f /dfloop /df.out' >/dev/null 2>&1
+OUT=$(vectl restart 301 2>&1)
+assert_eq "$?" 0 "vectl restart 301 ($OUT)"
 
 begin_case "creating files past diskinodes fails"
 OUT=$(vectl create 303 --ostemplate "$TEMPLATE" --diskinodes 12000 2>&1 && vectl start 303 2>&1)

@@ -524,8 +524,8 @@ ves_teardown_all()
         if ved_running && ! curl -s -o /dev/null --max-time 5 --unix-socket "$SOCK" \
                 http://ved/v1/host; then
                 ved_stop >/dev/null 2>&1 || ved_kill9
-        # The lxcfs of a daemon that was killed (a clean stop ends it).
-        lxcfs_cleanup
+        # The lxcfs and ve-statfsd of a daemon that was killed (a clean stop ends them).
+        helpers_cleanup
         fi
         if ! ved_running && [ -f "$STATE_DIR/ved.db" ]; then
                 VED_TEST_CRASH_AT='' ved_start >/dev/null 2>&1
@@ -761,6 +761,27 @@ lxcfs_cleanup()
         return 0
 }
 
+# statfsd_cleanup: end the ve-statfsd the daemon started (after a kill -9 it stays).
+statfsd_cleanup()
+{
+        local pid
+
+        pid=$(cat "$STATE_DIR/statfsd.pid" 2>/dev/null)
+        if [ -n "$pid" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = ve-statfsd ]; then
+                kill "$pid" 2>/dev/null
+                wait_until 5 test ! -e "/proc/$pid" 2>/dev/null
+        fi
+        rm -f "$STATE_DIR/statfsd.pid"
+        return 0
+}
+
+# helpers_cleanup: lxcfs_cleanup and statfsd_cleanup.
+helpers_cleanup()
+{
+        lxcfs_cleanup
+        statfsd_cleanup
+}
+
 cleanup()
 {
         local rc=$? pid
@@ -775,8 +796,8 @@ cleanup()
                 test_cleanup
         fi
         ved_stop >/dev/null 2>&1 || ved_kill9
-        # The lxcfs of a daemon that was killed (a clean stop ends it).
-        lxcfs_cleanup
+        # The lxcfs and ve-statfsd of a daemon that was killed (a clean stop ends them).
+        helpers_cleanup
         # The instance's own cgroups, when a crashed daemon could not remove them.
         rmdir /sys/fs/cgroup/"$INSTANCE" /sys/fs/cgroup/*/"$INSTANCE" 2>/dev/null
         # Likewise its nftables tables (empty once its VEs are gone).

@@ -1,0 +1,216 @@
+#include "statfsd.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "ve/cleanup.h"
+#include "ve/start.h"
+#include "ve/statfs_notify.h"
+
+/* Set once at startup, before any worker thread connects; read-only after. */
+static struct sockaddr_un addr;
+static socklen_t addrlen;
+static bool up;
+
+static void paths(struct ved *v, char *pidfile, char *logfile, size_t len)
+{
+        snprintf(pidfile, len, "%s/statfsd.pid", v->cfg.state_dir);
+        snprintf(logfile, len, "%s/statfsd.log", v->cfg.state_dir);
+}
+
+int ved_statfsd_connect(void)
+{
+        int fd;
+
+        if (addrlen == 0)
+                return -ENOTCONN;
+        fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                return -errno;
+        if (connect(fd, (struct sockaddr *)&addr, addrlen) < 0) {
+                int ret = -errno;
+
+                close(fd);
+                return ret;
+        }
+        return fd;
+}
+
+/* ve-statfsd next to the daemon's own binary (build/bin, or /usr/sbin). */
+static int binary(char *buf, size_t len)
+{
+        char self[PATH_MAX];
+        ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+
+        if (n < 0)
+                return -errno;
+        self[n] = '\0';
+        snprintf(buf, len, "%s/ve-statfsd", dirname(self));
+        return access(buf, X_OK) < 0 ? -errno : 0;
+}
+
+/* The pid of the pid file when it is a live ve-statfsd, else 0. */
+static pid_t server_pid(const char *pidfile)
+{
+        char buf[32] = "", comm[64];
+        FILE *f = fopen(pidfile, "re");
+        long pid = 0;
+
+        if (f != NULL) {
+                if (fgets(buf, sizeof(buf), f) != NULL)
+                        pid = strtol(buf, NULL, 10);
+                fclose(f);
+        }
+        if (pid <= 1 || ve_proc_exited((pid_t)pid))
+                return 0;
+        snprintf(comm, sizeof(comm), "/proc/%ld/comm", pid);
+        f = fopen(comm, "re");
+        if (f == NULL)
+                return 0;
+        if (fgets(buf, sizeof(buf), f) == NULL)
+                buf[0] = '\0';
+        fclose(f);
+        return strcmp(buf, "ve-statfsd\n") == 0 ? (pid_t)pid : 0;
+}
+
+/* The grandchild, in a session of its own: the listening socket as fd 3, the log
+ * as stdout and stderr, nothing else of the daemon's. */
+__attribute__((noreturn)) static void exec_server(const char *bin, int lfd, const char *logfile)
+{
+        sigset_t none;
+        int fd;
+
+        fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        if (fd >= 0)
+                dup2(fd, STDIN_FILENO);
+        fd = open(logfile, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+        if (fd >= 0) {
+                dup2(fd, STDOUT_FILENO);
+                dup2(fd, STDERR_FILENO);
+        }
+        if (dup2(lfd, 3) < 0)
+                _exit(127);
+        close_range(4, ~0U, 0);
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        execl(bin, "ve-statfsd", (char *)NULL);
+        _exit(127);
+}
+
+/* Double fork, as for lxcfs; the middle process writes the pid file. */
+static int spawn(const char *bin, int lfd, const char *pidfile, const char *logfile)
+{
+        pid_t pid = fork();
+        int status;
+
+        if (pid < 0)
+                return -errno;
+        if (pid == 0) {
+                pid_t server;
+                char buf[32];
+                int fd, n;
+
+                setsid();
+                server = fork();
+                if (server == 0)
+                        exec_server(bin, lfd, logfile);
+                if (server < 0)
+                        _exit(1);
+                fd = open(pidfile, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+                n = snprintf(buf, sizeof(buf), "%d\n", (int)server);
+                if (fd < 0 || write(fd, buf, (size_t)n) != n)
+                        _exit(1);
+                _exit(0);
+        }
+        while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+                ;
+        return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -EIO;
+}
+
+static bool run_server(struct ved *v)
+{
+        char bin[PATH_MAX], pidfile[PATH_MAX], logfile[PATH_MAX];
+        _cleanup_close_ int lfd = -EBADF, probe = -EBADF;
+        int ret;
+
+        probe = ved_statfsd_connect();
+        if (probe >= 0)
+                return true;
+        ret = binary(bin, sizeof(bin));
+        if (ret < 0) {
+                log_warn("ve-statfsd not found next to ved (%s): df in VEs shows the size of "
+                         "their file systems with headroom, not their diskspace",
+                         strerror(-ret));
+                return false;
+        }
+        paths(v, pidfile, logfile, sizeof(pidfile));
+        lfd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+        if (lfd < 0 || bind(lfd, (struct sockaddr *)&addr, addrlen) < 0 || listen(lfd, 256) < 0) {
+                log_warn("ve-statfsd: cannot listen on @%s: %s; VEs start without it",
+                         addr.sun_path + 1, strerror(errno));
+                return false;
+        }
+        ret = spawn(bin, lfd, pidfile, logfile);
+        if (ret < 0) {
+                log_warn("ve-statfsd: cannot start %s: %s", bin, strerror(-ret));
+                return false;
+        }
+        log_info("ve-statfsd answers statfs in VEs (@%s)", addr.sun_path + 1);
+        return true;
+}
+
+bool ved_statfsd_up(void)
+{
+        return up;
+}
+
+void ved_statfsd_start(struct ved *v)
+{
+        addrlen = ve_statfsd_addr(v->cfg.instance, &addr);
+        up = run_server(v);
+}
+
+void ved_statfsd_check(struct ved *v)
+{
+        char pidfile[PATH_MAX], logfile[PATH_MAX];
+
+        if (!up)
+                return; /* never came up: no retry loop */
+        paths(v, pidfile, logfile, sizeof(pidfile));
+        if (server_pid(pidfile) > 0)
+                return;
+        log_warn("ve-statfsd is gone: VEs that ran under it get ENOSYS from statfs until "
+                 "they restart; starting it again");
+        up = run_server(v);
+}
+
+void ved_statfsd_stop(struct ved *v, bool ves_running)
+{
+        struct ve_statfsd_msg m = { .op = VE_STATFSD_QUIT };
+        char pidfile[PATH_MAX], logfile[PATH_MAX];
+        _cleanup_close_ int fd = -EBADF;
+        pid_t pid;
+
+        if (ves_running || !up)
+                return;
+        paths(v, pidfile, logfile, sizeof(pidfile));
+        pid = server_pid(pidfile);
+        fd = ved_statfsd_connect();
+        if (fd >= 0)
+                send(fd, &m, sizeof(m), MSG_NOSIGNAL);
+        for (int i = 0; pid > 0 && i < 40 && !ve_proc_exited(pid); i++)
+                usleep(25 * 1000);
+        unlink(pidfile);
+        up = false;
+}

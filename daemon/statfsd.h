@@ -1,0 +1,38 @@
+/* ve-statfsd (ve/statfs_notify.h), started and supervised by ved, so that df in
+ * a VE shows the VE's diskspace.
+ *
+ * One server per daemon instance, listening on the abstract unix socket
+ * "\0ved-statfsd/<instance>" (reachable from the host's network namespace only,
+ * and it accepts uid 0 only). Like lxcfs it is not the daemon's child and
+ * outlives it: the statfs calls of running VEs wait on it. The daemon finds it
+ * again by connecting, checks it every second and starts it again if it died
+ * (VEs started before get ENOSYS from statfs then: their listeners died with it;
+ * the log says so). When the daemon stops and no VE runs, it is told to quit.
+ * Its pid is in <state>/statfsd.pid, its messages in <state>/statfsd.log. A VE
+ * started while no server answers runs without it (df shows the file system's
+ * size) and gets a ve.degraded event. */
+#ifndef VED_STATFSD_H
+#define VED_STATFSD_H
+
+#include <stdbool.h>
+
+#include "ved.h"
+
+/* Find or start the server (startup; loop thread). Never fails the daemon. */
+void ved_statfsd_start(struct ved *v);
+
+/* A socket connected to the server for one start or exec (O_CLOEXEC; the
+ * caller closes it once the child has execve'd), or -errno when none answers.
+ * Thread-safe. */
+int ved_statfsd_connect(void);
+
+/* Whether the server answered when last started (GET /v1/host). */
+bool ved_statfsd_up(void);
+
+/* Start the server again if it died (the daemon's periodic check). */
+void ved_statfsd_check(struct ved *v);
+
+/* Daemon exit: tell the server to quit unless a VE still runs. */
+void ved_statfsd_stop(struct ved *v, bool ves_running);
+
+#endif

@@ -1,0 +1,268 @@
+/* ve/statfs_notify.c against the real kernel: a child under the statfs
+ * notification filter (ve_seccomp_load_notify()) makes statfs and fstatfs calls,
+ * good and hostile, while the test answers them with ve_statfs_notify_serve().
+ * The child's root is the host's, an ext4 here, so "/" gets the VE answer
+ * (Size = Used + Avail) and /proc the kernel's own. Needs root; skips otherwise. */
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <linux/magic.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include "ve/seccomp.h"
+#include "ve/statfs_notify.h"
+
+enum {
+        ROOT,       /* statfs("/") */
+        FD,         /* fstatfs(open("/etc")) */
+        RELATIVE,   /* statfs("etc") from / */
+        PROC,       /* statfs("/proc"): not ours */
+        MISSING,    /* statfs("/nonexistent-ve-test") */
+        BAD_PATH,   /* statfs((char *)8, ...) */
+        BAD_BUF,    /* statfs("/", (void *)8) */
+        BAD_FD,     /* fstatfs(-1) */
+        CLOSED_FD,  /* fstatfs(4000) */
+        LONG_PATH,  /* a path with no NUL within PATH_MAX */
+        DOTDOT,     /* statfs("../../etc") from /tmp: left to the kernel */
+        USER_DIR,   /* as nobody: statfs of a root-only directory itself */
+        USER_FILE,  /* as nobody: statfs of a file inside it */
+        GRANDCHILD, /* statfs("/") in a child of the filtered process */
+        NCASES,
+};
+
+struct result {
+        int ret, err;
+        struct statfs sfs;
+};
+
+static struct result *results;
+static char private_dir[64];
+
+static void record(int i, int ret, const struct statfs *sfs)
+{
+        results[i].ret = ret;
+        results[i].err = ret < 0 ? errno : 0;
+        if (sfs != NULL)
+                results[i].sfs = *sfs;
+}
+
+static void as_nobody(void)
+{
+        struct statfs sfs;
+        char path[PATH_MAX];
+
+        if (setgroups(0, NULL) < 0 || setresgid(65534, 65534, 65534) < 0 ||
+            setresuid(65534, 65534, 65534) < 0)
+                _exit(2);
+        record(USER_DIR, statfs(private_dir, &sfs), &sfs);
+        snprintf(path, sizeof(path), "%s/file", private_dir);
+        record(USER_FILE, statfs(path, &sfs), NULL);
+        _exit(0);
+}
+
+static void run_in_child(int sock)
+{
+        static char long_path[PATH_MAX + 64];
+        struct ve_child_err e = { 0 };
+        struct statfs sfs;
+        pid_t pid;
+        int fd;
+
+        if (ve_seccomp_load_notify(sock, 7, &e) < 0)
+                _exit(3);
+        close(sock);
+        record(ROOT, statfs("/", &sfs), &sfs);
+        fd = open("/etc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        record(FD, fstatfs(fd, &sfs), &sfs);
+        close(fd);
+        if (chdir("/") == 0)
+                record(RELATIVE, statfs("etc", &sfs), &sfs);
+        record(PROC, statfs("/proc", &sfs), &sfs);
+        record(MISSING, statfs("/nonexistent-ve-test", &sfs), NULL);
+        record(BAD_PATH, statfs((const char *)8, &sfs), NULL);
+        record(BAD_BUF, statfs("/", (struct statfs *)8), NULL);
+        record(BAD_FD, fstatfs(-1, &sfs), NULL);
+        record(CLOSED_FD, fstatfs(4000, &sfs), NULL);
+        memset(long_path, 'a', sizeof(long_path));
+        long_path[0] = '/';
+        record(LONG_PATH, statfs(long_path, &sfs), NULL);
+        if (chdir("/tmp") == 0)
+                record(DOTDOT, statfs("../../etc", &sfs), &sfs);
+        pid = fork();
+        if (pid == 0)
+                as_nobody();
+        waitpid(pid, NULL, 0);
+        pid = fork();
+        if (pid == 0) {
+                record(GRANDCHILD, statfs("/", &sfs), &sfs);
+                _exit(0);
+        }
+        waitpid(pid, NULL, 0);
+        _exit(0);
+}
+
+static int recv_fd(int sock)
+{
+        char cbuf[CMSG_SPACE(sizeof(int))];
+        struct ve_statfsd_msg m;
+        struct iovec iov = { .iov_base = &m, .iov_len = sizeof(m) };
+        struct msghdr msg = { .msg_iov = &iov,
+                              .msg_iovlen = 1,
+                              .msg_control = cbuf,
+                              .msg_controllen = sizeof(cbuf) };
+        struct cmsghdr *c;
+        int fd = -1;
+
+        if (recvmsg(sock, &msg, MSG_CMSG_CLOEXEC) != sizeof(m))
+                return -1;
+        assert_int_equal(m.op, VE_STATFSD_ADD);
+        assert_int_equal(m.ctid, 7);
+        c = CMSG_FIRSTHDR(&msg);
+        if (c != NULL && c->cmsg_type == SCM_RIGHTS)
+                memcpy(&fd, CMSG_DATA(c), sizeof(int));
+        return fd;
+}
+
+/* Answer the child's calls until its filter has no process left. */
+static void serve(int listener)
+{
+        for (;;) {
+                struct pollfd p = { .fd = listener, .events = POLLIN };
+
+                assert_int_equal(poll(&p, 1, 10000), 1);
+                if (p.revents & POLLIN)
+                        assert_int_equal(ve_statfs_notify_serve(listener), 0);
+                else
+                        break;
+        }
+}
+
+static int setup(void **state)
+{
+        struct ve_error err = { 0 };
+        char file[PATH_MAX];
+        int fd;
+
+        (void)state;
+        results = mmap(NULL, sizeof(*results) * NCASES, PROT_READ | PROT_WRITE,
+                       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+        assert_true(results != MAP_FAILED);
+        snprintf(private_dir, sizeof(private_dir), "/tmp/ve-statfs-XXXXXX");
+        assert_non_null(mkdtemp(private_dir));
+        snprintf(file, sizeof(file), "%s/file", private_dir);
+        fd = open(file, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+        assert_true(fd >= 0);
+        close(fd);
+        assert_int_equal(ve_seccomp_prepare(&err), 0);
+        return 0;
+}
+
+static int teardown(void **state)
+{
+        char file[PATH_MAX];
+
+        (void)state;
+        snprintf(file, sizeof(file), "%s/file", private_dir);
+        unlink(file);
+        rmdir(private_dir);
+        munmap(results, sizeof(*results) * NCASES);
+        return 0;
+}
+
+static void test_transform(void **state)
+{
+        struct statfs sfs = { .f_blocks = 1000, .f_bfree = 900, .f_bavail = 200 };
+
+        (void)state;
+        ve_statfs_transform(&sfs);
+        /* Used (blocks - free) stays 100; the size is used + available. */
+        assert_int_equal(sfs.f_blocks, 300);
+        assert_int_equal(sfs.f_bfree, 200);
+        assert_int_equal(sfs.f_bavail, 200);
+        sfs = (struct statfs){ .f_blocks = 1000, .f_bfree = 200, .f_bavail = 200 };
+        ve_statfs_transform(&sfs);
+        assert_int_equal(sfs.f_blocks, 1000);
+}
+
+static void assert_ve_view(const struct result *r, const struct statfs *host)
+{
+        assert_int_equal(r->ret, 0);
+        assert_int_equal(r->sfs.f_type, EXT4_SUPER_MAGIC);
+        /* Host blocks minus what only root and ext4's reserve may take; that part
+         * does not move while other processes write. */
+        assert_int_equal(r->sfs.f_blocks, host->f_blocks - (host->f_bfree - host->f_bavail));
+        assert_int_equal(r->sfs.f_bfree, r->sfs.f_bavail);
+}
+
+static void test_calls(void **state)
+{
+        struct statfs host;
+        int sv[2], listener, status;
+        pid_t pid;
+
+        (void)state;
+        if (geteuid() != 0)
+                skip();
+        assert_int_equal(statfs("/", &host), 0);
+        if (host.f_type != EXT4_SUPER_MAGIC || host.f_bfree == host.f_bavail)
+                skip(); /* nothing to tell the two answers apart */
+        assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
+        pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                close(sv[0]);
+                run_in_child(sv[1]);
+        }
+        close(sv[1]);
+        listener = recv_fd(sv[0]);
+        close(sv[0]);
+        assert_true(listener >= 0);
+        serve(listener);
+        close(listener);
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+
+        assert_ve_view(&results[ROOT], &host);
+        assert_ve_view(&results[FD], &host);
+        assert_ve_view(&results[RELATIVE], &host);
+        assert_ve_view(&results[GRANDCHILD], &host);
+        assert_ve_view(&results[USER_DIR], &host);
+        /* Left to the kernel: the real answer. */
+        assert_int_equal(results[PROC].ret, 0);
+        assert_int_equal(results[PROC].sfs.f_type, PROC_SUPER_MAGIC);
+        assert_int_equal(results[DOTDOT].ret, 0);
+        assert_int_equal(results[DOTDOT].sfs.f_blocks, host.f_blocks);
+        /* Errors as the kernel gives them. */
+        assert_int_equal(results[MISSING].err, ENOENT);
+        assert_int_equal(results[BAD_PATH].err, EFAULT);
+        assert_int_equal(results[BAD_BUF].err, EFAULT);
+        assert_int_equal(results[BAD_FD].err, EBADF);
+        assert_int_equal(results[CLOSED_FD].err, EBADF);
+        assert_int_equal(results[LONG_PATH].err, ENAMETOOLONG);
+        /* nobody cannot search the 0700 directory: no answer of ours says
+         * whether the file exists. */
+        assert_int_equal(results[USER_FILE].err, EACCES);
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_transform),
+                cmocka_unit_test(test_calls),
+        };
+
+        return cmocka_run_group_tests(tests, setup, teardown);
+}

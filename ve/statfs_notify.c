@@ -1,0 +1,282 @@
+/* The answers of ve-statfsd to statfs() and fstatfs() in a VE (statfs_notify.h). */
+#include "ve/statfs_notify.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/fsuid.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <unistd.h>
+#include <linux/audit.h>
+#include <linux/magic.h>
+#include <linux/openat2.h>
+#include <linux/seccomp.h>
+
+#include "ve/child.h"
+#include "ve/cleanup.h"
+
+/* Not the answer itself: let the kernel run the real system call. */
+#define PASS 1
+
+#define MAX_GROUPS 64
+
+unsigned ve_statfsd_addr(const char *instance, struct sockaddr_un *addr)
+{
+        int n;
+
+        memset(addr, 0, sizeof(*addr));
+        addr->sun_family = AF_UNIX;
+        n = snprintf(addr->sun_path + 1, sizeof(addr->sun_path) - 1, "ved-statfsd/%s", instance);
+        if (n < 0 || (size_t)n >= sizeof(addr->sun_path) - 1)
+                n = (int)sizeof(addr->sun_path) - 2;
+        return (unsigned)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n);
+}
+
+void ve_statfs_transform(struct statfs *sfs)
+{
+        if (sfs->f_bfree > sfs->f_bavail && sfs->f_blocks >= sfs->f_bfree - sfs->f_bavail) {
+                sfs->f_blocks -= sfs->f_bfree - sfs->f_bavail;
+                sfs->f_bfree = sfs->f_bavail;
+        }
+}
+
+/* The NUL-terminated path at addr in the process's memory, read page by page:
+ * a string that ends just before an unmapped page is still read. */
+static int read_path(int mem, uint64_t addr, char *buf, size_t len)
+{
+        size_t got = 0;
+
+        if (addr > (uint64_t)INT64_MAX - len)
+                return -EFAULT;
+        while (got < len) {
+                size_t chunk = 4096 - ((addr + got) & 4095);
+                ssize_t n;
+
+                if (chunk > len - got)
+                        chunk = len - got;
+                n = pread(mem, buf + got, chunk, (off_t)(addr + got));
+                if (n <= 0)
+                        return -EFAULT;
+                if (memchr(buf + got, '\0', (size_t)n) != NULL)
+                        return 0;
+                got += (size_t)n;
+        }
+        return -ENAMETOOLONG;
+}
+
+/* Field 4 (fs) of the "Uid:" or "Gid:" line, and the "Groups:" list. */
+struct task_creds {
+        uid_t fsuid;
+        gid_t fsgid;
+        gid_t groups[MAX_GROUPS];
+        int ngroups;
+};
+
+/* The value after "\n<key>" in /proc/<pid>/status, or NULL. */
+static const char *field(const char *buf, const char *key)
+{
+        const char *p = strstr(buf, key);
+
+        return p == NULL ? NULL : p + strlen(key);
+}
+
+static int read_creds(int status_fd, struct task_creds *c)
+{
+        char buf[4096], *end;
+        ssize_t n = pread(status_fd, buf, sizeof(buf) - 1, 0);
+        unsigned long r, e, s, fs, fsg;
+        const char *uid, *gid, *groups;
+
+        if (n <= 0)
+                return -EIO;
+        buf[n] = '\0';
+        uid = field(buf, "\nUid:");
+        gid = field(buf, "\nGid:");
+        groups = field(buf, "\nGroups:");
+        if (uid == NULL || gid == NULL || groups == NULL ||
+            sscanf(uid, "%lu %lu %lu %lu", &r, &e, &s, &fs) != 4 ||
+            sscanf(gid, "%lu %lu %lu %lu", &r, &e, &s, &fsg) != 4)
+                return -EIO;
+        c->fsuid = (uid_t)fs;
+        c->fsgid = (gid_t)fsg;
+        c->ngroups = 0;
+        for (;;) {
+                unsigned long g;
+
+                while (*groups == ' ' || *groups == '\t')
+                        groups++;
+                g = strtoul(groups, &end, 10);
+                if (end == groups)
+                        return 0;
+                /* More groups than we keep: resolve with none of them, which can
+                 * only refuse more than the kernel would. */
+                if (c->ngroups == MAX_GROUPS) {
+                        c->ngroups = 0;
+                        return 0;
+                }
+                c->groups[c->ngroups++] = (gid_t)g;
+                groups = end;
+        }
+}
+
+/* openat2 with the process's file system credentials: setfsuid() away from 0
+ * drops CAP_DAC_OVERRIDE and the other file capabilities from our effective set,
+ * and setfsuid(0) gives them back. The server is single-threaded, so the raw
+ * setgroups (one thread) is the whole process. */
+static int open_as(const struct task_creds *c, int dirfd, const char *path, uint64_t resolve)
+{
+        int fd, saved;
+
+        if (syscall(SYS_setgroups, c->ngroups, c->groups) < 0)
+                return -errno;
+        setfsgid(c->fsgid);
+        setfsuid(c->fsuid);
+        fd = ve_openat2(dirfd, path, O_PATH | O_CLOEXEC, resolve);
+        saved = errno;
+        setfsuid(0);
+        setfsgid(0);
+        syscall(SYS_setgroups, 0, NULL);
+        return fd < 0 ? -saved : fd;
+}
+
+/* What one notification is about, with the /proc handles of its process. */
+struct call {
+        const struct seccomp_notif *req;
+        int proc;     /* /proc/<pid> */
+        int mem;      /* /proc/<pid>/mem, read-write */
+        int root;     /* the process's root directory (O_PATH) */
+        struct stat root_st;
+};
+
+/* statfs(path): the object path names, as the process resolves it. Relative
+ * paths only beneath its working directory, absolute ones only under its root;
+ * anything else (.., a symlink out of the working directory) is left to the
+ * kernel. */
+static int resolve_path(struct call *c, int *target)
+{
+        _cleanup_close_ int cwd = -EBADF, status = -EBADF;
+        char path[PATH_MAX];
+        struct task_creds creds;
+        uint64_t resolve;
+        int dirfd, ret;
+
+        ret = read_path(c->mem, c->req->data.args[0], path, sizeof(path));
+        if (ret < 0)
+                return PASS;
+        if (path[0] == '/') {
+                dirfd = c->root;
+                resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
+        } else {
+                cwd = openat(c->proc, "cwd", O_PATH | O_DIRECTORY | O_CLOEXEC);
+                if (cwd < 0)
+                        return PASS;
+                dirfd = cwd;
+                resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
+        }
+        status = openat(c->proc, "status", O_RDONLY | O_CLOEXEC);
+        if (status < 0 || read_creds(status, &creds) < 0)
+                return PASS;
+        /* The owner of the root directory (the VE's root) reaches every file of
+         * it; anyone else resolves with their own permissions. */
+        if (creds.fsuid == c->root_st.st_uid)
+                *target = ve_openat2(dirfd, path, O_PATH | O_CLOEXEC, resolve);
+        else
+                *target = open_as(&creds, dirfd, path, resolve);
+        return *target < 0 ? PASS : 0;
+}
+
+static int resolve_fd(struct call *c, int *target)
+{
+        char name[32];
+
+        if (c->req->data.args[0] > INT_MAX)
+                return PASS;
+        snprintf(name, sizeof(name), "fd/%d", (int)c->req->data.args[0]);
+        *target = openat(c->proc, name, O_PATH | O_CLOEXEC);
+        return *target < 0 ? PASS : 0;
+}
+
+/* 0 with the answer written, PASS, or -errno for the process. */
+static int answer(int listener, struct call *c)
+{
+        _cleanup_close_ int target = -EBADF;
+        struct statfs sfs;
+        struct stat st;
+        uint64_t buf = c->req->data.args[1];
+        int ret;
+
+        if (c->req->data.arch != AUDIT_ARCH_X86_64)
+                return PASS;
+        if (fstat(c->root, &c->root_st) < 0)
+                return PASS;
+        if (c->req->data.nr == __NR_statfs)
+                ret = resolve_path(c, &target);
+        else if (c->req->data.nr == __NR_fstatfs)
+                ret = resolve_fd(c, &target);
+        else
+                ret = PASS;
+        if (ret != 0)
+                return ret;
+        if (fstat(target, &st) < 0 || st.st_dev != c->root_st.st_dev)
+                return PASS;
+        if (fstatfs(target, &sfs) < 0 || sfs.f_type != EXT4_SUPER_MAGIC)
+                return PASS;
+        ve_statfs_transform(&sfs);
+        /* Everything of /proc/<pid> was opened before this check, so it is the
+         * notifying process's, not a later one's with the same pid. */
+        if (ioctl(listener, SECCOMP_IOCTL_NOTIF_ID_VALID, &c->req->id) < 0)
+                return -ENOENT;
+        if (buf > (uint64_t)INT64_MAX - sizeof(sfs) ||
+            pwrite(c->mem, &sfs, sizeof(sfs), (off_t)buf) != (ssize_t)sizeof(sfs))
+                return -EFAULT;
+        return 0;
+}
+
+static int respond(int listener, const struct seccomp_notif *req, int ret)
+{
+        struct seccomp_notif_resp resp;
+
+        memset(&resp, 0, sizeof(resp));
+        resp.id = req->id;
+        if (ret == PASS)
+                resp.flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
+        else
+                resp.error = ret;
+        if (ioctl(listener, SECCOMP_IOCTL_NOTIF_SEND, &resp) < 0 && errno != ENOENT)
+                return -errno;
+        return 0;
+}
+
+int ve_statfs_notify_serve(int listener)
+{
+        _cleanup_close_ int proc = -EBADF, mem = -EBADF, root = -EBADF;
+        struct seccomp_notif req;
+        struct call c = { .req = &req };
+        char name[32];
+
+        memset(&req, 0, sizeof(req));
+        if (ioctl(listener, SECCOMP_IOCTL_NOTIF_RECV, &req) < 0)
+                /* ENOENT: the process was gone before we read it (a signal). */
+                return errno == ENOENT || errno == EINTR ? 0 : -errno;
+        snprintf(name, sizeof(name), "/proc/%u", req.pid);
+        proc = open(name, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (proc >= 0) {
+                mem = openat(proc, "mem", O_RDWR | O_CLOEXEC);
+                root = openat(proc, "root", O_PATH | O_DIRECTORY | O_CLOEXEC);
+        }
+        c.proc = proc;
+        c.mem = mem;
+        c.root = root;
+        if (proc < 0 || mem < 0 || root < 0)
+                return respond(listener, &req, PASS);
+        return respond(listener, &req, answer(listener, &c));
+}

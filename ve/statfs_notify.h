@@ -1,0 +1,69 @@
+/* df inside a VE: statfs() and fstatfs() of the VE's root file system answered
+ * with the VE's own size.
+ *
+ * Why: a VE's private area is an ext4 file system larger than diskspace (the
+ * headroom of disk.h), held to diskspace by reserved clusters. statfs() then
+ * reports exact used and available blocks, but the file system's whole size:
+ * df said "9.0G" for a 1 GiB VE. The kernel has no other source for the size
+ * (ext4 project quota would be one, but needs QFMT_V2, which the hosts' kernels
+ * may lack), so the answer is changed on its way to the VE: every VE process
+ * runs under a second seccomp filter that turns statfs and fstatfs (native
+ * architecture) into user notifications, and one small server per daemon
+ * instance (ve-statfsd, statfsd/main.c) answers them.
+ *
+ * The server is stateless about VEs. For each call it resolves the object the
+ * process named, as the process would see it, and when that is on the same
+ * ext4 file system as the process's root it answers with ve_statfs_transform()
+ * of the real statfs, written into the process's buffer. Anything else (another
+ * file system, a path it cannot resolve safely, another architecture) is let
+ * through with SECCOMP_USER_NOTIF_FLAG_CONTINUE, which runs the real system call
+ * in the process: CONTINUE never decides anything about security here, it only
+ * means "not ours". Paths are resolved under the process's root
+ * (RESOLVE_IN_ROOT, no magic links) and, for a process that is not the owner of
+ * its root directory (a non-root user of the VE), with its fsuid, fsgid and
+ * groups, so statfs() cannot probe files that user could not reach. The
+ * process's memory is written only through /proc/<pid>/mem opened before the
+ * notification was checked to be still alive (SECCOMP_IOCTL_NOTIF_ID_VALID), as
+ * seccomp_unotify(2) prescribes against pid reuse.
+ *
+ * A filter's listener fd lives in the server; its VE processes block in
+ * statfs() until it answers, and get ENOSYS once no process holds the listener.
+ * So the server outlives the daemon (as lxcfs does), and a VE or exec child
+ * sends its listener to the server itself, before its execve. */
+#ifndef VE_STATFS_NOTIFY_H
+#define VE_STATFS_NOTIFY_H
+
+#include <stdint.h>
+#include <sys/statfs.h>
+
+/* The message a child sends to ve-statfsd, with its listener as SCM_RIGHTS; and
+ * the daemon's request to stop (no fd). */
+enum ve_statfsd_op {
+        VE_STATFSD_ADD = 1,
+        VE_STATFSD_QUIT = 2,
+};
+
+struct ve_statfsd_msg {
+        uint32_t op;
+        uint32_t ctid;
+};
+
+/* The abstract unix socket name of instance's server ("\0ved-statfsd/<instance>"):
+ * fills addr's sun_path, returns the address length for bind() or connect(). */
+struct sockaddr_un;
+unsigned ve_statfsd_addr(const char *instance, struct sockaddr_un *addr);
+
+/* The VE's view of its root file system: Size = Used + Avail. f_bfree becomes
+ * f_bavail and f_blocks shrinks by the difference, so used blocks (f_blocks -
+ * f_bfree) stay what they are and blocks that only the reservation holds back
+ * (disk.h's headroom, ext4's own reserve, root's reserved blocks) are no longer
+ * counted in the size. With the reservation of disk.h, Size is diskspace. */
+void ve_statfs_transform(struct statfs *sfs);
+
+/* Server side: receive one notification from listener and answer it. 0 when
+ * answered (or when the process went away meanwhile), -errno when the listener
+ * failed (its filter is gone: close it). Never blocks longer than the lookups of
+ * one path on the process's own file systems. */
+int ve_statfs_notify_serve(int listener);
+
+#endif
