@@ -17,7 +17,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -107,6 +109,8 @@ static bool read_client(int fd, bool *quit)
                 return errno == EAGAIN || errno == EINTR;
         if (n == 0)
                 return false;
+        if (msg.msg_flags & MSG_CTRUNC)
+                fprintf(stderr, "ve-statfsd: a listener was lost in transit (out of fds?)\n");
         for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c != NULL; c = CMSG_NXTHDR(&msg, c))
                 if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS &&
                     c->cmsg_len == CMSG_LEN(sizeof(int)))
@@ -140,12 +144,34 @@ static void serve_filter(size_t i, short revents)
         drop(i);
 }
 
+/* Every running VE and every live exec holds one listener here: lift the soft
+ * fd limit to the hard one, or listeners past 1024 would be lost in transit
+ * (MSG_CTRUNC) and their processes would get ENOSYS. And the OOM killer must
+ * not pick this small process: every VE's statfs waits on it. */
+static void settle(void)
+{
+        struct rlimit rl;
+        int fd;
+
+        if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+                rl.rlim_cur = rl.rlim_max;
+                setrlimit(RLIMIT_NOFILE, &rl);
+        }
+        fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+        if (fd >= 0) {
+                if (write(fd, "-1000", 5) != 5)
+                        perror("ve-statfsd: oom_score_adj");
+                close(fd);
+        }
+}
+
 int main(void)
 {
         bool quit = false;
 
         prctl(PR_SET_NAME, "ve-statfsd", 0, 0, 0);
         signal(SIGPIPE, SIG_IGN);
+        settle();
         if (add(LISTEN_FD, LISTENING, 0) < 0)
                 return 1;
         while (!quit) {

@@ -152,36 +152,57 @@ static void put_remove(FILE *f, const char *table, const char *ifname)
         }
 }
 
-static void put_elements(FILE *f, const char *verb, const char *table, const char *ifname,
-                         const struct nft_addr *a)
+static const char *const set_types[] = { "type ipv4_addr", "type ipv6_addr",
+                                         "typeof @th,64,128" };
+static const char *const set_suffixes[] = { "4", "6", "nd" };
+
+/* Declare ifname's three sets; with n > 0, with the elements of addrs in them.
+ * Elements go in the set's declaration, not in "add element" commands: for those
+ * libnftables first fetches the elements of the table's interval sets, a cost
+ * that grew with every VE. */
+static void put_sets(FILE *f, const char *table, const char *ifname, const struct nft_addr *addrs,
+                     size_t n)
+{
+        for (int s = 0; s < 3; s++) {
+                bool any = false;
+
+                fprintf(f, "add set netdev %s %s_%s { %s; ", table, ifname, set_suffixes[s],
+                        set_types[s]);
+                for (size_t k = 0; k < n; k++) {
+                        if ((s == 0) != (addrs[k].family == AF_INET))
+                                continue;
+                        fprintf(f, "%s%s", any ? ", " : "elements = { ",
+                                s == 2 ? addrs[k].hex : addrs[k].text);
+                        any = true;
+                }
+                fprintf(f, "%s}\n", any ? " } " : "");
+        }
+}
+
+static void delete_elements(FILE *f, const char *table, const char *ifname, const struct nft_addr *a)
 {
         if (a->family == AF_INET) {
-                fprintf(f, "%s element netdev %s %s_4 { %s }\n", verb, table, ifname, a->text);
+                fprintf(f, "delete element netdev %s %s_4 { %s }\n", table, ifname, a->text);
                 return;
         }
-        fprintf(f, "%s element netdev %s %s_6 { %s }\n", verb, table, ifname, a->text);
-        fprintf(f, "%s element netdev %s %s_nd { %s }\n", verb, table, ifname, a->hex);
+        fprintf(f, "delete element netdev %s %s_6 { %s }\n", table, ifname, a->text);
+        fprintf(f, "delete element netdev %s %s_nd { %s }\n", table, ifname, a->hex);
 }
 
-static void put_sets(FILE *f, const char *table, const char *ifname)
-{
-        fprintf(f, "add table netdev %s\n", table);
-        fprintf(f, "add set netdev %s %s_4 { type ipv4_addr; }\n", table, ifname);
-        fprintf(f, "add set netdev %s %s_6 { type ipv6_addr; }\n", table, ifname);
-        fprintf(f, "add set netdev %s %s_nd { typeof @th,64,128; }\n", table, ifname);
-}
-
-static void put_guard(FILE *f, const char *table, const char *ifname, const char *mac)
+static void put_guard(FILE *f, const char *table, const char *ifname, const char *mac,
+                      const struct nft_addr *addrs, size_t n)
 {
         const char *t = table, *i = ifname;
 
         /* Flushing rather than deleting what a previous run may have left: adding
          * and deleting a base chain in one batch makes the kernel wait for an RCU
          * grace period, which a fresh start need not pay. */
-        put_sets(f, t, i);
+        fprintf(f, "add table netdev %s\n", t);
+        put_sets(f, t, i, NULL, 0);
         fprintf(f, "flush set netdev %s %s_4\n", t, i);
         fprintf(f, "flush set netdev %s %s_6\n", t, i);
         fprintf(f, "flush set netdev %s %s_nd\n", t, i);
+        put_sets(f, t, i, addrs, n);
         fprintf(f,
                 "add chain netdev %s %s { type filter hook ingress device \"%s\" priority -500; "
                 "policy accept; }\n",
@@ -193,14 +214,20 @@ static void put_guard(FILE *f, const char *table, const char *ifname, const char
                 fprintf(f, __VA_ARGS__);                                                           \
                 fputc('\n', f);                                                                    \
         } while (0)
+        /* No anonymous sets ({ a, b }): each is a set of its own in the table, and
+         * libnftables fetches the elements of every interval set before each batch
+         * that touches elements, so they made every start and address change slower
+         * by each VE already guarded. */
         RULE("ether saddr != %s drop", mac);
         RULE("meta protocol ip ip saddr != @%s_4 drop", i);
-        RULE("meta protocol ip6 ip6 saddr { ::, fe80::/10 } meta l4proto != ipv6-icmp drop");
-        RULE("meta protocol ip6 ip6 saddr != { ::, fe80::/10 } ip6 saddr != @%s_6 drop", i);
+        RULE("meta protocol ip6 ip6 saddr :: meta l4proto != ipv6-icmp drop");
+        RULE("meta protocol ip6 ip6 saddr fe80::/10 meta l4proto != ipv6-icmp drop");
+        RULE("meta protocol ip6 ip6 saddr != :: ip6 saddr != fe80::/10 ip6 saddr != @%s_6 drop",
+             i);
         RULE("meta protocol ip6 icmpv6 type nd-neighbor-advert @th,64,128 != @%s_nd drop", i);
         RULE("meta protocol arp arp saddr ip != 0.0.0.0 arp saddr ip != @%s_4 drop", i);
         RULE("meta protocol arp arp saddr ether != %s drop", mac);
-        RULE("meta protocol != { ip, ip6, arp } drop");
+        RULE("meta protocol != ip meta protocol != ip6 meta protocol != arp drop");
 #undef RULE
 }
 
@@ -208,8 +235,8 @@ int ve_nft_guard_install(const char *instance, const char *ifname, const uint8_t
                          const char *const *addrs, size_t n_addrs, struct ve_error *err)
 {
         _cleanup_batch_ struct batch b = { 0 };
+        _cleanup_free_ struct nft_addr *a = NULL;
         char table[VE_NFT_TABLE_LEN], macs[18], what[64];
-        struct nft_addr a;
         int ret;
 
         snprintf(what, sizeof(what), "guard of %s", ifname ? ifname : "");
@@ -221,16 +248,18 @@ int ve_nft_guard_install(const char *instance, const char *ifname, const uint8_t
         ve_nft_table_name(instance, table, sizeof(table));
         snprintf(macs, sizeof(macs), "%02x:%02x:%02x:%02x:%02x:%02x", mac[0], mac[1], mac[2],
                  mac[3], mac[4], mac[5]);
+        a = calloc(n_addrs ? n_addrs : 1, sizeof(*a));
+        if (a == NULL)
+                return ve_error_set(err, ENOMEM, "out of memory");
+        for (size_t k = 0; k < n_addrs; k++) {
+                ret = parse_addr(addrs[k], &a[k], err);
+                if (ret < 0)
+                        return ret;
+        }
         ret = batch_open(&b, err);
         if (ret < 0)
                 return ret;
-        put_guard(b.f, table, ifname, macs);
-        for (size_t k = 0; k < n_addrs; k++) {
-                ret = parse_addr(addrs[k], &a, err);
-                if (ret < 0)
-                        return ret;
-                put_elements(b.f, "add", table, ifname, &a);
-        }
+        put_guard(b.f, table, ifname, macs, a, n_addrs);
         return batch_run(&b, what, err);
 }
 
@@ -257,10 +286,10 @@ int ve_nft_guard_addr(const char *instance, const char *ifname, bool add, const 
                 return ret;
         /* Declaring the sets (a no-op when they exist) keeps a VE whose guard is
          * missing changeable; adding first makes deleting an absent element a no-op. */
-        put_sets(b.f, table, ifname);
-        put_elements(b.f, "add", table, ifname, &a);
+        fprintf(b.f, "add table netdev %s\n", table);
+        put_sets(b.f, table, ifname, &a, 1);
         if (!add)
-                put_elements(b.f, "delete", table, ifname, &a);
+                delete_elements(b.f, table, ifname, &a);
         return batch_run(&b, what, err);
 }
 
