@@ -27,18 +27,23 @@
  */
 #include "image.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
 #include <limits.h>
+#include <signal.h>
+#include <spawn.h>
 #include <linux/capability.h>
 #include <linux/fs.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -66,20 +71,33 @@ static int find_tool(const char *name, char *path, size_t len)
         return -ENOENT;
 }
 
-/* Child side: stdout and stderr to the pipe, a fixed environment, no
- * inherited fds beyond 0-2. Only async-signal-safe calls after fork(). */
-static void exec_child(const char *path, char *const argv[], int out_fd)
+/* The tool with stdout and stderr to the pipe, stdin from /dev/null, a fixed
+ * environment, default signal handling and no inherited fds beyond 0-2.
+ * posix_spawn (a vfork) rather than fork: copying the daemon's page tables cost
+ * more than some of the tools' own work. */
+static int spawn_tool(const char *path, char *const argv[], int out_fd, pid_t *pid)
 {
         static char *const envp[] = { "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C", NULL };
-        int devnull = open("/dev/null", O_RDONLY);
+        posix_spawn_file_actions_t fa;
+        posix_spawnattr_t attr;
+        sigset_t none, all;
+        int ret;
 
-        if (devnull >= 0)
-                dup2(devnull, 0);
-        dup2(out_fd, 1);
-        dup2(out_fd, 2);
-        close_range(3, ~0U, 0);
-        execve(path, argv, envp);
-        _exit(127);
+        sigemptyset(&none);
+        sigfillset(&all);
+        posix_spawn_file_actions_init(&fa);
+        posix_spawnattr_init(&attr);
+        posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+        posix_spawn_file_actions_adddup2(&fa, out_fd, 1);
+        posix_spawn_file_actions_adddup2(&fa, out_fd, 2);
+        posix_spawn_file_actions_addclosefrom_np(&fa, 3);
+        posix_spawnattr_setsigmask(&attr, &none);
+        posix_spawnattr_setsigdefault(&attr, &all);
+        posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+        ret = posix_spawn(pid, path, &fa, &attr, argv, envp);
+        posix_spawnattr_destroy(&attr);
+        posix_spawn_file_actions_destroy(&fa);
+        return -ret;
 }
 
 /* Read the child's output into buf, keeping the last bytes if it is long. */
@@ -122,16 +140,12 @@ static int run_tool(char *const argv[], int ok_max, struct ve_error *err)
                 return ve_error_set(err, ENOENT, "%s not found (install e2fsprogs)", argv[0]);
         if (pipe2(pipefd, O_CLOEXEC) < 0)
                 return ve_error_errno(err, errno, "pipe for %s", argv[0]);
-        pid = fork();
-        if (pid < 0) {
-                ret = -errno;
-                close(pipefd[0]);
-                close(pipefd[1]);
-                return ve_error_errno(err, -ret, "fork %s", argv[0]);
-        }
-        if (pid == 0)
-                exec_child(path, argv, pipefd[1]);
+        ret = spawn_tool(path, argv, pipefd[1], &pid);
         close(pipefd[1]);
+        if (ret < 0) {
+                close(pipefd[0]);
+                return ve_error_errno(err, -ret, "run %s", path);
+        }
         collect_output(pipefd[0], out, sizeof(out));
         close(pipefd[0]);
         while ((ret = waitpid(pid, &status, 0)) < 0 && errno == EINTR)
@@ -223,6 +237,11 @@ static uint16_t le16(const unsigned char *p)
 #define SB_RO_COMPAT_SPARSE    0x1
 #define SB_RO_COMPAT_BIGALLOC  0x200
 #define SB_JNL_BACKUP_BLOCKS   1
+#define SB_RO_COMPAT_GDT_CSUM      0x10
+#define SB_RO_COMPAT_METADATA_CSUM 0x400
+#define SB_INCOMPAT_CSUM_SEED      0x2000
+#define SB_UUID                    0x68
+#define SB_CHECKSUM                0x3FC
 
 static bool is_power_of(uint64_t n, uint64_t base)
 {
@@ -434,23 +453,193 @@ static int grow_offline(const char *img, uint64_t size, struct ve_error *err)
         return ret < 0 ? ret : 0;
 }
 
+/* CRC32C as ext4 uses it (ext2fs_crc32c_le(): no final inversion). */
+static uint32_t crc32c(uint32_t crc, const unsigned char *p, size_t n)
+{
+        while (n--) {
+                crc ^= *p++;
+                for (int k = 0; k < 8; k++)
+                        crc = (crc >> 1) ^ (0x82F63B78u & -(crc & 1));
+        }
+        return crc;
+}
+
+/* Put uuid into the superblock copy at off, with its checksum when csum. A backup
+ * (group > 0) must say it is that group's, or nothing is written. */
+static int put_uuid(int fd, off_t off, uint64_t group, const unsigned char uuid[16], bool csum)
+{
+        unsigned char sb[1024];
+        uint32_t c;
+
+        if (pread(fd, sb, sizeof(sb), off) != (ssize_t)sizeof(sb))
+                return -EIO;
+        if (sb[56] != 0x53 || sb[57] != 0xef || (group > 0 && le16(sb + 0x5A) != (group & 0xffff)))
+                return -EINVAL;
+        memcpy(sb + SB_UUID, uuid, 16);
+        if (csum) {
+                c = crc32c(~0u, sb, SB_CHECKSUM);
+                for (int i = 0; i < 4; i++)
+                        sb[SB_CHECKSUM + i] = (unsigned char)(c >> (8 * i));
+        }
+        return pwrite(fd, sb, sizeof(sb), off) == (ssize_t)sizeof(sb) ? 0 : -EIO;
+}
+
+/* Can the UUID change without touching anything but the superblocks? With
+ * metadata_csum the group descriptors, bitmaps, inodes and directory blocks are
+ * checksummed from a seed: the UUID itself, unless metadata_csum_seed keeps the
+ * seed in the superblock; gdt_csum seeds from the UUID too. meta_bg places its
+ * backups elsewhere. */
+static bool uuid_in_superblocks_only(const unsigned char *sb)
+{
+        uint32_t incompat = le32(sb + 0x60), ro = le32(sb + 0x64);
+
+        if (incompat & SB_INCOMPAT_META_BG)
+                return false;
+        if (ro & SB_RO_COMPAT_METADATA_CSUM)
+                return (incompat & SB_INCOMPAT_CSUM_SEED) != 0;
+        return !(ro & SB_RO_COMPAT_GDT_CSUM);
+}
+
+/* A new random UUID for img's file system, in every superblock copy, as
+ * tune2fs -U random writes it. In process where only the superblocks hold it
+ * (the golden images ved makes have metadata_csum_seed): running tune2fs was a
+ * third of a create. */
 static int new_uuid(const char *img, struct ve_error *err)
 {
         char *tune[] = { "tune2fs", "-U", "random", (char *)img, NULL };
-        int ret = run_tool(tune, 0, err);
+        _cleanup_close_ int fd = -EBADF;
+        unsigned char sb[1024], uuid[16];
+        uint64_t bs, bpg, first, blocks, groups;
+        bool is64;
+        int ret;
 
-        return ret < 0 ? ret : 0;
+        fd = open(img, O_RDWR | O_CLOEXEC);
+        if (fd < 0)
+                return ve_error_errno(err, errno, "open %s", img);
+        if (pread(fd, sb, sizeof(sb), 1024) != (ssize_t)sizeof(sb) || sb[56] != 0x53 ||
+            sb[57] != 0xef || le32(sb + 24) > 6 || le32(sb + 32) == 0)
+                return ve_error_set(err, EINVAL, "%s is not an ext4 file system", img);
+        if (!uuid_in_superblocks_only(sb)) {
+                ret = run_tool(tune, 0, err);
+                return ret < 0 ? ret : 0;
+        }
+        if (getrandom(uuid, sizeof(uuid), 0) != (ssize_t)sizeof(uuid))
+                return ve_error_errno(err, errno, "random UUID");
+        uuid[6] = (uuid[6] & 0x0f) | 0x40; /* version 4 */
+        uuid[8] = (uuid[8] & 0x3f) | 0x80; /* RFC 4122 variant */
+        is64 = (le32(sb + 0x60) & SB_INCOMPAT_64BIT) != 0;
+        bs = 1024ULL << le32(sb + 24);
+        bpg = le32(sb + 32);
+        first = le32(sb + 20);
+        blocks = le32(sb + 4) | (is64 ? (uint64_t)le32(sb + 0x150) << 32 : 0);
+        groups = (blocks - first + bpg - 1) / bpg;
+        for (uint64_t g = 0; g < groups; g++) {
+                if (!group_has_super(sb, g))
+                        continue;
+                ret = put_uuid(fd, g == 0 ? 1024 : (off_t)((g * bpg + first) * bs), g, uuid,
+                               (le32(sb + 0x64) & SB_RO_COMPAT_METADATA_CSUM) != 0);
+                if (ret < 0)
+                        return ve_error_errno(err, -ret, "write the UUID of %s (group %llu)", img,
+                                              (unsigned long long)g);
+        }
+        return 0;
+}
+
+/* Grown clones of a golden image "<dir>/<name>.img" are kept in
+ * "<dir>/<name>.sizes/<fs size>.img", at most SIZES_KEPT per template (the least
+ * recently used go first): a hosting provider sells a few plan sizes, and a
+ * create of a size seen before is then a clone and a new UUID, without
+ * resize2fs. Each costs the template's data on the host (a sparse copy).
+ * ve_template_remove() removes them with the template. */
+#define SIZES_KEPT 4
+
+static int sized_paths(const char *golden, uint64_t size, char *dir, char *path, size_t len)
+{
+        size_t n = strlen(golden);
+        int ret;
+
+        if (n < 5 || strcmp(golden + n - 4, ".img") != 0)
+                return -EINVAL;
+        ret = snprintf(dir, len, "%.*s.sizes", (int)(n - 4), golden);
+        if (ret < 0 || (size_t)ret >= len)
+                return -ENAMETOOLONG;
+        ret = snprintf(path, len, "%s/%llu.img", dir, (unsigned long long)size);
+        return ret < 0 || (size_t)ret >= len ? -ENAMETOOLONG : 0;
+}
+
+/* Remove the least recently used kept sizes beyond SIZES_KEPT. */
+static void prune_sizes(const char *dir)
+{
+        for (;;) {
+                _cleanup_closedir_ DIR *d = opendir(dir);
+                char oldest[NAME_MAX + 1] = "";
+                struct timespec when = { 0, 0 };
+                struct dirent *de;
+                struct stat st;
+                int n = 0;
+
+                if (d == NULL)
+                        return;
+                while ((de = readdir(d)) != NULL) {
+                        size_t len = strlen(de->d_name);
+
+                        if (de->d_name[0] == '.' || len < 5 || strcmp(de->d_name + len - 4, ".img") ||
+                            fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+                                continue;
+                        n++;
+                        if (oldest[0] == '\0' || st.st_mtim.tv_sec < when.tv_sec ||
+                            (st.st_mtim.tv_sec == when.tv_sec && st.st_mtim.tv_nsec < when.tv_nsec)) {
+                                snprintf(oldest, sizeof(oldest), "%s", de->d_name);
+                                when = st.st_mtim;
+                        }
+                }
+                if (n <= SIZES_KEPT || unlinkat(dirfd(d), oldest, 0) < 0)
+                        return;
+        }
+}
+
+/* Keep img (a fresh clone of golden grown to size) for later creates of that
+ * size. Best effort: a failure only means the next create grows its own. The
+ * copy is written under a temporary name that ve_template_cleanup() recognises. */
+static void keep_size(const char *golden, const char *img, uint64_t size)
+{
+        char dir[PATH_MAX], path[PATH_MAX], tmp[PATH_MAX];
+        _cleanup_free_ char *g1 = strdup(golden), *g2 = strdup(golden);
+
+        if (g1 == NULL || g2 == NULL || sized_paths(golden, size, dir, path, sizeof(path)) < 0)
+                return;
+        if (snprintf(tmp, sizeof(tmp), "%s/.%s.tmp-%llu-%ld", dirname(g1), basename(g2),
+                     (unsigned long long)size, (long)syscall(SYS_gettid)) >= (int)sizeof(tmp))
+                return;
+        unlink(tmp);
+        if (clone_file(img, tmp, NULL) < 0 || fsync_path(tmp, O_RDONLY, NULL) < 0 ||
+            (mkdir(dir, 0700) < 0 && errno != EEXIST) ||
+            renameat2(AT_FDCWD, tmp, AT_FDCWD, path, RENAME_NOREPLACE) < 0) {
+                unlink(tmp);
+                return;
+        }
+        fsync_path(dir, O_RDONLY | O_DIRECTORY, NULL);
+        prune_sizes(dir);
 }
 
 static int create_by_clone(const char *golden, const char *tmp, uint64_t size, struct ve_error *err)
 {
+        char dir[PATH_MAX], sized[PATH_MAX];
         int ret;
 
+        if (sized_paths(golden, size, dir, sized, sizeof(sized)) == 0 &&
+            clone_file(sized, tmp, NULL) == 0) {
+                utimensat(AT_FDCWD, sized, NULL, 0); /* recently used */
+                return new_uuid(tmp, err);
+        }
+        unlink(tmp);
         ret = clone_file(golden, tmp, err);
         if (ret == 0)
-                ret = new_uuid(tmp, err);
-        if (ret == 0)
                 ret = grow_offline(tmp, size, err);
+        if (ret == 0)
+                keep_size(golden, tmp, size);
+        if (ret == 0)
+                ret = new_uuid(tmp, err);
         return ret;
 }
 

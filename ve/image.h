@@ -66,7 +66,10 @@ int ve_image_geometry(const char *img, struct ve_image_geometry *geo, struct ve_
  * (over the whole file system); otherwise, when the clone would not have
  * between diskinodes and diskinodes + 10% inodes, the image is made afresh with
  * mkfs.ext4 -N diskinodes -d from the golden image mounted read-only. The clone is a reflink (FICLONE) where the file system can, else
- * a sparse copy. Works on a temporary name in dest's directory and renames it
+ * a sparse copy. The first clone grown to a size is kept next to the golden image
+ * ("<name>.sizes/<size>.img", the 4 sizes used last) and later creates of that size
+ * clone it instead, so they need no resize2fs; each clone gets a random UUID
+ * (written in process when the file system has metadata_csum_seed). Works on a temporary name in dest's directory and renames it
  * into place; dest_img must not exist (-EEXIST). On failure nothing is left. */
 int ve_private_create(const char *golden_img, const char *dest_img, uint64_t diskspace,
                       uint64_t diskinodes, struct ve_error *err);

@@ -812,7 +812,7 @@ int ve_template_import(const struct ve_template_import *req, struct ve_template_
 
 int ve_template_remove(const char *templates_dir, const char *name, struct ve_error *err)
 {
-        char img[PATH_MAX];
+        char img[PATH_MAX], sizes[PATH_MAX + 16];
         int ret;
 
         ret = ve_check_template_name(name, err);
@@ -825,6 +825,10 @@ int ve_template_remove(const char *templates_dir, const char *name, struct ve_er
                         return ve_error_set(err, VE_ENOTFOUND, "template %s not found", name);
                 return ve_error_errno(err, errno, "remove template %s", name);
         }
+        /* Its grown clones kept for creates (image.c): "<name>.sizes". */
+        snprintf(sizes, sizeof(sizes), "%s/%s.sizes", templates_dir, name);
+        if (access(sizes, F_OK) == 0 && ve_rmtree(sizes, err) < 0)
+                return ve_error_prefix(err, "remove template %s", name);
         return fsync_dir(templates_dir, err);
 }
 

@@ -337,6 +337,54 @@ static void check_inodes_image(const char *img, const char *mnt)
         assert_int_equal(ve_private_umount(mnt, &err), 0);
 }
 
+/* The 16 bytes of the file system UUID in the superblock copy at off. */
+static void read_uuid(const char *img, off_t off, unsigned char uuid[16])
+{
+        int fd = open(img, O_RDONLY | O_CLOEXEC);
+
+        assert_true(fd >= 0);
+        assert_int_equal(pread(fd, uuid, 16, off + 0x68), 16);
+        close(fd);
+}
+
+/* e2fsck -fn img: 0 when the file system is clean. */
+static int fsck_clean(const char *img)
+{
+        char cmd[PATH_MAX + 64];
+
+        pathf(cmd, "e2fsck -fn '%s' >/dev/null 2>&1", img);
+        return system(cmd);
+}
+
+/* A second VE of a size made before is cloned from the grown copy kept for that
+ * size; every clone has a UUID of its own, in each superblock copy, and passes
+ * e2fsck. Removing the template removes the kept sizes. */
+static void check_clones(const char *golden, const char *img1)
+{
+        char img3[PATH_MAX], mnt3[PATH_MAX], sized[PATH_MAX], sizes[PATH_MAX];
+        unsigned char u_golden[16], u1[16], u3[16], u3_backup[16];
+        struct ve_error err = { 0 };
+
+        pathf(sizes, "%s/busybox.sizes", tpl_dir);
+        pathf(sized, "%s/%llu.img", sizes, (unsigned long long)ve_disk_fs_size(256 * MIB));
+        assert_true(exists(sized));
+        make_private(golden, "103", 256 * MIB, 0, img3, mnt3);
+        read_uuid(golden, 1024, u_golden);
+        read_uuid(img1, 1024, u1);
+        read_uuid(img3, 1024, u3);
+        /* Group 1's backup (4 KiB blocks, 32768 blocks per group). */
+        read_uuid(img3, 32768LL * 4096, u3_backup);
+        assert_memory_not_equal(u1, u3, 16);
+        assert_memory_not_equal(u_golden, u3, 16);
+        assert_memory_equal(u3, u3_backup, 16);
+        assert_int_equal(fsck_clean(img3), 0);
+        assert_int_equal(fsck_clean(img1), 0);
+        if (ve_template_remove(tpl_dir, "busybox", &err) < 0)
+                fail_msg("remove: %s", err.message);
+        assert_false(exists(sizes));
+        assert_false(exists(golden));
+}
+
 static void test_busybox_lifecycle(void **state)
 {
         char golden[PATH_MAX], img1[PATH_MAX], mnt1[PATH_MAX], img2[PATH_MAX], mnt2[PATH_MAX];
@@ -346,6 +394,7 @@ static void test_busybox_lifecycle(void **state)
         import_busybox(golden);
         make_private(golden, "101", 256 * MIB, 0, img1, mnt1);
         make_private(golden, "102", 128 * MIB, 20000, img2, mnt2);
+        check_clones(golden, img1);
         mount_and_grow(img1, mnt1);
         shrink_offline(img1);
         check_inodes_image(img2, mnt2);
