@@ -31,7 +31,6 @@ int route_host_get(struct api_request *req)
                          "socket", v->cfg.socket_path, "cgroup", cgroup_layout(), "ves", "total",
                          ved_store_ve_count(&v->store, NULL), "running",
                          ved_store_ve_count(&v->store, "running"), "started_at", v->started_at,
-                         "pid", (int)getpid(), "lxcfs", v->lxcfs_up, "statfsd",
-                         ved_statfsd_up());
+                         "pid", (int)getpid(), "lxcfs", v->lxcfs_up, "statfsd", ved_statfsd_up());
         return api_respond_json(req, 200, host);
 }

@@ -257,7 +257,7 @@ int ved_rt_adopt(struct ved *v, uint32_t ctid, struct ve_proc *proc, const struc
         rt->proc = *proc;
         rt->console_log = -EBADF;
         rt->idmap = *idmap;
-        proc->pidfd = proc->console_fd = -EBADF;
+        proc->pidfd = proc->console_fd = proc->statfs_fd = -EBADF;
         list_add_tail(&v->rts, &rt->link);
         ret = uv_poll_init(v->loop, &rt->pid_poll, rt->proc.pidfd);
         if (ret < 0) {
@@ -322,7 +322,7 @@ static bool reconcile_one(struct ved *v, json_t *ve, struct ve_error *err)
         pid_t pid = (pid_t)json_integer_value(json_object_get(ve, "pid"));
         uint64_t start = (uint64_t)json_integer_value(json_object_get(ve, "pid_starttime"));
         char cgpath[64];
-        struct ve_proc proc = { .pidfd = -EBADF, .console_fd = -EBADF };
+        struct ve_proc proc = { .pidfd = -EBADF, .console_fd = -EBADF, .statfs_fd = -EBADF };
 
         ved_rt_cgroup_path(v, ctid, cgpath, sizeof(cgpath));
         struct ve_idmap idmap = ved_rt_idmap(ve);

@@ -9,11 +9,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "log.h"
+#include "runtime.h"
 #include "ve/cleanup.h"
 #include "ve/start.h"
 #include "ve/statfs_notify.h"
@@ -22,6 +24,7 @@
 static struct sockaddr_un addr;
 static socklen_t addrlen;
 static bool up;
+static int started; /* run_server()'s at startup */
 
 static void paths(struct ved *v, char *pidfile, char *logfile, size_t len)
 {
@@ -138,7 +141,9 @@ static int spawn(const char *bin, int lfd, const char *pidfile, const char *logf
         return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -EIO;
 }
 
-static bool run_server(struct ved *v)
+enum { FAILED = -1, FOUND = 0, STARTED = 1 };
+
+static int run_server(struct ved *v)
 {
         char bin[PATH_MAX], pidfile[PATH_MAX], logfile[PATH_MAX];
         _cleanup_close_ int lfd = -EBADF, probe = -EBADF;
@@ -146,28 +151,28 @@ static bool run_server(struct ved *v)
 
         probe = ved_statfsd_connect();
         if (probe >= 0)
-                return true;
+                return FOUND;
         ret = binary(bin, sizeof(bin));
         if (ret < 0) {
                 log_warn("ve-statfsd not found next to ved (%s): df in VEs shows the size of "
                          "their file systems with headroom, not their diskspace",
                          strerror(-ret));
-                return false;
+                return FAILED;
         }
         paths(v, pidfile, logfile, sizeof(pidfile));
         lfd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
         if (lfd < 0 || bind(lfd, (struct sockaddr *)&addr, addrlen) < 0 || listen(lfd, 256) < 0) {
                 log_warn("ve-statfsd: cannot listen on @%s: %s; VEs start without it",
                          addr.sun_path + 1, strerror(errno));
-                return false;
+                return FAILED;
         }
         ret = spawn(bin, lfd, pidfile, logfile);
         if (ret < 0) {
                 log_warn("ve-statfsd: cannot start %s: %s", bin, strerror(-ret));
-                return false;
+                return FAILED;
         }
         log_info("ve-statfsd answers statfs in VEs (@%s)", addr.sun_path + 1);
-        return true;
+        return STARTED;
 }
 
 bool ved_statfsd_up(void)
@@ -178,26 +183,92 @@ bool ved_statfsd_up(void)
 void ved_statfsd_start(struct ved *v)
 {
         addrlen = ve_statfsd_addr(v->cfg.instance, &addr);
-        up = run_server(v);
+        started = run_server(v);
+        up = started != FAILED;
+}
+
+/* A new server: give it the listeners of the running VEs' inits. */
+static void resend_copies(struct ved *v)
+{
+        _cleanup_close_ int fd = ved_statfsd_connect();
+        struct list_head *pos, *tmp;
+        unsigned n = 0, lost = 0;
+
+        list_for_each_safe(pos, tmp, &v->rts)
+        {
+                struct ved_rt *rt = container_of(pos, struct ved_rt, link);
+
+                if (rt->exited)
+                        continue;
+                if (rt->proc.statfs_fd < 0)
+                        lost++;
+                else if (fd >= 0 && ve_statfsd_send(fd, VE_STATFSD_ADD_INIT, rt->ctid,
+                                                    rt->proc.statfs_fd) == 0)
+                        n++;
+        }
+        if (n > 0)
+                log_info("ve-statfsd: gave it the statfs filters of %u running VE(s)", n);
+        if (lost > 0)
+                log_warn("ve-statfsd: %u running VE(s) have no statfs filter to hand over: "
+                         "one they had is gone with the old ve-statfsd (ved was down too), and "
+                         "statfs fails with ENOSYS in them until they restart",
+                         lost);
+}
+
+/* One LIST answer; false at END or on an error. */
+static bool take_copy(struct ved *v, int fd)
+{
+        struct ve_statfsd_msg m;
+        struct ved_rt *rt = NULL;
+        int passed;
+
+        if (ve_statfsd_recv(fd, &m, &passed) <= 0)
+                return false;
+        if (m.op == VE_STATFSD_ADD_INIT)
+                rt = ved_rt_find(v, m.ctid);
+        if (rt != NULL && passed >= 0 && rt->proc.statfs_fd < 0)
+                rt->proc.statfs_fd = steal_fd(&passed);
+        if (passed >= 0)
+                close(passed);
+        return m.op == VE_STATFSD_ADD_INIT;
+}
+
+void ved_statfsd_collect(struct ved *v)
+{
+        struct timeval tv = { .tv_sec = 5 };
+        _cleanup_close_ int fd = -EBADF;
+
+        if (started == STARTED) {
+                resend_copies(v); /* only says which VEs lost theirs */
+                return;
+        }
+        fd = ved_statfsd_connect();
+        if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0 ||
+            ve_statfsd_send(fd, VE_STATFSD_LIST, 0, -1) < 0)
+                return;
+        while (take_copy(v, fd))
+                ;
 }
 
 void ved_statfsd_check(struct ved *v)
 {
         char pidfile[PATH_MAX], logfile[PATH_MAX];
+        int ret;
 
         if (!up)
                 return; /* never came up: no retry loop */
         paths(v, pidfile, logfile, sizeof(pidfile));
         if (server_pid(pidfile) > 0)
                 return;
-        log_warn("ve-statfsd is gone: VEs that ran under it get ENOSYS from statfs until "
-                 "they restart; starting it again");
-        up = run_server(v);
+        log_warn("ve-statfsd is gone; starting it again");
+        ret = run_server(v);
+        up = ret != FAILED;
+        if (ret == STARTED)
+                resend_copies(v);
 }
 
 void ved_statfsd_stop(struct ved *v, bool ves_running)
 {
-        struct ve_statfsd_msg m = { .op = VE_STATFSD_QUIT };
         char pidfile[PATH_MAX], logfile[PATH_MAX];
         _cleanup_close_ int fd = -EBADF;
         pid_t pid;
@@ -208,7 +279,7 @@ void ved_statfsd_stop(struct ved *v, bool ves_running)
         pid = server_pid(pidfile);
         fd = ved_statfsd_connect();
         if (fd >= 0)
-                send(fd, &m, sizeof(m), MSG_NOSIGNAL);
+                ve_statfsd_send(fd, VE_STATFSD_QUIT, 0, -1);
         for (int i = 0; pid > 0 && i < 40 && !ve_proc_exited(pid); i++)
                 usleep(25 * 1000);
         unlink(pidfile);

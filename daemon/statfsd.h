@@ -5,9 +5,13 @@
  * "\0ved-statfsd/<instance>" (reachable from the host's network namespace only,
  * and it accepts uid 0 only). Like lxcfs it is not the daemon's child and
  * outlives it: the statfs calls of running VEs wait on it. The daemon finds it
- * again by connecting, checks it every second and starts it again if it died
- * (VEs started before get ENOSYS from statfs then: their listeners died with it;
- * the log says so). When the daemon stops and no VE runs, it is told to quit.
+ * again by connecting, checks it every second and starts it again if it died.
+ * The daemon holds a copy of each running VE's init listener (struct
+ * ve_proc.statfs_fd), so neither's death closes it: a new server gets the
+ * copies, and a restarted daemon asks the server for them. Only when both die
+ * together do running VEs lose it (their statfs then fails with ENOSYS until
+ * they restart; the log says so). When the daemon stops and no VE runs, it is
+ * told to quit.
  * Its pid is in <state>/statfsd.pid, its messages in <state>/statfsd.log. A VE
  * started while no server answers runs without it (df shows the file system's
  * size) and gets a ve.degraded event. */
@@ -29,7 +33,12 @@ int ved_statfsd_connect(void);
 /* Whether the server answered when last started (GET /v1/host). */
 bool ved_statfsd_up(void);
 
-/* Start the server again if it died (the daemon's periodic check). */
+/* Startup, once the running VEs are adopted: take their listener copies back
+ * from a server that outlived the previous daemon. */
+void ved_statfsd_collect(struct ved *v);
+
+/* Start the server again if it died (the daemon's periodic check), and give it
+ * the running VEs' listeners. */
 void ved_statfsd_check(struct ved *v);
 
 /* Daemon exit: tell the server to quit unless a VE still runs. */

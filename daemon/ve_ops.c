@@ -109,7 +109,7 @@ static int prepare(struct ved_op *op, struct ve_error *err)
         op->data = d;
         op->free_data = free_data;
         d->pidfd = -EBADF;
-        d->proc.pidfd = d->proc.console_fd = -EBADF;
+        d->proc.pidfd = d->proc.console_fd = d->proc.statfs_fd = -EBADF;
         d->ctid = op->ctid;
         ved_ve_dir(v, op->ctid, d->dir, sizeof(d->dir));
         snprintf(d->img, sizeof(d->img), "%s/root.img", d->dir);
@@ -387,7 +387,7 @@ static int init_done(struct ved_op *op, struct ve_error *err)
         if (ret < 0)
                 return ret;
         ret = ved_rt_adopt(op->v, op->ctid, &d->proc, &d->idmap, err);
-        d->proc.pidfd = d->proc.console_fd = -EBADF;
+        d->proc.pidfd = d->proc.console_fd = d->proc.statfs_fd = -EBADF;
         if (ret == 0 && d->lxcfs[0] == '\0')
                 ret = ved_event(op->v, "ve.degraded", op->ctid, op->id, NULL,
                                 "VE %u runs without lxcfs: free, top and uptime in it show the "
@@ -467,7 +467,7 @@ static const char *state_recover(struct ved *v, json_t *op, const char **resolut
 {
         uint32_t ctid = (uint32_t)json_integer_value(json_object_get(op, "ctid"));
         bool wanted_running = strcmp(json_string_value(json_object_get(op, "type")), "stop") != 0;
-        struct ve_proc proc = { .pidfd = -EBADF, .console_fd = -EBADF };
+        struct ve_proc proc = { .pidfd = -EBADF, .console_fd = -EBADF, .statfs_fd = -EBADF };
         json_t *ve = NULL;
         bool runs = false;
         char cgpath[64];

@@ -5,10 +5,11 @@
  *
  * It gets its listening socket as fd 3 (abstract, "\0ved-statfsd/<instance>",
  * bound by ved). A connection is accepted only from uid 0 of the host; each
- * message on it is a struct ve_statfsd_msg, an ADD carrying a seccomp listener
- * fd. A listener stays until its filter has no process left (POLLHUP). QUIT
- * ends the server. Single-threaded on purpose: open_as() switches the process's
- * file system credentials around one lookup. */
+ * message on it is a struct ve_statfsd_msg (ve/statfs_notify.h): ADD and
+ * ADD_INIT carry a seccomp listener fd, LIST asks for the init listeners back,
+ * QUIT ends the server. A listener stays until its filter has no process left
+ * (POLLHUP). Single-threaded on purpose: open_as() switches the process's file
+ * system credentials around one lookup. */
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
@@ -21,7 +22,9 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
+#include <linux/kcmp.h>
 
 #include "ve/statfs_notify.h"
 
@@ -37,13 +40,14 @@ struct entry {
         int fd;
         enum kind kind;
         uint32_t ctid;
+        bool init; /* a VE init's listener (ADD_INIT) */
 };
 
 static struct entry *entries;
 static struct pollfd *pfds;
 static size_t count, cap;
 
-static int add(int fd, enum kind kind, uint32_t ctid)
+static int add(int fd, enum kind kind, uint32_t ctid, bool init)
 {
         if (count == cap) {
                 size_t n = cap ? cap * 2 : 64;
@@ -59,10 +63,23 @@ static int add(int fd, enum kind kind, uint32_t ctid)
                 pfds = p;
                 cap = n;
         }
-        entries[count] = (struct entry){ .fd = fd, .kind = kind, .ctid = ctid };
+        entries[count] = (struct entry){ .fd = fd, .kind = kind, .ctid = ctid, .init = init };
         pfds[count] = (struct pollfd){ .fd = fd, .events = POLLIN };
         count++;
         return 0;
+}
+
+/* Whether fd is the same open file as a listener already served: serving one
+ * twice would make the second SECCOMP_IOCTL_NOTIF_RECV wait for the next call. */
+static bool have_filter(int fd)
+{
+        pid_t self = getpid();
+
+        for (size_t i = 0; i < count; i++)
+                if (entries[i].kind == FILTER &&
+                    syscall(SYS_kcmp, self, self, KCMP_FILE, entries[i].fd, fd) == 0)
+                        return true;
+        return false;
 }
 
 /* Swap-remove: the caller's loop revisits index i. */
@@ -88,40 +105,55 @@ static void accept_client(int lfd)
                 close(fd);
                 return;
         }
-        if (add(fd, CLIENT, 0) < 0)
+        if (add(fd, CLIENT, 0, false) < 0)
                 close(fd);
+}
+
+/* LIST: every init listener back to the daemon, then END. Blocking: the daemon
+ * reads them all at once, and only root can connect. */
+static bool list_inits(int fd)
+{
+        int flags = fcntl(fd, F_GETFL);
+
+        if (flags < 0 || fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) < 0)
+                return false;
+        for (size_t i = 0; i < count; i++)
+                if (entries[i].kind == FILTER && entries[i].init &&
+                    ve_statfsd_send(fd, VE_STATFSD_ADD_INIT, entries[i].ctid, entries[i].fd) < 0)
+                        return false;
+        return ve_statfsd_send(fd, VE_STATFSD_END, 0, -1) == 0 && fcntl(fd, F_SETFL, flags) == 0;
 }
 
 /* One message of a client. false when the client is done (EOF or error). */
 static bool read_client(int fd, bool *quit)
 {
-        char cbuf[CMSG_SPACE(sizeof(int))];
         struct ve_statfsd_msg m;
-        struct iovec iov = { .iov_base = &m, .iov_len = sizeof(m) };
-        struct msghdr msg = { .msg_iov = &iov,
-                              .msg_iovlen = 1,
-                              .msg_control = cbuf,
-                              .msg_controllen = sizeof(cbuf) };
-        ssize_t n = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC);
-        int passed = -1;
+        int passed, ret = ve_statfsd_recv(fd, &m, &passed);
 
-        if (n < 0)
-                return errno == EAGAIN || errno == EINTR;
-        if (n == 0)
+        if (ret == -EAGAIN)
+                return true;
+        if (ret == -EBADMSG) {
+                fprintf(stderr, "ve-statfsd: a bad message, or a listener lost in transit "
+                                "(out of fds?)\n");
+                return true;
+        }
+        if (ret <= 0)
                 return false;
-        if (msg.msg_flags & MSG_CTRUNC)
-                fprintf(stderr, "ve-statfsd: a listener was lost in transit (out of fds?)\n");
-        for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c != NULL; c = CMSG_NXTHDR(&msg, c))
-                if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS &&
-                    c->cmsg_len == CMSG_LEN(sizeof(int)))
-                        memcpy(&passed, CMSG_DATA(c), sizeof(int));
-        if (n == sizeof(m) && m.op == VE_STATFSD_ADD && passed >= 0) {
-                if (add(passed, FILTER, m.ctid) == 0)
+        if ((m.op == VE_STATFSD_ADD || m.op == VE_STATFSD_ADD_INIT) && passed >= 0) {
+                if (have_filter(passed)) {
+                        close(passed);
+                        return true;
+                }
+                if (add(passed, FILTER, m.ctid, m.op == VE_STATFSD_ADD_INIT) == 0)
                         return true;
                 fprintf(stderr, "ve-statfsd: out of memory; VE %u gets ENOSYS from statfs\n",
                         m.ctid);
-        } else if (n == sizeof(m) && m.op == VE_STATFSD_QUIT) {
+        } else if (m.op == VE_STATFSD_QUIT) {
                 *quit = true;
+        } else if (m.op == VE_STATFSD_LIST) {
+                if (passed >= 0)
+                        close(passed);
+                return list_inits(fd);
         }
         if (passed >= 0)
                 close(passed);
@@ -134,8 +166,7 @@ static void serve_filter(size_t i, short revents)
                 int ret = ve_statfs_notify_serve(entries[i].fd);
 
                 if (ret < 0) {
-                        fprintf(stderr, "ve-statfsd: VE %u: %s\n", entries[i].ctid,
-                                strerror(-ret));
+                        fprintf(stderr, "ve-statfsd: VE %u: %s\n", entries[i].ctid, strerror(-ret));
                         drop(i);
                 }
                 return;
@@ -172,7 +203,7 @@ int main(void)
         prctl(PR_SET_NAME, "ve-statfsd", 0, 0, 0);
         signal(SIGPIPE, SIG_IGN);
         settle();
-        if (add(LISTEN_FD, LISTENING, 0) < 0)
+        if (add(LISTEN_FD, LISTENING, 0, false) < 0)
                 return 1;
         while (!quit) {
                 if (poll(pfds, count, -1) < 0) {

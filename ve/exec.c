@@ -105,7 +105,8 @@ __attribute__((noreturn)) static void run_command(const struct ve_exec_config *c
         if (ret == 0)
                 ret = ve_seccomp_load(&e);
         if (ret == 0)
-                ret = ve_seccomp_load_notify(cfg->statfs_notify ? cfg->statfsd : -1, cfg->ctid, &e);
+                ret = ve_seccomp_load_notify(cfg->statfs_notify ? cfg->statfsd : -1, cfg->ctid, -1,
+                                             &e);
         if (ret == 0) {
                 ve_child_reset_signals();
                 exec_in_path(cfg->argv, envp, &e);

@@ -230,13 +230,13 @@ static uint16_t le16(const unsigned char *p)
 }
 
 /* Superblock fields and feature bits used here (ext4's on-disk layout). */
-#define SB_COMPAT_HAS_JOURNAL  0x4
-#define SB_COMPAT_RESIZE_INODE 0x10
-#define SB_INCOMPAT_META_BG    0x10
-#define SB_INCOMPAT_64BIT      0x80
-#define SB_RO_COMPAT_SPARSE    0x1
-#define SB_RO_COMPAT_BIGALLOC  0x200
-#define SB_JNL_BACKUP_BLOCKS   1
+#define SB_COMPAT_HAS_JOURNAL      0x4
+#define SB_COMPAT_RESIZE_INODE     0x10
+#define SB_INCOMPAT_META_BG        0x10
+#define SB_INCOMPAT_64BIT          0x80
+#define SB_RO_COMPAT_SPARSE        0x1
+#define SB_RO_COMPAT_BIGALLOC      0x200
+#define SB_JNL_BACKUP_BLOCKS       1
 #define SB_RO_COMPAT_GDT_CSUM      0x10
 #define SB_RO_COMPAT_METADATA_CSUM 0x400
 #define SB_INCOMPAT_CSUM_SEED      0x2000
@@ -583,12 +583,14 @@ static void prune_sizes(const char *dir)
                 while ((de = readdir(d)) != NULL) {
                         size_t len = strlen(de->d_name);
 
-                        if (de->d_name[0] == '.' || len < 5 || strcmp(de->d_name + len - 4, ".img") ||
+                        if (de->d_name[0] == '.' || len < 5 ||
+                            strcmp(de->d_name + len - 4, ".img") ||
                             fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
                                 continue;
                         n++;
                         if (oldest[0] == '\0' || st.st_mtim.tv_sec < when.tv_sec ||
-                            (st.st_mtim.tv_sec == when.tv_sec && st.st_mtim.tv_nsec < when.tv_nsec)) {
+                            (st.st_mtim.tv_sec == when.tv_sec &&
+                             st.st_mtim.tv_nsec < when.tv_nsec)) {
                                 snprintf(oldest, sizeof(oldest), "%s", de->d_name);
                                 when = st.st_mtim;
                         }

@@ -152,8 +152,7 @@ static void put_remove(FILE *f, const char *table, const char *ifname)
         }
 }
 
-static const char *const set_types[] = { "type ipv4_addr", "type ipv6_addr",
-                                         "typeof @th,64,128" };
+static const char *const set_types[] = { "type ipv4_addr", "type ipv6_addr", "typeof @th,64,128" };
 static const char *const set_suffixes[] = { "4", "6", "nd" };
 
 /* Declare ifname's three sets; with n > 0, with the elements of addrs in them.
@@ -179,7 +178,8 @@ static void put_sets(FILE *f, const char *table, const char *ifname, const struc
         }
 }
 
-static void delete_elements(FILE *f, const char *table, const char *ifname, const struct nft_addr *a)
+static void delete_elements(FILE *f, const char *table, const char *ifname,
+                            const struct nft_addr *a)
 {
         if (a->family == AF_INET) {
                 fprintf(f, "delete element netdev %s %s_4 { %s }\n", table, ifname, a->text);
@@ -222,8 +222,7 @@ static void put_guard(FILE *f, const char *table, const char *ifname, const char
         RULE("meta protocol ip ip saddr != @%s_4 drop", i);
         RULE("meta protocol ip6 ip6 saddr :: meta l4proto != ipv6-icmp drop");
         RULE("meta protocol ip6 ip6 saddr fe80::/10 meta l4proto != ipv6-icmp drop");
-        RULE("meta protocol ip6 ip6 saddr != :: ip6 saddr != fe80::/10 ip6 saddr != @%s_6 drop",
-             i);
+        RULE("meta protocol ip6 ip6 saddr != :: ip6 saddr != fe80::/10 ip6 saddr != @%s_6 drop", i);
         RULE("meta protocol ip6 icmpv6 type nd-neighbor-advert @th,64,128 != @%s_nd drop", i);
         RULE("meta protocol arp arp saddr ip != 0.0.0.0 arp saddr ip != @%s_4 drop", i);
         RULE("meta protocol arp arp saddr ether != %s drop", mac);

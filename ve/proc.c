@@ -23,8 +23,11 @@ void ve_proc_close(struct ve_proc *p)
                 close(p->pidfd);
         if (p->console_fd >= 0)
                 close(p->console_fd);
+        if (p->statfs_fd >= 0)
+                close(p->statfs_fd);
         p->pidfd = -EBADF;
         p->console_fd = -EBADF;
+        p->statfs_fd = -EBADF;
 }
 
 /* The comm field (2) may hold spaces and parentheses: count from the last ')'. */
@@ -143,6 +146,7 @@ int ve_proc_find(pid_t pid, uint64_t starttime, const char *cgroup_path, struct 
         out->starttime = starttime;
         out->pidfd = steal_fd(&pidfd);
         out->console_fd = -EBADF;
+        out->statfs_fd = -EBADF;
         return 0;
 }
 

@@ -9,7 +9,6 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -172,18 +171,9 @@ int ve_seccomp_load(struct ve_child_err *e)
         return 0;
 }
 
-int ve_seccomp_load_notify(int statfsd, uint32_t ctid, struct ve_child_err *e)
+int ve_seccomp_load_notify(int statfsd, uint32_t ctid, int report, struct ve_child_err *e)
 {
-        struct ve_statfsd_msg m = { .op = VE_STATFSD_ADD, .ctid = ctid };
-        char cbuf[CMSG_SPACE(sizeof(int))] = { 0 };
-        struct iovec iov = { .iov_base = &m, .iov_len = sizeof(m) };
-        struct msghdr msg = { .msg_iov = &iov,
-                              .msg_iovlen = 1,
-                              .msg_control = cbuf,
-                              .msg_controllen = sizeof(cbuf) };
-        struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-        ssize_t n;
-        int fd;
+        int fd, ret;
 
         if (statfsd < 0)
                 return 0;
@@ -193,17 +183,14 @@ int ve_seccomp_load_notify(int statfsd, uint32_t ctid, struct ve_child_err *e)
                           &notify_filter);
         if (fd < 0)
                 return ve_child_fail(e, errno, "load the statfs notification filter");
-        c->cmsg_level = SOL_SOCKET;
-        c->cmsg_type = SCM_RIGHTS;
-        c->cmsg_len = CMSG_LEN(sizeof(int));
-        memcpy(CMSG_DATA(c), &fd, sizeof(int));
-        do
-                n = sendmsg(statfsd, &msg, MSG_NOSIGNAL);
-        while (n < 0 && errno == EINTR);
+        /* Without the server's copy (or the daemon's), statfs would fail with
+         * ENOSYS in everything this process starts. */
+        ret =
+            ve_statfsd_send(statfsd, report >= 0 ? VE_STATFSD_ADD_INIT : VE_STATFSD_ADD, ctid, fd);
+        if (ret < 0)
+                ret = ve_child_fail(e, ret, "hand the statfs filter to ve-statfsd");
+        if (ret == 0 && report >= 0 && ve_child_send_fd(report, fd) < 0)
+                ret = ve_child_fail(e, errno, "hand the statfs filter to the daemon");
         close(fd);
-        /* Our copy was the only other one: without the server's, statfs would
-         * fail with ENOSYS in everything this process starts. */
-        if (n < 0)
-                return ve_child_fail(e, errno, "hand the statfs filter to ve-statfsd");
-        return 0;
+        return ret;
 }

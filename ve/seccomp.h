@@ -34,8 +34,11 @@ int ve_seccomp_load(struct ve_child_err *e);
 /* Child side, after ve_seccomp_load() and right before execve: install the
  * statfs notification filter (statfs_notify.h) and send its listener to
  * ve-statfsd over statfsd, a socket connected to it; nothing when statfsd < 0.
- * The filter applies to everything the process starts; one process can have a
- * single listener in its filters, so a VE cannot install another (EBUSY). */
-int ve_seccomp_load_notify(int statfsd, uint32_t ctid, struct ve_child_err *e);
+ * A VE's init (report >= 0) sends it as ADD_INIT and also sends a copy to the
+ * daemon over its report socket (ve_child_send_fd()); an exec'd command sends
+ * ADD. The filter applies to everything the process starts; one process can
+ * have a single listener in its filters, so a VE cannot install another
+ * (EBUSY). */
+int ve_seccomp_load_notify(int statfsd, uint32_t ctid, int report, struct ve_child_err *e);
 
 #endif

@@ -143,7 +143,8 @@ __attribute__((noreturn)) static void start_child(const struct ve_start_config *
         if (ret == 0)
                 ret = ve_seccomp_load(&e);
         if (ret == 0)
-                ret = ve_seccomp_load_notify(cfg->statfs_notify ? cfg->statfsd : -1, cfg->ctid, &e);
+                ret = ve_seccomp_load_notify(cfg->statfs_notify ? cfg->statfsd : -1, cfg->ctid,
+                                             sock, &e);
         if (ret == 0) {
                 ve_child_reset_signals();
                 execve(argv[0], argv, init_env);
@@ -182,17 +183,23 @@ static int join_and_go(const struct ve_start_config *cfg, pid_t pid, int sock, s
         return ve_child_send_go_fd(sock, tree, err);
 }
 
-static int wait_exec(int sock, struct ve_error *err)
+/* Until init's execve; *statfs_fd gets the copy of its statfs listener, the only
+ * fd a start child reports. */
+static int wait_exec(int sock, int *statfs_fd, struct ve_error *err)
 {
         struct ve_child_result res = { .fd = -EBADF };
         int ret;
 
         ret = ve_child_collect(sock, &res, err);
-        if (res.fd >= 0)
-                close(res.fd);
-        if (ret < 0)
+        if (ret == 0 && res.failed)
+                ret = ve_child_error(&res.err, err);
+        if (ret < 0) {
+                if (res.fd >= 0)
+                        close(res.fd);
                 return ret;
-        return res.failed ? ve_child_error(&res.err, err) : 0;
+        }
+        *statfs_fd = res.fd;
+        return 0;
 }
 
 static int check_config(const struct ve_start_config *cfg, struct ve_error *err)
@@ -262,11 +269,12 @@ static int start(const struct ve_start_config *cfg, struct ve_proc *out, struct 
         close(steal_fd(&slave));
         ret = join_and_go(cfg, pid, psock, err);
         if (ret == 0)
-                ret = wait_exec(psock, err);
+                ret = wait_exec(psock, &out->statfs_fd, err);
         if (ret == 0)
                 ret = ve_proc_starttime(pid, &out->starttime, err);
         if (ret < 0) {
                 kill_and_reap(pidfd);
+                ve_proc_close(out);
                 return ret;
         }
         out->pid = pid;
@@ -282,6 +290,7 @@ int ve_start(const struct ve_start_config *cfg, struct ve_proc *out, struct ve_e
         out->pid = 0;
         out->pidfd = -EBADF;
         out->console_fd = -EBADF;
+        out->statfs_fd = -EBADF;
         out->starttime = 0;
         ret = start(cfg, out, err);
         if (ret < 0)

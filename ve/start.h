@@ -73,6 +73,7 @@ struct ve_proc {
         int pidfd;          /* O_CLOEXEC; poll it for exit, reap with ve_proc_wait() */
         uint64_t starttime; /* field 22 of /proc/<pid>/stat: with pid, names the process */
         int console_fd;     /* host pty master of /dev/console (O_CLOEXEC), or -EBADF */
+        int statfs_fd;      /* the daemon's copy of init's statfs listener, or -EBADF */
 };
 
 /* Start the VE's init. On success *out is filled and owned by the caller

@@ -36,17 +36,32 @@
 #include <stdint.h>
 #include <sys/statfs.h>
 
-/* The message a child sends to ve-statfsd, with its listener as SCM_RIGHTS; and
- * the daemon's request to stop (no fd). */
+/* The messages of ve-statfsd's socket. A child sends its listener (SCM_RIGHTS)
+ * with ADD (an exec'd command) or ADD_INIT (a VE's init). The daemon keeps a
+ * copy of each init's listener too, so that neither ve-statfsd's death nor the
+ * daemon's closes it (the VE's statfs calls would fail with ENOSYS): after
+ * starting ve-statfsd again it sends its copies with ADD_INIT, and after its own
+ * restart it asks for them with LIST, answered by one ADD_INIT per init listener
+ * and an END. QUIT stops the server. */
 enum ve_statfsd_op {
         VE_STATFSD_ADD = 1,
         VE_STATFSD_QUIT = 2,
+        VE_STATFSD_ADD_INIT = 3,
+        VE_STATFSD_LIST = 4,
+        VE_STATFSD_END = 5,
 };
 
 struct ve_statfsd_msg {
         uint32_t op;
         uint32_t ctid;
 };
+
+/* Send one message, with fd (SCM_RIGHTS) when fd >= 0. 0 or -errno. */
+int ve_statfsd_send(int sock, uint32_t op, uint32_t ctid, int fd);
+
+/* Receive one message: 1 with *m (and *fd, O_CLOEXEC, or -1), 0 at EOF,
+ * -EBADMSG for a message of the wrong size or with a lost fd, else -errno. */
+int ve_statfsd_recv(int sock, struct ve_statfsd_msg *m, int *fd);
 
 /* The abstract unix socket name of instance's server ("\0ved-statfsd/<instance>"):
  * fills addr's sun_path, returns the address length for bind() or connect(). */

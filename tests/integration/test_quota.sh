@@ -211,6 +211,10 @@ kill -KILL "$STATFSD"
 check "ved starts ve-statfsd again" wait_until 10 bash -c \
         "p=\$(cat '$STATE_DIR/statfsd.pid' 2>/dev/null); [ -n \"\$p\" ] && [ \"\$p\" != '$STATFSD' ] && kill -0 \$p"
 assert_match "$(cat "$VED_LOG")" 've-statfsd is gone' "the daemon's log"
+# The daemon kept a copy of init's listener (taken back from ve-statfsd after its
+# own kill -9) and gave it to the new server: init's processes never noticed.
+check "init's loop still sees 1G after ve-statfsd was killed ($(df_out))" wait_until 5 df_fresh
+assert_match "$(cat "$VED_LOG")" 'gave it the statfs filters of [0-9]+ running VE' "the daemon's log"
 DF=$(vectl exec 301 df -k / 2>&1 | awk 'NR == 2 { print $2 }')
 assert_eq "$DF" 1048576 "a new vectl exec gets the new ve-statfsd's answer"
 # The respawn line out again, and an init that runs under the new ve-statfsd.

@@ -81,7 +81,7 @@ static void run_in_child(int sock)
         pid_t pid;
         int fd;
 
-        if (ve_seccomp_load_notify(sock, 7, &e) < 0)
+        if (ve_seccomp_load_notify(sock, 7, -1, &e) < 0)
                 _exit(3);
         close(sock);
         record(ROOT, statfs("/", &sfs), &sfs);
@@ -116,23 +116,12 @@ static void run_in_child(int sock)
 
 static int recv_fd(int sock)
 {
-        char cbuf[CMSG_SPACE(sizeof(int))];
         struct ve_statfsd_msg m;
-        struct iovec iov = { .iov_base = &m, .iov_len = sizeof(m) };
-        struct msghdr msg = { .msg_iov = &iov,
-                              .msg_iovlen = 1,
-                              .msg_control = cbuf,
-                              .msg_controllen = sizeof(cbuf) };
-        struct cmsghdr *c;
-        int fd = -1;
+        int fd;
 
-        if (recvmsg(sock, &msg, MSG_CMSG_CLOEXEC) != sizeof(m))
-                return -1;
+        assert_int_equal(ve_statfsd_recv(sock, &m, &fd), 1);
         assert_int_equal(m.op, VE_STATFSD_ADD);
         assert_int_equal(m.ctid, 7);
-        c = CMSG_FIRSTHDR(&msg);
-        if (c != NULL && c->cmsg_type == SCM_RIGHTS)
-                memcpy(&fd, CMSG_DATA(c), sizeof(int));
         return fd;
 }
 
