@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "pidfile.h"
 #include "runtime.h"
 #include "ve/cleanup.h"
 #include "ve/rootfs.h"
@@ -65,30 +66,11 @@ static void clear_stale(const char *dir)
                 umount2(dir, MNT_DETACH);
 }
 
-/* The pid of the pid file when it is a live lxcfs, else 0: the file may be
- * stale, its pid reused. Read from /proc, never through the FUSE mount, which a
- * hung lxcfs would block the loop on. */
+/* The live lxcfs of the pid file, else 0. Read from /proc, never through the
+ * FUSE mount, which a hung lxcfs would block the loop on. */
 static pid_t lxcfs_pid(const char *pidfile)
 {
-        char buf[32] = "", comm[64];
-        FILE *f = fopen(pidfile, "re");
-        long pid = 0;
-
-        if (f != NULL) {
-                if (fgets(buf, sizeof(buf), f) != NULL)
-                        pid = strtol(buf, NULL, 10);
-                fclose(f);
-        }
-        if (pid <= 1 || ve_proc_exited((pid_t)pid))
-                return 0;
-        snprintf(comm, sizeof(comm), "/proc/%ld/comm", pid);
-        f = fopen(comm, "re");
-        if (f == NULL)
-                return 0;
-        if (fgets(buf, sizeof(buf), f) == NULL)
-                buf[0] = '\0';
-        fclose(f);
-        return strcmp(buf, "lxcfs\n") == 0 ? (pid_t)pid : 0;
+        return ved_pidfile_alive(pidfile, "lxcfs");
 }
 
 /* End the lxcfs of pidfile and remove its mount. lxcfs 5 often ignores SIGTERM

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "pidfile.h"
 #include "runtime.h"
 #include "ve/cleanup.h"
 #include "ve/start.h"
@@ -61,30 +62,6 @@ static int binary(char *buf, size_t len)
         self[n] = '\0';
         snprintf(buf, len, "%s/ve-statfsd", dirname(self));
         return access(buf, X_OK) < 0 ? -errno : 0;
-}
-
-/* The pid of the pid file when it is a live ve-statfsd, else 0. */
-static pid_t server_pid(const char *pidfile)
-{
-        char buf[32] = "", comm[64];
-        FILE *f = fopen(pidfile, "re");
-        long pid = 0;
-
-        if (f != NULL) {
-                if (fgets(buf, sizeof(buf), f) != NULL)
-                        pid = strtol(buf, NULL, 10);
-                fclose(f);
-        }
-        if (pid <= 1 || ve_proc_exited((pid_t)pid))
-                return 0;
-        snprintf(comm, sizeof(comm), "/proc/%ld/comm", pid);
-        f = fopen(comm, "re");
-        if (f == NULL)
-                return 0;
-        if (fgets(buf, sizeof(buf), f) == NULL)
-                buf[0] = '\0';
-        fclose(f);
-        return strcmp(buf, "ve-statfsd\n") == 0 ? (pid_t)pid : 0;
 }
 
 /* The grandchild, in a session of its own: the listening socket as fd 3, the log
@@ -258,7 +235,7 @@ void ved_statfsd_check(struct ved *v)
         if (!up)
                 return; /* never came up: no retry loop */
         paths(v, pidfile, logfile, sizeof(pidfile));
-        if (server_pid(pidfile) > 0)
+        if (ved_pidfile_alive(pidfile, "ve-statfsd") > 0)
                 return;
         log_warn("ve-statfsd is gone; starting it again");
         ret = run_server(v);
@@ -276,7 +253,7 @@ void ved_statfsd_stop(struct ved *v, bool ves_running)
         if (ves_running || !up)
                 return;
         paths(v, pidfile, logfile, sizeof(pidfile));
-        pid = server_pid(pidfile);
+        pid = ved_pidfile_alive(pidfile, "ve-statfsd");
         fd = ved_statfsd_connect();
         if (fd >= 0)
                 ve_statfsd_send(fd, VE_STATFSD_QUIT, 0, -1);

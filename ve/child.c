@@ -75,10 +75,10 @@ int ve_child_wait_go(int sock)
         return ret;
 }
 
-int ve_child_wait_go_fd(int sock, int *fd)
+ssize_t ve_recv_with_fd(int sock, void *buf, size_t len, int *fd)
 {
-        char c, cbuf[CMSG_SPACE(sizeof(int))];
-        struct iovec iov = { .iov_base = &c, .iov_len = 1 };
+        char cbuf[CMSG_SPACE(sizeof(int))];
+        struct iovec iov = { .iov_base = buf, .iov_len = len };
         struct msghdr msg = { .msg_iov = &iov,
                               .msg_iovlen = 1,
                               .msg_control = cbuf,
@@ -89,18 +89,38 @@ int ve_child_wait_go_fd(int sock, int *fd)
         do
                 n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
         while (n < 0 && errno == EINTR);
-        if (n != 1)
+        if (n < 0)
+                return -errno;
+        for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c != NULL; c = CMSG_NXTHDR(&msg, c))
+                if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS &&
+                    c->cmsg_len == CMSG_LEN(sizeof(int)))
+                        memcpy(fd, CMSG_DATA(c), sizeof(int));
+        if (msg.msg_flags & (MSG_CTRUNC | MSG_TRUNC)) {
+                if (*fd >= 0)
+                        close(*fd);
+                *fd = -1;
+                return -EBADMSG;
+        }
+        return n;
+}
+
+int ve_child_wait_go_fd(int sock, int *fd)
+{
+        char c;
+
+        if (ve_recv_with_fd(sock, &c, 1, fd) != 1) {
+                if (*fd >= 0)
+                        close(*fd);
+                *fd = -1;
                 return -EPIPE;
-        for (struct cmsghdr *cm = CMSG_FIRSTHDR(&msg); cm != NULL; cm = CMSG_NXTHDR(&msg, cm))
-                if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS)
-                        memcpy(fd, CMSG_DATA(cm), sizeof(int));
+        }
         return 0;
 }
 
-static int send_report(int sock, const struct report *r, int fd)
+int ve_send_with_fd(int sock, const void *buf, size_t len, int fd)
 {
         char cbuf[CMSG_SPACE(sizeof(int))] = { 0 };
-        struct iovec iov = { .iov_base = (void *)r, .iov_len = sizeof(*r) };
+        struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
         struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
         ssize_t n;
 
@@ -125,14 +145,14 @@ int ve_child_send_pid(int sock, pid_t pid)
 {
         struct report r = { .kind = REPORT_PID, .pid = pid };
 
-        return send_report(sock, &r, -1);
+        return ve_send_with_fd(sock, &r, sizeof(r), -1);
 }
 
 int ve_child_send_fd(int sock, int fd)
 {
         struct report r = { .kind = REPORT_FD };
 
-        return send_report(sock, &r, fd);
+        return ve_send_with_fd(sock, &r, sizeof(r), fd);
 }
 
 void ve_child_die(int sock, const struct ve_child_err *e)
@@ -141,7 +161,7 @@ void ve_child_die(int sock, const struct ve_child_err *e)
 
         memcpy(r.msg, e->msg, sizeof(r.msg));
         r.msg[sizeof(r.msg) - 1] = '\0';
-        send_report(sock, &r, -1);
+        ve_send_with_fd(sock, &r, sizeof(r), -1);
         _exit(127);
 }
 
@@ -152,27 +172,10 @@ int ve_child_send_go(int sock, struct ve_error *err)
 
 int ve_child_send_go_fd(int sock, int fd, struct ve_error *err)
 {
-        char cbuf[CMSG_SPACE(sizeof(int))] = { 0 };
-        struct iovec iov = { .iov_base = "g", .iov_len = 1 };
-        struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
-        ssize_t n;
+        int ret = ve_send_with_fd(sock, "g", 1, fd);
 
-        if (fd >= 0) {
-                struct cmsghdr *c;
-
-                msg.msg_control = cbuf;
-                msg.msg_controllen = sizeof(cbuf);
-                c = CMSG_FIRSTHDR(&msg);
-                c->cmsg_level = SOL_SOCKET;
-                c->cmsg_type = SCM_RIGHTS;
-                c->cmsg_len = CMSG_LEN(sizeof(int));
-                memcpy(CMSG_DATA(c), &fd, sizeof(int));
-        }
-        do
-                n = sendmsg(sock, &msg, MSG_NOSIGNAL);
-        while (n < 0 && errno == EINTR);
-        if (n < 0)
-                return ve_error_errno(err, errno, "wake the child");
+        if (ret < 0)
+                return ve_error_errno(err, -ret, "wake the child");
         return 0;
 }
 

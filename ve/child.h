@@ -60,6 +60,15 @@ __attribute__((noreturn)) void ve_child_die(int sock, const struct ve_child_err 
 int ve_child_send_go(int sock, struct ve_error *err);
 /* "go" with fd passed along (SCM_RIGHTS) when fd >= 0; the caller keeps its copy. */
 int ve_child_send_go_fd(int sock, int fd, struct ve_error *err);
+
+/* One message of len bytes on sock, with fd as SCM_RIGHTS when fd >= 0 (retried
+ * on EINTR; MSG_NOSIGNAL). 0 or -errno. Async-signal-safe: children use it. */
+int ve_send_with_fd(int sock, const void *buf, size_t len, int fd);
+
+/* Receive one message of at most len bytes, and *fd (O_CLOEXEC) when one came
+ * with it, else -1. The length, or -errno; -EBADMSG (no fd kept) when the
+ * message or its fd did not fit. Retried on EINTR. */
+ssize_t ve_recv_with_fd(int sock, void *buf, size_t len, int *fd);
 /* Read reports until end of file into res (res->fd starts at -EBADF; the caller
  * owns and closes it). Returns -errno only when the channel itself fails. */
 int ve_child_collect(int sock, struct ve_child_result *res, struct ve_error *err);

@@ -284,51 +284,17 @@ int ve_statfs_notify_serve(int listener)
 int ve_statfsd_send(int sock, uint32_t op, uint32_t ctid, int fd)
 {
         struct ve_statfsd_msg m = { .op = op, .ctid = ctid };
-        char cbuf[CMSG_SPACE(sizeof(int))] = { 0 };
-        struct iovec iov = { .iov_base = &m, .iov_len = sizeof(m) };
-        struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
-        ssize_t n;
 
-        if (fd >= 0) {
-                struct cmsghdr *c;
-
-                msg.msg_control = cbuf;
-                msg.msg_controllen = sizeof(cbuf);
-                c = CMSG_FIRSTHDR(&msg);
-                c->cmsg_level = SOL_SOCKET;
-                c->cmsg_type = SCM_RIGHTS;
-                c->cmsg_len = CMSG_LEN(sizeof(int));
-                memcpy(CMSG_DATA(c), &fd, sizeof(int));
-        }
-        do
-                n = sendmsg(sock, &msg, MSG_NOSIGNAL);
-        while (n < 0 && errno == EINTR);
-        return n < 0 ? -errno : 0;
+        return ve_send_with_fd(sock, &m, sizeof(m), fd);
 }
 
 int ve_statfsd_recv(int sock, struct ve_statfsd_msg *m, int *fd)
 {
-        char cbuf[CMSG_SPACE(sizeof(int))];
-        struct iovec iov = { .iov_base = m, .iov_len = sizeof(*m) };
-        struct msghdr msg = { .msg_iov = &iov,
-                              .msg_iovlen = 1,
-                              .msg_control = cbuf,
-                              .msg_controllen = sizeof(cbuf) };
-        ssize_t n;
+        ssize_t n = ve_recv_with_fd(sock, m, sizeof(*m), fd);
 
-        *fd = -1;
-        do
-                n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
-        while (n < 0 && errno == EINTR);
-        if (n < 0)
-                return -errno;
-        for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c != NULL; c = CMSG_NXTHDR(&msg, c))
-                if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS &&
-                    c->cmsg_len == CMSG_LEN(sizeof(int)))
-                        memcpy(fd, CMSG_DATA(c), sizeof(int));
-        if (n == 0)
-                return 0;
-        if ((size_t)n != sizeof(*m) || (msg.msg_flags & MSG_CTRUNC)) {
+        if (n < 0 || n == 0)
+                return (int)n;
+        if ((size_t)n != sizeof(*m)) {
                 if (*fd >= 0)
                         close(*fd);
                 *fd = -1;
