@@ -29,7 +29,13 @@
  * A filter's listener fd lives in the server; its VE processes block in
  * statfs() until it answers, and get ENOSYS once no process holds the listener.
  * So the server outlives the daemon (as lxcfs does), and a VE or exec child
- * sends its listener to the server itself, before its execve. */
+ * sends its listener to the server itself, before its execve.
+ *
+ * Cost, on the development VM (2 vCPUs): a notified call takes 45-70 us where the
+ * kernel alone takes 1 us, most of it the round trip to the server (an immediate
+ * CONTINUE already costs ~45 us); a Debian VE's boot to "running" (0.7-1.4 s)
+ * shows no difference within its noise. Calls of other architectures (i386,
+ * x32) are not notified: they see the file system's own size. */
 #ifndef VE_STATFS_NOTIFY_H
 #define VE_STATFS_NOTIFY_H
 
