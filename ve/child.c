@@ -208,6 +208,8 @@ static void apply_report(const struct report *r, struct ve_child_result *res)
 
 int ve_child_collect(int sock, struct ve_child_result *res, struct ve_error *err)
 {
+        int resets = 0;
+
         for (;;) {
                 char cbuf[CMSG_SPACE(sizeof(int))];
                 struct report r;
@@ -218,7 +220,10 @@ int ve_child_collect(int sock, struct ve_child_result *res, struct ve_error *err
                                       .msg_controllen = sizeof(cbuf) };
                 ssize_t n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
 
-                if (n < 0 && errno == EINTR)
+                /* ECONNRESET: the child died with a message of ours unread (the second
+                 * go of ve_start()); the error is reported once, its report is
+                 * still queued behind it. */
+                if (n < 0 && (errno == EINTR || (errno == ECONNRESET && resets++ < 4)))
                         continue;
                 if (n < 0)
                         return ve_error_errno(err, errno, "read the child's report");

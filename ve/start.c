@@ -145,6 +145,10 @@ __attribute__((noreturn)) static void start_child(const struct ve_start_config *
         if (ret == 0)
                 ret = ve_seccomp_load_notify(cfg->statfs_notify ? cfg->statfsd : -1, cfg->ctid,
                                              sock, &e);
+        /* The parent's ready_cb (the network...) ran meanwhile; an EOF here is a
+         * parent that died or gave up. */
+        if (ret == 0 && cfg->ready_cb != NULL && ve_child_wait_go(sock) < 0)
+                ret = ve_child_fail_plain(&e, EPIPE, "the daemon did not let init start");
         if (ret == 0) {
                 ve_child_reset_signals();
                 execve(argv[0], argv, init_env);
@@ -268,6 +272,13 @@ static int start(const struct ve_start_config *cfg, struct ve_proc *out, struct 
         close(steal_fd(&csock));
         close(steal_fd(&slave));
         ret = join_and_go(cfg, pid, psock, err);
+        /* A child that failed meanwhile cannot take the second go: its own report,
+         * read by wait_exec(), says why. */
+        if (ret == 0 && cfg->ready_cb != NULL) {
+                ret = cfg->ready_cb(pid, cfg->ready_data, err);
+                if (ret == 0)
+                        ve_child_send_go(psock, NULL);
+        }
         if (ret == 0)
                 ret = wait_exec(psock, &out->statfs_fd, err);
         if (ret == 0)

@@ -65,6 +65,14 @@ struct ve_start_config {
          * which init's statfs notification filter goes. */
         bool statfs_notify;
         int statfsd;
+        /* Called in the parent with the child's host pid while the child sets up
+         * the VE's root (its mounts, /dev, pivot), so that what the host sets up
+         * from outside (the VE's network, the host's view of its files) runs
+         * alongside instead of after; the child waits for it before its execve,
+         * so init never runs without it. 0, or -errno with err filled: the child
+         * is killed and the start fails. NULL: nothing to wait for. */
+        int (*ready_cb)(pid_t pid, void *data, struct ve_error *err);
+        void *ready_data;
 };
 
 /* A running VE init as the daemon holds it. */

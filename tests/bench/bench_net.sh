@@ -9,9 +9,12 @@
 #   none    no address: the veth pair, lo, the gateways and the nftables guard only
 #   routed  one IPv4 and one IPv6 address (host routes, guard elements)
 #   rate    the same with --rate 100 (tbf, ingress redirect, an ifb)
-# For each, the median of `vectl start` (request to running) and of the "net" step
-# alone (from the operation's step timestamps: ms resolution). Then N live --ipadd
-# (and --ipdel) on a running VE: `vectl set` wall time and the PATCH as curl times it.
+# For each, the median of `vectl start` (request to running), of its "init" step
+# (from the operation's step timestamps: ms resolution) and of the network's own
+# setup, which runs alongside the init's setup inside that step (the daemon's debug
+# line "view and network ready in X ms"; it includes the host's idmapped view of
+# the VE's files). Then N live --ipadd (and --ipdel) on a running VE: `vectl set`
+# wall time and the PATCH as curl times it.
 # Addresses are in 10.23.100.0/24 and fd00:23:100::/64, on this host only.
 #
 # Needs root, curl, jq. Not a test: it never fails on a slow figure; CI does not run
@@ -58,7 +61,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 "$BUILD/bin/ved" --foreground --state-dir "$T/state" --socket "$SOCK" --instance "$INSTANCE" \
-        >"$T/ved.log" 2>&1 &
+        --log-level debug >"$T/ved.log" 2>&1 &
 VED_PID=$!
 for _ in $(seq 100); do
         curl -s -o /dev/null --unix-socket "$SOCK" http://ved/v1/host && break
@@ -72,24 +75,33 @@ if [ ! -s "$TARBALL" ]; then
 fi
 vectl template import "$TARBALL" --name busybox >/dev/null || exit 1
 
-# net_step_ms OP_ID: the "net" step's duration, from the step before it.
-net_step_ms()
+# step_ms OP_ID STEP: the step's duration, from the step before it.
+step_ms()
 {
-        curl -s --unix-socket "$SOCK" "http://ved/v1/operations/$1" | jq -r '
+        curl -s --unix-socket "$SOCK" "http://ved/v1/operations/$1" | jq -r --arg step "$2" '
                 def ms: sub("Z$"; "") | split(".") as $p |
                         (($p[0] + "Z" | fromdateiso8601) * 1000 + ($p[1] | tonumber));
                 .steps as $s | [range(1; $s | length)] |
-                map(select($s[.].name == "net")) | first |
+                map(select($s[.].name == $step)) | first |
                 if . == null then empty else ($s[.].at | ms) - ($s[. - 1].at | ms) end'
 }
 
-# bench KIND OPTIONS...: create N VEs with OPTIONS, time start and its net step.
+# net_ms CTID: the network's setup in the VE's last start (the daemon's debug line).
+net_ms()
+{
+        grep "ved: VE $1: view and network ready in" "$T/ved.log" | tail -n 1 |
+                sed 's/.* ready in \([0-9.]*\) ms.*/\1/'
+}
+
+# bench KIND OPTIONS...: create N VEs with OPTIONS, time start, its init step and
+# the network's setup.
 bench()
 {
         local kind=$1 i ctid t0 op
 
         shift
         : >"$T/$kind.start"
+        : >"$T/$kind.init"
         : >"$T/$kind.net"
         for i in $(seq "$N"); do
                 ctid=$((2000 + i))
@@ -99,7 +111,8 @@ bench()
                 echo $(($(now_ms) - t0)) >>"$T/$kind.start"
                 op=$(curl -s --unix-socket "$SOCK" "http://ved/v1/operations?ctid=$ctid&limit=1" |
                         jq -r '(.operations // .)[0].id')
-                net_step_ms "$op" >>"$T/$kind.net"
+                step_ms "$op" init >>"$T/$kind.init"
+                net_ms "$ctid" >>"$T/$kind.net"
                 vectl destroy "$ctid" --force >/dev/null
         done
 }
@@ -128,14 +141,15 @@ for i in $(seq "$N"); do
 done
 
 echo "ved networking, $N VEs each, medians in ms (instance $INSTANCE)"
-printf '%-34s %10s %10s\n' "VE start" "start" "net step"
+printf '%-34s %10s %10s %10s\n' "VE start" "start" "init step" "network"
 for k in none routed rate; do
         case $k in
         none) label="no address (veth, guard)" ;;
         routed) label="1 IPv4 + 1 IPv6 (routed)" ;;
         rate) label="same + --rate 100 (tbf, ifb)" ;;
         esac
-        printf '%-34s %10s %10s\n' "$label" "$(median <"$T/$k.start")" "$(median <"$T/$k.net")"
+        printf '%-34s %10s %10s %10s\n' "$label" "$(median <"$T/$k.start")" \
+                "$(median <"$T/$k.init")" "$(median <"$T/$k.net")"
 done
 printf '%-34s %10s\n' "--ipadd on a running VE (vectl)" "$(median <"$T/ipadd.cli")"
 printf '%-34s %10s\n' "  the same, PATCH ipadd (curl)" "$(median <"$T/ipadd.http")"

@@ -526,6 +526,65 @@ static void test_symlink_proc_refused(void **state)
         ve_error_clear(&err);
 }
 
+/* ready_cb runs with the child, in its own network namespace, before init. */
+static int failing_ready_cb(pid_t pid, void *data, struct ve_error *err)
+{
+        char path[64];
+        struct stat ours, its;
+
+        snprintf(path, sizeof(path), "/proc/%d/ns/net", (int)pid);
+        *(bool *)data = stat(path, &its) == 0 && stat("/proc/self/ns/net", &ours) == 0 &&
+                        its.st_ino != ours.st_ino;
+        return ve_error_set(err, EIO, "no network for it");
+}
+
+static int ok_ready_cb(pid_t pid, void *data, struct ve_error *err)
+{
+        (void)pid;
+        (void)err;
+        *(bool *)data = true;
+        return 0;
+}
+
+/* A failing ready_cb fails the start and leaves no child; a child that fails while
+ * ready_cb runs reports its own error, not the broken second go. */
+static void test_ready_cb(void **state)
+{
+        struct ve_error err = { 0 };
+        struct ve_proc ve;
+        char tmp[] = "/tmp/vedtest-XXXXXX", root[256], proc[PATH_MAX];
+        struct ve_start_config cfg = { .ctid = 104, .cgroup = { .fd = -1 } };
+        bool called = false;
+
+        (void)state;
+        SKIP_UNLESS_ROOT();
+        assert_non_null(mkdtemp(tmp));
+        snprintf(root, sizeof(root), "%s/root", tmp);
+        make_rootfs(root);
+        cfg.rootfs = root;
+        cfg.ready_cb = failing_ready_cb;
+        cfg.ready_data = &called;
+        assert_int_equal(ve_start(&cfg, &ve, &err), -EIO);
+        assert_true(called);
+        assert_string_equal(err.message, "start VE 104: no network for it");
+        assert_int_equal(ve.pidfd, -EBADF);
+        assert_true(waitpid(-1, NULL, WNOHANG) <= 0);
+        ve_error_clear(&err);
+
+        snprintf(proc, sizeof(proc), "%s/proc", root);
+        assert_int_equal(rmdir(proc), 0);
+        assert_int_equal(symlink("/etc", proc), 0);
+        cfg.ready_cb = ok_ready_cb;
+        called = false;
+        assert_int_equal(ve_start(&cfg, &ve, &err), -ELOOP);
+        remove_tree(tmp);
+        assert_true(called);
+        assert_string_equal(err.message,
+                            "start VE 104: /proc is a symlink in the VE's root: refused");
+        assert_true(waitpid(-1, NULL, WNOHANG) <= 0);
+        ve_error_clear(&err);
+}
+
 static void cgroup_lifecycle(struct quota_cgroup *cg, const char *instance)
 {
         struct ve_error err = { 0 };
@@ -763,6 +822,7 @@ int main(void)
                 cmocka_unit_test_teardown(test_cgroup_v1, teardown_v1),
                 cmocka_unit_test_teardown(test_cgroup_v2, teardown_v2),
                 cmocka_unit_test(test_symlink_proc_refused),
+                cmocka_unit_test(test_ready_cb),
                 cmocka_unit_test(test_start_v2),
                 cmocka_unit_test(test_start_userns),
         };
