@@ -171,9 +171,25 @@ static bool run_lxcfs(struct ved *v)
         return false;
 }
 
+/* The files every start binds (struct ved.lxcfs_fds), opened again for each lxcfs
+ * that comes up: the old fds lead to the dead one's mount. */
+static void open_files(struct ved *v)
+{
+        char dir[PATH_MAX], pidfile[PATH_MAX], logfile[PATH_MAX];
+
+        ve_rootfs_lxcfs_close(&v->lxcfs_fds);
+        if (!v->lxcfs_up)
+                return;
+        paths(v, dir, pidfile, logfile, sizeof(dir));
+        ve_rootfs_lxcfs_open(dir, &v->lxcfs_fds);
+}
+
 void ved_lxcfs_start(struct ved *v)
 {
+        for (size_t i = 0; i < VE_LXCFS_FILES; i++)
+                v->lxcfs_fds.fd[i] = -1;
         v->lxcfs_up = run_lxcfs(v);
+        open_files(v);
 }
 
 const char *ved_lxcfs_dir(struct ved *v)
@@ -197,6 +213,7 @@ void ved_lxcfs_check(struct ved *v)
                 return;
         log_warn("lxcfs at %s is gone; starting it again", dir);
         v->lxcfs_up = run_lxcfs(v);
+        open_files(v);
         ved_lxcfs_rebind_running(v);
 }
 
@@ -234,6 +251,7 @@ void ved_lxcfs_stop(struct ved *v, bool ves_running)
         if (ves_running || !v->lxcfs_up)
                 return;
         paths(v, dir, pidfile, logfile, sizeof(dir));
+        ve_rootfs_lxcfs_close(&v->lxcfs_fds);
         end_lxcfs(dir, pidfile);
         rmdir(dir);
         v->lxcfs_up = false;

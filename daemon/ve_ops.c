@@ -1,6 +1,7 @@
 #include "ve_ops.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
 #include <stdio.h>
@@ -47,11 +48,12 @@ struct ve_op_data {
         unsigned timeout; /* this operation's wait for init, 0: stop_timeout */
         bool force;
         bool was_running;
-        struct ve_idmap idmap;      /* the VE's user namespace map */
-        struct quota_limits limits; /* its resource limits (usage.h) */
-        char lxcfs[PATH_MAX];       /* lxcfs's mount point, "" when it is not up */
-        bool statfsd;               /* init runs under ve-statfsd (statfsd.h) */
-        char **addrs;               /* its IP addresses without prefix, NULL-terminated */
+        struct ve_idmap idmap;         /* the VE's user namespace map */
+        struct quota_limits limits;    /* its resource limits (usage.h) */
+        char lxcfs[PATH_MAX];          /* lxcfs's mount point, "" when it is not up */
+        struct ve_lxcfs_fds lxcfs_fds; /* dups of its files (struct ved.lxcfs_fds) */
+        bool statfsd;                  /* init runs under ve-statfsd (statfsd.h) */
+        char **addrs;                  /* its IP addresses without prefix, NULL-terminated */
         size_t n_addrs;
         const char *const *uplinks; /* the daemon's configuration: immutable */
         size_t n_uplinks;
@@ -72,6 +74,7 @@ static void free_data(void *p)
         if (d->pidfd >= 0)
                 close(d->pidfd);
         ve_proc_close(&d->proc);
+        ve_rootfs_lxcfs_close(&d->lxcfs_fds);
         ved_ip_list_free(d->addrs);
         ved_netplan_free(d->net);
         ved_guest_lists_free(&d->guest);
@@ -109,6 +112,8 @@ static int prepare(struct ved_op *op, struct ve_error *err)
         op->data = d;
         op->free_data = free_data;
         d->pidfd = -EBADF;
+        for (size_t i = 0; i < VE_LXCFS_FILES; i++)
+                d->lxcfs_fds.fd[i] = -1;
         d->proc.pidfd = d->proc.console_fd = d->proc.statfs_fd = -EBADF;
         d->ctid = op->ctid;
         ved_ve_dir(v, op->ctid, d->dir, sizeof(d->dir));
@@ -117,6 +122,10 @@ static int prepare(struct ved_op *op, struct ve_error *err)
         snprintf(d->instance, sizeof(d->instance), "%s", v->cfg.instance);
         d->cg = v->cgroup;
         snprintf(d->lxcfs, sizeof(d->lxcfs), "%s", ved_lxcfs_dir(v) ?: "");
+        for (size_t i = 0; i < VE_LXCFS_FILES; i++)
+                d->lxcfs_fds.fd[i] = d->lxcfs[0] && v->lxcfs_fds.fd[i] >= 0
+                                         ? fcntl(v->lxcfs_fds.fd[i], F_DUPFD_CLOEXEC, 3)
+                                         : -1;
         d->target = (struct quota_cgroup_target){ d->cg, d->instance, d->ctid };
         d->uplinks = (const char *const *)v->cfg.uplinks;
         d->n_uplinks = v->cfg.n_uplinks;
@@ -381,7 +390,7 @@ static int init_work(struct ved_op *op, struct ve_error *err)
                 .cgroup = { .fd = -EBADF },
                 .idmap = d->idmap,
                 .container_mounts = true,
-                .lxcfs_dir = d->lxcfs[0] ? d->lxcfs : NULL,
+                .lxcfs = d->lxcfs[0] ? &d->lxcfs_fds : NULL,
                 .statfs_notify = statfsd >= 0,
                 .statfsd = statfsd,
                 .ready_cb = ready_cb,

@@ -11,6 +11,7 @@
 #include "config.h"
 #include "list.h"
 #include "store.h"
+#include "ve/rootfs.h"
 
 /* Each VE maps its uids/gids 0-65535 to its own host range, allocated from here
  * on, far above the ids of host users and of /etc/subuid's usual ranges. */
@@ -48,14 +49,15 @@ struct ved {
         bool events_pending;  /* events inserted since the last notify */
         bool stopping;
         char started_at[32];
-        struct quota_cgroup *cgroup; /* the host's cgroup backend, chosen at start */
-        struct list_head rts;        /* struct ved_rt: VEs whose init is running */
-        struct ved_traffic *traffic; /* the sampling of traffic counters (traffic.h) */
-        char *ves_dir;               /* <state>/ves */
-        char *templates_dir;         /* <state>/templates */
-        bool lxcfs_up;               /* lxcfs answers at <state>/lxcfs (lxcfs.h) */
-        bool lxcfs_fresh;            /* this daemon started it: running VEs need its files */
-        uv_timer_t usage_timer;      /* usage.c: samples counters, raises limit events */
+        struct quota_cgroup *cgroup;   /* the host's cgroup backend, chosen at start */
+        struct list_head rts;          /* struct ved_rt: VEs whose init is running */
+        struct ved_traffic *traffic;   /* the sampling of traffic counters (traffic.h) */
+        char *ves_dir;                 /* <state>/ves */
+        char *templates_dir;           /* <state>/templates */
+        bool lxcfs_up;                 /* lxcfs answers at <state>/lxcfs (lxcfs.h) */
+        bool lxcfs_fresh;              /* this daemon started it: running VEs need its files */
+        struct ve_lxcfs_fds lxcfs_fds; /* its files, O_PATH, while lxcfs_up (lxcfs.h) */
+        uv_timer_t usage_timer;        /* usage.c: samples counters, raises limit events */
         bool usage_timer_on;
 };
 

@@ -229,26 +229,43 @@ void ve_rootfs_lxcfs_open(const char *dir, struct ve_lxcfs_fds *fds)
         }
 }
 
-int ve_rootfs_mount_lxcfs(int rootfd, struct ve_lxcfs_fds *fds, struct ve_child_err *e)
+void ve_rootfs_lxcfs_close(struct ve_lxcfs_fds *fds)
+{
+        for (size_t i = 0; i < VE_LXCFS_FILES; i++) {
+                if (fds->fd[i] >= 0)
+                        close(fds->fd[i]);
+                fds->fd[i] = -1;
+        }
+}
+
+void ve_rootfs_lxcfs_clone(const struct ve_lxcfs_fds *fds, struct ve_lxcfs_fds *trees)
+{
+        for (size_t i = 0; i < VE_LXCFS_FILES; i++)
+                trees->fd[i] = fds == NULL || fds->fd[i] < 0
+                                   ? -1
+                                   : open_tree(fds->fd[i], "",
+                                               OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
+}
+
+int ve_rootfs_mount_lxcfs(int rootfd, struct ve_lxcfs_fds *trees, struct ve_child_err *e)
 {
         int ret = 0;
 
         for (size_t i = 0; i < VE_LXCFS_FILES; i++) {
-                char src[64];
                 int target;
 
-                if (fds->fd[i] < 0)
+                if (trees->fd[i] < 0)
                         continue;
                 if (ret == 0)
                         ret = open_target(rootfd, lxcfs_paths[i], &target, e);
                 if (ret == 0 && target >= 0) {
-                        snprintf(src, sizeof(src), "/proc/self/fd/%d", fds->fd[i]);
-                        ret =
-                            ve_rootfs_mount_on(target, src, NULL, MS_BIND, NULL, lxcfs_paths[i], e);
+                        if (move_mount(trees->fd[i], "", target, "",
+                                       MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+                                ret = ve_child_fail(e, errno, "bind lxcfs's %s", lxcfs_paths[i]);
                         close(target);
                 }
-                close(fds->fd[i]);
-                fds->fd[i] = -1;
+                close(trees->fd[i]);
+                trees->fd[i] = -1;
         }
         return ret;
 }

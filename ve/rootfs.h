@@ -46,13 +46,22 @@ struct ve_lxcfs_fds {
         int fd[VE_LXCFS_FILES]; /* O_PATH, -1 where lxcfs lacks the file */
 };
 
-/* Open lxcfs's files under dir (NULL: none), while the child can still reach the
- * host's tree; never fails: a file that cannot be opened is skipped. */
+/* Open lxcfs's files under dir (NULL: none) as O_PATH fds; never fails: a file
+ * that cannot be opened is -1. The daemon holds them while lxcfs runs: looking
+ * them up again through FUSE cost each start 3-5 ms once lxcfs's entries had
+ * expired. ve_rootfs_lxcfs_close() closes them. */
 void ve_rootfs_lxcfs_open(const char *dir, struct ve_lxcfs_fds *fds);
+void ve_rootfs_lxcfs_close(struct ve_lxcfs_fds *fds);
 
-/* Bind each opened lxcfs file over the VE's own, once /proc and /sys are
+/* Parent side, before the VE's child is cloned: a detached copy of each file's
+ * mount (open_tree OPEN_TREE_CLONE on the fd, no path lookup) into trees, for the
+ * child to attach with ve_rootfs_mount_lxcfs(). A file that cannot be cloned is
+ * -1 (the VE keeps its own). */
+void ve_rootfs_lxcfs_clone(const struct ve_lxcfs_fds *fds, struct ve_lxcfs_fds *trees);
+
+/* Attach each detached lxcfs tree over the VE's own file, once /proc and /sys are
  * mounted and before they are masked; closes the fds. */
-int ve_rootfs_mount_lxcfs(int rootfd, struct ve_lxcfs_fds *fds, struct ve_child_err *e);
+int ve_rootfs_mount_lxcfs(int rootfd, struct ve_lxcfs_fds *trees, struct ve_child_err *e);
 
 /* After lxcfs at dir was started again: in the mount namespace of the running VE
  * whose init is init_pidfd, replace each lxcfs bind (the dead one's files answer

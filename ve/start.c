@@ -82,13 +82,11 @@ static int setup_root(int rootfd, int console, unsigned console_index, bool user
 /* The root is opened while the child is still the host's root, who may pass
  * the 0700 ves/<ctid>/ directory; everything after runs as the VE's root. */
 static int enter_root(const struct ve_start_config *cfg, int tree_fd, int *rootfd,
-                      struct ve_lxcfs_fds *lxcfs, struct ve_child_err *e)
+                      struct ve_child_err *e)
 {
         int ret;
 
         ret = ve_rootfs_prepare(cfg->rootfs, tree_fd, rootfd, e);
-        if (ret == 0)
-                ve_rootfs_lxcfs_open(cfg->lxcfs_dir, lxcfs);
         if (ret == 0 && ve_idmap_enabled(&cfg->idmap))
                 ret = ve_idmap_become_root(e);
         if (ret == 0 && unshare(CLONE_NEWCGROUP) < 0)
@@ -98,17 +96,16 @@ static int enter_root(const struct ve_start_config *cfg, int tree_fd, int *rootf
 
 /* Runs in the child, as PID 1 of the new pid namespace, already in the VE's cgroup. */
 static int setup(const struct ve_start_config *cfg, int tree_fd, int console,
-                 unsigned console_index, const struct ve_cgroupfs *cgroupfs, struct ve_child_err *e)
+                 unsigned console_index, const struct ve_cgroupfs *cgroupfs,
+                 struct ve_lxcfs_fds *lxcfs, struct ve_child_err *e)
 {
-        struct ve_lxcfs_fds lxcfs;
         int rootfd = -1, ret;
 
         umask(0);
-        ve_rootfs_lxcfs_open(NULL, &lxcfs);
-        ret = enter_root(cfg, tree_fd, &rootfd, &lxcfs, e);
+        ret = enter_root(cfg, tree_fd, &rootfd, e);
         if (ret == 0)
                 ret = setup_root(rootfd, console, console_index, ve_idmap_enabled(&cfg->idmap),
-                                 cgroupfs, &lxcfs, e);
+                                 cgroupfs, lxcfs, e);
         if (rootfd >= 0)
                 close(rootfd);
         if (ret < 0)
@@ -128,7 +125,8 @@ static int setup(const struct ve_start_config *cfg, int tree_fd, int console,
 
 __attribute__((noreturn)) static void start_child(const struct ve_start_config *cfg, int sock,
                                                   int console, unsigned console_index,
-                                                  const struct ve_cgroupfs *cgroupfs)
+                                                  const struct ve_cgroupfs *cgroupfs,
+                                                  struct ve_lxcfs_fds *lxcfs)
 {
         char *const *argv = cfg->init_argv ? cfg->init_argv : default_init;
         struct ve_child_err e = { 0 };
@@ -136,7 +134,7 @@ __attribute__((noreturn)) static void start_child(const struct ve_start_config *
 
         if (ve_child_wait_go_fd(sock, &tree_fd) < 0)
                 _exit(127);
-        ret = setup(cfg, tree_fd, console, console_index, cgroupfs, &e);
+        ret = setup(cfg, tree_fd, console, console_index, cgroupfs, lxcfs, &e);
         if (ret == 0)
                 ret = ve_caps_drop(&e);
         /* Last, so that nothing of the setup runs under the filter. */
@@ -229,6 +227,7 @@ static int start(const struct ve_start_config *cfg, struct ve_proc *out, struct 
         _cleanup_close_ int pidfd = -EBADF;
         unsigned console_index = 0;
         struct ve_cgroupfs cgroupfs;
+        struct ve_lxcfs_fds lxcfs;
         uint64_t flags;
         int sv[2], ret;
         pid_t pid;
@@ -259,16 +258,21 @@ static int start(const struct ve_start_config *cfg, struct ve_proc *out, struct 
         flags = CLONE_PIDFD | VE_CLONE_FLAGS;
         if (ve_idmap_enabled(&cfg->idmap))
                 flags |= CLONE_NEWUSER;
+        /* Detached copies of lxcfs's file mounts, for the child to attach. */
+        ve_rootfs_lxcfs_clone(cfg->lxcfs, &lxcfs);
         pid = ve_clone3(flags, &pidfd, cfg->cgroup.fd);
-        if (pid < 0)
+        if (pid < 0) {
+                ve_rootfs_lxcfs_close(&lxcfs);
                 return ve_error_errno(err, errno, "clone3");
+        }
         if (pid == 0) {
                 /* Without the parent's end, a daemon dying before "go" is an EOF here. */
                 close(psock);
                 close(master);
                 start_child(cfg, csock, slave, console_index,
-                            cfg->container_mounts ? &cgroupfs : NULL);
+                            cfg->container_mounts ? &cgroupfs : NULL, &lxcfs);
         }
+        ve_rootfs_lxcfs_close(&lxcfs);
         close(steal_fd(&csock));
         close(steal_fd(&slave));
         ret = join_and_go(cfg, pid, psock, err);

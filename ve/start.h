@@ -60,7 +60,9 @@ struct ve_start_config {
          * cgroupfs.h). The daemon always sets it; the caller delegates the VE's
          * cgroup to its root first (quota_cgroup_delegate()). */
         bool container_mounts;
-        const char *lxcfs_dir; /* lxcfs mount whose proc files go over the VE's; NULL: none */
+        /* lxcfs's files (ve_rootfs_lxcfs_open(), borrowed) that go over the VE's;
+         * NULL: none. */
+        const struct ve_lxcfs_fds *lxcfs;
         /* When statfs_notify: a socket connected to ve-statfsd (statfs_notify.h), to
          * which init's statfs notification filter goes. */
         bool statfs_notify;

@@ -154,3 +154,11 @@ done
 printf '%-34s %10s\n' "--ipadd on a running VE (vectl)" "$(median <"$T/ipadd.cli")"
 printf '%-34s %10s\n' "  the same, PATCH ipadd (curl)" "$(median <"$T/ipadd.http")"
 printf '%-34s %10s\n' "  PATCH ipdel (curl)" "$(median <"$T/ipdel.http")"
+
+# With and without a network at all, on ve/'s own calls (bench_net_start.c).
+if [ -x "$BUILD/tests/bench_net_start" ]; then
+        echo
+        "$BUILD/tests/bench_net_start" "$N"
+else
+        echo "(build with -DVED_TESTS=ON for bench_net_start: start with and without network)"
+fi
