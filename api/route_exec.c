@@ -36,11 +36,13 @@ struct exec_call {
         /* upgrade mode */
         struct api_upgrade upgrade;
         struct MHD_UpgradeResponseHandle *urh;
+        struct api_server *server; /* for api_server_kick() */
         uv_pipe_t sock;
         bool sock_open;
         char *in;
         size_t in_len;
         bool out_paused; /* flow control: see VED_EXEC_QUEUE_HIGH */
+        bool in_paused;  /* the client's input is not read: the command's stdin is full */
         bool closing;
         int handles;
 };
@@ -203,7 +205,7 @@ static void plain_timeout_cb(uv_timer_t *t)
                 ved_exec_signal(c->x, SIGKILL);
 }
 
-static const struct ved_exec_ops plain_ops = { plain_started, plain_output, plain_exited };
+static const struct ved_exec_ops plain_ops = { plain_started, plain_output, plain_exited, NULL };
 
 static int plain_mode(struct api_request *req, uint32_t ctid, struct ved_exec_request *rq,
                       json_t *body, struct ve_error *err)
@@ -254,8 +256,12 @@ static void stream_close(struct exec_call *c)
                 c->sock_open = false;
                 uv_close((uv_handle_t *)&c->sock, call_handle_closed_cb);
         }
-        if (c->urh != NULL)
+        /* MHD closes its socket when it next runs: run it now, or the client
+         * would wait for an end of stream until some other request came. */
+        if (c->urh != NULL) {
                 MHD_upgrade_action(c->urh, MHD_UPGRADE_ACTION_CLOSE);
+                api_server_kick(c->server);
+        }
         c->urh = NULL;
         if (--c->handles == 0)
                 call_free(c);
@@ -366,8 +372,14 @@ static void sock_read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
         if (n > 0)
                 consume(c, buf->base, (size_t)n);
         free(buf->base);
-        if (n < 0)
+        if (n < 0) {
                 stream_close(c); /* the client went away: the command is killed */
+                return;
+        }
+        if (!c->closing && c->x != NULL && ved_exec_stdin_full(c->x)) {
+                c->in_paused = true;
+                uv_read_stop(s);
+        }
 }
 
 static void upgrade_close_cb(struct api_upgrade *u)
@@ -385,6 +397,7 @@ static void upgraded_cb(void *cls, struct MHD_Connection *conn, void *con_cls, c
 
         (void)conn;
         c->urh = urh;
+        c->server = ((struct api_request *)con_cls)->server;
         c->req = NULL;
         c->upgrade.close_cb = upgrade_close_cb;
         api_server_add_upgrade(((struct api_request *)con_cls)->server, &c->upgrade);
@@ -466,7 +479,18 @@ static void upgrade_exited(struct ved_exec *x, int code)
         sock_write(c, 'x', (const char *)&be, 4);
 }
 
-static const struct ved_exec_ops upgrade_ops = { upgrade_started, upgrade_output, upgrade_exited };
+static void upgrade_stdin_drained(struct ved_exec *x)
+{
+        struct exec_call *c = ved_exec_data(x);
+
+        if (!c->in_paused || !c->sock_open || c->closing)
+                return;
+        c->in_paused = false;
+        uv_read_start((uv_stream_t *)&c->sock, sock_alloc_cb, sock_read_cb);
+}
+
+static const struct ved_exec_ops upgrade_ops = { upgrade_started, upgrade_output, upgrade_exited,
+                                                 upgrade_stdin_drained };
 
 static int upgrade_mode(struct api_request *req, uint32_t ctid, struct ved_exec_request *rq,
                         struct ve_error *err)

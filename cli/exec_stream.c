@@ -85,10 +85,16 @@ static int send_all(struct exec_stream *s, const char *p, size_t len, struct ve_
 {
         while (len > 0) {
                 size_t n = 0;
-                CURLcode rc = curl_easy_send(s->curl, p, len, &n);
+                CURLcode rc;
                 short rev = 0;
                 bool eof = false;
                 int ret;
+
+                /* An exit read by an earlier send (of this frame's header, say): ved
+                 * reads no more input, so waiting for room would never end. */
+                if (exit_received(s))
+                        return 0;
+                rc = curl_easy_send(s->curl, p, len, &n);
 
                 if (rc == CURLE_AGAIN) {
                         ret = wait_fd(s->fd, POLLOUT | POLLIN, &rev, err);

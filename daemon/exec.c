@@ -39,6 +39,7 @@ struct ved_exec {
         int open_readers;
         bool out_reading, err_reading; /* read started and not at its end */
         bool paused;                   /* ved_exec_pause_output() */
+        bool stdin_full;               /* ved_exec_stdin_full() said so; not drained yet */
         bool exited, released, reported;
         int code;
         int handles;
@@ -302,6 +303,31 @@ static void maybe_finish(struct ved_exec *x)
                 x->ops->exited(x, x->code);
 }
 
+static uv_stream_t *stdin_stream(struct ved_exec *x)
+{
+        /* With a pty, its one fd serves both directions. */
+        return x->tty ? (uv_stream_t *)&x->out : (uv_stream_t *)&x->in;
+}
+
+/* Tell the caller it may take the client's input again. */
+static void stdin_drained(struct ved_exec *x)
+{
+        if (!x->stdin_full)
+                return;
+        x->stdin_full = false;
+        if (!x->released && x->ops->stdin_drained != NULL)
+                x->ops->stdin_drained(x);
+}
+
+bool ved_exec_stdin_full(struct ved_exec *x)
+{
+        if (!(x->tty ? x->out_open : x->in_open) || x->in_eof)
+                return false;
+        if (uv_stream_get_write_queue_size(stdin_stream(x)) > VED_EXEC_QUEUE_HIGH)
+                x->stdin_full = true;
+        return x->stdin_full;
+}
+
 /* Nobody reads stdin any more (the command ended, or closed it): drop what is
  * queued (closing the handle cancels the writes) and whatever comes later. */
 static void stdin_gone(struct ved_exec *x)
@@ -310,16 +336,20 @@ static void stdin_gone(struct ved_exec *x)
                 return;
         x->in_eof = true;
         close_handle(x, (uv_handle_t *)&x->in, &x->in_open);
+        stdin_drained(x);
 }
 
 static void write_done_cb(uv_write_t *w, int status)
 {
         struct ved_exec *x = w->handle->data;
+        uv_stream_t *s = w->handle;
 
         free(w->data);
         free(w);
         if (status < 0 && status != UV_ECANCELED)
                 stdin_gone(x);
+        else if (status == 0 && uv_stream_get_write_queue_size(s) < VED_EXEC_QUEUE_LOW)
+                stdin_drained(x);
 }
 
 /* stdin's end: the command sees EOF once the writes queued before it are done. */
@@ -349,8 +379,7 @@ static void stdin_close(struct ved_exec *x)
 
 void ved_exec_stdin(struct ved_exec *x, const char *buf, size_t len)
 {
-        /* With a pty, its one fd serves both directions. */
-        uv_stream_t *in = x->tty ? (uv_stream_t *)&x->out : (uv_stream_t *)&x->in;
+        uv_stream_t *in = stdin_stream(x);
         uv_write_t *w;
         uv_buf_t b;
 

@@ -24,13 +24,20 @@ struct ved_exec_ops {
         /* The process ended and all its output was delivered; code is the exit
          * status, or 128 + signal. */
         void (*exited)(struct ved_exec *x, int code);
+        /* Optional: the command's stdin, found full by ved_exec_stdin_full(), has
+         * drained below VED_EXEC_QUEUE_LOW (or nobody reads it any more): take
+         * the client's input again. */
+        void (*stdin_drained)(struct ved_exec *x);
 };
 
-/* Flow control: when more than VED_EXEC_QUEUE_HIGH bytes of the command's output
- * wait to be sent to the client, its output is no longer read (pause) until less
- * than VED_EXEC_QUEUE_LOW wait, so a command that writes without end cannot grow
- * the daemon's memory. (The client's input is the client's: it is taken as
- * fast as it comes, and dropped once the command has ended.) */
+/* Flow control, both ways, so that neither a command that writes without end nor
+ * a client that sends faster than the command reads can grow the daemon's memory:
+ * when more than VED_EXEC_QUEUE_HIGH bytes of the command's output wait to be sent
+ * to the client, its output is no longer read (pause) until less than
+ * VED_EXEC_QUEUE_LOW wait; when more than VED_EXEC_QUEUE_HIGH bytes of the
+ * client's input wait for the command to read them, the caller stops reading the
+ * client (ved_exec_stdin_full()) until stdin_drained. Input that comes after the
+ * command has ended is dropped. */
 #define VED_EXEC_QUEUE_HIGH (1u << 20)
 #define VED_EXEC_QUEUE_LOW  (256u << 10)
 
@@ -52,6 +59,9 @@ void *ved_exec_data(struct ved_exec *x);
 void ved_exec_pause_output(struct ved_exec *x, bool pause);
 /* Input: len 0 closes stdin. */
 void ved_exec_stdin(struct ved_exec *x, const char *buf, size_t len);
+/* Whether more than VED_EXEC_QUEUE_HIGH bytes of stdin wait: then stop taking the
+ * client's input until ops->stdin_drained is called. */
+bool ved_exec_stdin_full(struct ved_exec *x);
 void ved_exec_resize(struct ved_exec *x, unsigned short rows, unsigned short cols);
 void ved_exec_signal(struct ved_exec *x, int sig);
 /* The owner is gone: kill the process if it still runs, and free everything once

@@ -100,7 +100,7 @@ head -c 3000000 /dev/urandom >"$T/random"
 assert_eq "$?" 0 "exit code of cat"
 check "3 MB of random bytes through cat come back the same" cmp -s "$T/random" "$T/random.back"
 
-begin_case "flow control: a flood of output does not grow the daemon; floods of input end"
+begin_case "flow control: floods of output or of input do not grow the daemon, and end"
 rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$VED_PID/status"; }
 ("$VECTL_BIN" --socket "$SOCK" exec "$CTID" cat /dev/zero | sleep 4) >/dev/null 2>&1 &
 FLOOD=$!
@@ -119,6 +119,17 @@ assert_eq "$?" 0 "cat echoing 20 MB"
 check "what cat echoed is what went in" cmp -s "$T/random20" "$T/random20.back"
 OUT=$("$VECTL_BIN" --socket "$SOCK" exec "$CTID" cat /dev/zero 2>/dev/null | head -c 50000000 | wc -c)
 assert_eq "$OUT" 50000000 "50 MB read by a pipe that then closes"
+# Input faster than the command reads it: the daemon stops reading the client
+# instead of keeping it all (it held the whole 300 MB before).
+(head -c 300000000 /dev/zero | timeout 60 "$VECTL_BIN" --socket "$SOCK" exec "$CTID" \
+        sh -c 'sleep 4; wc -c' >"$T/slow.out" 2>&1) &
+SLOW=$!
+sleep 3
+RSS=$(rss_kb)
+check "daemon RSS while a client sends 300 MB to a command that does not read yet: ${RSS} kB" \
+        test "$RSS" -lt 102400
+wait "$SLOW"
+assert_eq "$(tr -d ' ' <"$T/slow.out")" 300000000 "bytes the command read, all of them"
 api GET /v1/host
 assert_status 200 "the daemon still answers"
 
