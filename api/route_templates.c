@@ -167,18 +167,6 @@ static int run_op(struct api_request *req, const struct ved_op_kind *kind, json_
         return 0;
 }
 
-/* 202 with the started operation's record and its Location. */
-static int accepted(struct api_request *req, int64_t id)
-{
-        char location[64];
-        json_t *o = NULL;
-
-        snprintf(location, sizeof(location), "/v1/operations/%lld", (long long)id);
-        ved_store_op_get(&req->v->store, id, &o, NULL);
-        return api_respond_json_hdr(req, 202, json_pack("{s:o}", "operation", o), "Location",
-                                    location, NULL, NULL);
-}
-
 int route_template_import(struct api_request *req)
 {
         const char *name = api_query(req, "name"), *sha = api_query(req, "sha256");
@@ -209,7 +197,7 @@ int route_template_import(struct api_request *req)
         if (run_op(req, &ved_op_template_import_kind, params, &id, &err) < 0)
                 goto fail;
         u->path[0] = '\0'; /* the operation owns the file now */
-        return accepted(req, id);
+        return api_respond_operation(req, id, NULL);
 fail:
         ret = api_respond_ve_error(req, &err);
         ve_error_clear(&err);
@@ -258,7 +246,7 @@ int route_template_build(struct api_request *req)
         json_decref(body);
         if (run_op(req, &ved_op_template_build_kind, params, &id, &err) < 0)
                 goto fail;
-        return accepted(req, id);
+        return api_respond_operation(req, id, NULL);
 fail:
         ret = api_respond_ve_error(req, &err);
         ve_error_clear(&err);

@@ -124,7 +124,7 @@ static int check_create_body(json_t *body, json_t *ve, struct ve_error *err)
         return normalize_params(body, true, ve, err);
 }
 
-static int respond_operation(struct api_request *req, int64_t id, json_t *ve)
+int api_respond_operation(struct api_request *req, int64_t id, json_t *ve)
 {
         struct ve_error err = { 0 };
         char location[64];
@@ -169,7 +169,7 @@ static int start_operation(struct api_request *req, struct ved_op *op, json_t *v
                         ve = fresh;
                 }
         }
-        return respond_operation(req, id, ve);
+        return api_respond_operation(req, id, ve);
 }
 
 static int fail(struct api_request *req, struct ve_error *err, bool rollback)
@@ -533,5 +533,5 @@ int route_ve_state_post(struct api_request *req)
                 return fail(req, &err, false);
         }
         json_decref(body);
-        return respond_operation(req, id, NULL);
+        return api_respond_operation(req, id, NULL);
 }

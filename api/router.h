@@ -50,6 +50,9 @@ int route_ve_exec(struct api_request *req);
 /* The ?state= filter of the lists: a known VE state, else a 400. */
 bool api_ve_state_known(const char *s);
 int api_respond_bad_state(struct api_request *req, const char *state);
+/* 202 with operation id's record (as GET /v1/operations/{id} shows it), its
+ * Location, and ve (taken; NULL: none) as "ve". */
+int api_respond_operation(struct api_request *req, int64_t id, json_t *ve);
 
 int route_ve_usage(struct api_request *req);
 int route_usage_list(struct api_request *req);

@@ -394,8 +394,13 @@ void ved_exec_stdin(struct ved_exec *x, const char *buf, size_t len)
         b = uv_buf_init(malloc(len), (unsigned)len);
         memcpy(b.base, buf, len);
         w->data = b.base;
-        if (uv_write(w, in, &b, 1, write_done_cb) < 0)
-                write_done_cb(w, 0);
+        /* A write libuv refuses at once never reaches write_done_cb (nor sets
+         * w->handle): the stream is gone, as stdin_gone() would find. */
+        if (uv_write(w, in, &b, 1, write_done_cb) < 0) {
+                free(b.base);
+                free(w);
+                stdin_gone(x);
+        }
 }
 
 void ved_exec_resize(struct ved_exec *x, unsigned short rows, unsigned short cols)

@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include <linux/magic.h>
 
 #include "log.h"
 #include "pidfile.h"
@@ -20,8 +21,6 @@
 #include "ve/cleanup.h"
 #include "ve/rootfs.h"
 #include "ve/start.h"
-
-#define FUSE_SUPER_MAGIC 0x65735546
 
 static const char *const lxcfs_paths[] = { "/usr/bin/lxcfs", "/usr/local/bin/lxcfs" };
 
@@ -66,19 +65,12 @@ static void clear_stale(const char *dir)
                 umount2(dir, MNT_DETACH);
 }
 
-/* The live lxcfs of the pid file, else 0. Read from /proc, never through the
- * FUSE mount, which a hung lxcfs would block the loop on. */
-static pid_t lxcfs_pid(const char *pidfile)
-{
-        return ved_pidfile_alive(pidfile, "lxcfs");
-}
-
 /* End the lxcfs of pidfile and remove its mount. lxcfs 5 often ignores SIGTERM
  * (libfuse's handler waits on its idle workers), and it keeps no state, so it
  * gets a moment and then SIGKILL; the mount is removed after it. */
 static void end_lxcfs(const char *dir, const char *pidfile)
 {
-        pid_t pid = lxcfs_pid(pidfile);
+        pid_t pid = ved_pidfile_alive(pidfile, "lxcfs");
 
         if (pid > 0 && kill(pid, SIGTERM) == 0) {
                 for (int i = 0; i < 40 && !ve_proc_exited(pid); i++) {
@@ -93,47 +85,12 @@ static void end_lxcfs(const char *dir, const char *pidfile)
         unlink(pidfile);
 }
 
-/* Double fork: lxcfs ends up in its own session, reparented away from the daemon,
- * with nothing of the daemon's but its log file. */
-static int spawn(const char *bin, const char *dir, const char *pidfile, const char *logfile)
-{
-        pid_t pid = fork();
-        int status;
-
-        if (pid < 0)
-                return -errno;
-        if (pid == 0) {
-                sigset_t none;
-                int fd;
-
-                setsid();
-                if (fork() != 0)
-                        _exit(0);
-                fd = open("/dev/null", O_RDONLY);
-                if (fd >= 0)
-                        dup2(fd, STDIN_FILENO);
-                fd = open(logfile, O_WRONLY | O_CREAT | O_APPEND, 0600);
-                if (fd >= 0) {
-                        dup2(fd, STDOUT_FILENO);
-                        dup2(fd, STDERR_FILENO);
-                }
-                close_range(3, ~0U, 0);
-                sigemptyset(&none);
-                sigprocmask(SIG_SETMASK, &none, NULL);
-                execl(bin, "lxcfs", "--foreground", "--enable-loadavg", "--enable-cfs", "--pidfile",
-                      pidfile, dir, (char *)NULL);
-                _exit(127);
-        }
-        while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-                ;
-        return 0;
-}
-
 static bool run_lxcfs(struct ved *v)
 {
         char dir[PATH_MAX], pidfile[PATH_MAX], logfile[PATH_MAX];
         const char *bin = binary();
         struct stat st;
+        int ret;
 
         paths(v, dir, pidfile, logfile, sizeof(dir));
         if (answers(dir))
@@ -152,8 +109,12 @@ static bool run_lxcfs(struct ved *v)
                 log_warn("lxcfs: %s is not a directory; VEs start without it", dir);
                 return false;
         }
-        if (spawn(bin, dir, pidfile, logfile) < 0) {
-                log_warn("lxcfs: cannot start %s: %s", bin, strerror(errno));
+        ret = ved_spawn_detached(bin,
+                                 (char *[]){ "lxcfs", "--foreground", "--enable-loadavg",
+                                             "--enable-cfs", "--pidfile", pidfile, dir, NULL },
+                                 logfile, -1, NULL);
+        if (ret < 0) {
+                log_warn("lxcfs: cannot start %s: %s", bin, strerror(-ret));
                 return false;
         }
         for (int i = 0; i < 100; i++) { /* up to 5 s */
@@ -186,20 +147,9 @@ static void open_files(struct ved *v)
 
 void ved_lxcfs_start(struct ved *v)
 {
-        for (size_t i = 0; i < VE_LXCFS_FILES; i++)
-                v->lxcfs_fds.fd[i] = -1;
+        ve_rootfs_lxcfs_open(NULL, &v->lxcfs_fds);
         v->lxcfs_up = run_lxcfs(v);
         open_files(v);
-}
-
-const char *ved_lxcfs_dir(struct ved *v)
-{
-        static char dir[PATH_MAX];
-
-        if (!v->lxcfs_up)
-                return NULL;
-        snprintf(dir, sizeof(dir), "%s/lxcfs", v->cfg.state_dir);
-        return dir;
 }
 
 void ved_lxcfs_check(struct ved *v)
@@ -209,7 +159,7 @@ void ved_lxcfs_check(struct ved *v)
         if (!v->lxcfs_up)
                 return; /* not installed or never came up: no retry loop */
         paths(v, dir, pidfile, logfile, sizeof(dir));
-        if (lxcfs_pid(pidfile) > 0)
+        if (ved_pidfile_alive(pidfile, "lxcfs") > 0)
                 return;
         log_warn("lxcfs at %s is gone; starting it again", dir);
         v->lxcfs_up = run_lxcfs(v);
@@ -219,11 +169,10 @@ void ved_lxcfs_check(struct ved *v)
 
 void ved_lxcfs_rebind_running(struct ved *v)
 {
-        const char *dir = ved_lxcfs_dir(v);
         struct list_head *pos, *tmp;
         unsigned done = 0;
 
-        if (dir == NULL || !v->lxcfs_fresh)
+        if (!v->lxcfs_up || !v->lxcfs_fresh)
                 return;
         v->lxcfs_fresh = false;
         list_for_each_safe(pos, tmp, &v->rts)
@@ -233,7 +182,7 @@ void ved_lxcfs_rebind_running(struct ved *v)
 
                 if (rt->exited || rt->proc.pidfd < 0)
                         continue;
-                if (ve_rootfs_lxcfs_rebind(rt->proc.pidfd, dir, &err) < 0)
+                if (ve_rootfs_lxcfs_rebind(rt->proc.pidfd, &v->lxcfs_fds, &err) < 0)
                         log_warn("VE %u keeps the /proc files of the lxcfs that died: %s", rt->ctid,
                                  err.message);
                 else

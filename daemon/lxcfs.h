@@ -22,9 +22,6 @@
  * without it. */
 void ved_lxcfs_start(struct ved *v);
 
-/* The mount point when lxcfs answers, else NULL. */
-const char *ved_lxcfs_dir(struct ved *v);
-
 /* Start lxcfs again if it died (the daemon's periodic check). */
 void ved_lxcfs_check(struct ved *v);
 

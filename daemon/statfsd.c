@@ -64,60 +64,6 @@ static int binary(char *buf, size_t len)
         return access(buf, X_OK) < 0 ? -errno : 0;
 }
 
-/* The grandchild, in a session of its own: the listening socket as fd 3, the log
- * as stdout and stderr, nothing else of the daemon's. */
-__attribute__((noreturn)) static void exec_server(const char *bin, int lfd, const char *logfile)
-{
-        sigset_t none;
-        int fd;
-
-        fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-        if (fd >= 0)
-                dup2(fd, STDIN_FILENO);
-        fd = open(logfile, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-        if (fd >= 0) {
-                dup2(fd, STDOUT_FILENO);
-                dup2(fd, STDERR_FILENO);
-        }
-        if (dup2(lfd, 3) < 0)
-                _exit(127);
-        close_range(4, ~0U, 0);
-        sigemptyset(&none);
-        sigprocmask(SIG_SETMASK, &none, NULL);
-        execl(bin, "ve-statfsd", (char *)NULL);
-        _exit(127);
-}
-
-/* Double fork, as for lxcfs; the middle process writes the pid file. */
-static int spawn(const char *bin, int lfd, const char *pidfile, const char *logfile)
-{
-        pid_t pid = fork();
-        int status;
-
-        if (pid < 0)
-                return -errno;
-        if (pid == 0) {
-                pid_t server;
-                char buf[32];
-                int fd, n;
-
-                setsid();
-                server = fork();
-                if (server == 0)
-                        exec_server(bin, lfd, logfile);
-                if (server < 0)
-                        _exit(1);
-                fd = open(pidfile, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-                n = snprintf(buf, sizeof(buf), "%d\n", (int)server);
-                if (fd < 0 || write(fd, buf, (size_t)n) != n)
-                        _exit(1);
-                _exit(0);
-        }
-        while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-                ;
-        return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -EIO;
-}
-
 enum { FAILED = -1, FOUND = 0, STARTED = 1 };
 
 static int run_server(struct ved *v)
@@ -143,7 +89,7 @@ static int run_server(struct ved *v)
                          addr.sun_path + 1, strerror(errno));
                 return FAILED;
         }
-        ret = spawn(bin, lfd, pidfile, logfile);
+        ret = ved_spawn_detached(bin, (char *[]){ "ve-statfsd", NULL }, logfile, lfd, pidfile);
         if (ret < 0) {
                 log_warn("ve-statfsd: cannot start %s: %s", bin, strerror(-ret));
                 return FAILED;

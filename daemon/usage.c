@@ -105,6 +105,37 @@ static int disk_change(struct ved *v, json_t *ve, json_t *changes, bool running,
         return 0;
 }
 
+/* A limit changed on a running VE whose controller the host does not delegate
+ * (cgroup v2: quota_cgroup_unenforced()) would be skipped: refuse the change
+ * rather than answer as if it held. (Created or started with it, such a VE runs
+ * and is reported degraded.) */
+static int refuse_unenforced(struct ved *v, uint32_t ctid, json_t *changes, struct ve_error *err)
+{
+        static const struct {
+                const char *key, *controller;
+        } needs[] = {
+                { "ram", "memory" },   { "swap", "memory" },  { "cpus", "cpuset" },
+                { "cpulimit", "cpu" }, { "cpuunits", "cpu" }, { "numproc", "pids" },
+                { "iolimit", "io" },   { "iopslimit", "io" },
+        };
+        char missing[128], list[132], word[32];
+
+        if (quota_cgroup_unenforced(v->cgroup, v->cfg.instance, ctid, missing, sizeof(missing)) <
+                0 ||
+            missing[0] == '\0')
+                return 0;
+        snprintf(list, sizeof(list), " %s ", missing);
+        for (size_t i = 0; i < sizeof(needs) / sizeof(needs[0]); i++) {
+                snprintf(word, sizeof(word), " %s ", needs[i].controller);
+                if (json_object_get(changes, needs[i].key) != NULL && strstr(list, word) != NULL)
+                        return ve_error_set(err, VE_EUNSUPPORTED,
+                                            "%s cannot be enforced: the host gives ved no %s "
+                                            "cgroup controller",
+                                            needs[i].key, needs[i].controller);
+        }
+        return 0;
+}
+
 int ved_limits_change(struct ved *v, json_t *ve, json_t *changes, struct ve_error *err)
 {
         static const char *const cgroup_keys[] = { "ram",      "swap",      "cpus",
@@ -122,7 +153,12 @@ int ved_limits_change(struct ved *v, json_t *ve, json_t *changes, struct ve_erro
                         return ret;
         }
         if (running && changes_any(changes, cgroup_keys)) {
-                json_auto_t *merged = json_deep_copy(ve);
+                json_auto_t *merged = NULL;
+
+                ret = refuse_unenforced(v, ctid, changes, err);
+                if (ret < 0)
+                        return ret;
+                merged = json_deep_copy(ve);
                 char root[PATH_MAX], priv[PATH_MAX];
                 struct quota_limits l;
 

@@ -50,7 +50,7 @@ struct ve_op_data {
         bool was_running;
         struct ve_idmap idmap;         /* the VE's user namespace map */
         struct quota_limits limits;    /* its resource limits (usage.h) */
-        char lxcfs[PATH_MAX];          /* lxcfs's mount point, "" when it is not up */
+        bool lxcfs;                    /* lxcfs is up */
         struct ve_lxcfs_fds lxcfs_fds; /* dups of its files (struct ved.lxcfs_fds) */
         bool statfsd;                  /* init runs under ve-statfsd (statfsd.h) */
         char **addrs;                  /* its IP addresses without prefix, NULL-terminated */
@@ -112,8 +112,6 @@ static int prepare(struct ved_op *op, struct ve_error *err)
         op->data = d;
         op->free_data = free_data;
         d->pidfd = -EBADF;
-        for (size_t i = 0; i < VE_LXCFS_FILES; i++)
-                d->lxcfs_fds.fd[i] = -1;
         d->proc.pidfd = d->proc.console_fd = d->proc.statfs_fd = -EBADF;
         d->ctid = op->ctid;
         ved_ve_dir(v, op->ctid, d->dir, sizeof(d->dir));
@@ -121,9 +119,9 @@ static int prepare(struct ved_op *op, struct ve_error *err)
         ved_ve_mountpoints(v, op->ctid, d->root, d->private_area, sizeof(d->root));
         snprintf(d->instance, sizeof(d->instance), "%s", v->cfg.instance);
         d->cg = v->cgroup;
-        snprintf(d->lxcfs, sizeof(d->lxcfs), "%s", ved_lxcfs_dir(v) ?: "");
+        d->lxcfs = v->lxcfs_up;
         for (size_t i = 0; i < VE_LXCFS_FILES; i++)
-                d->lxcfs_fds.fd[i] = d->lxcfs[0] && v->lxcfs_fds.fd[i] >= 0
+                d->lxcfs_fds.fd[i] = d->lxcfs && v->lxcfs_fds.fd[i] >= 0
                                          ? fcntl(v->lxcfs_fds.fd[i], F_DUPFD_CLOEXEC, 3)
                                          : -1;
         d->target = (struct quota_cgroup_target){ d->cg, d->instance, d->ctid };
@@ -390,7 +388,7 @@ static int init_work(struct ved_op *op, struct ve_error *err)
                 .cgroup = { .fd = -EBADF },
                 .idmap = d->idmap,
                 .container_mounts = true,
-                .lxcfs = d->lxcfs[0] ? &d->lxcfs_fds : NULL,
+                .lxcfs = d->lxcfs ? &d->lxcfs_fds : NULL,
                 .statfs_notify = statfsd >= 0,
                 .statfsd = statfsd,
                 .ready_cb = ready_cb,
@@ -422,7 +420,7 @@ static int init_done(struct ved_op *op, struct ve_error *err)
                 return ret;
         ret = ved_rt_adopt(op->v, op->ctid, &d->proc, &d->idmap, err);
         d->proc.pidfd = d->proc.console_fd = d->proc.statfs_fd = -EBADF;
-        if (ret == 0 && d->lxcfs[0] == '\0')
+        if (ret == 0 && !d->lxcfs)
                 ret = ved_event(op->v, "ve.degraded", op->ctid, op->id, NULL,
                                 "VE %u runs without lxcfs: free, top and uptime in it show the "
                                 "host's memory, CPUs and uptime",

@@ -179,20 +179,6 @@ int ve_child_send_go_fd(int sock, int fd, struct ve_error *err)
         return 0;
 }
 
-static void take_fd(struct msghdr *msg, struct ve_child_result *res)
-{
-        for (struct cmsghdr *c = CMSG_FIRSTHDR(msg); c != NULL; c = CMSG_NXTHDR(msg, c)) {
-                int fd;
-
-                if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
-                        continue;
-                memcpy(&fd, CMSG_DATA(c), sizeof(int));
-                if (res->fd >= 0)
-                        close(res->fd);
-                res->fd = fd;
-        }
-}
-
 static void apply_report(const struct report *r, struct ve_child_result *res)
 {
         if (r->kind == REPORT_PID) {
@@ -208,28 +194,29 @@ static void apply_report(const struct report *r, struct ve_child_result *res)
 
 int ve_child_collect(int sock, struct ve_child_result *res, struct ve_error *err)
 {
-        int resets = 0;
+        bool reset = false;
 
         for (;;) {
-                char cbuf[CMSG_SPACE(sizeof(int))];
                 struct report r;
-                struct iovec iov = { .iov_base = &r, .iov_len = sizeof(r) };
-                struct msghdr msg = { .msg_iov = &iov,
-                                      .msg_iovlen = 1,
-                                      .msg_control = cbuf,
-                                      .msg_controllen = sizeof(cbuf) };
-                ssize_t n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
+                int fd;
+                ssize_t n = ve_recv_with_fd(sock, &r, sizeof(r), &fd);
 
                 /* ECONNRESET: the child died with a message of ours unread (the second
-                 * go of ve_start()); the error is reported once, its report is
+                 * go of ve_start()); the error is reported once, and its report is
                  * still queued behind it. */
-                if (n < 0 && (errno == EINTR || (errno == ECONNRESET && resets++ < 4)))
+                if (n == -ECONNRESET && !reset) {
+                        reset = true;
                         continue;
+                }
                 if (n < 0)
-                        return ve_error_errno(err, errno, "read the child's report");
+                        return ve_error_errno(err, (int)-n, "read the child's report");
                 if (n == 0)
                         return 0;
-                take_fd(&msg, res);
+                if (fd >= 0) {
+                        if (res->fd >= 0)
+                                close(res->fd);
+                        res->fd = fd;
+                }
                 if ((size_t)n == sizeof(r))
                         apply_report(&r, res);
         }

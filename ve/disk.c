@@ -311,15 +311,11 @@ static uint64_t offline_target(const struct ve_image_geometry *geo, uint64_t dis
         return fs_bytes;
 }
 
-static int offline_inspect(const char *img, uint64_t diskspace, uint64_t diskinodes,
-                           struct ve_image_geometry *geo, struct ve_error *err)
+static int offline_check(const struct ve_image_geometry *geo, uint64_t diskspace,
+                         uint64_t diskinodes, struct ve_error *err)
 {
         uint64_t used, inodes_used;
-        int ret;
 
-        ret = ve_image_geometry(img, geo, err);
-        if (ret < 0)
-                return ret;
         offline_usage(geo, &used, &inodes_used);
         return check_usage(used, inodes_used, diskspace, diskinodes, err);
 }
@@ -328,8 +324,10 @@ int ve_disk_check_offline(const char *img, uint64_t diskspace, uint64_t diskinod
                           struct ve_error *err)
 {
         struct ve_image_geometry geo;
-        int ret = offline_inspect(img, diskspace, diskinodes, &geo, err);
+        int ret = ve_image_geometry(img, &geo, err);
 
+        if (ret == 0)
+                ret = offline_check(&geo, diskspace, diskinodes, err);
         return ret < 0 ? ve_error_prefix(err, "check %s", img) : 0;
 }
 
@@ -341,14 +339,18 @@ int ve_disk_resize_offline(const char *img, uint64_t diskspace, uint64_t diskino
         bool rebuild;
         int ret;
 
-        ret = offline_inspect(img, diskspace, diskinodes, &geo, err);
+        ret = ve_image_geometry(img, &geo, err);
         if (ret < 0)
                 return ve_error_prefix(err, "resize %s", img);
         target = offline_target(&geo, diskspace);
         rebuild = !inodes_match(inodes_at(&geo, target), diskinodes, geo.inodes_per_group);
+        /* Every start comes here: an image that needs nothing is not judged on the
+         * superblock's counts, which an unclean stop may have left behind. */
         if (!rebuild && target == geo.blocks * geo.block_size)
                 return 0;
-        ret = ve_loop_refuse_attached(img, err);
+        ret = offline_check(&geo, diskspace, diskinodes, err);
+        if (ret == 0)
+                ret = ve_loop_refuse_attached(img, err);
         if (ret < 0)
                 return ve_error_prefix(err, "resize %s", img);
         if (rebuild)

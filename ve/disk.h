@@ -65,21 +65,23 @@ int ve_disk_limits_apply(const char *mountpoint, uint64_t diskspace, uint64_t di
 
 /* Prepare the private area img of a stopped VE for new diskspace and diskinodes
  * values; the limits themselves take effect with ve_disk_limits_apply() once it
- * is mounted. Checks the usage first (VE_EINVAL_INPUT with the amounts in use
- * when either value is below it). Then the file system is grown (e2fsck,
- * resize2fs) to ve_disk_fs_size(diskspace) when it cannot hold diskspace, or
- * shrunk to it when more than twice that; when diskinodes (non-zero) does not
- * match the resulting inode count, the image is rebuilt with mkfs -N instead
- * (ve_private_rebuild(), which takes as long as copying the files). Otherwise
- * nothing is written, and this costs one read of the superblock: the daemon
- * calls it on every start, before mounting. Work on an image attached to a
- * loop device is refused (-EBUSY). */
+ * is mounted. The file system is grown (e2fsck, resize2fs) to
+ * ve_disk_fs_size(diskspace) when it cannot hold diskspace, or shrunk to it when
+ * more than twice that; when diskinodes (non-zero) does not match the resulting
+ * inode count, the image is rebuilt with mkfs -N instead (ve_private_rebuild(),
+ * which takes as long as copying the files). Only such work checks the usage
+ * first (VE_EINVAL_INPUT with the amounts in use when either value is below
+ * it). Otherwise nothing is written or judged, and this costs one read of the
+ * superblock: the daemon calls it on every start, before mounting, and the
+ * superblock's counts may be stale after an unclean stop (a diskspace below
+ * the usage is then refused by ve_disk_limits_apply() once mounted). Work on an
+ * image attached to a loop device is refused (-EBUSY). */
 int ve_disk_resize_offline(const char *img, uint64_t diskspace, uint64_t diskinodes,
                            struct ve_error *err);
 
-/* Only the usage check of ve_disk_resize_offline(), reading the superblock and
- * writing nothing: for a change to a stopped VE, whose image is made to fit at
- * its next start. */
+/* The usage check of ve_disk_resize_offline(), always made, reading the
+ * superblock and writing nothing: for a change to a stopped VE, whose image is
+ * made to fit at its next start. */
 int ve_disk_check_offline(const char *img, uint64_t diskspace, uint64_t diskinodes,
                           struct ve_error *err);
 

@@ -168,7 +168,7 @@ static int read_at(int dirfd, const char *name, const char *path, char **out, st
         if (fstat(fd, &st) < 0)
                 return ve_error_errno(err, errno, "stat %s in the VE", path);
         if (!S_ISREG(st.st_mode))
-                return ve_error_set(err, EINVAL, "%s in the VE is not a regular file", path);
+                return ve_error_set(err, VE_ECONFLICT, "%s in the VE is not a regular file", path);
         if (st.st_size > VE_GUEST_FILE_MAX)
                 return ve_error_set(err, EFBIG, "%s in the VE is larger than %d bytes", path,
                                     VE_GUEST_FILE_MAX);

@@ -270,10 +270,6 @@ int ve_rootfs_mount_lxcfs(int rootfd, struct ve_lxcfs_fds *trees, struct ve_chil
         return ret;
 }
 
-#ifndef FUSE_SUPER_MAGIC
-#define FUSE_SUPER_MAGIC 0x65735546
-#endif
-
 /* In the VE's mount namespace (root and cwd at its "/"): is path an lxcfs
  * bind, alive (FUSE) or left by an lxcfs that died (ENOTCONN)? 1 yes, 0 no,
  * -errno when the path cannot be opened without following a link. */
@@ -330,28 +326,25 @@ static __attribute__((noreturn)) void rebind_child(int sock, int pidfd, const in
         _exit(0);
 }
 
-int ve_rootfs_lxcfs_rebind(int init_pidfd, const char *dir, struct ve_error *err)
+int ve_rootfs_lxcfs_rebind(int init_pidfd, const struct ve_lxcfs_fds *fds, struct ve_error *err)
 {
-        int trees[VE_LXCFS_FILES], sv[2] = { -1, -1 }, pidfd = -1, ret = 0, n = 0;
+        int sv[2] = { -1, -1 }, pidfd = -1, ret = 0, n = 0;
         struct ve_child_result res = { .fd = -EBADF };
+        struct ve_lxcfs_fds trees;
         pid_t pid;
 
-        for (size_t i = 0; i < VE_LXCFS_FILES; i++) {
-                char path[PATH_MAX];
-
-                snprintf(path, sizeof(path), "%s/%s", dir, lxcfs_paths[i]);
-                trees[i] = open_tree(AT_FDCWD, path, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
-                n += trees[i] >= 0;
-        }
+        ve_rootfs_lxcfs_clone(fds, &trees);
+        for (size_t i = 0; i < VE_LXCFS_FILES; i++)
+                n += trees.fd[i] >= 0;
         if (n == 0)
-                ret = ve_error_set(err, ENOENT, "lxcfs at %s serves none of its files", dir);
+                ret = ve_error_set(err, ENOENT, "lxcfs serves none of its files");
         else if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
                 ret = ve_error_errno(err, errno, "socketpair");
         if (ret == 0) {
                 pid = ve_clone3(CLONE_PIDFD, &pidfd, -1);
                 if (pid == 0) {
                         close(sv[0]);
-                        rebind_child(sv[1], init_pidfd, trees);
+                        rebind_child(sv[1], init_pidfd, trees.fd);
                 }
                 if (pid < 0)
                         ret = ve_error_errno(err, errno, "clone3");
@@ -369,9 +362,7 @@ int ve_rootfs_lxcfs_rebind(int init_pidfd, const char *dir, struct ve_error *err
         }
         if (sv[0] >= 0)
                 close(sv[0]);
-        for (size_t i = 0; i < VE_LXCFS_FILES; i++)
-                if (trees[i] >= 0)
-                        close(trees[i]);
+        ve_rootfs_lxcfs_close(&trees);
         return ret;
 }
 

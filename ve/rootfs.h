@@ -63,13 +63,13 @@ void ve_rootfs_lxcfs_clone(const struct ve_lxcfs_fds *fds, struct ve_lxcfs_fds *
  * mounted and before they are masked; closes the fds. */
 int ve_rootfs_mount_lxcfs(int rootfd, struct ve_lxcfs_fds *trees, struct ve_child_err *e);
 
-/* After lxcfs at dir was started again: in the mount namespace of the running VE
- * whose init is init_pidfd, replace each lxcfs bind (the dead one's files answer
- * ENOTCONN) by a fresh one of dir's, through a short-lived helper (raw clone3,
- * setns, open_tree/move_mount). A VE that started without lxcfs gets its files
+/* After lxcfs was started again: in the mount namespace of the running VE whose
+ * init is init_pidfd, replace each lxcfs bind (the dead one's files answer
+ * ENOTCONN) by a clone of the new one's (fds: ve_rootfs_lxcfs_open() of it),
+ * through a short-lived helper (raw clone3, setns, move_mount). A VE that started without lxcfs gets its files
  * now; one the VE covered with a mount of its own, or whose path leads through a
  * link, is left alone. */
-int ve_rootfs_lxcfs_rebind(int init_pidfd, const char *dir, struct ve_error *err);
+int ve_rootfs_lxcfs_rebind(int init_pidfd, const struct ve_lxcfs_fds *fds, struct ve_error *err);
 
 /* pivot_root into rootfd and detach the old root, leaving cwd at the new "/". */
 int ve_rootfs_pivot(int rootfd, struct ve_child_err *e);

@@ -394,6 +394,24 @@ start_systemd_ve()
         assert_eq "$OUT" systemd "PID 1"
 }
 
+# stop_systemd_ve CTID: vectl stop of a VE booted by systemd; asserts it took under
+# 10 s (systemd's own shutdown on SIGRTMIN+3: the stop timeout, 120 s, never came
+# into it), that its init is gone and that the VE is stopped.
+stop_systemd_ve()
+{
+        local pid start took out
+
+        pid=$(ve_init_pid "$1")
+        start=$(date +%s.%N)
+        out=$(vectl stop "$1" 2>&1)
+        assert_eq "$?" 0 "vectl stop: $out"
+        took=$(echo "$(date +%s.%N) - $start" | bc)
+        echo "   stop took $took s"
+        check "stop took $took s, under 10 s" test "$(echo "$took < 10" | bc)" = 1
+        check "init $pid is gone" pid_gone "$pid"
+        assert_eq "$(ve_state "$1")" stopped "state"
+}
+
 # --- what VEs hold on the host ------------------------------------------------
 
 # ve_cgroup_dirs CTID: the VE's cgroup directories that exist, one a line (cgroup v1:
@@ -748,13 +766,7 @@ finish()
 # remove its mount.
 lxcfs_cleanup()
 {
-        local pid
-
-        pid=$(cat "$STATE_DIR/lxcfs.pid" 2>/dev/null)
-        if [ -n "$pid" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = lxcfs ]; then
-                kill "$pid" 2>/dev/null
-                wait_until 5 test ! -e "/proc/$pid" 2>/dev/null
-        fi
+        pidfile_kill "$STATE_DIR/lxcfs.pid" lxcfs
         if awk -v l="$STATE_DIR/lxcfs" '$5 == l { f = 1 } END { exit !f }' /proc/self/mountinfo; then
                 umount -l "$STATE_DIR/lxcfs" 2>/dev/null
         fi
@@ -764,15 +776,31 @@ lxcfs_cleanup()
 # statfsd_cleanup: end the ve-statfsd the daemon started (after a kill -9 it stays).
 statfsd_cleanup()
 {
+        pidfile_kill "$STATE_DIR/statfsd.pid" ve-statfsd
+        rm -f "$STATE_DIR/statfsd.pid"
+}
+
+# pidfile_kill FILE COMM: SIGTERM the process FILE names, if it is a live COMM, and
+# wait (5 s) until it is gone.
+pidfile_kill()
+{
         local pid
 
-        pid=$(cat "$STATE_DIR/statfsd.pid" 2>/dev/null)
-        if [ -n "$pid" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = ve-statfsd ]; then
+        pid=$(cat "$1" 2>/dev/null)
+        if [ -n "$pid" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$2" ]; then
                 kill "$pid" 2>/dev/null
                 wait_until 5 test ! -e "/proc/$pid" 2>/dev/null
         fi
-        rm -f "$STATE_DIR/statfsd.pid"
         return 0
+}
+
+# pidfile_renewed FILE OLDPID: FILE names a live process other than OLDPID.
+pidfile_renewed()
+{
+        local pid
+
+        pid=$(cat "$1" 2>/dev/null)
+        [ -n "$pid" ] && [ "$pid" != "$2" ] && kill -0 "$pid" 2>/dev/null
 }
 
 # helpers_cleanup: lxcfs_cleanup and statfsd_cleanup.

@@ -418,7 +418,11 @@ static void test_offline(void **state)
         assert_int_equal(off.inodes_used, on.inodes_used);
         assert_int_equal(off.total_bytes, 64 * MIB);
 
-        assert_int_equal(ve_disk_resize_offline(d.img, 32 * MIB, 0, &err), -VE_EINVAL_INPUT);
+        assert_int_equal(ve_disk_check_offline(d.img, 32 * MIB, 0, &err), -VE_EINVAL_INPUT);
+        assert_non_null(strstr(err.message, "in use"));
+        ve_error_clear(&err);
+        /* A resize with work to do checks too: shrinking below the 40 MiB in use. */
+        assert_int_equal(ve_disk_resize_offline(d.img, 32 * MIB, 200000, &err), -VE_EINVAL_INPUT);
         assert_non_null(strstr(err.message, "in use"));
         ve_error_clear(&err);
         /* Within the headroom: nothing to do to the image. */

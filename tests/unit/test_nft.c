@@ -34,12 +34,18 @@ static char *nft_out(const char *what)
         return out;
 }
 
+/* The listing of ifname's set suffix, which must exist: an absent element is
+ * then absent from a set that is there, not from an empty listing. */
 static const char *set_of(const char *suffix)
 {
         char what[96];
+        const char *out;
 
         snprintf(what, sizeof(what), "set netdev %s %s_%s", table, ifname, suffix);
-        return nft_out(what);
+        out = nft_out(what);
+        snprintf(what, sizeof(what), "set %s_%s {", ifname, suffix);
+        assert_non_null(strstr(out, what));
+        return out;
 }
 
 static int setup(void **state)
