@@ -49,7 +49,7 @@ int ved_rt_teardown(const struct ved_ve_host *h, struct ve_error *err)
                 ret = quota_cgroup_destroy(h->cg, h->instance, h->ctid, err);
         if (ret == 0)
                 ret = ve_net_teardown(h->instance, h->ctid, h->addrs, h->n_addrs, h->uplinks,
-                                      h->n_uplinks, err);
+                                      h->n_uplinks, !h->removing, err);
         /* The view first: it is a mount of the private area's mount. */
         if (ret == 0 && ve_is_mounted(h->root) > 0 && umount2(h->root, UMOUNT_NOFOLLOW) < 0)
                 ret = ve_error_errno(err, errno, "unmount %s", h->root);
@@ -289,7 +289,7 @@ void ved_ve_mountpoints(struct ved *v, uint32_t ctid, char *root, char *private_
         snprintf(private_area, len, "%s/private", dir);
 }
 
-int ved_rt_teardown_record(struct ved *v, json_t *ve, struct ve_error *err)
+int ved_rt_teardown_record(struct ved *v, json_t *ve, bool removing, struct ve_error *err)
 {
         uint32_t ctid = (uint32_t)json_integer_value(json_object_get(ve, "ctid"));
         char root[PATH_MAX], private_area[PATH_MAX];
@@ -305,6 +305,7 @@ int ved_rt_teardown_record(struct ved *v, json_t *ve, struct ve_error *err)
                 .n_addrs = n,
                 .uplinks = (const char *const *)v->cfg.uplinks,
                 .n_uplinks = v->cfg.n_uplinks,
+                .removing = removing,
         };
         int ret;
 
@@ -334,7 +335,7 @@ static bool reconcile_one(struct ved *v, json_t *ve, struct ve_error *err)
                 return true;
         }
         ve_proc_close(&proc);
-        if (ved_rt_teardown_record(v, ve, err) < 0) {
+        if (ved_rt_teardown_record(v, ve, false, err) < 0) {
                 log_error("VE %u: %s", ctid, err->message);
                 ve_error_clear(err);
                 ved_store_ve_set_state(&v->store, ctid, "broken", NULL);

@@ -75,6 +75,7 @@ struct ved_ve_host {
         size_t n_addrs;
         const char *const *uplinks; /* host interfaces with proxy ARP/NDP entries */
         size_t n_uplinks;
+        bool removing; /* the VE goes away: its nftables guard too (ve_net_teardown()) */
 };
 
 /* Tear down what a VE holds on the host: kill every process of its cgroup, remove
@@ -83,8 +84,9 @@ struct ved_ve_host {
  * from workers. Missing pieces are not errors. */
 int ved_rt_teardown(const struct ved_ve_host *h, struct ve_error *err);
 
-/* ved_rt_teardown() for a VE record of the store (loop thread: startup recovery). */
-int ved_rt_teardown_record(struct ved *v, json_t *ve, struct ve_error *err);
+/* ved_rt_teardown() for a VE record of the store (loop thread: startup recovery);
+ * removing as in struct ved_ve_host. */
+int ved_rt_teardown_record(struct ved *v, json_t *ve, bool removing, struct ve_error *err);
 
 /* ves/<ctid>/root (the host's view of the VE's files, mounted while it runs) and
  * ves/<ctid>/private (where the private area's image is mounted). */

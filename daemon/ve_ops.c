@@ -150,7 +150,7 @@ static int prepare(struct ved_op *op, struct ve_error *err)
         return 0;
 }
 
-static int teardown(struct ve_op_data *d, struct ve_error *err)
+static int teardown(struct ve_op_data *d, bool removing, struct ve_error *err)
 {
         struct ved_ve_host h = {
                 .cg = d->cg,
@@ -162,6 +162,7 @@ static int teardown(struct ve_op_data *d, struct ve_error *err)
                 .n_addrs = d->n_addrs,
                 .uplinks = d->uplinks,
                 .n_uplinks = d->n_uplinks,
+                .removing = removing,
         };
 
         return ved_rt_teardown(&h, err);
@@ -215,7 +216,7 @@ static int recover_remove(struct ved *v, uint32_t ctid, struct ve_error *err)
         ved_ve_dir(v, ctid, dir, sizeof(dir));
         ret = ved_store_ve_get_ctid(&v->store, ctid, &ve, err);
         if (ret == 0)
-                ret = ved_rt_teardown_record(v, ve, err);
+                ret = ved_rt_teardown_record(v, ve, true, err);
         json_decref(ve);
         if (ret < 0 && err->code != VE_ENOTFOUND)
                 return ret;
@@ -460,7 +461,7 @@ static void teardown_work(struct ved_op *op)
         struct ve_op_data *d = op->data;
         struct ve_error err = { 0 };
 
-        if (teardown(d, &err) < 0)
+        if (teardown(d, false, &err) < 0)
                 log_error("Cleanup of VE %u: %s", op->ctid, err.message);
         ve_error_clear(&err);
 }
@@ -552,7 +553,7 @@ static int kill_work(struct ved_op *op, struct ve_error *err)
 {
         struct ve_op_data *d = op->data;
 
-        return teardown(d, err);
+        return teardown(d, false, err);
 }
 
 static int stop_finish(struct ved_op *op, struct ve_error *err)
@@ -627,7 +628,7 @@ static int destroy_private_work(struct ved_op *op, struct ve_error *err)
 
         /* Never delete through a mount: everything is torn down first, and
          * ve_rmtree refuses to cross into a mount that is still there. */
-        ret = teardown(d, err);
+        ret = teardown(d, true, err);
         if (ret < 0)
                 return ret;
         return ve_rmtree(d->dir, err);

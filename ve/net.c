@@ -603,14 +603,18 @@ static int create_pair(struct net_ctx *c, unsigned int mtu, struct ve_error *err
         int ret, idx;
 
         for (int tries = 0;; tries++) {
-                idx = ve_netnl_ifindex(&c->host, c->ifname);
-                if (idx > 0)
-                        ve_netnl_link_del(&c->host, idx);
+                /* The host's end up at once: nothing runs in the VE before its
+                 * init's execve, and the guard goes on before that. */
                 ret = ve_netnl_veth_add(&c->host, c->ifname, c->host_mac, c->ve_ifname, c->ve_mac,
-                                        c->nsfd, mtu);
-                if (ret != -EEXIST || tries == 40 || ve_netnl_ifindex(&c->host, c->ifname) < 0)
+                                        c->nsfd, mtu, true);
+                if (ret != -EEXIST || tries == 40)
                         break;
-                nanosleep(&pause, NULL);
+                idx = ve_netnl_ifindex(&c->host, c->ifname);
+                if (idx < 0)
+                        break;
+                if (tries > 0)
+                        nanosleep(&pause, NULL);
+                ve_netnl_link_del(&c->host, idx);
         }
         if (ret == -EEXIST)
                 return ve_error_errno(err, EEXIST, "create veth %s: the VE already has %s",
@@ -635,23 +639,25 @@ static int create_pair(struct net_ctx *c, unsigned int mtu, struct ve_error *err
         return 0;
 }
 
+/* Every network namespace's loopback device has ifindex 1 (the kernel's
+ * LOOPBACK_IFINDEX). */
+#define LO_IFINDEX 1
+
+/* The host's end came up with the pair (create_pair()); lo and the VE's end, the
+ * host side's settings and, routed, the gateways. */
 static int bring_up(struct net_ctx *c, struct ve_error *err)
 {
-        int ret, lo;
+        int ret;
 
         ret = c->bridged != NULL ? 0 : prepare_host_side(c->ifname, err);
         if (ret < 0)
                 return ret;
-        lo = ve_netnl_ifindex(&c->ve, "lo");
-        ret = lo < 0 ? lo : ve_netnl_link_up(&c->ve, lo);
+        ret = ve_netnl_link_up(&c->ve, LO_IFINDEX);
         if (ret < 0)
                 return ve_error_errno(err, -ret, "bring up lo in the VE");
         ret = ve_netnl_link_up(&c->ve, c->ve_idx);
         if (ret < 0)
                 return ve_error_errno(err, -ret, "bring up %s in the VE", c->ve_ifname);
-        ret = ve_netnl_link_up(&c->host, c->host_idx);
-        if (ret < 0)
-                return ve_error_errno(err, -ret, "bring up %s", c->ifname);
         if (c->bridged != NULL)
                 return 0;
         if (have_ipv6()) {
@@ -810,7 +816,8 @@ int ve_net_addr_del(const struct ve_net_config *cfg, const char *addr, struct ve
 }
 
 int ve_net_teardown(const char *instance, uint32_t ctid, const char *const *addrs, size_t n_addrs,
-                    const char *const *uplinks, size_t n_uplinks, struct ve_error *err)
+                    const char *const *uplinks, size_t n_uplinks, bool keep_guard,
+                    struct ve_error *err)
 {
         _cleanup_ctx_ struct net_ctx c = NET_CTX_INIT;
         struct ve_error tmp = { 0 };
@@ -841,8 +848,10 @@ int ve_net_teardown(const char *instance, uint32_t ctid, const char *const *addr
          * guard alone. */
         ret = ve_net_rate_set(instance, ctid, 0, &tmp);
         first = keep_first(first, ret, err, &tmp);
-        ret = ve_nft_guard_remove(instance, c.ifname, &tmp);
-        first = keep_first(first, ret, err, &tmp);
+        if (!keep_guard) {
+                ret = ve_nft_guard_remove(instance, c.ifname, &tmp);
+                first = keep_first(first, ret, err, &tmp);
+        }
         if (first < 0)
                 return ve_error_prefix(err, "tear down the network of VE %u", ctid);
         return 0;

@@ -151,11 +151,16 @@ int ve_net_proxy_del(const char *addr, const char *const *uplinks, size_t n_upli
 
 /* Undo ve_net_setup() for VE ctid of instance: delete the proxy entries of addrs
  * on uplinks, the host routes, the host-side veth (its peer, eth0 in the VE,
- * goes with it, and its qdiscs), the ifb of --rate and the nftables guard. Works whether the VE runs or is long dead (pass the addresses
- * from the database after a daemon crash): what is missing is skipped. Every
- * step is tried; the first failure is returned. */
+ * goes with it, and its qdiscs), the ifb of --rate and, unless keep_guard, the
+ * nftables guard. A VE that stays (stopped) keeps its guard: on Linux >= 6.16 the
+ * chain waits for the next veth of its name, and the next start finds it current
+ * (ve_nft_guard_install()) instead of building it again; older kernels drop the
+ * chain with its device and keep only its sets. Works whether the VE runs or is
+ * long dead (pass the addresses from the database after a daemon crash): what is
+ * missing is skipped. Every step is tried; the first failure is returned. */
 int ve_net_teardown(const char *instance, uint32_t ctid, const char *const *addrs, size_t n_addrs,
-                    const char *const *uplinks, size_t n_uplinks, struct ve_error *err);
+                    const char *const *uplinks, size_t n_uplinks, bool keep_guard,
+                    struct ve_error *err);
 
 /* The name of a VE's ifb device (for --rate), at most 15 characters, written to
  * buf (len >= VE_NET_IFNAME_LEN): "<instance>.<ctid>", or "<instance>+<base62>"

@@ -134,42 +134,41 @@ static int connect_here(struct ve_netnl *nl)
         return 0;
 }
 
-struct open_args {
-        struct ve_netnl *nl;
-        int nsfd;
-        int ret;
-};
+/* The daemon's own netns, to come back to (opened once; never closed). */
+static int home_ns = -EBADF;
+static pthread_once_t home_once = PTHREAD_ONCE_INIT;
 
-/* Runs on its own thread: setns() changes only this thread's netns and the
- * thread ends right after, so the caller's threads never leave theirs. A netlink
- * socket stays in the netns it was created in. */
-static void *open_thread(void *p)
+static void open_home(void)
 {
-        struct open_args *a = p;
-
-        if (setns(a->nsfd, CLONE_NEWNET) < 0) {
-                a->ret = -errno;
-                return NULL;
-        }
-        a->ret = connect_here(a->nl);
-        return NULL;
+        home_ns = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
 }
 
 int ve_netnl_open(struct ve_netnl *nl, int nsfd)
 {
-        struct open_args a = { .nl = nl, .nsfd = nsfd, .ret = -EIO };
-        pthread_t th;
         int ret;
 
         nl->sk = NULL;
         nl->error = 0;
         if (nsfd < 0)
                 return connect_here(nl);
-        ret = pthread_create(&th, NULL, open_thread, &a);
-        if (ret != 0)
-                return -ret;
-        pthread_join(th, NULL);
-        return a.ret;
+        /* setns() moves the calling thread alone. A thread of its own did this
+         * before: creating it took 0.8-1 ms while a VE's child was being set up. */
+        pthread_once(&home_once, open_home);
+        if (home_ns < 0)
+                return -EBADF;
+        if (setns(nsfd, CLONE_NEWNET) < 0)
+                return -errno;
+        ret = connect_here(nl);
+        /* Back home. Only a failed allocation can stop that (the daemon has
+         * CAP_SYS_ADMIN over its own netns, and the fd stays open): try for a
+         * while; a thread left in a VE's netns would make its later sockets
+         * there, so stop short rather than go on. */
+        for (int i = 0; setns(home_ns, CLONE_NEWNET) < 0; i++) {
+                if (i == 1000)
+                        abort();
+                nanosleep(&(struct timespec){ .tv_nsec = 1000 * 1000 }, NULL);
+        }
+        return ret;
 }
 
 void ve_netnl_close(struct ve_netnl *nl)
@@ -218,7 +217,7 @@ static int set_mac(struct rtnl_link *link, const uint8_t mac[6])
 }
 
 int ve_netnl_veth_add(struct ve_netnl *nl, const char *name, const uint8_t mac[6], const char *peer,
-                      const uint8_t peer_mac[6], int peer_nsfd, unsigned int mtu)
+                      const uint8_t peer_mac[6], int peer_nsfd, unsigned int mtu, bool up)
 {
         struct rtnl_link *link, *pl;
         int ret;
@@ -235,6 +234,11 @@ int ve_netnl_veth_add(struct ve_netnl *nl, const char *name, const uint8_t mac[6
                 rtnl_link_set_mtu(link, mtu);
                 rtnl_link_set_mtu(pl, mtu);
         }
+        /* The kernel brings this end up as it makes the pair: a round trip
+         * fewer. Not the peer: veth_newlink() applies the peer's flags before the
+         * two ends know each other, and opening it then fails (ENOTCONN). */
+        if (up)
+                rtnl_link_set_flags(link, IFF_UP);
         ret = set_mac(link, mac);
         if (ret == 0)
                 ret = set_mac(pl, peer_mac);

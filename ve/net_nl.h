@@ -30,8 +30,9 @@ struct ve_net_addr {
 };
 
 /* Open a socket in the caller's netns (nsfd < 0) or in the netns nsfd refers to.
- * For the latter a short-lived thread setns()es and creates the socket, so no
- * thread of the caller ever changes namespace. */
+ * For the latter the calling thread setns()es there, creates the socket and goes
+ * back at once (a netlink socket stays in the netns it was made in); only that
+ * thread moves, and only for those two calls. */
 int ve_netnl_open(struct ve_netnl *nl, int nsfd);
 void ve_netnl_close(struct ve_netnl *nl);
 #define _cleanup_netnl_ __attribute__((cleanup(ve_netnl_close)))
@@ -39,10 +40,10 @@ void ve_netnl_close(struct ve_netnl *nl);
 /* ifindex (> 0) of the link called name, -ENODEV when there is none. */
 int ve_netnl_ifindex(struct ve_netnl *nl, const char *name);
 
-/* Create a veth pair: name with mac here, peer with peer_mac in the netns of
- * peer_nsfd. mtu 0 leaves the kernel's default. */
+/* Create a veth pair: name with mac here (up at once with up), peer with peer_mac
+ * in the netns of peer_nsfd. mtu 0 leaves the kernel's default. */
 int ve_netnl_veth_add(struct ve_netnl *nl, const char *name, const uint8_t mac[6], const char *peer,
-                      const uint8_t peer_mac[6], int peer_nsfd, unsigned int mtu);
+                      const uint8_t peer_mac[6], int peer_nsfd, unsigned int mtu, bool up);
 int ve_netnl_link_del(struct ve_netnl *nl, int ifindex);
 /* The ifindex (> 0) and the counters of the link called name: rx/tx bytes and
  * packets as the kernel counts them on that link. -ENODEV when missing. */

@@ -3,23 +3,20 @@
  * Towards the VE, packets leave the host through the host-side veth: a tbf qdisc
  * at its root shapes them. From the VE, packets arrive on that veth; Linux can
  * shape only what it sends, and this kernel has no police action to drop at
- * ingress, so an ingress qdisc with a match-all u32 filter redirects (mirred) each
- * one to an ifb device of the VE, whose root tbf shapes it; ifb then hands it back
- * to the stack as received on the veth (the guard of nft.h still sees it).
+ * ingress, so a netdev ingress chain after the VE's guard forwards each packet
+ * the guard let through to an ifb device of the VE (ve_nft_rate_fwd()), whose
+ * root tbf shapes it; ifb then hands it back to the stack as received on the
+ * veth. (A mirred redirect on tc's ingress, as this did first, ran before the
+ * guard, and what ifb handed back skipped it: a VE with --rate could send from
+ * any address.)
  *
  * The ifb is named after the VE (ve_net_ifb_name()), so a teardown after a crash
  * finds it with nothing but the instance and the CTID. */
 #include <errno.h>
-#include <linux/if_ether.h>
-#include <linux/pkt_cls.h>
 #include <linux/pkt_sched.h>
 #include <stdio.h>
 #include <string.h>
 
-#include <netlink/route/act/mirred.h>
-#include <netlink/route/action.h>
-#include <netlink/route/classifier.h>
-#include <netlink/route/cls/u32.h>
 #include <netlink/route/link.h>
 #include <netlink/route/qdisc.h>
 #include <netlink/route/qdisc/tbf.h>
@@ -27,6 +24,7 @@
 
 #include "net.h"
 #include "net_nl.h"
+#include "nft.h"
 
 static int nl_err(struct ve_netnl *nl, int ret)
 {
@@ -80,59 +78,6 @@ static int del_qdisc(struct ve_netnl *nl, int ifindex, uint32_t parent)
         return ret == -ENOENT || ret == -EINVAL ? 0 : ret;
 }
 
-static int add_ingress(struct ve_netnl *nl, int ifindex)
-{
-        struct rtnl_qdisc *q = rtnl_qdisc_alloc();
-        int ret;
-
-        if (q == NULL)
-                return -ENOMEM;
-        rtnl_tc_set_ifindex(TC_CAST(q), ifindex);
-        rtnl_tc_set_parent(TC_CAST(q), TC_H_INGRESS);
-        rtnl_tc_set_handle(TC_CAST(q), TC_HANDLE(0xffff, 0));
-        ret = rtnl_tc_set_kind(TC_CAST(q), "ingress");
-        nl->error = 0;
-        ret = ret < 0 ? -EIO : nl_err(nl, rtnl_qdisc_add(nl->sk, q, NLM_F_CREATE | NLM_F_EXCL));
-        rtnl_qdisc_put(q);
-        return ret;
-}
-
-/* Everything arriving on ifindex goes to the ifb: u32 matching any packet,
- * with a mirred egress redirect that steals it. */
-static int add_redirect(struct ve_netnl *nl, int ifindex, int ifb)
-{
-        struct rtnl_cls *cls = rtnl_cls_alloc();
-        struct rtnl_act *act = rtnl_act_alloc();
-        int ret = -ENOMEM;
-
-        if (cls == NULL || act == NULL)
-                goto out;
-        rtnl_tc_set_ifindex(TC_CAST(cls), ifindex);
-        rtnl_tc_set_parent(TC_CAST(cls), TC_HANDLE(0xffff, 0));
-        rtnl_cls_set_protocol(cls, ETH_P_ALL);
-        rtnl_cls_set_prio(cls, 1);
-        ret = -EIO;
-        if (rtnl_tc_set_kind(TC_CAST(cls), "u32") < 0 ||
-            rtnl_tc_set_kind(TC_CAST(act), "mirred") < 0)
-                goto out;
-        rtnl_mirred_set_action(act, TCA_EGRESS_REDIR);
-        rtnl_mirred_set_policy(act, TC_ACT_STOLEN);
-        rtnl_mirred_set_ifindex(act, (uint32_t)ifb);
-        /* A key matching anything; "terminal" makes the match run the action (a
-         * non-terminal node would only lead on to another hash table). */
-        if (rtnl_u32_add_key_uint32(cls, 0, 0, 0, 0) < 0 || rtnl_u32_set_cls_terminal(cls) < 0 ||
-            rtnl_u32_add_action(cls, act) < 0)
-                goto out;
-        nl->error = 0;
-        ret = nl_err(nl, rtnl_cls_add(nl->sk, cls, NLM_F_CREATE | NLM_F_EXCL));
-out:
-        if (act != NULL)
-                rtnl_act_put(act);
-        if (cls != NULL)
-                rtnl_cls_put(cls);
-        return ret;
-}
-
 /* The VE's ifb, made and brought up if missing; its ifindex. */
 static int ensure_ifb(struct ve_netnl *nl, const char *name)
 {
@@ -150,24 +95,33 @@ static int ensure_ifb(struct ve_netnl *nl, const char *name)
         return ve_netnl_link_up(nl, ret) < 0 ? -EIO : ret;
 }
 
-/* Remove the shaping of the veth (if it is there) and the ifb. */
-static int clear_rate(struct ve_netnl *nl, const char *veth, const char *ifb)
+/* Remove the shaping of the veth (if it is there), the rate chain and the ifb.
+ * The chain is made after the ifb and removed before it, so without an ifb there
+ * is no chain to look for (a VE that never had a rate pays no nftables batch). */
+static int clear_rate(struct ve_netnl *nl, const char *instance, const char *veth, const char *ifb,
+                      struct ve_error *err)
 {
         int idx, ret = 0, r;
 
         idx = ve_netnl_ifindex(nl, veth);
         if (idx > 0) {
                 ret = del_qdisc(nl, idx, TC_H_ROOT);
+                /* An ingress qdisc of ved before this chain existed. */
                 r = del_qdisc(nl, idx, TC_H_INGRESS);
                 ret = ret < 0 ? ret : r;
         }
+        if (ret < 0)
+                return ve_error_errno(err, -ret, "remove the qdiscs of %s", veth);
         idx = ve_netnl_ifindex(nl, ifb);
-        if (idx > 0) {
-                r = ve_netnl_link_del(nl, idx);
-                if (!ve_netnl_missing(r) && ret == 0)
-                        ret = r;
-        }
-        return ret;
+        if (idx <= 0)
+                return 0;
+        ret = ve_nft_rate_fwd(instance, veth, NULL, err);
+        if (ret < 0)
+                return ret;
+        r = ve_netnl_link_del(nl, idx);
+        if (!ve_netnl_missing(r) && r < 0)
+                return ve_error_errno(err, -r, "delete %s", ifb);
+        return 0;
 }
 
 int ve_net_rate_set(const char *instance, uint32_t ctid, unsigned int mbit, struct ve_error *err)
@@ -189,9 +143,9 @@ int ve_net_rate_set(const char *instance, uint32_t ctid, unsigned int mbit, stru
         if (ret < 0)
                 return ve_error_errno(err, -ret, "open a netlink socket");
         if (mbit == 0) {
-                ret = clear_rate(&nl, veth, ifb);
+                ret = clear_rate(&nl, instance, veth, ifb, err);
                 if (ret < 0)
-                        return ve_error_errno(err, -ret, "remove the rate limit of VE %u", ctid);
+                        return ve_error_prefix(err, "remove the rate limit of VE %u", ctid);
                 return 0;
         }
         idx = ve_netnl_ifindex(&nl, veth);
@@ -203,16 +157,15 @@ int ve_net_rate_set(const char *instance, uint32_t ctid, unsigned int mbit, stru
         ret = set_tbf(&nl, idx, rate);
         if (ret == 0)
                 ret = set_tbf(&nl, ifb_idx, rate);
-        /* The redirect is made anew: an ifb re-made after a crash has a new ifindex. */
+        if (ret < 0)
+                ve_error_errno(err, -ret, "set the qdiscs");
+        /* The chain is made anew: an ifb re-made (a new start, a crash) has a new
+         * ifindex. */
         if (ret == 0)
-                ret = del_qdisc(&nl, idx, TC_H_INGRESS);
-        if (ret == 0)
-                ret = add_ingress(&nl, idx);
-        if (ret == 0)
-                ret = add_redirect(&nl, idx, ifb_idx);
+                ret = ve_nft_rate_fwd(instance, veth, ifb, err);
         if (ret < 0) {
-                clear_rate(&nl, veth, ifb);
-                return ve_error_errno(err, -ret, "limit VE %u to %u Mbit/s", ctid, mbit);
+                clear_rate(&nl, instance, veth, ifb, NULL);
+                return ve_error_prefix(err, "limit VE %u to %u Mbit/s", ctid, mbit);
         }
         return 0;
 }

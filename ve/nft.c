@@ -1,20 +1,30 @@
 /* nftables guards and NAT of VEs: the rules are described in nft.h. */
 #include <arpa/inet.h>
 #include <ctype.h>
+#include <endian.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <linux/netfilter.h>
+#include <linux/netfilter/nf_tables.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <netlink/attr.h>
+#include <netlink/msg.h>
+#include <netlink/netlink.h>
+#include <netlink/socket.h>
 #include <nftables/libnftables.h>
 
 #include "cleanup.h"
 #include "nft.h"
 
 /* libnftables keeps some process-wide state (its caches, the parser's symbol
- * tables); one batch at a time keeps worker threads from racing on it. */
-static pthread_mutex_t nft_lock = PTHREAD_MUTEX_INITIALIZER;
+ * tables); one batch at a time keeps worker threads from racing on it. Recursive:
+ * a guard change holds it from reading the kernel's rules to running its batch. */
+static pthread_mutex_t nft_lock = PTHREAD_RECURSIVE_MUTEX_INITIALIZER_NP;
 
 void ve_nft_table_name(const char *instance, char *buf, size_t len)
 {
@@ -22,8 +32,9 @@ void ve_nft_table_name(const char *instance, char *buf, size_t len)
 }
 
 /* Names go into nft's grammar unquoted: allow only what ve_net_ifname() and an
- * instance name can hold, so nothing can end a statement early. */
-static int check_name(const char *what, const char *s, struct ve_error *err)
+ * instance name can hold, so nothing can end a statement early; with dot, also
+ * '.' (ve_net_ifb_name(), only ever quoted). */
+static int check_name_dot(const char *what, const char *s, bool dot, struct ve_error *err)
 {
         size_t len = s != NULL ? strlen(s) : 0;
 
@@ -31,9 +42,15 @@ static int check_name(const char *what, const char *s, struct ve_error *err)
                 return ve_error_set(err, EINVAL, "bad %s name '%s' for nftables", what,
                                     s != NULL ? s : "");
         for (size_t i = 0; i < len; i++)
-                if (!isalnum((unsigned char)s[i]) && s[i] != '-' && s[i] != '_')
+                if (!isalnum((unsigned char)s[i]) && s[i] != '-' && s[i] != '_' &&
+                    !(dot && s[i] == '.'))
                         return ve_error_set(err, EINVAL, "bad %s name '%s' for nftables", what, s);
         return 0;
+}
+
+static int check_name(const char *what, const char *s, struct ve_error *err)
+{
+        return check_name_dot(what, s, false, err);
 }
 
 /* One address in the forms nft reads: text for the typed sets, and the 128-bit
@@ -135,12 +152,21 @@ static void batch_free(struct batch *b)
 
 #define _cleanup_batch_ __attribute__((cleanup(batch_free)))
 
-/* Remove ifname's objects if present: the chain first (its rules hold the sets). */
+/* Remove ifname's rate chain if present. */
+static void put_rate_remove(FILE *f, const char *table, const char *ifname)
+{
+        fprintf(f, "add chain netdev %s %s_rate\n", table, ifname);
+        fprintf(f, "delete chain netdev %s %s_rate\n", table, ifname);
+}
+
+/* Remove ifname's objects if present: the chains first (the guard's rules hold
+ * the sets). */
 static void put_remove(FILE *f, const char *table, const char *ifname)
 {
         static const char *const sets[] = { "4", "6", "nd" };
 
         fprintf(f, "add table netdev %s\n", table);
+        put_rate_remove(f, table, ifname);
         fprintf(f, "add chain netdev %s %s\n", table, ifname);
         fprintf(f, "delete chain netdev %s %s\n", table, ifname);
         for (size_t i = 0; i < 3; i++) {
@@ -226,8 +252,109 @@ static void put_guard(FILE *f, const char *table, const char *ifname, const char
         RULE("meta protocol ip6 icmpv6 type nd-neighbor-advert @th,64,128 != @%s_nd drop", i);
         RULE("meta protocol arp arp saddr ip != 0.0.0.0 arp saddr ip != @%s_4 drop", i);
         RULE("meta protocol arp arp saddr ether != %s drop", mac);
-        RULE("meta protocol != ip meta protocol != ip6 meta protocol != arp drop");
 #undef RULE
+}
+
+/* The guard's last rule, with the mark (NULL: none): every other ethertype. */
+static void put_last_rule(FILE *f, const char *table, const char *ifname, const char *mark)
+{
+        fprintf(f,
+                "add rule netdev %s %s meta protocol != ip meta protocol != ip6 "
+                "meta protocol != arp drop",
+                table, ifname);
+        if (mark != NULL)
+                fprintf(f, " comment \"%s\"", mark);
+        fputc('\n', f);
+}
+
+/* FNV-1a, 64 bits: a fingerprint of a guard's batch, not a defence. */
+static uint64_t fingerprint(const char *s, size_t len)
+{
+        uint64_t h = 0xcbf29ce484222325ULL;
+
+        for (size_t i = 0; i < len; i++) {
+                h ^= (unsigned char)s[i];
+                h *= 0x100000001b3ULL;
+        }
+        return h;
+}
+
+/* A guard's last rule is marked "ved-guard <fingerprint of its batch>". */
+#define MARK_PREFIX "ved-guard "
+
+/* What a dump of one chain's rules says of the marked rule. */
+struct mark_search {
+        const char *mark; /* the exact mark looked for, or NULL */
+        bool exact;       /* the marked rule carries it */
+        uint64_t handle;  /* the marked rule's handle; 0: none */
+};
+
+static int mark_cb(struct nl_msg *msg, void *arg)
+{
+        struct mark_search *m = arg;
+        struct nlattr *tb[NFTA_RULE_MAX + 1];
+        struct nlattr *ud;
+        size_t len;
+
+        if (nlmsg_parse(nlmsg_hdr(msg), sizeof(struct nfgenmsg), tb, NFTA_RULE_MAX, NULL) < 0)
+                return NL_SKIP;
+        ud = tb[NFTA_RULE_USERDATA];
+        /* nft keeps a rule's comment as a type-length-value record in its user
+         * data: the mark's text is in there as it is. */
+        len = ud != NULL ? (size_t)nla_len(ud) : 0;
+        if (len == 0 || tb[NFTA_RULE_HANDLE] == NULL ||
+            memmem(nla_data(ud), len, MARK_PREFIX, strlen(MARK_PREFIX)) == NULL)
+                return NL_OK;
+        m->handle = be64toh(nla_get_u64(tb[NFTA_RULE_HANDLE]));
+        if (m->mark != NULL && memmem(nla_data(ud), len, m->mark, strlen(m->mark)) != NULL)
+                m->exact = true;
+        return NL_OK;
+}
+
+/* One netfilter netlink socket for the process, under nft_lock, kept for the
+ * reason shared_ctx is; dropped after a failure. */
+static struct nl_sock *query_sk;
+
+/* Look for the marked rule of chain ifname in netdev table (m->mark: the exact
+ * mark wanted, or NULL). The guard an earlier batch installed is there whole
+ * when its mark is (a batch applies entirely or not at all); a live change of its
+ * sets takes the mark away (ve_nft_guard_addr()). Any doubt (no table, no chain,
+ * an error) finds nothing. Caller holds nft_lock. */
+static void find_mark(const char *table, const char *ifname, struct mark_search *m)
+{
+        struct nfgenmsg g = { .nfgen_family = NFPROTO_NETDEV, .version = NFNETLINK_V0 };
+        struct nl_msg *msg;
+        int ret = -1;
+
+        if (query_sk == NULL) {
+                query_sk = nl_socket_alloc();
+                if (query_sk == NULL)
+                        return;
+                if (nl_connect(query_sk, NETLINK_NETFILTER) < 0) {
+                        nl_socket_free(query_sk);
+                        query_sk = NULL;
+                        return;
+                }
+        }
+        msg = nlmsg_alloc_simple((NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_GETRULE,
+                                 NLM_F_REQUEST | NLM_F_DUMP);
+        if (msg != NULL && nlmsg_append(msg, &g, sizeof(g), NLMSG_ALIGNTO) == 0 &&
+            nla_put_string(msg, NFTA_RULE_TABLE, table) == 0 &&
+            nla_put_string(msg, NFTA_RULE_CHAIN, ifname) == 0 && nl_send_auto(query_sk, msg) >= 0) {
+                nl_socket_modify_cb(query_sk, NL_CB_VALID, NL_CB_CUSTOM, mark_cb, m);
+                ret = nl_recvmsgs_default(query_sk);
+        }
+        nlmsg_free(msg);
+        /* A missing table or chain is an error message, which leaves the socket
+         * as good as new; anything else may have left a reply unread. */
+        if (ret < 0 && ret != -NLE_OBJ_NOTFOUND) {
+                nl_socket_free(query_sk);
+                query_sk = NULL;
+        }
+        if (ret < 0) {
+                m->exact = false;
+                m->handle = 0;
+        }
 }
 
 int ve_nft_guard_install(const char *instance, const char *ifname, const uint8_t mac[6],
@@ -235,7 +362,8 @@ int ve_nft_guard_install(const char *instance, const char *ifname, const uint8_t
 {
         _cleanup_batch_ struct batch b = { 0 };
         _cleanup_free_ struct nft_addr *a = NULL;
-        char table[VE_NFT_TABLE_LEN], macs[18], what[64];
+        char table[VE_NFT_TABLE_LEN], macs[18], what[64], mark[32];
+        struct mark_search m = { .mark = mark };
         int ret;
 
         snprintf(what, sizeof(what), "guard of %s", ifname ? ifname : "");
@@ -259,7 +387,19 @@ int ve_nft_guard_install(const char *instance, const char *ifname, const uint8_t
         if (ret < 0)
                 return ret;
         put_guard(b.f, table, ifname, macs, a, n_addrs);
-        return batch_run(&b, what, err);
+        if (fflush(b.f) != 0)
+                return ve_error_errno(err, errno, "write an nftables batch");
+        /* The last rule carries a fingerprint of the whole batch: a guard kept
+         * from the VE's previous run (a netdev chain outlives its device since
+         * Linux 6.16, and is bound again when a device of its name appears) is
+         * left alone when nothing in it would change. */
+        snprintf(mark, sizeof(mark), MARK_PREFIX "%016" PRIx64, fingerprint(b.buf, b.len));
+        put_last_rule(b.f, table, ifname, mark);
+        pthread_mutex_lock(&nft_lock);
+        find_mark(table, ifname, &m);
+        ret = m.exact ? 0 : batch_run(&b, what, err);
+        pthread_mutex_unlock(&nft_lock);
+        return ret;
 }
 
 int ve_nft_guard_addr(const char *instance, const char *ifname, bool add, const char *addr,
@@ -267,6 +407,7 @@ int ve_nft_guard_addr(const char *instance, const char *ifname, bool add, const 
 {
         _cleanup_batch_ struct batch b = { 0 };
         char table[VE_NFT_TABLE_LEN], what[96];
+        struct mark_search m = { .mark = NULL };
         struct nft_addr a;
         int ret;
 
@@ -289,7 +430,19 @@ int ve_nft_guard_addr(const char *instance, const char *ifname, bool add, const 
         put_sets(b.f, table, ifname, &a, 1);
         if (!add)
                 delete_elements(b.f, table, ifname, &a);
-        return batch_run(&b, what, err);
+        /* The guard no longer is what its mark says: the same batch swaps the
+         * marked last rule for an unmarked one, so the next start builds the
+         * guard again from the VE's record, whatever happens after this. */
+        pthread_mutex_lock(&nft_lock);
+        find_mark(table, ifname, &m);
+        if (m.handle != 0) {
+                fprintf(b.f, "delete rule netdev %s %s handle %" PRIu64 "\n", table, ifname,
+                        m.handle);
+                put_last_rule(b.f, table, ifname, NULL);
+        }
+        ret = batch_run(&b, what, err);
+        pthread_mutex_unlock(&nft_lock);
+        return ret;
 }
 
 int ve_nft_guard_remove(const char *instance, const char *ifname, struct ve_error *err)
@@ -309,6 +462,38 @@ int ve_nft_guard_remove(const char *instance, const char *ifname, struct ve_erro
         if (ret < 0)
                 return ret;
         put_remove(b.f, table, ifname);
+        return batch_run(&b, what, err);
+}
+
+int ve_nft_rate_fwd(const char *instance, const char *ifname, const char *ifb, struct ve_error *err)
+{
+        _cleanup_batch_ struct batch b = { 0 };
+        char table[VE_NFT_TABLE_LEN], what[64];
+        int ret;
+
+        ret = check_name("instance", instance, err);
+        if (ret == 0)
+                ret = check_name("interface", ifname, err);
+        if (ret == 0 && ifb != NULL)
+                ret = check_name_dot("interface", ifb, true, err);
+        if (ret < 0)
+                return ret;
+        snprintf(what, sizeof(what), "rate chain of %s", ifname);
+        ve_nft_table_name(instance, table, sizeof(table));
+        ret = batch_open(&b, err);
+        if (ret < 0)
+                return ret;
+        fprintf(b.f, "add table netdev %s\n", table);
+        if (ifb == NULL) {
+                put_rate_remove(b.f, table, ifname);
+                return batch_run(&b, what, err);
+        }
+        fprintf(b.f,
+                "add chain netdev %s %s_rate { type filter hook ingress device \"%s\" "
+                "priority -400; policy accept; }\n",
+                table, ifname, ifname);
+        fprintf(b.f, "flush chain netdev %s %s_rate\n", table, ifname);
+        fprintf(b.f, "add rule netdev %s %s_rate fwd to \"%s\"\n", table, ifname, ifb);
         return batch_run(&b, what, err);
 }
 

@@ -20,7 +20,15 @@
  *     ARP whose sender IP is neither 0.0.0.0 (a probe) nor in <if>_4, or
  *       whose sender MAC is not the VE's;
  *     every other ethertype (VLAN tags, PPPoE...), which would carry
- *       packets past these checks.
+ *       packets past these checks; this last rule carries the mark
+ *       "ved-guard <fingerprint of the batch that made the guard>".
+ *
+ * A guard lives from the VE's first start to its destroy: a stop leaves it (on
+ * Linux >= 6.16 the chain waits for the next device of its name; older kernels
+ * drop the chain with the device and keep the sets), and an install that finds
+ * its own mark in the kernel (one netlink dump of the chain's rules) does nothing.
+ * A live change of the sets replaces the marked rule with an unmarked one in the
+ * same batch, so the next install rebuilds the guard from the VE's record.
  *
  * Interface names are at most 15 characters of [A-Za-z0-9_-] (ve_net_ifname()),
  * valid nftables identifiers as they are.
@@ -49,8 +57,8 @@
 void ve_nft_table_name(const char *instance, char *buf, size_t len);
 
 /* Install (or replace, atomically) the guard of ifname: the VE may send from mac
- * and from addrs ("192.0.2.5", "2001:db8::5", without prefix). The interface
- * must exist. */
+ * and from addrs ("192.0.2.5", "2001:db8::5", without prefix); nothing when the
+ * same guard is there, whole. The interface must exist (Linux < 6.16). */
 int ve_nft_guard_install(const char *instance, const char *ifname, const uint8_t mac[6],
                          const char *const *addrs, size_t n_addrs, struct ve_error *err);
 
@@ -59,8 +67,20 @@ int ve_nft_guard_install(const char *instance, const char *ifname, const uint8_t
 int ve_nft_guard_addr(const char *instance, const char *ifname, bool add, const char *addr,
                       struct ve_error *err);
 
-/* Remove ifname's chain and sets; nothing there is not an error. */
+/* Remove ifname's chains (the guard's and the rate's) and sets; nothing there is
+ * not an error. */
 int ve_nft_guard_remove(const char *instance, const char *ifname, struct ve_error *err);
+
+/* --rate: hand what ifname receives, once its guard has let it through, to the
+ * ifb device ifb (whose qdisc shapes it; ve/net_tc.c), or stop that (ifb NULL).
+ * Chain <if>_rate, ingress of ifname at priority -400 (after the guard's -500):
+ * `fwd to <ifb>`. The kernel marks what it forwards so that ifb hands it back to
+ * the stack as received on ifname, past both hooks. Not tc's ingress (a mirred
+ * redirect there): tc runs before netfilter's ingress hook, and what ifb hands
+ * back skips that hook, so the guard never saw it. The ifb must exist: fwd holds
+ * its ifindex, so a new ifb needs this again. */
+int ve_nft_rate_fwd(const char *instance, const char *ifname, const char *ifb,
+                    struct ve_error *err);
 
 /* Masquerade subnet ("10.199.0.0/24") and subnet6 ("fd00:199::/64"; NULL: no
  * IPv6) out of every interface but bridge, in the instance's inet table;

@@ -408,8 +408,8 @@ static int group_teardown(void **state)
         (void)state;
         if (geteuid() != 0)
                 return 0;
-        ve_net_teardown(fx.instance, CTID1, all, 6, fx.uplinks, 1, NULL);
-        ve_net_teardown(fx.instance, CTID2, all, 6, fx.uplinks, 1, NULL);
+        ve_net_teardown(fx.instance, CTID1, all, 6, fx.uplinks, 1, false, NULL);
+        ve_net_teardown(fx.instance, CTID2, all, 6, fx.uplinks, 1, false, NULL);
         /* The (now empty) nftables tables of the test's instance, as the daemon
          * removes its own when it exits. */
         ve_nft_tables_remove(fx.instance, NULL);
@@ -650,12 +650,12 @@ static void test_teardown(void **state)
         ifname_of(CTID1, if1);
         ifname_of(CTID2, if2);
         /* VE 1 still runs: its eth0 goes with the host side. */
-        assert_ok(ve_net_teardown(fx.instance, CTID1, ve1_addrs, 2, fx.uplinks, 1, &e_));
+        assert_ok(ve_net_teardown(fx.instance, CTID1, ve1_addrs, 2, fx.uplinks, 1, false, &e_));
         assert_false(link_exists(if1));
         assert_int_equal(in_netns(fx.ve[0], has_eth0_fn, NULL), 1);
         /* VE 2 died with the daemon away: only the database knows its addresses. */
         kill_ve(1);
-        assert_ok(ve_net_teardown(fx.instance, CTID2, ve2_addrs, 2, fx.uplinks, 1, &e_));
+        assert_ok(ve_net_teardown(fx.instance, CTID2, ve2_addrs, 2, fx.uplinks, 1, false, &e_));
         for (int i = 0; i < 2; i++) {
                 assert_false(host_route(ve1_addrs[i], if1));
                 assert_false(host_route(ve2_addrs[i], if2));
@@ -667,7 +667,7 @@ static void test_teardown(void **state)
                 usleep(20000);
         assert_false(link_exists(if2));
         /* Twice is fine. */
-        assert_ok(ve_net_teardown(fx.instance, CTID2, ve2_addrs, 2, fx.uplinks, 1, &e_));
+        assert_ok(ve_net_teardown(fx.instance, CTID2, ve2_addrs, 2, fx.uplinks, 1, false, &e_));
 }
 
 /* The daemon calls in from worker threads: several VEs set up, checked and torn
@@ -711,7 +711,7 @@ static void *worker_teardown(void *arg)
         const char *addrs[] = { w->addr4, w->addr6 };
         struct ve_error err = { 0 };
 
-        w->ret = ve_net_teardown(fx.instance, w->ctid, addrs, 2, fx.uplinks, 1, &err);
+        w->ret = ve_net_teardown(fx.instance, w->ctid, addrs, 2, fx.uplinks, 1, false, &err);
         w->message = err.message;
         return NULL;
 }

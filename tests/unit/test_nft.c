@@ -1,7 +1,10 @@
 /* ve/nft.c against the kernel's nftables: a guard's sets hold exactly the
  * addresses given, through install, reinstall, live add and delete and removal,
- * and the table holds no anonymous sets. Needs root; skips otherwise. The table
- * is ved_nt<pid>, the interfaces a veth pair of the test's own. */
+ * and the table holds no anonymous sets; an install that would change nothing
+ * leaves the guard alone, one after a live change or a tampered guard rebuilds
+ * it, and a guard outlives its device (Linux >= 6.16). Needs root; skips
+ * otherwise. The table is ved_nt<pid>, the interfaces a veth pair of the test's
+ * own. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -131,10 +134,104 @@ static void test_guard_sets(void **state)
         assert_null(strstr(nft_out(what), ifname));
 }
 
+/* The handles of the guard's rules as `nft -a` lists them: a rebuilt guard has
+ * new ones. */
+static void rule_handles(char *buf, size_t len)
+{
+        char cmd[256];
+        size_t n;
+        FILE *p;
+
+        snprintf(
+            cmd, sizeof(cmd),
+            "nft -a list chain netdev %s %s 2>/dev/null | grep -o 'handle [0-9]*' | tr '\\n' ' '",
+            table, ifname);
+        buf[0] = '\0';
+        p = popen(cmd, "r");
+        if (p == NULL)
+                return;
+        n = fread(buf, 1, len - 1, p);
+        buf[n] = '\0';
+        pclose(p);
+}
+
+/* The listing of the guard's chain ("" when it is not there). */
+static const char *guard_chain(void)
+{
+        char what[96];
+
+        snprintf(what, sizeof(what), "chain netdev %s %s", table, ifname);
+        return nft_out(what);
+}
+
+static void test_guard_kept(void **state)
+{
+        const char *addrs[] = { "192.0.2.5", "2001:db8::5" };
+        const char *fewer[] = { "192.0.2.5" };
+        char before[512], after[512], cmd[256];
+        struct ve_error err = { 0 };
+
+        (void)state;
+        if (geteuid() != 0)
+                skip();
+        assert_int_equal(ve_nft_guard_install(instance, ifname, mac, addrs, 2, &err), 0);
+        rule_handles(before, sizeof(before));
+        assert_true(strlen(before) > 0);
+        assert_non_null(strstr(guard_chain(), "ved-guard "));
+
+        /* The same guard again: nothing changes. */
+        assert_int_equal(ve_nft_guard_install(instance, ifname, mac, addrs, 2, &err), 0);
+        rule_handles(after, sizeof(after));
+        assert_string_equal(before, after);
+
+        /* Other addresses: rebuilt, with the new ones only. */
+        assert_int_equal(ve_nft_guard_install(instance, ifname, mac, fewer, 1, &err), 0);
+        rule_handles(after, sizeof(after));
+        assert_string_not_equal(before, after);
+        assert_null(strstr(set_of("6"), "2001:db8::5"));
+
+        /* A live change takes the mark away: the same install as before the change
+         * then rebuilds, and the address added live is gone. */
+        assert_int_equal(ve_nft_guard_addr(instance, ifname, true, "192.0.2.9", &err), 0);
+        assert_non_null(strstr(set_of("4"), "192.0.2.9"));
+        assert_null(strstr(guard_chain(), "ved-guard "));
+        assert_int_equal(ve_nft_guard_install(instance, ifname, mac, fewer, 1, &err), 0);
+        assert_null(strstr(set_of("4"), "192.0.2.9"));
+        assert_non_null(strstr(guard_chain(), "ved-guard "));
+
+        /* Someone flushed the chain: rebuilt. */
+        snprintf(cmd, sizeof(cmd), "nft flush chain netdev %s %s", table, ifname);
+        assert_int_equal(system(cmd), 0);
+        assert_int_equal(ve_nft_guard_install(instance, ifname, mac, fewer, 1, &err), 0);
+        assert_non_null(strstr(guard_chain(), "ved-guard "));
+
+        /* The device goes and comes back (a VE stopped and started): on a kernel
+         * that keeps the chain, the guard is still whole and is left alone. */
+        rule_handles(before, sizeof(before));
+        snprintf(cmd, sizeof(cmd), "ip link del %s", ifname);
+        assert_int_equal(system(cmd), 0);
+        snprintf(cmd, sizeof(cmd), "ip link add %s type veth peer name %s", ifname, peer);
+        assert_int_equal(system(cmd), 0);
+        rule_handles(after, sizeof(after));
+        assert_int_equal(ve_nft_guard_install(instance, ifname, mac, fewer, 1, &err), 0);
+        if (strlen(after) > 0) {
+                assert_string_equal(before, after);
+                rule_handles(after, sizeof(after));
+                assert_string_equal(before, after);
+        } else {
+                print_message("this kernel drops a netdev chain with its device\n");
+                rule_handles(after, sizeof(after));
+                assert_true(strlen(after) > 0);
+        }
+        assert_int_equal(ve_nft_guard_remove(instance, ifname, &err), 0);
+        assert_null(strstr(guard_chain(), "ved-guard "));
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_guard_sets),
+                cmocka_unit_test(test_guard_kept),
         };
 
         return cmocka_run_group_tests(tests, setup, teardown);
