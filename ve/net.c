@@ -163,6 +163,7 @@ struct net_ctx {
         int host_idx, ve_idx;  /* ifindexes of the veth ends, 0 when unknown */
         size_t n_added;        /* setup: addresses fully added, for a rollback */
         bool guard;            /* keep the nftables guard in step with the addresses */
+        bool gateways;         /* setup: the VE's gateway routes are in place */
         const char *ve_ifname; /* eth0, or the bridged netif's name */
         const struct ve_net_bridged *bridged; /* NULL: routed */
         struct ve_net_addr gw4, gw6;          /* bridged: the bridge's addresses */
@@ -267,12 +268,19 @@ static int ctx_find_links(struct net_ctx *c, struct ve_error *err)
 {
         int ret;
 
-        ret = ve_netnl_ifindex(&c->host, c->ifname);
+        int peer = 0;
+
+        ret = ve_netnl_ifindex_peer(&c->host, c->ifname, &peer);
         if (ret < 0)
                 return ve_error_errno(err, -ret, "find interface %s", c->ifname);
         c->host_idx = ret;
         if (c->ve.sk == NULL)
                 return 0;
+        /* The veth's own link is its peer, the VE's end. */
+        if (peer > 0) {
+                c->ve_idx = peer;
+                return 0;
+        }
         ret = ve_netnl_ifindex(&c->ve, c->ve_ifname);
         if (ret < 0)
                 return ve_error_errno(err, -ret, "find %s in the VE", c->ve_ifname);
@@ -548,7 +556,7 @@ static int add_addr(struct net_ctx *c, const struct ve_net_addr *a, struct ve_er
                 if (ret < 0 && ret != -EEXIST)
                         return ve_error_errno(err, -ret, "add %s to %s in the VE", a->text,
                                               VE_NET_VE_IFNAME);
-                ret = ensure_gateway(c, a->family, err);
+                ret = c->gateways ? 0 : ensure_gateway(c, a->family, err);
                 if (ret < 0)
                         return ret;
         }
@@ -668,6 +676,7 @@ static int bring_up(struct net_ctx *c, struct ve_error *err)
         ret = ensure_gateway(c, AF_INET, err);
         if (ret == 0 && have_ipv6())
                 ret = ensure_gateway(c, AF_INET6, err);
+        c->gateways = ret == 0;
         return ret;
 }
 

@@ -206,6 +206,18 @@ int ve_netnl_ifindex(struct ve_netnl *nl, const char *name)
         return ret < 0 ? ret : rtnl_link_get_ifindex(link);
 }
 
+int ve_netnl_ifindex_peer(struct ve_netnl *nl, const char *name, int *peer)
+{
+        _cleanup_link_ struct rtnl_link *link = NULL;
+        int ret = get_link(nl, name, &link);
+
+        *peer = 0;
+        if (ret < 0)
+                return ret;
+        *peer = rtnl_link_get_link(link);
+        return rtnl_link_get_ifindex(link);
+}
+
 static int set_mac(struct rtnl_link *link, const uint8_t mac[6])
 {
         _cleanup_nladdr_ struct nl_addr *a = nl_addr_build(AF_LLC, mac, 6);

@@ -39,6 +39,9 @@ void ve_netnl_close(struct ve_netnl *nl);
 
 /* ifindex (> 0) of the link called name, -ENODEV when there is none. */
 int ve_netnl_ifindex(struct ve_netnl *nl, const char *name);
+/* The same, and in *link the ifindex of its IFLA_LINK (a veth's peer, in the
+ * peer's netns), 0 when it has none. */
+int ve_netnl_ifindex_peer(struct ve_netnl *nl, const char *name, int *link);
 
 /* Create a veth pair: name with mac here (up at once with up), peer with peer_mac
  * in the netns of peer_nsfd. mtu 0 leaves the kernel's default. */
