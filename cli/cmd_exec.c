@@ -69,6 +69,8 @@ static int handle_frames(struct session *ss, struct ve_error *err)
         return ss->status >= 0 ? 0 : ret;
 }
 
+/* One read of stdin, queued as a frame (session_loop() reads no more until ved
+ * has taken it). */
 static int forward_stdin(struct session *ss, struct ve_error *err)
 {
         static char buf[STDIN_CHUNK];
@@ -77,10 +79,10 @@ static int forward_stdin(struct session *ss, struct ve_error *err)
         if (n < 0 && (errno == EINTR || errno == EAGAIN))
                 return 0;
         if (n > 0)
-                return exec_stream_send(ss->stream, EXEC_FRAME_STDIN, buf, (uint32_t)n, err);
+                return exec_stream_queue(ss->stream, EXEC_FRAME_STDIN, buf, (uint32_t)n, err);
         /* End of input, or a read error, which the command sees as the same. */
         ss->stdin_open = false;
-        return exec_stream_send(ss->stream, EXEC_FRAME_STDIN, NULL, 0, err);
+        return exec_stream_queue(ss->stream, EXEC_FRAME_STDIN, NULL, 0, err);
 }
 
 static int forward_size(struct session *ss, struct ve_error *err)
@@ -93,7 +95,7 @@ static int forward_size(struct session *ss, struct ve_error *err)
                 return 0;
         p[0] = (unsigned char)(rows >> 8), p[1] = (unsigned char)rows;
         p[2] = (unsigned char)(cols >> 8), p[3] = (unsigned char)cols;
-        return exec_stream_send(ss->stream, EXEC_FRAME_RESIZE, p, sizeof(p), err);
+        return exec_stream_queue(ss->stream, EXEC_FRAME_RESIZE, p, sizeof(p), err);
 }
 
 static int receive(struct session *ss, struct ve_error *err)
@@ -109,17 +111,22 @@ static int receive(struct session *ss, struct ve_error *err)
         return ret;
 }
 
-/* Until the exit frame: the socket's frames out, stdin and window changes in. */
+/* Until the exit frame: the socket's frames out, stdin and window changes in.
+ * Input is one read at a time: while ved has not taken the last one (the
+ * command reads slower than we do), stdin and window changes wait, and output
+ * goes on being printed, so neither side buffers without bound. */
 static int session_loop(struct session *ss, struct ve_error *err)
 {
         int ret;
 
         ret = handle_frames(ss, err); /* what came with the 101 answer */
         while (ret == 0 && ss->status < 0) {
+                bool pending = exec_stream_pending(ss->stream) > 0;
                 struct pollfd p[3] = {
-                        { .fd = exec_stream_fd(ss->stream), .events = POLLIN },
-                        { .fd = ss->stdin_open ? STDIN_FILENO : -1, .events = POLLIN },
-                        { .fd = ss->resize_fd, .events = POLLIN },
+                        { .fd = exec_stream_fd(ss->stream),
+                          .events = (short)(POLLIN | (pending ? POLLOUT : 0)) },
+                        { .fd = ss->stdin_open && !pending ? STDIN_FILENO : -1, .events = POLLIN },
+                        { .fd = pending ? -1 : ss->resize_fd, .events = POLLIN },
                 };
 
                 ret = poll(p, 3, -1);
@@ -130,25 +137,26 @@ static int session_loop(struct session *ss, struct ve_error *err)
                 if (ret < 0)
                         return ve_error_errno(err, errno, "waiting for ved");
                 ret = 0;
-                if (p[0].revents != 0)
+                if ((p[0].revents & ~POLLOUT) != 0)
                         ret = receive(ss, err);
                 if (ret == 0 && ss->status < 0 && p[1].revents != 0)
                         ret = forward_stdin(ss, err);
                 if (ret == 0 && ss->status < 0 && p[2].revents != 0)
                         ret = forward_size(ss, err);
-                /* A send may have read frames while it waited (exec_stream.c); and
-                 * a send that failed because the command ended and ved closed the
+                if (ret == 0 && ss->status < 0)
+                        ret = exec_stream_flush(ss->stream, err);
+                /* A send that failed because the command ended and ved closed the
                  * stream is no error once its exit frame is in. */
                 if (ret < 0 && ss->status < 0) {
                         struct ve_error later = { 0 };
+                        bool eof = false;
 
-                        if (handle_frames(ss, &later) == 0 && ss->status >= 0) {
+                        if (exec_stream_read(ss->stream, &eof, &later) == 0 &&
+                            handle_frames(ss, &later) == 0 && ss->status >= 0) {
                                 ve_error_clear(err);
                                 ret = 0;
                         }
                         ve_error_clear(&later);
-                } else if (ret == 0 && ss->status < 0) {
-                        ret = handle_frames(ss, err);
                 }
         }
         return ret < 0 ? ret : ss->status;

@@ -24,6 +24,8 @@ struct exec_stream {
         int fd;
         char *buf; /* buf[pos, len) is received and not yet consumed */
         size_t pos, len, cap;
+        char *out; /* out[out_pos, out_len) is queued and not yet sent */
+        size_t out_pos, out_len, out_cap;
 };
 
 int exec_stream_fd(const struct exec_stream *s)
@@ -38,6 +40,7 @@ void exec_stream_free(struct exec_stream *s)
         if (s->curl != NULL)
                 curl_easy_cleanup(s->curl);
         free(s->buf);
+        free(s->out);
         free(s);
 }
 
@@ -57,53 +60,18 @@ static int wait_fd(int fd, short events, short *revents, struct ve_error *err)
         return 0;
 }
 
-/* Whether the frames received and not yet taken hold the exit status. */
-static bool exit_received(const struct exec_stream *s)
-{
-        size_t off = s->pos;
-
-        while (s->len - off >= 5) {
-                uint32_t flen;
-
-                if (s->buf[off] == EXEC_FRAME_EXIT)
-                        return true;
-                memcpy(&flen, s->buf + off + 1, 4);
-                flen = ntohl(flen);
-                if (flen > s->len - off - 5)
-                        break;
-                off += 5 + (size_t)flen;
-        }
-        return false;
-}
-
-/* While a send waits for room, what ved sends is read into the buffer: ved stops
- * reading our input while the command's output waits for us (flow control), and
- * a command that echoes its input would otherwise leave both sides waiting. The
- * caller takes the frames with exec_stream_next(). Once the exit status is in,
- * the rest of the input has no reader: the send ends there (0). */
+/* Sends all of p, waiting for room: the request, before the stream is upgraded. */
 static int send_all(struct exec_stream *s, const char *p, size_t len, struct ve_error *err)
 {
         while (len > 0) {
                 size_t n = 0;
-                CURLcode rc;
-                short rev = 0;
-                bool eof = false;
+                CURLcode rc = curl_easy_send(s->curl, p, len, &n);
                 int ret;
 
-                /* An exit read by an earlier send (of this frame's header, say): ved
-                 * reads no more input, so waiting for room would never end. */
-                if (exit_received(s))
-                        return 0;
-                rc = curl_easy_send(s->curl, p, len, &n);
-
                 if (rc == CURLE_AGAIN) {
-                        ret = wait_fd(s->fd, POLLOUT | POLLIN, &rev, err);
-                        if (ret == 0 && (rev & POLLIN))
-                                ret = exec_stream_read(s, &eof, err);
+                        ret = wait_fd(s->fd, POLLOUT, NULL, err);
                         if (ret < 0)
                                 return ret;
-                        if (exit_received(s))
-                                return 0;
                         continue;
                 }
                 if (rc != CURLE_OK)
@@ -115,19 +83,54 @@ static int send_all(struct exec_stream *s, const char *p, size_t len, struct ve_
         return 0;
 }
 
-int exec_stream_send(struct exec_stream *s, char type, const void *data, uint32_t len,
-                     struct ve_error *err)
+int exec_stream_queue(struct exec_stream *s, char type, const void *data, uint32_t len,
+                      struct ve_error *err)
 {
         uint32_t be = htonl(len);
-        char head[5];
-        int ret;
+        size_t need;
 
-        head[0] = type;
-        memcpy(head + 1, &be, 4);
-        ret = send_all(s, head, sizeof(head), err);
-        if (ret < 0 || len == 0)
-                return ret;
-        return send_all(s, data, len, err);
+        if (s->out_pos > 0) {
+                memmove(s->out, s->out + s->out_pos, s->out_len - s->out_pos);
+                s->out_len -= s->out_pos;
+                s->out_pos = 0;
+        }
+        need = s->out_len + 5 + len;
+        if (need > s->out_cap) {
+                char *p = realloc(s->out, need);
+
+                if (p == NULL)
+                        return ve_error_set(err, ENOMEM, "out of memory");
+                s->out = p;
+                s->out_cap = need;
+        }
+        s->out[s->out_len] = type;
+        memcpy(s->out + s->out_len + 1, &be, 4);
+        if (len > 0)
+                memcpy(s->out + s->out_len + 5, data, len);
+        s->out_len = need;
+        return 0;
+}
+
+int exec_stream_flush(struct exec_stream *s, struct ve_error *err)
+{
+        while (s->out_pos < s->out_len) {
+                size_t n = 0;
+                CURLcode rc =
+                    curl_easy_send(s->curl, s->out + s->out_pos, s->out_len - s->out_pos, &n);
+
+                if (rc == CURLE_AGAIN)
+                        return 0;
+                if (rc != CURLE_OK)
+                        return ve_error_set(err, EIO, "connection to ved lost: %s",
+                                            curl_easy_strerror(rc));
+                s->out_pos += n;
+        }
+        return 0;
+}
+
+size_t exec_stream_pending(const struct exec_stream *s)
+{
+        return s->out_len - s->out_pos;
 }
 
 /* Room for another read at the end of the buffer, dropping what was consumed. */

@@ -46,9 +46,16 @@ int exec_stream_open(const struct cli *cli, const char *path, json_t *body,
 /* The socket, for poll(); it is non-blocking. */
 int exec_stream_fd(const struct exec_stream *s);
 
-/* Sends one frame, waiting for the socket to take all of it. */
-int exec_stream_send(struct exec_stream *s, char type, const void *data, uint32_t len,
-                     struct ve_error *err);
+/* Queues one frame to send; exec_stream_flush() sends it. */
+int exec_stream_queue(struct exec_stream *s, char type, const void *data, uint32_t len,
+                      struct ve_error *err);
+
+/* Sends what the socket takes now of the queued frames, without waiting. */
+int exec_stream_flush(struct exec_stream *s, struct ve_error *err);
+
+/* Bytes queued and not yet sent: poll() for POLLOUT while there are some, and
+ * read no more input meanwhile, so the queue stays one read long. */
+size_t exec_stream_pending(const struct exec_stream *s);
 
 /* Reads what the socket holds (call when poll() says it is readable) into the
  * buffer; *eof is set once the daemon has closed the connection. */

@@ -138,6 +138,24 @@ wait "$SLOW"
 assert_eq "$(tr -d ' ' <"$T/slow.out")" 300000000 "bytes the command read, all of them"
 api GET /v1/host
 assert_status 200 "the daemon still answers"
+# vectl's side: a command that prints 200 MB and never reads its stdin, fed more
+# than the stream takes. vectl goes on printing while its input waits (it read
+# the output into memory, unprinted, until the send was done: the whole 200 MB).
+head -c 300000000 /dev/zero |
+        timeout 60 "$VECTL_BIN" --socket "$SOCK" exec "$CTID" sh -c 'yes | head -c 200000000' \
+        >/dev/null 2>&1 &
+VPID=$! # timeout's; vectl is its child
+MAX=0
+while kill -0 "$VPID" 2>/dev/null; do
+        read -r CHILD _ <"/proc/$VPID/task/$VPID/children" 2>/dev/null
+        RSS=$(awk '/^VmRSS:/ { print $2 }' "/proc/${CHILD:-0}/status" 2>/dev/null)
+        [ -n "$RSS" ] && [ "$RSS" -gt "$MAX" ] && MAX=$RSS
+        sleep 0.05
+done
+wait "$VPID"
+assert_eq "$?" 0 "exit status of the command that printed 200 MB"
+check "vectl's RSS while its input waits and output flows: at most ${MAX} kB" \
+        test "$MAX" -gt 0 -a "$MAX" -lt 51200
 
 begin_case "--tty: a pty, all of its output"
 run_exec exec --tty "$CTID" sh -c 'tty; echo err >&2' </dev/null
