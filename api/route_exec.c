@@ -6,6 +6,7 @@
  * payload; see api/openapi.yaml. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,6 +44,12 @@ struct exec_call {
         size_t in_len;
         bool out_paused; /* flow control: see VED_EXEC_QUEUE_HIGH */
         bool in_paused;  /* the client's input is not read: the command's stdin is full */
+        /* While in_paused, a client that leaves is seen on a dup of the socket
+         * (one libuv handle per fd): its command is then killed, not left to run
+         * until it ends on its own. */
+        uv_poll_t hup;
+        int hup_fd;
+        bool hup_open;
         bool closing;
         int handles;
 };
@@ -118,6 +125,14 @@ static void call_handle_closed_cb(uv_handle_t *h)
 
         if (--c->handles == 0)
                 call_free(c);
+}
+
+static void hup_closed_cb(uv_handle_t *h)
+{
+        struct exec_call *c = h->data;
+
+        close(c->hup_fd);
+        call_handle_closed_cb(h);
 }
 
 /* --- plain mode ------------------------------------------------------------- */
@@ -256,6 +271,10 @@ static void stream_close(struct exec_call *c)
                 c->sock_open = false;
                 uv_close((uv_handle_t *)&c->sock, call_handle_closed_cb);
         }
+        if (c->hup_open) {
+                c->hup_open = false;
+                uv_close((uv_handle_t *)&c->hup, hup_closed_cb);
+        }
         /* MHD closes its socket when it next runs: run it now, or the client
          * would wait for an end of stream until some other request came. */
         if (c->urh != NULL) {
@@ -358,6 +377,14 @@ static void consume(struct exec_call *c, const char *data, size_t len)
         c->in_len -= off;
 }
 
+static void hup_cb(uv_poll_t *h, int status, int events)
+{
+        struct exec_call *c = h->data;
+
+        if (status < 0 || (events & UV_DISCONNECT))
+                stream_close(c);
+}
+
 static void sock_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
         (void)h;
@@ -379,6 +406,8 @@ static void sock_read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
         if (!c->closing && c->x != NULL && ved_exec_stdin_full(c->x)) {
                 c->in_paused = true;
                 uv_read_stop(s);
+                if (c->hup_open)
+                        uv_poll_start(&c->hup, UV_DISCONNECT, hup_cb);
         }
 }
 
@@ -414,6 +443,14 @@ static void upgraded_cb(void *cls, struct MHD_Connection *conn, void *con_cls, c
                 close(fd);
                 stream_close(c);
                 return;
+        }
+        c->hup_fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+        if (c->hup_fd >= 0 && uv_poll_init(v->loop, &c->hup, c->hup_fd) == 0) {
+                c->hup.data = c;
+                c->handles++;
+                c->hup_open = true;
+        } else if (c->hup_fd >= 0) {
+                close(c->hup_fd);
         }
         uv_read_start((uv_stream_t *)&c->sock, sock_alloc_cb, sock_read_cb);
         if (extra_in_size > 0)
@@ -486,6 +523,8 @@ static void upgrade_stdin_drained(struct ved_exec *x)
         if (!c->in_paused || !c->sock_open || c->closing)
                 return;
         c->in_paused = false;
+        if (c->hup_open)
+                uv_poll_stop(&c->hup);
         uv_read_start((uv_stream_t *)&c->sock, sock_alloc_cb, sock_read_cb);
 }
 

@@ -156,6 +156,16 @@ wait "$VPID"
 assert_eq "$?" 0 "exit status of the command that printed 200 MB"
 check "vectl's RSS while its input waits and output flows: at most ${MAX} kB" \
         test "$MAX" -gt 0 -a "$MAX" -lt 51200
+# A client that leaves while ved is not reading it (its command's stdin is
+# full): the command is killed then, not when it ends on its own.
+"$VECTL_BIN" --socket "$SOCK" exec "$CTID" sh -c 'sleep 300' <"$T/zeros" >/dev/null 2>&1 &
+VPID=$!
+sleeping() { "$VECTL_BIN" --socket "$SOCK" exec "$CTID" ps 2>/dev/null | grep -q 'sleep 300'; }
+gone() { ! sleeping; }
+check "the command runs, its stdin full" wait_until 5 sleeping
+kill -KILL "$VPID"
+wait "$VPID" 2>/dev/null
+check "the command of the client that left is killed" wait_until 5 gone
 
 begin_case "--tty: a pty, all of its output"
 run_exec exec --tty "$CTID" sh -c 'tty; echo err >&2' </dev/null
