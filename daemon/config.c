@@ -109,23 +109,15 @@ static int check_path(const char *key, const char *value, struct ve_error *err)
  * the default bridge's own address and its subnet's prefix. */
 static int check_bridge_subnet(const char *key, int family, const char *value, struct ve_error *err)
 {
-        char buf[INET6_ADDRSTRLEN + 5], *slash, *end;
-        unsigned char a[16];
-        long prefix, lo = family == AF_INET ? 8 : 16, hi = family == AF_INET ? 30 : 126;
+        struct ve_subnet s;
 
-        if (strlen(value) >= sizeof(buf))
-                return ve_error_set(err, EINVAL, "%s '%s' is too long", key, value);
-        strcpy(buf, value);
-        slash = strchr(buf, '/');
-        if (slash == NULL)
+        if (strchr(value, '/') == NULL)
                 return ve_error_set(err, EINVAL, "%s '%s' needs a prefix: the gateway, as %s", key,
                                     value, family == AF_INET ? "10.199.0.1/24" : "fd00:199::1/64");
-        *slash++ = '\0';
-        prefix = strtol(slash, &end, 10);
-        if (inet_pton(family, buf, a) != 1 || *end != '\0' || end == slash || prefix < lo ||
-            prefix > hi)
-                return ve_error_set(err, EINVAL, "%s '%s' is not an %s gateway/prefix (%ld-%ld)",
-                                    key, value, family == AF_INET ? "IPv4" : "IPv6", lo, hi);
+        if (ve_parse_subnet(value, family, &s) < 0)
+                return ve_error_set(err, EINVAL, "%s '%s' is not an %s gateway/prefix (%d-%d)", key,
+                                    value, family == AF_INET ? "IPv4" : "IPv6",
+                                    family == AF_INET ? 8 : 16, family == AF_INET ? 30 : 126);
         return 0;
 }
 

@@ -9,6 +9,7 @@
 #include "log.h"
 #include "runtime.h"
 #include "ve/nft.h"
+#include "ve/parse.h"
 
 struct ved_netplan {
         char instance[16];
@@ -25,13 +26,13 @@ struct ved_netplan {
         uint8_t mac[6], host_mac[6];
         bool have_mac, have_host_mac;
         char gateway[INET_ADDRSTRLEN + 4]; /* "10.199.0.1/24" of the own bridge */
-        char gw4[INET_ADDRSTRLEN];         /* "10.199.0.1" */
+        char gw4[INET6_ADDRSTRLEN];        /* "10.199.0.1" */
         unsigned int prefix4;
-        char subnet[INET_ADDRSTRLEN + 4];    /* "10.199.0.0/24", for NAT */
+        char subnet[VE_SUBNET_TEXT_LEN];     /* "10.199.0.0/24", for NAT */
         char gateway6[INET6_ADDRSTRLEN + 5]; /* "fd00:199::1/64"; "" without IPv6 */
         char gw6[INET6_ADDRSTRLEN];          /* "fd00:199::1" */
         unsigned int prefix6;
-        char subnet6[INET6_ADDRSTRLEN + 5]; /* "fd00:199::/64", for NAT */
+        char subnet6[VE_SUBNET_TEXT_LEN]; /* "fd00:199::/64", for NAT */
 };
 
 /* --- validation ------------------------------------------------------------ */
@@ -181,51 +182,25 @@ static const char *str(json_t *o, const char *key)
         return json_string_value(json_object_get(o, key));
 }
 
-/* "10.199.0.1/24" -> gw4 "10.199.0.1", prefix4 24, subnet "10.199.0.0/24". */
-static void own_bridge_subnet(struct ved_netplan *p, const char *cidr)
+/* The own bridge's subnets from the configuration (checked when read):
+ * "10.199.0.1/24" -> gw4 "10.199.0.1", prefix4 24, subnet "10.199.0.0/24"; the
+ * same for IPv6 into gw6, prefix6, subnet6, gateway6 (all "" without one). */
+static void own_bridge_subnets(struct ved_netplan *p, const char *cidr, const char *cidr6)
 {
-        struct in_addr a;
-        char *slash;
-        uint32_t mask;
+        struct ve_subnet s;
 
-        snprintf(p->gateway, sizeof(p->gateway), "%s", cidr);
-        snprintf(p->gw4, sizeof(p->gw4), "%s", cidr);
-        slash = strchr(p->gw4, '/');
-        if (slash == NULL)
-                return;
-        *slash = '\0';
-        p->prefix4 = (unsigned int)atoi(slash + 1);
-        if (inet_pton(AF_INET, p->gw4, &a) != 1 || p->prefix4 < 8 || p->prefix4 > 30)
-                return;
-        mask = htonl(~0u << (32 - p->prefix4));
-        a.s_addr &= mask;
-        inet_ntop(AF_INET, &a, p->subnet, sizeof(p->subnet));
-        snprintf(p->subnet + strlen(p->subnet), sizeof(p->subnet) - strlen(p->subnet), "/%u",
-                 p->prefix4);
-}
-
-/* "fd00:199::1/64" -> gw6 "fd00:199::1", prefix6 64, subnet6 "fd00:199::/64". */
-static void own_bridge_subnet6(struct ved_netplan *p, const char *cidr)
-{
-        unsigned char a[16];
-        char *slash;
-
-        snprintf(p->gw6, sizeof(p->gw6), "%s", cidr);
-        slash = strchr(p->gw6, '/');
-        if (slash == NULL)
-                return;
-        *slash = '\0';
-        p->prefix6 = (unsigned int)atoi(slash + 1);
-        if (inet_pton(AF_INET6, p->gw6, a) != 1 || p->prefix6 < 16 || p->prefix6 > 126) {
-                p->gw6[0] = '\0';
-                return;
+        if (cidr != NULL && ve_parse_subnet(cidr, AF_INET, &s) == 0) {
+                snprintf(p->gateway, sizeof(p->gateway), "%s", cidr);
+                snprintf(p->gw4, sizeof(p->gw4), "%s", s.addr);
+                p->prefix4 = s.prefix;
+                snprintf(p->subnet, sizeof(p->subnet), "%s", s.network);
         }
-        for (unsigned int bit = p->prefix6; bit < 128; bit++)
-                a[bit / 8] &= (unsigned char)~(0x80 >> (bit % 8));
-        inet_ntop(AF_INET6, a, p->subnet6, sizeof(p->subnet6));
-        snprintf(p->subnet6 + strlen(p->subnet6), sizeof(p->subnet6) - strlen(p->subnet6), "/%u",
-                 p->prefix6);
-        snprintf(p->gateway6, sizeof(p->gateway6), "%s", cidr);
+        if (cidr6 != NULL && ve_parse_subnet(cidr6, AF_INET6, &s) == 0) {
+                snprintf(p->gw6, sizeof(p->gw6), "%s", s.addr);
+                p->prefix6 = s.prefix;
+                snprintf(p->subnet6, sizeof(p->subnet6), "%s", s.network);
+                snprintf(p->gateway6, sizeof(p->gateway6), "%s", cidr6);
+        }
 }
 
 static void plan_bridged(struct ved_netplan *p, struct ved *v, json_t *ve, json_t *netif)
@@ -246,10 +221,8 @@ static void plan_bridged(struct ved_netplan *p, struct ved *v, json_t *ve, json_
         p->have_mac = str(netif, "mac") && parse_mac(str(netif, "mac"), p->mac) == 0;
         p->have_host_mac =
             str(netif, "host_mac") && parse_mac(str(netif, "host_mac"), p->host_mac) == 0;
-        if (p->own_bridge && v->cfg.bridge_subnet != NULL)
-                own_bridge_subnet(p, v->cfg.bridge_subnet);
-        if (p->own_bridge && v->cfg.bridge_subnet6 != NULL)
-                own_bridge_subnet6(p, v->cfg.bridge_subnet6);
+        if (p->own_bridge)
+                own_bridge_subnets(p, v->cfg.bridge_subnet, v->cfg.bridge_subnet6);
 }
 
 struct ved_netplan *ved_netplan_new(struct ved *v, json_t *ve)

@@ -13,6 +13,7 @@
 #include "net.h"
 #include "net_nl.h"
 #include "nft.h"
+#include "parse.h"
 
 static const struct ve_net_addr gateway4 = { .family = AF_INET,
                                              .bytes = { 169, 254, 0, 1 },
@@ -180,12 +181,6 @@ static void ctx_close(struct net_ctx *c)
 
 #define _cleanup_ctx_ __attribute__((cleanup(ctx_close)))
 
-/* The prefixes a bridge's subnet may have. */
-static bool prefix_ok(int family, long prefix)
-{
-        return family == AF_INET ? prefix >= 8 && prefix <= 30 : prefix >= 16 && prefix <= 126;
-}
-
 /* A bridge's gateway of family from its text and prefix; none (gw left unset)
  * when text is NULL. */
 static int bridge_gateway(struct ve_net_addr *gw, int family, const char *text, unsigned int prefix,
@@ -193,7 +188,7 @@ static int bridge_gateway(struct ve_net_addr *gw, int family, const char *text, 
 {
         if (text == NULL)
                 return 0;
-        if (inet_pton(family, text, gw->bytes) != 1 || !prefix_ok(family, prefix))
+        if (inet_pton(family, text, gw->bytes) != 1 || !ve_subnet_prefix_ok(family, prefix))
                 return ve_error_set(err, VE_EINVAL_INPUT, "bad bridge gateway %s/%u", text, prefix);
         gw->family = family;
         snprintf(gw->text, sizeof(gw->text), "%s", text);
@@ -896,19 +891,14 @@ int ve_net_stats(const char *instance, uint32_t ctid, struct ve_net_stats *out,
 /* "10.199.0.1/24" or "fd00:199::1/64" into a and its prefix. */
 static int parse_cidr(const char *cidr, int family, struct ve_net_addr *a, long *prefix)
 {
-        char buf[INET6_ADDRSTRLEN + 5], *slash;
+        struct ve_subnet s;
 
-        if (cidr == NULL || strlen(cidr) >= sizeof(buf))
+        if (ve_parse_subnet(cidr, family, &s) < 0)
                 return -EINVAL;
-        strcpy(buf, cidr);
-        slash = strchr(buf, '/');
-        if (slash != NULL)
-                *slash++ = '\0';
-        *prefix = slash != NULL ? strtol(slash, NULL, 10) : 0;
         a->family = family;
-        if (inet_pton(family, buf, a->bytes) != 1 || !prefix_ok(family, *prefix))
-                return -EINVAL;
-        snprintf(a->text, sizeof(a->text), "%s", buf);
+        memcpy(a->bytes, s.bytes, sizeof(a->bytes));
+        snprintf(a->text, sizeof(a->text), "%s", s.addr);
+        *prefix = s.prefix;
         return 0;
 }
 

@@ -20,6 +20,7 @@
 
 #include "cleanup.h"
 #include "nft.h"
+#include "parse.h"
 
 /* libnftables keeps some process-wide state (its caches, the parser's symbol
  * tables); one batch at a time keeps worker threads from racing on it. Recursive:
@@ -501,22 +502,10 @@ int ve_nft_rate_fwd(const char *instance, const char *ifname, const char *ifb, s
  * cannot carry nft syntax. */
 static int check_subnet(int family, const char *subnet, struct ve_error *err)
 {
-        char buf[INET6_ADDRSTRLEN + 5];
-        unsigned char bytes[16];
-        char *slash, *end;
-        long len;
+        struct ve_subnet s;
 
-        if (subnet == NULL || strlen(subnet) >= sizeof(buf))
+        if (ve_parse_subnet(subnet, family, &s) < 0)
                 return ve_error_set(err, VE_EINVAL_INPUT, "bad subnet '%s'", subnet ? subnet : "");
-        strcpy(buf, subnet);
-        slash = strchr(buf, '/');
-        if (slash == NULL)
-                return ve_error_set(err, VE_EINVAL_INPUT, "subnet '%s' has no /length", subnet);
-        *slash++ = '\0';
-        len = strtol(slash, &end, 10);
-        if (inet_pton(family, buf, bytes) != 1 || *end != '\0' || end == slash ||
-            len < (family == AF_INET ? 8 : 16) || len > (family == AF_INET ? 30 : 126))
-                return ve_error_set(err, VE_EINVAL_INPUT, "bad subnet '%s'", subnet);
         return 0;
 }
 

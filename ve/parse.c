@@ -4,6 +4,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
@@ -263,6 +264,47 @@ int ve_check_hostname(const char *s, struct ve_error *err)
                                             s);
                 label++;
         }
+        return 0;
+}
+
+bool ve_subnet_prefix_ok(int family, unsigned long prefix)
+{
+        return family == AF_INET ? prefix >= 8 && prefix <= 30 : prefix >= 16 && prefix <= 126;
+}
+
+int ve_parse_subnet(const char *s, int family, struct ve_subnet *out)
+{
+        char buf[VE_SUBNET_TEXT_LEN], *slash, *end;
+        unsigned char net[16];
+        unsigned long prefix;
+        size_t n;
+
+        memset(out, 0, sizeof(*out));
+        if (s == NULL || strlen(s) >= sizeof(buf) || (family != AF_INET && family != AF_INET6))
+                return -EINVAL;
+        strcpy(buf, s);
+        slash = strchr(buf, '/');
+        if (slash == NULL || !isdigit((unsigned char)slash[1]))
+                return -EINVAL;
+        *slash++ = '\0';
+        errno = 0;
+        prefix = strtoul(slash, &end, 10);
+        if (errno != 0 || *end != '\0' || !ve_subnet_prefix_ok(family, prefix) ||
+            inet_pton(family, buf, out->bytes) != 1)
+                return -EINVAL;
+        out->family = family;
+        out->prefix = (unsigned int)prefix;
+        inet_ntop(family, out->bytes, out->addr, sizeof(out->addr));
+        n = family == AF_INET ? 4 : 16;
+        for (size_t i = 0; i < n; i++) {
+                unsigned int bits = i * 8 >= prefix ? 0 : prefix - i * 8;
+
+                net[i] =
+                    bits >= 8 ? out->bytes[i] : (unsigned char)(out->bytes[i] & (0xff00 >> bits));
+        }
+        inet_ntop(family, net, out->network, sizeof(out->network));
+        snprintf(out->network + strlen(out->network), sizeof(out->network) - strlen(out->network),
+                 "/%u", out->prefix);
         return 0;
 }
 

@@ -5,6 +5,7 @@
 #ifndef VE_PARSE_H
 #define VE_PARSE_H
 
+#include <netinet/in.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -44,6 +45,25 @@ int ve_check_hostname(const char *s, struct ve_error *err);
 /* An IPv4 or IPv6 address, optionally with /prefix; canonical text written to out
  * (at least 64 bytes). family gets AF_INET or AF_INET6. */
 int ve_parse_ip(const char *s, char *out, int *family, struct ve_error *err);
+
+/* A bridge subnet given by one of its addresses ("10.199.0.1/24", prefix 8-30;
+ * "fd00:199::1/64", prefix 16-126): the address and the network. */
+#define VE_SUBNET_TEXT_LEN 52 /* an IPv6 address, "/", 3 digits, NUL */
+struct ve_subnet {
+        int family;
+        unsigned char bytes[16]; /* the address given, network order */
+        unsigned int prefix;
+        char addr[INET6_ADDRSTRLEN];      /* the address, canonical: "10.199.0.1" */
+        char network[VE_SUBNET_TEXT_LEN]; /* "10.199.0.0/24" */
+};
+
+/* Whether a bridge subnet of family may have prefix. */
+bool ve_subnet_prefix_ok(int family, unsigned long prefix);
+
+/* Parse s as a subnet of family (AF_INET or AF_INET6): 0, or -EINVAL for
+ * anything else (no prefix, a prefix out of range, trailing text). Quiet: each
+ * caller words its own message. */
+int ve_parse_subnet(const char *s, int family, struct ve_subnet *out);
 
 /* Template names: 1-128 of [A-Za-z0-9_.-], not starting with '.' or '-'. */
 int ve_check_template_name(const char *s, struct ve_error *err);

@@ -593,26 +593,56 @@ static void test_format_size(void **state)
         assert_string_equal(small, "512");
 }
 
+static void test_subnet(void **state)
+{
+        static const char *const bad4[] = {
+                "10.199.0.1",      "10.199.0.1/",
+                "10.199.0.1/7",    "10.199.0.1/31",
+                "10.199.0.1/24x",  "10.199.0.1/+24",
+                "10.199.0.1/ 24",  "fd00::1/64",
+                "10.199.0/24",     "",
+                "10.199.0.1/24/1", "10.199.0.1/99999999999999999999999",
+        };
+        static const char *const bad6[] = { "fd00::1/15", "fd00::1/127", "10.0.0.1/24",
+                                            "fd00::1/-64", "fd00::g/64" };
+        struct ve_subnet s;
+
+        (void)state;
+        assert_int_equal(ve_parse_subnet("10.199.0.1/24", AF_INET, &s), 0);
+        assert_string_equal(s.addr, "10.199.0.1");
+        assert_string_equal(s.network, "10.199.0.0/24");
+        assert_int_equal(s.prefix, 24);
+        assert_int_equal(s.family, AF_INET);
+        assert_int_equal(ve_parse_subnet("172.16.33.129/25", AF_INET, &s), 0);
+        assert_string_equal(s.network, "172.16.33.128/25");
+        assert_int_equal(ve_parse_subnet("10.255.255.254/8", AF_INET, &s), 0);
+        assert_string_equal(s.network, "10.0.0.0/8");
+        assert_int_equal(ve_parse_subnet("fd00:199::1/64", AF_INET6, &s), 0);
+        assert_string_equal(s.addr, "fd00:199::1");
+        assert_string_equal(s.network, "fd00:199::/64");
+        assert_int_equal(ve_parse_subnet("fd00:199:0:0:ffff::1/67", AF_INET6, &s), 0);
+        assert_string_equal(s.network, "fd00:199:0:0:e000::/67");
+        for (size_t i = 0; i < sizeof(bad4) / sizeof(bad4[0]); i++)
+                assert_int_equal(ve_parse_subnet(bad4[i], AF_INET, &s), -EINVAL);
+        for (size_t i = 0; i < sizeof(bad6) / sizeof(bad6[0]); i++)
+                assert_int_equal(ve_parse_subnet(bad6[i], AF_INET6, &s), -EINVAL);
+        assert_int_equal(ve_parse_subnet(NULL, AF_INET, &s), -EINVAL);
+        assert_true(ve_subnet_prefix_ok(AF_INET, 30) && !ve_subnet_prefix_ok(AF_INET, 31));
+        assert_true(ve_subnet_prefix_ok(AF_INET6, 16) && !ve_subnet_prefix_ok(AF_INET6, 127));
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_size_units),
-                cmocka_unit_test(test_size_fractions),
-                cmocka_unit_test(test_size_overflow),
-                cmocka_unit_test(test_size_bad_input),
-                cmocka_unit_test(test_uint),
-                cmocka_unit_test(test_percent),
-                cmocka_unit_test(test_bool),
-                cmocka_unit_test(test_check_ctid),
-                cmocka_unit_test(test_parse_ctid),
-                cmocka_unit_test(test_check_name),
-                cmocka_unit_test(test_check_name_message),
-                cmocka_unit_test(test_check_hostname),
-                cmocka_unit_test(test_check_template_name),
-                cmocka_unit_test(test_ip_v4),
-                cmocka_unit_test(test_ip_v6),
-                cmocka_unit_test(test_ip_garbage),
-                cmocka_unit_test(test_ip_details),
+                cmocka_unit_test(test_size_units),     cmocka_unit_test(test_subnet),
+                cmocka_unit_test(test_size_fractions), cmocka_unit_test(test_size_overflow),
+                cmocka_unit_test(test_size_bad_input), cmocka_unit_test(test_uint),
+                cmocka_unit_test(test_percent),        cmocka_unit_test(test_bool),
+                cmocka_unit_test(test_check_ctid),     cmocka_unit_test(test_parse_ctid),
+                cmocka_unit_test(test_check_name),     cmocka_unit_test(test_check_name_message),
+                cmocka_unit_test(test_check_hostname), cmocka_unit_test(test_check_template_name),
+                cmocka_unit_test(test_ip_v4),          cmocka_unit_test(test_ip_v6),
+                cmocka_unit_test(test_ip_garbage),     cmocka_unit_test(test_ip_details),
                 cmocka_unit_test(test_format_size),
         };
 
