@@ -85,29 +85,33 @@ static void end_lxcfs(const char *dir, const char *pidfile)
         unlink(pidfile);
 }
 
-static bool run_lxcfs(struct ved *v)
+/* What run_lxcfs() found: none, one answering already, or one it started (whose
+ * files running VEs do not have yet). */
+enum { LXCFS_DOWN, LXCFS_FOUND, LXCFS_STARTED };
+
+/* Find or start lxcfs. Touches nothing of the daemon's state: a restart runs it
+ * on a worker thread (it waits up to 5 s for the mount to answer). */
+static int run_lxcfs(char *dir, char *pidfile, const char *logfile)
 {
-        char dir[PATH_MAX], pidfile[PATH_MAX], logfile[PATH_MAX];
         const char *bin = binary();
         struct stat st;
         int ret;
 
-        paths(v, dir, pidfile, logfile, sizeof(dir));
         if (answers(dir))
-                return true;
+                return LXCFS_FOUND;
         if (bin == NULL) {
                 log_warn("lxcfs is not installed: VEs will see the host's memory, CPUs and "
                          "uptime in free, top and /proc (apt-get install lxcfs)");
-                return false;
+                return LXCFS_DOWN;
         }
         clear_stale(dir);
         if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
                 log_warn("lxcfs: cannot create %s: %s; VEs start without it", dir, strerror(errno));
-                return false;
+                return LXCFS_DOWN;
         }
         if (lstat(dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
                 log_warn("lxcfs: %s is not a directory; VEs start without it", dir);
-                return false;
+                return LXCFS_DOWN;
         }
         ret = ved_spawn_detached(bin,
                                  (char *[]){ "lxcfs", "--foreground", "--enable-loadavg",
@@ -115,89 +119,193 @@ static bool run_lxcfs(struct ved *v)
                                  logfile, -1, NULL);
         if (ret < 0) {
                 log_warn("lxcfs: cannot start %s: %s", bin, strerror(-ret));
-                return false;
+                return LXCFS_DOWN;
         }
         for (int i = 0; i < 100; i++) { /* up to 5 s */
                 struct timespec ts = { 0, 50 * 1000 * 1000 };
 
                 if (answers(dir)) {
                         log_info("lxcfs serves VE /proc files from %s", dir);
-                        v->lxcfs_fresh = true;
-                        return true;
+                        return LXCFS_STARTED;
                 }
                 nanosleep(&ts, NULL);
         }
         log_warn("lxcfs did not come up at %s (see %s): VEs start without it", dir, logfile);
         end_lxcfs(dir, pidfile);
-        return false;
-}
-
-/* The files every start binds (struct ved.lxcfs_fds), opened again for each lxcfs
- * that comes up: the old fds lead to the dead one's mount. */
-static void open_files(struct ved *v)
-{
-        char dir[PATH_MAX], pidfile[PATH_MAX], logfile[PATH_MAX];
-
-        ve_rootfs_lxcfs_close(&v->lxcfs_fds);
-        if (!v->lxcfs_up)
-                return;
-        paths(v, dir, pidfile, logfile, sizeof(dir));
-        ve_rootfs_lxcfs_open(dir, &v->lxcfs_fds);
+        return LXCFS_DOWN;
 }
 
 void ved_lxcfs_start(struct ved *v)
 {
-        ve_rootfs_lxcfs_open(NULL, &v->lxcfs_fds);
-        v->lxcfs_up = run_lxcfs(v);
-        open_files(v);
+        char dir[PATH_MAX], pidfile[PATH_MAX], logfile[PATH_MAX];
+        int state;
+
+        paths(v, dir, pidfile, logfile, sizeof(dir));
+        state = run_lxcfs(dir, pidfile, logfile);
+        v->lxcfs_up = state != LXCFS_DOWN;
+        v->lxcfs_fresh = state == LXCFS_STARTED;
+        ve_rootfs_lxcfs_open(v->lxcfs_up ? dir : NULL, &v->lxcfs_fds);
 }
 
-void ved_lxcfs_check(struct ved *v)
-{
-        char dir[PATH_MAX], pidfile[PATH_MAX], logfile[PATH_MAX];
+/* Running VEs and what they are to get. */
+struct rebind {
+        size_t n;
+        uint32_t *ctids;
+        int *pidfds;
+        struct ve_lxcfs_fds fds;
+        unsigned done;
+};
 
-        if (!v->lxcfs_up)
-                return; /* not installed or never came up: no retry loop */
-        paths(v, dir, pidfile, logfile, sizeof(dir));
-        if (ved_pidfile_alive(pidfile, "lxcfs") > 0)
-                return;
-        log_warn("lxcfs at %s is gone; starting it again", dir);
-        v->lxcfs_up = run_lxcfs(v);
-        open_files(v);
-        ved_lxcfs_rebind_running(v);
+static void rebind_free(struct rebind *r)
+{
+        for (size_t i = 0; i < r->n; i++)
+                close(r->pidfds[i]);
+        free(r->ctids);
+        free(r->pidfds);
+        ve_rootfs_lxcfs_close(&r->fds);
+}
+
+/* Dups of the running VEs' pidfds and of the daemon's lxcfs files. */
+static int rebind_prepare(struct ved *v, struct rebind *r)
+{
+        struct list_head *pos, *tmp;
+        size_t cap = 0;
+
+        memset(r, 0, sizeof(*r));
+        list_for_each_safe(pos, tmp, &v->rts) cap++;
+        r->ctids = calloc(cap ? cap : 1, sizeof(*r->ctids));
+        r->pidfds = calloc(cap ? cap : 1, sizeof(*r->pidfds));
+        ve_rootfs_lxcfs_dup(&v->lxcfs_fds, &r->fds);
+        if (r->ctids == NULL || r->pidfds == NULL) {
+                rebind_free(r);
+                return -ENOMEM;
+        }
+        list_for_each_safe(pos, tmp, &v->rts)
+        {
+                struct ved_rt *rt = container_of(pos, struct ved_rt, link);
+                int fd;
+
+                if (rt->exited || rt->proc.pidfd < 0)
+                        continue;
+                fd = fcntl(rt->proc.pidfd, F_DUPFD_CLOEXEC, 3);
+                if (fd < 0)
+                        continue;
+                r->ctids[r->n] = rt->ctid;
+                r->pidfds[r->n++] = fd;
+        }
+        return 0;
+}
+
+/* A clone and a wait per VE: a worker's job after a restart. */
+static void rebind_run(struct rebind *r)
+{
+        for (size_t i = 0; i < r->n; i++) {
+                struct ve_error err = { 0 };
+
+                if (ve_rootfs_lxcfs_rebind(r->pidfds[i], &r->fds, &err) < 0)
+                        log_warn("VE %u keeps the /proc files of the lxcfs that died: %s",
+                                 r->ctids[i], err.message);
+                else
+                        r->done++;
+                ve_error_clear(&err);
+        }
+        if (r->done > 0)
+                log_info("lxcfs: %u running VE(s) got the new lxcfs's /proc files", r->done);
 }
 
 void ved_lxcfs_rebind_running(struct ved *v)
 {
-        struct list_head *pos, *tmp;
-        unsigned done = 0;
+        struct rebind r;
 
-        if (!v->lxcfs_up || !v->lxcfs_fresh)
+        if (!v->lxcfs_up || !v->lxcfs_fresh || rebind_prepare(v, &r) < 0)
                 return;
         v->lxcfs_fresh = false;
-        list_for_each_safe(pos, tmp, &v->rts)
-        {
-                struct ved_rt *rt = container_of(pos, struct ved_rt, link);
-                struct ve_error err = { 0 };
+        rebind_run(&r);
+        rebind_free(&r);
+}
 
-                if (rt->exited || rt->proc.pidfd < 0)
-                        continue;
-                if (ve_rootfs_lxcfs_rebind(rt->proc.pidfd, &v->lxcfs_fds, &err) < 0)
-                        log_warn("VE %u keeps the /proc files of the lxcfs that died: %s", rt->ctid,
-                                 err.message);
-                else
-                        done++;
-                ve_error_clear(&err);
+/* A restart after lxcfs died, off the loop: starting it waits for its mount
+ * (up to 5 s), and each running VE then takes a clone and a wait. The loop only
+ * swaps the daemon's files (a start takes dups of them on the loop). A start
+ * that took the dead one's files just before the swap, and whose VE was not
+ * running yet when the VEs to rebind were listed, keeps them until its restart. */
+struct restart {
+        uv_work_t work;
+        struct ved *v;
+        char dir[PATH_MAX], pidfile[PATH_MAX], logfile[PATH_MAX];
+        int state;
+        struct ve_lxcfs_fds fds;
+        bool rebinding;
+        struct rebind r;
+};
+
+static void restart_work(uv_work_t *w)
+{
+        struct restart *rs = container_of(w, struct restart, work);
+
+        if (rs->rebinding) {
+                rebind_run(&rs->r);
+                return;
         }
-        if (done > 0)
-                log_info("lxcfs: %u running VE(s) got the new lxcfs's /proc files", done);
+        rs->state = run_lxcfs(rs->dir, rs->pidfile, rs->logfile);
+        ve_rootfs_lxcfs_open(rs->state != LXCFS_DOWN ? rs->dir : NULL, &rs->fds);
+}
+
+static void restart_done(uv_work_t *w, int status)
+{
+        struct restart *rs = container_of(w, struct restart, work);
+        struct ved *v = rs->v;
+
+        (void)status;
+        if (rs->rebinding) {
+                rebind_free(&rs->r);
+        } else {
+                ve_rootfs_lxcfs_close(&v->lxcfs_fds);
+                v->lxcfs_fds = rs->fds;
+                v->lxcfs_up = rs->state != LXCFS_DOWN;
+                if (rs->state == LXCFS_STARTED && rebind_prepare(v, &rs->r) == 0) {
+                        rs->rebinding = true;
+                        if (uv_queue_work(v->loop, &rs->work, restart_work, restart_done) == 0)
+                                return;
+                        rebind_free(&rs->r);
+                }
+        }
+        free(rs);
+        v->lxcfs_restarting = false;
+        if (v->lxcfs_stop_wanted)
+                ved_lxcfs_stop(v, !list_empty(&v->rts));
+}
+
+void ved_lxcfs_check(struct ved *v)
+{
+        struct restart *rs;
+
+        if (!v->lxcfs_up || v->lxcfs_restarting)
+                return; /* not installed or never came up: no retry loop */
+        rs = calloc(1, sizeof(*rs));
+        if (rs == NULL)
+                return;
+        paths(v, rs->dir, rs->pidfile, rs->logfile, sizeof(rs->dir));
+        if (ved_pidfile_alive(rs->pidfile, "lxcfs") > 0) {
+                free(rs);
+                return;
+        }
+        log_warn("lxcfs at %s is gone; starting it again", rs->dir);
+        rs->v = v;
+        if (uv_queue_work(v->loop, &rs->work, restart_work, restart_done) < 0) {
+                free(rs);
+                return;
+        }
+        v->lxcfs_restarting = true;
 }
 
 void ved_lxcfs_stop(struct ved *v, bool ves_running)
 {
         char dir[PATH_MAX], pidfile[PATH_MAX], logfile[PATH_MAX];
 
-        if (ves_running || !v->lxcfs_up)
+        /* A restart in flight ends first; it calls this again. */
+        v->lxcfs_stop_wanted = true;
+        if (v->lxcfs_restarting || ves_running || !v->lxcfs_up)
                 return;
         paths(v, dir, pidfile, logfile, sizeof(dir));
         ve_rootfs_lxcfs_close(&v->lxcfs_fds);

@@ -6,11 +6,12 @@
  * the daemon: VEs outlive the daemon and keep reading from it, so it is started
  * in a session of its own and found again (by its mount answering) when the
  * daemon restarts. The daemon checks its process every second and starts it
- * again if it died; running VEs then get the new one's files in place of the
- * dead one's (ve_rootfs_lxcfs_rebind()), as do VEs that started while it was
- * down. When the daemon stops
- * and no VE runs, lxcfs is stopped and unmounted. A host without lxcfs runs VEs
- * without it and says so in the log, /v1/host and the start's event. Loop thread. */
+ * again if it died, on a worker thread (the loop goes on serving meanwhile);
+ * running VEs then get the new one's files in place of the dead one's
+ * (ve_rootfs_lxcfs_rebind()), as do VEs that started while it was down. When the
+ * daemon stops and no VE runs, lxcfs is stopped and unmounted. A host without
+ * lxcfs runs VEs without it and says so in the log, /v1/host and the start's
+ * event. The functions below run on the loop thread. */
 #ifndef VED_LXCFS_H
 #define VED_LXCFS_H
 

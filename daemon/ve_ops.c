@@ -120,10 +120,9 @@ static int prepare(struct ved_op *op, struct ve_error *err)
         snprintf(d->instance, sizeof(d->instance), "%s", v->cfg.instance);
         d->cg = v->cgroup;
         d->lxcfs = v->lxcfs_up;
-        for (size_t i = 0; i < VE_LXCFS_FILES; i++)
-                d->lxcfs_fds.fd[i] = d->lxcfs && v->lxcfs_fds.fd[i] >= 0
-                                         ? fcntl(v->lxcfs_fds.fd[i], F_DUPFD_CLOEXEC, 3)
-                                         : -1;
+        ve_rootfs_lxcfs_open(NULL, &d->lxcfs_fds);
+        if (d->lxcfs)
+                ve_rootfs_lxcfs_dup(&v->lxcfs_fds, &d->lxcfs_fds);
         d->target = (struct quota_cgroup_target){ d->cg, d->instance, d->ctid };
         d->uplinks = (const char *const *)v->cfg.uplinks;
         d->n_uplinks = v->cfg.n_uplinks;

@@ -56,6 +56,8 @@ struct ved {
         char *templates_dir;           /* <state>/templates */
         bool lxcfs_up;                 /* lxcfs answers at <state>/lxcfs (lxcfs.h) */
         bool lxcfs_fresh;              /* this daemon started it: running VEs need its files */
+        bool lxcfs_restarting;         /* a restart runs on a worker (lxcfs.c) */
+        bool lxcfs_stop_wanted;        /* the daemon stops: no restart, stop lxcfs after one */
         struct ve_lxcfs_fds lxcfs_fds; /* its files, O_PATH, while lxcfs_up (lxcfs.h) */
         uv_timer_t usage_timer;        /* usage.c: samples counters, raises limit events */
         bool usage_timer_on;

@@ -238,6 +238,12 @@ void ve_rootfs_lxcfs_close(struct ve_lxcfs_fds *fds)
         }
 }
 
+void ve_rootfs_lxcfs_dup(const struct ve_lxcfs_fds *fds, struct ve_lxcfs_fds *copy)
+{
+        for (size_t i = 0; i < VE_LXCFS_FILES; i++)
+                copy->fd[i] = fds->fd[i] >= 0 ? fcntl(fds->fd[i], F_DUPFD_CLOEXEC, 3) : -1;
+}
+
 void ve_rootfs_lxcfs_clone(const struct ve_lxcfs_fds *fds, struct ve_lxcfs_fds *trees)
 {
         for (size_t i = 0; i < VE_LXCFS_FILES; i++)

@@ -52,6 +52,8 @@ struct ve_lxcfs_fds {
  * expired. ve_rootfs_lxcfs_close() closes them. */
 void ve_rootfs_lxcfs_open(const char *dir, struct ve_lxcfs_fds *fds);
 void ve_rootfs_lxcfs_close(struct ve_lxcfs_fds *fds);
+/* Close-on-exec dups of fds into copy (-1 where fds has none or dup fails). */
+void ve_rootfs_lxcfs_dup(const struct ve_lxcfs_fds *fds, struct ve_lxcfs_fds *copy);
 
 /* Parent side, before the VE's child is cloned: a detached copy of each file's
  * mount (open_tree OPEN_TREE_CLONE on the fd, no path lookup) into trees, for the
