@@ -53,6 +53,7 @@ struct ve_op_data {
         bool lxcfs;                    /* lxcfs is up */
         struct ve_lxcfs_fds lxcfs_fds; /* dups of its files (struct ved.lxcfs_fds) */
         bool statfsd;                  /* init runs under ve-statfsd (statfsd.h) */
+        char unenforced[128];          /* start: cgroup controllers the host does not give */
         char **addrs;                  /* its IP addresses without prefix, NULL-terminated */
         size_t n_addrs;
         const char *const *uplinks; /* the daemon's configuration: immutable */
@@ -335,6 +336,10 @@ static int cgroup_work(struct ved_op *op, struct ve_error *err)
         if (ret == 0)
                 ret =
                     ved_limits_apply(d->cg, d->instance, d->ctid, &d->limits, d->private_area, err);
+        /* Said by init_done(), on the loop: the files are looked at here. */
+        if (ret == 0 && quota_cgroup_unenforced(d->cg, d->instance, d->ctid, d->unenforced,
+                                                sizeof(d->unenforced)) < 0)
+                d->unenforced[0] = '\0';
         return ret;
 }
 
@@ -411,7 +416,6 @@ static int init_work(struct ved_op *op, struct ve_error *err)
 static int init_done(struct ved_op *op, struct ve_error *err)
 {
         struct ve_op_data *d = op->data;
-        char missing[128];
         int ret;
 
         ret = ved_store_ve_set_runtime(&op->v->store, op->ctid, d->proc.pid,
@@ -430,17 +434,14 @@ static int init_done(struct ved_op *op, struct ve_error *err)
                                 "VE %u runs without ve-statfsd: df in it shows the size of its "
                                 "file system, headroom included, not its diskspace",
                                 op->ctid);
-        if (ret == 0 &&
-            quota_cgroup_unenforced(op->v->cgroup, op->v->cfg.instance, op->ctid, missing,
-                                    sizeof(missing)) == 0 &&
-            missing[0] != '\0') {
+        if (ret == 0 && d->unenforced[0] != '\0') {
                 log_warn("VE %u: the host gives ved no cgroup controller %s: those limits "
                          "are not enforced",
-                         op->ctid, missing);
+                         op->ctid, d->unenforced);
                 ret = ved_event(op->v, "ve.degraded", op->ctid, op->id, NULL,
                                 "VE %u runs without the cgroup controllers %s: their limits are "
                                 "not enforced",
-                                op->ctid, missing);
+                                op->ctid, d->unenforced);
         }
         return ret;
 }
