@@ -358,6 +358,22 @@ static void find_mark(const char *table, const char *ifname, struct mark_search 
         }
 }
 
+/* The start of a batch on ifname's objects: checked names, the table's name,
+ * the batch opened. */
+static int begin_batch(struct batch *b, const char *instance, const char *ifname,
+                       char table[VE_NFT_TABLE_LEN], struct ve_error *err)
+{
+        int ret;
+
+        ret = check_name("instance", instance, err);
+        if (ret == 0)
+                ret = check_name("interface", ifname, err);
+        if (ret < 0)
+                return ret;
+        ve_nft_table_name(instance, table, VE_NFT_TABLE_LEN);
+        return batch_open(b, err);
+}
+
 int ve_nft_guard_install(const char *instance, const char *ifname, const uint8_t mac[6],
                          const char *const *addrs, size_t n_addrs, struct ve_error *err)
 {
@@ -368,12 +384,6 @@ int ve_nft_guard_install(const char *instance, const char *ifname, const uint8_t
         int ret;
 
         snprintf(what, sizeof(what), "guard of %s", ifname ? ifname : "");
-        ret = check_name("instance", instance, err);
-        if (ret == 0)
-                ret = check_name("interface", ifname, err);
-        if (ret < 0)
-                return ret;
-        ve_nft_table_name(instance, table, sizeof(table));
         snprintf(macs, sizeof(macs), "%02x:%02x:%02x:%02x:%02x:%02x", mac[0], mac[1], mac[2],
                  mac[3], mac[4], mac[5]);
         a = calloc(n_addrs ? n_addrs : 1, sizeof(*a));
@@ -384,7 +394,7 @@ int ve_nft_guard_install(const char *instance, const char *ifname, const uint8_t
                 if (ret < 0)
                         return ret;
         }
-        ret = batch_open(&b, err);
+        ret = begin_batch(&b, instance, ifname, table, err);
         if (ret < 0)
                 return ret;
         put_guard(b.f, table, ifname, macs, a, n_addrs);
@@ -412,19 +422,13 @@ int ve_nft_guard_addr(const char *instance, const char *ifname, bool add, const 
         struct nft_addr a;
         int ret;
 
-        ret = check_name("instance", instance, err);
+        ret = parse_addr(addr, &a, err);
         if (ret == 0)
-                ret = check_name("interface", ifname, err);
-        if (ret == 0)
-                ret = parse_addr(addr, &a, err);
+                ret = begin_batch(&b, instance, ifname, table, err);
         if (ret < 0)
                 return ret;
         snprintf(what, sizeof(what), "%s %s on the guard of %s", add ? "allow" : "forbid", a.text,
                  ifname);
-        ve_nft_table_name(instance, table, sizeof(table));
-        ret = batch_open(&b, err);
-        if (ret < 0)
-                return ret;
         /* Declaring the sets (a no-op when they exist) keeps a VE whose guard is
          * missing changeable; adding first makes deleting an absent element a no-op. */
         fprintf(b.f, "add table netdev %s\n", table);
@@ -452,16 +456,10 @@ int ve_nft_guard_remove(const char *instance, const char *ifname, struct ve_erro
         char table[VE_NFT_TABLE_LEN], what[64];
         int ret;
 
-        ret = check_name("instance", instance, err);
-        if (ret == 0)
-                ret = check_name("interface", ifname, err);
+        ret = begin_batch(&b, instance, ifname, table, err);
         if (ret < 0)
                 return ret;
         snprintf(what, sizeof(what), "remove the guard of %s", ifname);
-        ve_nft_table_name(instance, table, sizeof(table));
-        ret = batch_open(&b, err);
-        if (ret < 0)
-                return ret;
         put_remove(b.f, table, ifname);
         return batch_run(&b, what, err);
 }
@@ -472,18 +470,12 @@ int ve_nft_rate_fwd(const char *instance, const char *ifname, const char *ifb, s
         char table[VE_NFT_TABLE_LEN], what[64];
         int ret;
 
-        ret = check_name("instance", instance, err);
+        ret = ifb != NULL ? check_name_dot("interface", ifb, true, err) : 0;
         if (ret == 0)
-                ret = check_name("interface", ifname, err);
-        if (ret == 0 && ifb != NULL)
-                ret = check_name_dot("interface", ifb, true, err);
+                ret = begin_batch(&b, instance, ifname, table, err);
         if (ret < 0)
                 return ret;
         snprintf(what, sizeof(what), "rate chain of %s", ifname);
-        ve_nft_table_name(instance, table, sizeof(table));
-        ret = batch_open(&b, err);
-        if (ret < 0)
-                return ret;
         fprintf(b.f, "add table netdev %s\n", table);
         if (ifb == NULL) {
                 put_rate_remove(b.f, table, ifname);
