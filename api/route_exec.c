@@ -377,6 +377,8 @@ static void consume(struct exec_call *c, const char *data, size_t len)
         c->in_len -= off;
 }
 
+/* The client shut its end (closed, or shut its writing half: either ends the
+ * session, as an end of file read from it does). */
 static void hup_cb(uv_poll_t *h, int status, int events)
 {
         struct exec_call *c = h->data;

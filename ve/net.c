@@ -261,9 +261,7 @@ static int ctx_open(struct net_ctx *c, const char *instance, uint32_t ctid,
 /* Fill in host_idx and (with a VE socket) ve_idx; -ENODEV when missing. */
 static int ctx_find_links(struct net_ctx *c, struct ve_error *err)
 {
-        int ret;
-
-        int peer = 0;
+        int ret, peer = 0;
 
         ret = ve_netnl_ifindex_peer(&c->host, c->ifname, &peer);
         if (ret < 0)
