@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "body.h"
+#include "daemon/layers.h"
 #include "daemon/ops.h"
 #include "daemon/template_ops.h"
 #include "daemon/ved.h"
@@ -282,11 +283,34 @@ static bool template_in_use(struct ved *v, const char *name)
         return used;
 }
 
+/* A layered VE of the template (it runs on the template's image), or 0. */
+static uint32_t layered_user(struct ved *v, const char *name)
+{
+        json_t *ves = NULL, *ve;
+        uint32_t ctid = 0;
+        size_t i;
+
+        if (ved_store_ve_list(&v->store, NULL, NULL, &ves, NULL) < 0)
+                return 0;
+        json_array_foreach(ves, i, ve)
+        {
+                const char *t = json_string_value(json_object_get(ve, "ostemplate"));
+                const char *l = json_string_value(json_object_get(ve, "layout"));
+
+                if (ctid == 0 && t != NULL && l != NULL && strcmp(t, name) == 0 &&
+                    strcmp(l, "layered") == 0)
+                        ctid = (uint32_t)json_integer_value(json_object_get(ve, "ctid"));
+        }
+        json_decref(ves);
+        return ctid;
+}
+
 int route_template_delete(struct api_request *req)
 {
         const char *name = req->params[0];
         struct ve_error err = { 0 };
         json_t *t = NULL;
+        uint32_t user;
         int ret;
 
         if (ved_store_template_get(&req->v->store, name, &t, &err) < 0)
@@ -297,8 +321,18 @@ int route_template_delete(struct api_request *req)
                              "template '%s' is being cloned for a new VE: try again later", name);
                 goto fail;
         }
-        /* VEs own full clones of the golden image, so none needs it once created. */
-        if (ve_template_remove(req->v->templates_dir, name, &err) < 0 ||
+        user = layered_user(req->v, name);
+        if (user != 0) {
+                ve_error_set(&err, VE_ECONFLICT,
+                             "template '%s' is the shared layer of layered VE %u (and maybe "
+                             "others): destroy them first",
+                             name, user);
+                goto fail;
+        }
+        /* VEs of the image layout own full clones of the golden image, so none
+         * needs it once created; the layer of layered VEs (none left) goes. */
+        if (ved_layer_drop(req->v->templates_dir, name, &err) < 0 ||
+            ve_template_remove(req->v->templates_dir, name, &err) < 0 ||
             ved_begin(req->v, &err) < 0 ||
             ved_store_template_delete(&req->v->store, name, &err) < 0 ||
             ved_event(req->v, "template.removed", 0, 0, NULL, "Template %s removed", name) < 0 ||

@@ -42,6 +42,8 @@ struct ve_opt {
 static const struct ve_opt ve_opts[] = {
         { "ostemplate", "ostemplate", KIND_TEMPLATE, VE_OPT_CREATE, 0, "NAME",
           "OS template to create the VE from (required)" },
+        { "layout", "layout", KIND_TEXT, VE_OPT_CREATE, 0, "image|layered",
+          "image (default): a copy of the template; layered: the template shared" },
         { "name", "name", KIND_NAME, BOTH, 0, "NAME", "VE name, usable wherever a CTID is" },
         { "hostname", "hostname", KIND_HOSTNAME, BOTH, 0, "HOST", "hostname set in the VE" },
         { "ipadd", "ip", KIND_IPS, VE_OPT_CREATE, 0, "IP", "add an IPv4 or IPv6 address (repeat)" },

@@ -4,10 +4,13 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 
+#include "layers.h"
 #include "log.h"
 #include "runtime.h"
+#include "ve/layer.h"
 #include "ve/mount.h"
 
 static void wipe_free(char **p)
@@ -109,8 +112,48 @@ void ved_guest_config_all(const struct ved_guest_lists *l, const struct ved_secr
         };
 }
 
+int ved_guest_apply_stopped(const char *templates_dir, const char *ostemplate, bool layered,
+                            const char *private_area, const char *root,
+                            const struct ve_guest_config *c, struct ve_error *err)
+{
+        char layer[PATH_MAX];
+        int ret;
+
+        if (!layered)
+                return ve_guest_apply(private_area, c, err);
+        ret = ved_layer_get(templates_dir, ostemplate, layer, sizeof(layer), err);
+        if (ret < 0)
+                return ret;
+        if (mkdir(root, 0755) < 0 && errno != EEXIST)
+                return ve_error_errno(err, errno, "create %s", root);
+        ret = ve_layer_mount_raw(layer, private_area, root, err);
+        if (ret < 0)
+                return ret;
+        ret = ve_guest_apply(root, c, err);
+        if (umount2(root, UMOUNT_NOFOLLOW) < 0 && ret == 0)
+                ret = ve_error_errno(err, errno, "unmount %s", root);
+        return ret;
+}
+
+static bool layered(json_t *ve)
+{
+        json_t *l = json_object_get(ve, "layout");
+
+        return json_is_string(l) && strcmp(json_string_value(l), "layered") == 0;
+}
+
+/* Write into a stopped VE whose image is mounted at private_area. */
+static int apply_mounted(struct ved *v, json_t *ve, const char *root, const char *private_area,
+                         const struct ve_guest_config *c, struct ve_error *err)
+{
+        const char *name = json_string_value(json_object_get(ve, "ostemplate"));
+
+        return ved_guest_apply_stopped(v->templates_dir, name ? name : "", layered(ve),
+                                       private_area, root, c, err);
+}
+
 /* A stopped VE's image, mounted for a moment to write its secrets. */
-static int apply_stopped(struct ved *v, uint32_t ctid, const struct ve_guest_config *c,
+static int apply_stopped(struct ved *v, uint32_t ctid, json_t *ve, const struct ve_guest_config *c,
                          struct ve_error *err)
 {
         char img[PATH_MAX], root[PATH_MAX], private_area[PATH_MAX], dir[PATH_MAX / 2];
@@ -123,11 +166,11 @@ static int apply_stopped(struct ved *v, uint32_t ctid, const struct ve_guest_con
         if (mkdir(private_area, 0700) < 0 && errno != EEXIST)
                 return ve_error_errno(err, errno, "create %s", private_area);
         if (ve_is_mounted(private_area) > 0)
-                return ve_guest_apply(private_area, c, err);
+                return apply_mounted(v, ve, root, private_area, c, err);
         ret = ve_private_mount(img, private_area, NULL, 0, err);
         if (ret < 0)
                 return ret;
-        ret = ve_guest_apply(private_area, c, err);
+        ret = apply_mounted(v, ve, root, private_area, c, err);
         if (ve_private_umount(private_area, &uerr) < 0)
                 log_error("VE %u: %s", ctid, uerr.message);
         ve_error_clear(&uerr);
@@ -160,7 +203,7 @@ int ved_guest_patch(struct ved *v, uint32_t ctid, json_t *ve, json_t *changes,
                 if (ved_secrets_any(s)) {
                         c.hostname = NULL;
                         c.set_dns = c.set_net = false;
-                        ret = apply_stopped(v, ctid, &c, err);
+                        ret = apply_stopped(v, ctid, ve, &c, err);
                 }
                 ved_guest_lists_free(&l);
                 return ret < 0 ? ve_error_prefix(err, "VE %u", ctid) : 0;
@@ -170,7 +213,19 @@ int ved_guest_patch(struct ved *v, uint32_t ctid, json_t *ve, json_t *changes,
         c.set_dns = changed(changes, "nameserver") || changed(changes, "searchdomain");
         c.set_net = changed(changes, "ip");
         ved_ve_mountpoints(v, ctid, root, private_area, sizeof(root));
-        ret = ve_guest_apply(private_area, &c, err);
+        if (!layered(ve)) {
+                ret = ve_guest_apply(private_area, &c, err);
+        } else {
+                /* Through the host's view of its overlay (the VE's host ids), as its
+                 * root: the image under a running overlay is not written to. */
+                struct ve_idmap map = ved_rt_idmap(ve);
+
+                ret = ve_layer_as_ve_root(&map, err);
+                if (ret == 0) {
+                        ret = ve_guest_apply_as(root, &c, map.uid_base, map.gid_base, err);
+                        ve_layer_as_host();
+                }
+        }
         if (ret == 0 && c.hostname != NULL)
                 ret = ve_guest_sethostname_live(rt->proc.pid, c.hostname, err);
         ved_guest_lists_free(&l);

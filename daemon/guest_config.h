@@ -51,6 +51,14 @@ void ved_guest_config_all(const struct ved_guest_lists *l, const struct ved_secr
  * hostname set in its UTS namespace too. Stopped: secrets are written into its
  * image (mounted for the moment); the rest is written at its next start. Loop
  * thread, inside the PATCH's transaction: a failure leaves the record unchanged. */
+/* Apply c to a stopped VE whose image is mounted at private_area: into the image,
+ * or for a layered VE (layer.h) through an overlay of the raw layers (template's
+ * layer in templates_dir, mounted if need be, and the image) mounted on root for
+ * the while. */
+int ved_guest_apply_stopped(const char *templates_dir, const char *ostemplate, bool layered,
+                            const char *private_area, const char *root,
+                            const struct ve_guest_config *c, struct ve_error *err);
+
 int ved_guest_patch(struct ved *v, uint32_t ctid, json_t *ve, json_t *changes,
                     const struct ved_secrets *s, struct ve_error *err);
 

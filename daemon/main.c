@@ -11,6 +11,7 @@
 
 #include "api/server.h"
 #include "daemon/log.h"
+#include "daemon/layers.h"
 #include "daemon/lxcfs.h"
 #include "daemon/statfsd.h"
 #include "daemon/netplan.h"
@@ -61,6 +62,8 @@ static void shutdown_daemon(struct ved *v)
                 api_server_stop(v->api, server_stopped_cb);
         ved_usage_stop(v);
         ved_lxcfs_stop(v, !list_empty(&v->rts));
+        if (list_empty(&v->rts))
+                ved_layers_release(v->templates_dir);
         ved_statfsd_stop(v, !list_empty(&v->rts));
         ved_rt_shutdown(v);
         uv_close((uv_handle_t *)&v->sigterm, NULL);

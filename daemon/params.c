@@ -15,6 +15,8 @@ const struct ved_param ved_params[] = {
         { "name", VED_P_NAME, 0, 0, 0, "unique name of the VE" },
         { "ostemplate", VED_P_TEMPLATE, 0, 0,
           VED_PF_CREATE_ONLY | VED_PF_REQUIRED | VED_PF_NOT_NULL, "OS template" },
+        { "layout", VED_P_LAYOUT, 0, 0, VED_PF_CREATE_ONLY | VED_PF_NOT_NULL,
+          "private area: image (the template's files copied) or layered (shared)" },
         { "hostname", VED_P_HOSTNAME, 0, 0, 0, "hostname" },
         { "ip", VED_P_IPLIST, 0, 256, VED_PF_NOT_NULL, "IP addresses" },
         { "nameserver", VED_P_IPLIST, 0, 8, VED_PF_NOT_NULL, "DNS servers" },
@@ -55,6 +57,8 @@ json_t *ved_param_default(const struct ved_param *p)
                 return json_integer(120);
         if (strcmp(p->key, "init") == 0)
                 return json_string("/sbin/init");
+        if (strcmp(p->key, "layout") == 0)
+                return json_string("image");
         if (p->kind == VED_P_IPLIST || p->kind == VED_P_DOMAINS)
                 return json_array();
         return json_null();
@@ -126,6 +130,11 @@ static json_t *norm_string(const struct ved_param *p, json_t *value, struct ve_e
                 break;
         case VED_P_TEMPLATE:
                 ret = ve_check_template_name(s, err);
+                break;
+        case VED_P_LAYOUT:
+                if (strcmp(s, "image") != 0 && strcmp(s, "layered") != 0)
+                        ret = ve_error_set(err, VE_EINVAL_INPUT,
+                                           "%s must be image or layered, not '%.32s'", p->key, s);
                 break;
         case VED_P_PATH:
                 if (s[0] != '/' || strlen(s) > 255 || !printable(s) || strstr(s, "/../") ||

@@ -25,6 +25,7 @@ enum ved_param_kind {
         VED_P_DOMAINS,  /* array of search domains */
         VED_P_NETIF,    /* a bridged interface: object, or vzctl's "ifname[,mac,...]" */
         VED_P_IFNAME,   /* a host interface name */
+        VED_P_LAYOUT,   /* "image" or "layered" (ve_ops.c) */
 };
 
 enum {

@@ -84,6 +84,9 @@ static const char *const migrations[] = {
         " run_bytes_in INTEGER NOT NULL DEFAULT 0, run_bytes_out INTEGER NOT NULL DEFAULT 0,"
         " run_packets_in INTEGER NOT NULL DEFAULT 0,"
         " run_packets_out INTEGER NOT NULL DEFAULT 0);",
+        /* 4 -> 5: the private area's layout (ve_ops.c): image, or layered over the
+         * template's image shared read-only. */
+        "ALTER TABLE ves ADD COLUMN layout TEXT NOT NULL DEFAULT 'image';",
 };
 
 #define N_MIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))

@@ -19,7 +19,7 @@
 
 #include "ve/error.h"
 
-#define VED_SCHEMA_VERSION 4
+#define VED_SCHEMA_VERSION 5
 
 struct ved_store {
         sqlite3 *db;

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/mount.h>
 #include <limits.h>
 #include <poll.h>
 #include <stdio.h>
@@ -13,6 +14,7 @@
 
 #include "guest_config.h"
 #include "log.h"
+#include "layers.h"
 #include "lxcfs.h"
 #include "statfsd.h"
 #include "quota/cgroup.h"
@@ -25,6 +27,7 @@
 #include "ve/disk.h"
 #include "ve/guest.h"
 #include "ve/image.h"
+#include "ve/layer.h"
 #include "ve/mount.h"
 #include "ve/net.h"
 #include "ve/start.h"
@@ -38,6 +41,11 @@ struct ve_op_data {
         char root[PATH_MAX];         /* ves/<ctid>/root: the host's idmapped view */
         char private_area[PATH_MAX]; /* ves/<ctid>/private: the image's mount point */
         char golden[PATH_MAX];       /* templates/<name>.img */
+        char templates_dir[PATH_MAX / 2];
+        char ostemplate[160];
+        bool layered;         /* layout "layered" (ve/layer.h, layers.h) */
+        char layer[PATH_MAX]; /* start: the template's layer, mounted */
+        int layer_fd;         /* start: the VE's overlay, for the host's view */
         char instance[32];
         char hostname[256];
         char init[256];
@@ -74,6 +82,8 @@ static void free_data(void *p)
                 return;
         if (d->pidfd >= 0)
                 close(d->pidfd);
+        if (d->layer_fd >= 0)
+                close(d->layer_fd);
         ve_proc_close(&d->proc);
         ve_rootfs_lxcfs_close(&d->lxcfs_fds);
         ved_ip_list_free(d->addrs);
@@ -93,6 +103,9 @@ static void fill_from_record(struct ve_op_data *d, json_t *ve)
         copy_str(d->hostname, sizeof(d->hostname), json_object_get(ve, "hostname"));
         ved_guest_lists_fill(&d->guest, ve);
         copy_str(d->init, sizeof(d->init), json_object_get(ve, "init"));
+        copy_str(d->ostemplate, sizeof(d->ostemplate), json_object_get(ve, "ostemplate"));
+        d->layered = json_is_string(json_object_get(ve, "layout")) &&
+                     strcmp(json_string_value(json_object_get(ve, "layout")), "layered") == 0;
         d->diskspace = (uint64_t)json_integer_value(json_object_get(ve, "diskspace"));
         d->diskinodes = (uint64_t)json_integer_value(json_object_get(ve, "diskinodes"));
         d->stop_timeout = (unsigned)json_integer_value(json_object_get(ve, "stop_timeout"));
@@ -113,6 +126,7 @@ static int prepare(struct ved_op *op, struct ve_error *err)
         op->data = d;
         op->free_data = free_data;
         d->pidfd = -EBADF;
+        d->layer_fd = -EBADF;
         d->proc.pidfd = d->proc.console_fd = d->proc.statfs_fd = -EBADF;
         d->ctid = op->ctid;
         ved_ve_dir(v, op->ctid, d->dir, sizeof(d->dir));
@@ -138,6 +152,7 @@ static int prepare(struct ved_op *op, struct ve_error *err)
         d->net = ved_netplan_new(v, ve);
         snprintf(d->golden, sizeof(d->golden), "%s/%s.img", v->templates_dir,
                  json_string_value(json_object_get(ve, "ostemplate")));
+        snprintf(d->templates_dir, sizeof(d->templates_dir), "%s", v->templates_dir);
         json_decref(ve);
         rt = ved_rt_find(v, op->ctid);
         if (rt != NULL && !rt->exited) {
@@ -174,9 +189,18 @@ static int create_private_work(struct ved_op *op, struct ve_error *err)
 {
         struct ve_op_data *d = op->data;
 
+        char base[PATH_MAX];
+        int ret;
+
         if (mkdir(d->dir, 0700) < 0 && errno != EEXIST)
                 return ve_error_errno(err, errno, "create %s", d->dir);
-        return ve_private_create(d->golden, d->img, d->diskspace, d->diskinodes, err);
+        if (!d->layered)
+                return ve_private_create(d->golden, d->img, d->diskspace, d->diskinodes, err);
+        /* Its own image holds only its changes: an empty one, with upper/ and work/. */
+        ret = ved_layer_base(d->templates_dir, base, sizeof(base), err);
+        if (ret == 0)
+                ret = ve_private_create(base, d->img, d->diskspace, d->diskinodes, err);
+        return ret;
 }
 
 static int create_finish(struct ved_op *op, struct ve_error *err)
@@ -271,7 +295,8 @@ static int create_guest_work(struct ved_op *op, struct ve_error *err)
         if (ret < 0)
                 return ret;
         ved_guest_config_all(&d->guest, &d->secrets, &c);
-        ret = ve_guest_apply(d->private_area, &c, err);
+        ret = ved_guest_apply_stopped(d->templates_dir, d->ostemplate, d->layered, d->private_area,
+                                      d->root, &c, err);
         if (ve_private_umount(d->private_area, &uerr) < 0 && ret == 0)
                 ret = ve_error_set(err, uerr.code, "%s", uerr.message);
         ve_error_clear(&uerr);
@@ -318,6 +343,13 @@ static int mount_work(struct ved_op *op, struct ve_error *err)
                 if (ret < 0)
                         return ret;
         }
+        if (d->layered) {
+                int ret =
+                    ved_layer_get(d->templates_dir, d->ostemplate, d->layer, sizeof(d->layer), err);
+
+                if (ret < 0)
+                        return ret;
+        }
         /* The disk limit lives in the mount (ext4's reserved clusters): set it on
          * every start. */
         return ve_disk_limits_apply(d->private_area, d->diskspace, d->diskinodes, err);
@@ -354,7 +386,36 @@ static int config_work(struct ved_op *op, struct ve_error *err)
         /* Hostname, DNS, the network file of its family and a machine id of its
          * own, as the record says (guest.h). */
         ved_guest_config_all(&d->guest, NULL, &c);
-        return ve_guest_apply(d->private_area, &c, err);
+        return ved_guest_apply_stopped(d->templates_dir, d->ostemplate, d->layered, d->private_area,
+                                       d->root, &c, err);
+}
+
+/* A layered VE's root (ve_start_config.root_cb): its overlay, and a clone of it
+ * for the host's view, made now: once the child has attached the overlay in its
+ * own mount namespace, it can no longer be cloned from here (EINVAL). */
+static int layered_root(pid_t pid, void *data, struct ve_error *err)
+{
+        struct ve_op_data *d = data;
+        int fd;
+
+        fd = ve_layer_make_idmapped(d->layer, d->private_area, pid, &d->idmap, err);
+        if (fd < 0)
+                return fd;
+        d->layer_fd = open_tree(fd, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
+        if (d->layer_fd < 0) {
+                close(fd);
+                return ve_error_errno(err, errno, "clone the overlay of VE %u", d->ctid);
+        }
+        return fd;
+}
+
+/* The host's view of a layered VE: the clone of its overlay at ves/<ctid>/root. */
+static int attach_view(struct ve_op_data *d, struct ve_error *err)
+{
+        if (move_mount(d->layer_fd, "", AT_FDCWD, d->root, MOVE_MOUNT_F_EMPTY_PATH) < 0)
+                return ve_error_errno(err, errno, "mount the view of VE %u on %s", d->ctid,
+                                      d->root);
+        return 0;
 }
 
 /* While the VE's init is being set up (ve_start_config.ready_cb): the host's view
@@ -370,7 +431,8 @@ static int ready_cb(pid_t pid, void *data, struct ve_error *err)
 
         clock_gettime(CLOCK_MONOTONIC, &t0);
         if (ve_is_mounted(d->root) <= 0)
-                ret = ve_idmap_mount_view(d->private_area, d->root, pid, err);
+                ret = d->layered ? attach_view(d, err)
+                                 : ve_idmap_mount_view(d->private_area, d->root, pid, err);
         if (ret == 0)
                 ret = ved_netplan_setup(d->net, pid, err);
         clock_gettime(CLOCK_MONOTONIC, &t1);
@@ -398,6 +460,8 @@ static int init_work(struct ved_op *op, struct ve_error *err)
                 .statfsd = statfsd,
                 .ready_cb = ready_cb,
                 .ready_data = d,
+                .root_cb = d->layered ? layered_root : NULL,
+                .root_data = d,
         };
 
         if (strcmp(quota_cgroup_name(d->cg), "v2") == 0) {

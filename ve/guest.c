@@ -108,6 +108,11 @@ struct owner {
         gid_t gid;
 };
 
+/* The owner of files made anew: guest root (0:0) on a root that shows guest ids;
+ * the VE root's host ids on one that shows those (ve_guest_apply_as()). */
+static __thread uid_t new_uid;
+static __thread gid_t new_gid;
+
 static int replace_at(int dirfd, const char *name, const char *path, const char *content,
                       size_t len, const struct owner *o, struct ve_error *err)
 {
@@ -139,7 +144,7 @@ int ve_guest_write_file(const char *root, const char *path, const char *content,
                         mode_t mode, struct ve_error *err)
 {
         _cleanup_close_ int dirfd = -EBADF;
-        struct owner o = { mode, 0, 0 };
+        struct owner o = { mode, new_uid, new_gid };
         const char *name;
 
         dirfd = open_parent(root, path, &name, err);
@@ -251,7 +256,7 @@ int ve_guest_set_block(const char *root, const char *path, const char *tag, cons
 {
         _cleanup_close_ int dirfd = -EBADF;
         _cleanup_free_ char *old = NULL, *new = NULL;
-        struct owner o = { mode, 0, 0 };
+        struct owner o = { mode, new_uid, new_gid };
         const char *name;
         int ret;
 
@@ -360,7 +365,7 @@ static int set_password(const char *root, const char *user, const char *hash, st
 {
         _cleanup_close_ int dirfd = -EBADF;
         _cleanup_free_ char *old = NULL, *new = NULL;
-        struct owner o = { 0640, 0, 0 };
+        struct owner o = { 0640, new_uid, new_gid };
         size_t ulen = strlen(user);
         const char *line = NULL, *eol, *rest;
         long days = (long)(time(NULL) / 86400);
@@ -418,7 +423,7 @@ static int set_machine_id(const char *root, struct ve_error *err)
 {
         _cleanup_close_ int dirfd = -EBADF;
         _cleanup_free_ char *old = NULL;
-        struct owner o = { 0444, 0, 0 };
+        struct owner o = { 0444, new_uid, new_gid };
         unsigned char id[16];
         char text[34];
         int ret;
@@ -435,7 +440,7 @@ static int set_machine_id(const char *root, struct ve_error *err)
                 snprintf(text + 2 * i, 3, "%02x", id[i]);
         text[32] = '\n';
         text[33] = '\0';
-        o = (struct owner){ 0444, 0, 0 };
+        o = (struct owner){ 0444, new_uid, new_gid };
         return replace_at(dirfd, "machine-id", "/etc/machine-id", text, 33, &o, err);
 }
 
@@ -483,6 +488,19 @@ static void free_crypt_data(struct crypt_data **p)
                 explicit_bzero(*p, sizeof(**p));
                 free(*p);
         }
+}
+
+int ve_guest_apply_as(const char *root, const struct ve_guest_config *c, uid_t uid, gid_t gid,
+                      struct ve_error *err)
+{
+        int ret;
+
+        new_uid = uid;
+        new_gid = gid;
+        ret = ve_guest_apply(root, c, err);
+        new_uid = 0;
+        new_gid = 0;
+        return ret;
 }
 
 int ve_guest_hash_password(const char *userpasswd, char **user, char **hash, struct ve_error *err)

@@ -69,6 +69,12 @@ struct ve_guest_config {
  * and says which file. VE_EINVAL_INPUT when the user has no /etc/shadow line. */
 int ve_guest_apply(const char *root, const struct ve_guest_config *c, struct ve_error *err);
 
+/* The same on a root that shows the VE's host ids (a layered VE's overlay, seen
+ * from the host): files made anew belong to uid:gid, the VE root's host ids. The
+ * caller runs with those as its fsuid and fsgid (ve_layer_as_ve_root()). */
+int ve_guest_apply_as(const char *root, const struct ve_guest_config *c, uid_t uid, gid_t gid,
+                      struct ve_error *err);
+
 /* Replace file `path` (absolute inside the VE) under the host directory root with
  * content, mode mode, owned by root. The parent directory must exist. */
 int ve_guest_write_file(const char *root, const char *path, const char *content, size_t len,

@@ -178,7 +178,8 @@ static int join_and_go(const struct ve_start_config *cfg, pid_t pid, int sock, s
                 ret = ve_idmap_write(pid, &cfg->idmap, err);
                 if (ret < 0)
                         return ret;
-                tree = ve_idmap_clone_root(cfg->rootfs, pid, err);
+                tree = cfg->root_cb != NULL ? cfg->root_cb(pid, cfg->root_data, err)
+                                            : ve_idmap_clone_root(cfg->rootfs, pid, err);
                 if (tree < 0)
                         return tree;
         }

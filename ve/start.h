@@ -75,6 +75,12 @@ struct ve_start_config {
          * is killed and the start fails. NULL: nothing to wait for. */
         int (*ready_cb)(pid_t pid, void *data, struct ve_error *err);
         void *ready_data;
+        /* With a user namespace: the VE's root as a detached mount (an fd the
+         * child attaches over rootfs), made once the child's maps are written;
+         * NULL: an idmapped clone of the mount at rootfs (ve_idmap_clone_root()).
+         * A layered VE's overlay (layer.h). */
+        int (*root_cb)(pid_t pid, void *data, struct ve_error *err);
+        void *root_data;
 };
 
 /* A running VE init as the daemon holds it. */

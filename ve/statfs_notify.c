@@ -209,14 +209,16 @@ static int resolve_fd(struct call *c, int *target)
 static int answer(int listener, struct call *c)
 {
         _cleanup_close_ int target = -EBADF;
-        struct statfs sfs;
-        struct stat st;
+        struct statfs sfs, root_sfs;
         uint64_t buf = c->req->data.args[1];
         int ret;
 
         if (c->req->data.arch != AUDIT_ARCH_X86_64)
                 return PASS;
-        if (fstat(c->root, &c->root_st) < 0)
+        /* The VE's root: its image's ext4, or the overlay of a layered VE (layer.h),
+         * whose statfs is its own image's. */
+        if (fstat(c->root, &c->root_st) < 0 || fstatfs(c->root, &root_sfs) < 0 ||
+            (root_sfs.f_type != EXT4_SUPER_MAGIC && root_sfs.f_type != OVERLAYFS_SUPER_MAGIC))
                 return PASS;
         if (c->req->data.nr == __NR_statfs)
                 ret = resolve_path(c, &target);
@@ -226,9 +228,10 @@ static int answer(int listener, struct call *c)
                 ret = PASS;
         if (ret != 0)
                 return ret;
-        if (fstat(target, &st) < 0 || st.st_dev != c->root_st.st_dev)
-                return PASS;
-        if (fstatfs(target, &sfs) < 0 || sfs.f_type != EXT4_SUPER_MAGIC)
+        /* On the root's file system: the same type and id (an overlay's files
+         * show their layers' st_dev, its statfs is the overlay's). */
+        if (fstatfs(target, &sfs) < 0 || sfs.f_type != root_sfs.f_type ||
+            memcmp(&sfs.f_fsid, &root_sfs.f_fsid, sizeof(sfs.f_fsid)) != 0)
                 return PASS;
         ve_statfs_transform(&sfs);
         /* Everything of /proc/<pid> was opened before this check, so it is the

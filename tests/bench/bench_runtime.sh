@@ -19,6 +19,8 @@
 #   BENCH_INSTANCE  ved's --instance (default vbench, or vb<pid> when vbench is in use)
 #   BENCH_EXECS     execs timed per VE and per way (default 5)
 #   BENCH_NO_LXC    1 skips LXC (ved's figures only)
+#   BENCH_LAYOUT    ved's VEs' layout: image (default) or layered (the template
+#                   shared read-only: ve/layer.h)
 #   BENCH_RESULTS   a directory to keep the raw samples in (one file per figure)
 #   TMPDIR          where the temporary directory goes (default /var/tmp: VE images
 #                   are loop-mounted files, so not a tmpfs)
@@ -30,6 +32,7 @@ VED_BIN=$BUILD/bin/ved
 VECTL_BIN=$BUILD/bin/vectl
 N=${1:-20}
 EXECS=${BENCH_EXECS:-5}
+LAYOUT=${BENCH_LAYOUT:-image}
 CTID0=1000 # VEs are CTID0+1 .. CTID0+N
 
 if [ "$(id -u)" != 0 ]; then
@@ -341,7 +344,8 @@ bench_ved()
         for i in $(seq "$N"); do
                 ctid=$((CTID0 + i))
                 VES_MADE+=("$ctid")
-                if timed ved.create vectl create "$ctid" --ostemplate busybox >/dev/null 2>&1; then
+                if timed ved.create vectl create "$ctid" --ostemplate busybox --layout "$LAYOUT" \
+                        >/dev/null 2>&1; then
                         ctids+=("$ctid")
                 else
                         echo "  create $ctid failed" >&2
@@ -539,7 +543,7 @@ report()
                 us "$t0" "$t1" >>"$R/timer"
         done
         echo
-        echo "ved $(git -C "$REPO" describe --always --dirty 2>/dev/null) vs LXC" \
+        echo "ved $(git -C "$REPO" describe --always --dirty 2>/dev/null) (layout $LAYOUT) vs LXC" \
                 "$( (lxc-start --version) 2>/dev/null || echo -); $N VEs; kernel $(uname -r);" \
                 "$(nproc) CPUs; cgroup $([ "$MEMCG" = /sys/fs/cgroup ] && echo v2 || echo v1)"
         echo "medians; each interval includes ~$(ms "$(median "$R/timer")") of timer overhead"
@@ -562,7 +566,8 @@ report()
                 printf '%s=%s ' "$f" "$(count "$R/$f")"; done)"
         echo "start: from the start request until an exec of true in the VE succeeds" \
                 "(vectl start + vectl exec; POST state + POST exec; lxc-start -d + lxc-attach)"
-        echo "create: ved clones the golden image (vectl create, 2G diskspace);" \
+        echo "create: ved clones the golden image (vectl create, 2G diskspace; layout $LAYOUT:" \
+                "layered clones an empty image and shares the template's read-only);" \
                 "LXC: cp -a of the rootfs + config (privileged container, no user namespace)"
         echo "exec true (HTTP r/t): the same requests timed by curl itself (-w time_total)," \
                 "without starting a process: the daemon's own latency"

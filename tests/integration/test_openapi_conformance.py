@@ -636,7 +636,7 @@ SAMPLES = {
     "nameserver": ["192.0.2.53"], "searchdomain": ["example.com"], "onboot": True,
     "ram": "256M", "swap": 134217728, "cpus": 2, "cpulimit": "50%", "cpuunits": "1000",
     "numproc": 100, "diskspace": "1G", "diskinodes": 100000, "iolimit": "10M",
-    "iopslimit": 100, "rate": 10, "stop_timeout": 30, "init": "/sbin/init",
+    "iopslimit": 100, "rate": 10, "stop_timeout": 30, "init": "/sbin/init", "layout": "layered",
     "description": "sample", "ipadd": ["192.0.2.61"], "ipdel": ["192.0.2.61"],
     "netif": "eth0,02:00:00:00:01:70", "bridge": "br170",
     "userpasswd": "root:conformance-Pass1",

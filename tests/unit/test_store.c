@@ -347,6 +347,7 @@ static const char *const down[] = {
         "DROP INDEX ves_idmap_base; ALTER TABLE ves DROP COLUMN idmap_base;",
         "DROP TABLE traffic; ALTER TABLE ves DROP COLUMN bridge;"
         "ALTER TABLE ves DROP COLUMN netif;",
+        "ALTER TABLE ves DROP COLUMN layout;",
 };
 _Static_assert(sizeof(down) / sizeof(down[0]) == VED_SCHEMA_VERSION,
                "add the inverse of the new migration to down[]");
