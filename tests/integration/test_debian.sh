@@ -14,6 +14,7 @@
 INSTANCE=db$(($$ % 100000))
 CT=301
 BB=302
+LY=303
 PASSWORD='Tr0ub4dor&3 horse'
 KEYDIR=$T/keys
 
@@ -233,6 +234,24 @@ if ensure_template; then
 else
         fail "the busybox template is there"
 fi
+
+begin_case "a layered Debian VE: systemd runs on the template shared read-only"
+OUT=$(vectl create "$LY" --ostemplate "$DEBIAN_TEMPLATE" --layout layered --hostname ly.example \
+        --diskspace 2G 2>&1)
+assert_eq "$?" 0 "create --layout layered: $OUT"
+# Its own image holds an empty ext4, not the 179 MB of the template's files.
+check "the layered VE's image takes under 10 MB on the host" \
+        test "$(du -k "$STATE_DIR/ves/$LY/root.img" | cut -f1)" -lt 10240
+start_systemd_ve "$LY"
+ve_run "$LY" sh -c 'hostname; df -k / | tail -n1'
+assert_match "$OUT" $'^ly.example\n[^ ]+ +2097152 ' "hostname and df's size (2G)"
+OUT=$(vectl stop "$LY" 2>&1 && vectl destroy "$LY" 2>&1)
+assert_eq "$?" 0 "stop and destroy: $OUT"
+# VE $CT has a copy of its own: removing the template takes its layer away too.
+OUT=$(vectl template remove "$DEBIAN_TEMPLATE" 2>&1)
+assert_eq "$?" 0 "template remove once no layered VE uses it: $OUT"
+check "the template's layer is unmounted" \
+        bash -c "! findmnt '$STATE_DIR/templates/$DEBIAN_TEMPLATE.layer' >/dev/null"
 
 begin_case "destroy leaves nothing on the host"
 OUT=$(vectl destroy "$CT" 2>&1)
