@@ -186,6 +186,26 @@ static int join_and_go(const struct ve_start_config *cfg, pid_t pid, int sock, s
         return ve_child_send_go_fd(sock, tree, err);
 }
 
+/* The parent's own setup (ready_cb) failed: a child that failed on its own
+ * meanwhile (its VE's root refused, say) made it fail, as its pid's /proc went
+ * away; its own report says why, and replaces ret's message. The child is killed
+ * first, so a child waiting for its go reports nothing. */
+static int child_reason(int sock, int pidfd, int ret, struct ve_error *err)
+{
+        struct ve_child_result res = { .fd = -EBADF };
+        struct ve_error cerr = { 0 };
+
+        ve_pidfd_send_signal(pidfd, SIGKILL);
+        if (ve_child_collect(sock, &res, &cerr) == 0 && res.failed) {
+                ve_error_clear(err);
+                ret = ve_child_error(&res.err, err);
+        }
+        if (res.fd >= 0)
+                close(res.fd);
+        ve_error_clear(&cerr);
+        return ret;
+}
+
 /* Until init's execve; *statfs_fd gets the copy of its statfs listener, the only
  * fd a start child reports. */
 static int wait_exec(int sock, int *statfs_fd, struct ve_error *err)
@@ -283,6 +303,8 @@ static int start(const struct ve_start_config *cfg, struct ve_proc *out, struct 
                 ret = cfg->ready_cb(pid, cfg->ready_data, err);
                 if (ret == 0)
                         ve_child_send_go(psock, NULL);
+                else
+                        ret = child_reason(psock, pidfd, ret, err);
         }
         if (ret == 0)
                 ret = wait_exec(psock, &out->statfs_fd, err);
