@@ -10,6 +10,7 @@ static const struct list_field fields[] = {
         { "name", "NAME", "name", LIST_TEXT, "VE name" },
         { "status", "STATUS", "state", LIST_TEXT, "state: running, stopped, ..." },
         { "ostemplate", "OSTEMPLATE", "ostemplate", LIST_TEXT, "OS template" },
+        { "layout", "LAYOUT", "layout", LIST_TEXT, "private area: image or layered" },
         { "hostname", "HOSTNAME", "hostname", LIST_TEXT, "hostname" },
         { "ip", "IP_ADDR", "ip", LIST_LIST, "IP addresses" },
         { "numproc", "NPROC", "usage.processes.current", LIST_INT,

@@ -2,7 +2,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <sys/mount.h>
 #include <limits.h>
 #include <poll.h>
 #include <stdio.h>
@@ -13,8 +12,8 @@
 #include <unistd.h>
 
 #include "guest_config.h"
-#include "log.h"
 #include "layers.h"
+#include "log.h"
 #include "lxcfs.h"
 #include "statfsd.h"
 #include "quota/cgroup.h"
@@ -188,7 +187,6 @@ static int teardown(struct ve_op_data *d, bool removing, struct ve_error *err)
 static int create_private_work(struct ved_op *op, struct ve_error *err)
 {
         struct ve_op_data *d = op->data;
-
         char base[PATH_MAX];
         int ret;
 

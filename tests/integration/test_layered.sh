@@ -63,6 +63,11 @@ api GET /v1/ves/201
 assert_json .layout layered
 api GET /v1/ves/202
 assert_json .layout layered
+assert_match "$(vectl list -a -o ctid,layout 2>&1)" $'201 +layered\n +202 +layered' "vectl list -o layout"
+OUT=$(vectl set 201 --layout image 2>&1)
+assert_ne "$?" 0 "vectl set --layout ($OUT)"
+api PATCH /v1/ves/201 '{"layout":"image"}'
+assert_error 400
 # The template's busybox alone is 1.9 MB; the VE's image holds an empty ext4.
 check "201's image holds none of the template's files" \
         test "$(du -k "$STATE_DIR/ves/201/root.img" | cut -f1)" -lt \
