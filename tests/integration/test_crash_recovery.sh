@@ -276,6 +276,49 @@ else
 fi
 assert_consistent
 
+# --- a layered VE (ve/layer.h) ---------------------------------------------
+
+begin_case "crash at create:private of a layered VE: the half-created VE is removed"
+crash_daemon create:private || fail "ved starts with the hook"
+request_op POST /v1/ves "{\"ctid\":105,\"ostemplate\":\"$TEMPLATE\",\"layout\":\"layered\"}"
+assert_ne "$OP" "" "create 105 accepted"
+expect_crash_and_restart create:private
+assert_resolved "$OP"
+assert_ve_gone 105
+assert_consistent
+
+begin_case "setup: layered VE 104 created (stopped)"
+check "create 104" run_op POST /v1/ves \
+        "{\"ctid\":104,\"ostemplate\":\"$TEMPLATE\",\"layout\":\"layered\",\"hostname\":\"c104\"}"
+
+# config mounts the layers' overlay on ves/104/root for the guest's files, init
+# makes the VE's own overlay and the host's view of it.
+for step in mount config init; do
+        begin_case "crash at start:$step of layered VE 104: really running or really stopped"
+        bring_to 104 stopped || fail "VE 104 stopped before the crash"
+        crash_daemon "start:$step" || fail "ved starts with the hook"
+        request_op POST /v1/ves/104/state '{"action":"start"}'
+        assert_ne "$OP" "" "start 104 accepted"
+        expect_crash_and_restart "start:$step"
+        assert_resolved "$OP"
+        echo "   (VE 104 is $(ve_state 104) after the recovery)"
+        assert_match "$(ve_state 104)" '^(running|stopped)$' "VE 104's state"
+        assert_consistent
+        check "start 104" bring_to 104 running
+        check "exec in 104" exec_works 104
+        assert_eq "$(findmnt -n -o FSTYPE "$STATE_DIR/ves/104/root")" overlay "the host's view of 104"
+done
+
+begin_case "crash at destroy:private of running layered VE 104 (force): the VE is gone"
+crash_daemon destroy:private || fail "ved starts with the hook"
+check "start 104" bring_to 104 running
+request_op DELETE '/v1/ves/104?force=true'
+assert_ne "$OP" "" "destroy 104 accepted"
+expect_crash_and_restart destroy:private
+assert_resolved "$OP"
+assert_ve_gone 104
+assert_consistent
+
 begin_case "at the end: a VE can still be created, started and destroyed; nothing left"
 check "create 103" run_op POST /v1/ves "{\"ctid\":103,\"ostemplate\":\"$TEMPLATE\"}"
 check "start 103" bring_to 103 running

@@ -449,10 +449,12 @@ ve_init_pid()
 # host_leftovers [CTID...]: prints, one a line, what the host still holds for this
 # test: loop devices backed by files under $STATE_DIR, mounts under $STATE_DIR, and
 # the instance's cgroup directories; with CTIDs, only what belongs to those VEs
-# (files under ves/CTID/ and their cgroups). Prints nothing when all is clean.
+# (files under ves/CTID/ and their cgroups). While the daemon runs, its lxcfs and
+# the templates' shared layers (templates/<name>.layer, for layered VEs) are not
+# counted. Prints nothing when all is clean.
 host_leftovers()
 {
-        local ctid d
+        local ctid d t
         local -a prefixes=()
 
         if [ $# -gt 0 ]; then
@@ -462,12 +464,18 @@ host_leftovers()
         else
                 prefixes=("$STATE_DIR/")
         fi
+        # The daemon's own lxcfs and its templates' shared layers (layered VEs) are
+        # no VE's, while the daemon runs.
+        t=$(ved_running && echo "$STATE_DIR/templates/")
         for d in "${prefixes[@]}"; do
                 losetup --list --noheadings --output NAME,BACK-FILE 2>/dev/null |
-                        awk -v s="$d" 'index($2, s) == 1 { print "loop device: " $1 " " $2 }'
-                # The daemon's own lxcfs is not a VE's, while the daemon runs.
-                awk -v s="$d" -v l="$(ved_running && echo "$STATE_DIR/lxcfs")" \
-                        'index($5 "/", s) == 1 && $5 != l { print "mount: " $5 }' /proc/self/mountinfo
+                        awk -v s="$d" -v t="$t" 'index($2, s) == 1 &&
+                                !(t != "" && index($2, t) == 1 && $2 ~ /\.img$/) {
+                                print "loop device: " $1 " " $2 }'
+                awk -v s="$d" -v l="$(ved_running && echo "$STATE_DIR/lxcfs")" -v t="$t" \
+                        'index($5 "/", s) == 1 && $5 != l &&
+                        !(t != "" && index($5, t) == 1 && $5 ~ /\.layer$/) { print "mount: " $5 }' \
+                        /proc/self/mountinfo
         done
         if [ $# -gt 0 ]; then
                 for ctid in "$@"; do
