@@ -295,10 +295,8 @@ static uint32_t layered_user(struct ved *v, const char *name)
         json_array_foreach(ves, i, ve)
         {
                 const char *t = json_string_value(json_object_get(ve, "ostemplate"));
-                const char *l = json_string_value(json_object_get(ve, "layout"));
 
-                if (ctid == 0 && t != NULL && l != NULL && strcmp(t, name) == 0 &&
-                    strcmp(l, "layered") == 0)
+                if (ctid == 0 && t != NULL && strcmp(t, name) == 0 && ved_layered(ve))
                         ctid = (uint32_t)json_integer_value(json_object_get(ve, "ctid"));
         }
         json_decref(ves);

@@ -135,20 +135,13 @@ int ved_guest_apply_stopped(const char *templates_dir, const char *ostemplate, b
         return ret;
 }
 
-static bool layered(json_t *ve)
-{
-        json_t *l = json_object_get(ve, "layout");
-
-        return json_is_string(l) && strcmp(json_string_value(l), "layered") == 0;
-}
-
 /* Write into a stopped VE whose image is mounted at private_area. */
 static int apply_mounted(struct ved *v, json_t *ve, const char *root, const char *private_area,
                          const struct ve_guest_config *c, struct ve_error *err)
 {
         const char *name = json_string_value(json_object_get(ve, "ostemplate"));
 
-        return ved_guest_apply_stopped(v->templates_dir, name ? name : "", layered(ve),
+        return ved_guest_apply_stopped(v->templates_dir, name ? name : "", ved_layered(ve),
                                        private_area, root, c, err);
 }
 
@@ -213,18 +206,14 @@ int ved_guest_patch(struct ved *v, uint32_t ctid, json_t *ve, json_t *changes,
         c.set_dns = changed(changes, "nameserver") || changed(changes, "searchdomain");
         c.set_net = changed(changes, "ip");
         ved_ve_mountpoints(v, ctid, root, private_area, sizeof(root));
-        if (!layered(ve)) {
+        if (!ved_layered(ve)) {
                 ret = ve_guest_apply(private_area, &c, err);
         } else {
                 /* Through the host's view of its overlay (the VE's host ids), as its
                  * root: the image under a running overlay is not written to. */
                 struct ve_idmap map = ved_rt_idmap(ve);
 
-                ret = ve_layer_as_ve_root(&map, err);
-                if (ret == 0) {
-                        ret = ve_guest_apply_as(root, &c, map.uid_base, map.gid_base, err);
-                        ve_layer_as_host();
-                }
+                ret = ve_guest_apply_as(root, &c, &map, err);
         }
         if (ret == 0 && c.hostname != NULL)
                 ret = ve_guest_sethostname_live(rt->proc.pid, c.hostname, err);

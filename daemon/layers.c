@@ -23,6 +23,13 @@ static pthread_mutex_t layer_lock = PTHREAD_MUTEX_INITIALIZER;
 #define BASE_NAME ".layered.img"
 #define BASE_SIZE (64ull << 20) /* grown to the VE's size by ve_private_create() */
 
+bool ved_layered(json_t *ve)
+{
+        json_t *l = json_object_get(ve, "layout");
+
+        return json_is_string(l) && strcmp(json_string_value(l), "layered") == 0;
+}
+
 void ved_layer_path(const char *templates_dir, const char *name, char *buf, size_t len)
 {
         snprintf(buf, len, "%s/%s.layer", templates_dir, name);

@@ -6,9 +6,14 @@
 #ifndef VED_LAYERS_H
 #define VED_LAYERS_H
 
+#include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "ve/error.h"
+
+/* Whether a VE record's layout is "layered". */
+bool ved_layered(json_t *ve);
 
 /* templates/<name>.layer into buf (len bytes). */
 void ved_layer_path(const char *templates_dir, const char *name, char *buf, size_t len);

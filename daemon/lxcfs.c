@@ -278,18 +278,20 @@ static void restart_done(uv_work_t *w, int status)
 
 void ved_lxcfs_check(struct ved *v)
 {
+        char dir[PATH_MAX], pidfile[PATH_MAX], logfile[PATH_MAX];
         struct restart *rs;
 
         if (!v->lxcfs_up || v->lxcfs_restarting)
                 return; /* not installed or never came up: no retry loop */
+        paths(v, dir, pidfile, logfile, sizeof(dir));
+        if (ved_pidfile_alive(pidfile, "lxcfs") > 0)
+                return;
         rs = calloc(1, sizeof(*rs));
         if (rs == NULL)
                 return;
-        paths(v, rs->dir, rs->pidfile, rs->logfile, sizeof(rs->dir));
-        if (ved_pidfile_alive(rs->pidfile, "lxcfs") > 0) {
-                free(rs);
-                return;
-        }
+        memcpy(rs->dir, dir, sizeof(dir));
+        memcpy(rs->pidfile, pidfile, sizeof(pidfile));
+        memcpy(rs->logfile, logfile, sizeof(logfile));
         log_warn("lxcfs at %s is gone; starting it again", rs->dir);
         rs->v = v;
         if (uv_queue_work(v->loop, &rs->work, restart_work, restart_done) < 0) {

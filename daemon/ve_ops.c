@@ -45,7 +45,7 @@ struct ve_op_data {
         char ostemplate[160];
         bool layered;         /* layout "layered" (ve/layer.h, layers.h) */
         char layer[PATH_MAX]; /* start: the template's layer, mounted */
-        int layer_fd;         /* start: the VE's overlay, for the host's view */
+        int view_fd;          /* start: a clone of the VE's overlay, the host's view */
         char instance[32];
         char hostname[256];
         char init[256];
@@ -82,8 +82,8 @@ static void free_data(void *p)
                 return;
         if (d->pidfd >= 0)
                 close(d->pidfd);
-        if (d->layer_fd >= 0)
-                close(d->layer_fd);
+        if (d->view_fd >= 0)
+                close(d->view_fd);
         ve_proc_close(&d->proc);
         ve_rootfs_lxcfs_close(&d->lxcfs_fds);
         ved_ip_list_free(d->addrs);
@@ -104,8 +104,7 @@ static void fill_from_record(struct ve_op_data *d, json_t *ve)
         ved_guest_lists_fill(&d->guest, ve);
         copy_str(d->init, sizeof(d->init), json_object_get(ve, "init"));
         copy_str(d->ostemplate, sizeof(d->ostemplate), json_object_get(ve, "ostemplate"));
-        d->layered = json_is_string(json_object_get(ve, "layout")) &&
-                     strcmp(json_string_value(json_object_get(ve, "layout")), "layered") == 0;
+        d->layered = ved_layered(ve);
         d->diskspace = (uint64_t)json_integer_value(json_object_get(ve, "diskspace"));
         d->diskinodes = (uint64_t)json_integer_value(json_object_get(ve, "diskinodes"));
         d->stop_timeout = (unsigned)json_integer_value(json_object_get(ve, "stop_timeout"));
@@ -126,7 +125,7 @@ static int prepare(struct ved_op *op, struct ve_error *err)
         op->data = d;
         op->free_data = free_data;
         d->pidfd = -EBADF;
-        d->layer_fd = -EBADF;
+        d->view_fd = -EBADF;
         d->proc.pidfd = d->proc.console_fd = d->proc.statfs_fd = -EBADF;
         d->ctid = op->ctid;
         ved_ve_dir(v, op->ctid, d->dir, sizeof(d->dir));
@@ -400,8 +399,8 @@ static int layered_root(pid_t pid, void *data, struct ve_error *err)
         fd = ve_layer_make_idmapped(d->layer, d->private_area, pid, &d->idmap, err);
         if (fd < 0)
                 return fd;
-        d->layer_fd = open_tree(fd, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
-        if (d->layer_fd < 0) {
+        d->view_fd = open_tree(fd, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
+        if (d->view_fd < 0) {
                 close(fd);
                 return ve_error_errno(err, errno, "clone the overlay of VE %u", d->ctid);
         }
@@ -411,7 +410,7 @@ static int layered_root(pid_t pid, void *data, struct ve_error *err)
 /* The host's view of a layered VE: the clone of its overlay at ves/<ctid>/root. */
 static int attach_view(struct ve_op_data *d, struct ve_error *err)
 {
-        if (move_mount(d->layer_fd, "", AT_FDCWD, d->root, MOVE_MOUNT_F_EMPTY_PATH) < 0)
+        if (move_mount(d->view_fd, "", AT_FDCWD, d->root, MOVE_MOUNT_F_EMPTY_PATH) < 0)
                 return ve_error_errno(err, errno, "mount the view of VE %u on %s", d->ctid,
                                       d->root);
         return 0;

@@ -18,6 +18,7 @@
 
 #include "child.h"
 #include "cleanup.h"
+#include "layer.h"
 #include "net.h"
 
 #define IN_ROOT (RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV)
@@ -490,16 +491,20 @@ static void free_crypt_data(struct crypt_data **p)
         }
 }
 
-int ve_guest_apply_as(const char *root, const struct ve_guest_config *c, uid_t uid, gid_t gid,
+int ve_guest_apply_as(const char *root, const struct ve_guest_config *c, const struct ve_idmap *map,
                       struct ve_error *err)
 {
         int ret;
 
-        new_uid = uid;
-        new_gid = gid;
+        ret = ve_layer_as_ve_root(map, err);
+        if (ret < 0)
+                return ret;
+        new_uid = map->uid_base;
+        new_gid = map->gid_base;
         ret = ve_guest_apply(root, c, err);
         new_uid = 0;
         new_gid = 0;
+        ve_layer_as_host();
         return ret;
 }
 

@@ -30,6 +30,7 @@
 #include <sys/types.h>
 
 #include "error.h"
+#include "idmap.h"
 
 /* Bounds on what the API accepts (and this file writes). */
 #define VE_GUEST_FILE_MAX   (1024 * 1024) /* a guest file read to be edited */
@@ -70,9 +71,10 @@ struct ve_guest_config {
 int ve_guest_apply(const char *root, const struct ve_guest_config *c, struct ve_error *err);
 
 /* The same on a root that shows the VE's host ids (a layered VE's overlay, seen
- * from the host): files made anew belong to uid:gid, the VE root's host ids. The
- * caller runs with those as its fsuid and fsgid (ve_layer_as_ve_root()). */
-int ve_guest_apply_as(const char *root, const struct ve_guest_config *c, uid_t uid, gid_t gid,
+ * from the host), as the VE's root: the calling thread runs with map's base ids
+ * as its fsuid and fsgid meanwhile (ve_layer_as_ve_root()), and files made anew
+ * belong to them. */
+int ve_guest_apply_as(const char *root, const struct ve_guest_config *c, const struct ve_idmap *map,
                       struct ve_error *err);
 
 /* Replace file `path` (absolute inside the VE) under the host directory root with

@@ -13,7 +13,8 @@
  * has no place in the VE's range (EOVERFLOW: overlayfs would fall back to
  * read-only). The host writes into a stopped VE through an overlay of the raw
  * layers (guest ids), never while the VE's own overlay exists: two overlays must
- * not share an upper directory.
+ * not share an upper directory; into a running one through the VE's overlay, as
+ * its root (ve_guest_apply_as()).
  *
  * Functions follow ve/error.h. */
 #ifndef VE_LAYER_H

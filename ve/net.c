@@ -269,15 +269,11 @@ static int ctx_find_links(struct net_ctx *c, struct ve_error *err)
         c->host_idx = ret;
         if (c->ve.sk == NULL)
                 return 0;
-        /* The veth's own link is its peer, the VE's end. */
-        if (peer > 0) {
-                c->ve_idx = peer;
-                return 0;
-        }
-        ret = ve_netnl_ifindex(&c->ve, c->ve_ifname);
-        if (ret < 0)
-                return ve_error_errno(err, -ret, "find %s in the VE", c->ve_ifname);
-        c->ve_idx = ret;
+        /* The veth's own link is its peer, the VE's end (found by its index: the VE
+         * may have renamed it). */
+        if (peer <= 0)
+                return ve_error_errno(err, ENODEV, "find %s in the VE", c->ve_ifname);
+        c->ve_idx = peer;
         return 0;
 }
 
@@ -804,10 +800,12 @@ int ve_net_addr_del(const struct ve_net_config *cfg, const char *addr, struct ve
         if (ret == 0)
                 ret = ctx_open(&c, cfg->instance, cfg->ctid, cfg, err);
         if (ret == 0) {
+                int peer = 0;
+
                 /* Whatever of the veth is left: a missing end is not an error. */
-                c.host_idx = ve_netnl_ifindex(&c.host, c.ifname);
+                c.host_idx = ve_netnl_ifindex_peer(&c.host, c.ifname, &peer);
                 if (c.ve.sk != NULL)
-                        c.ve_idx = ve_netnl_ifindex(&c.ve, c.ve_ifname);
+                        c.ve_idx = peer;
                 c.guard = true;
                 ret = del_addr(&c, &a, err);
         }

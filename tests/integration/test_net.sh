@@ -469,9 +469,15 @@ check "201 reaches 202" ve_ping 201 10.23.1.2
 # found; Linux >= 6.16 keeps a netdev chain whose device is gone (older ones drop
 # it), and the next start leaves it as it is.
 handles=$(rule_handles 202)
+assert_ne "$handles" "" "202's guard"
 vectl stop 202 >/dev/null 2>&1
 kept=$(rule_handles 202)
-[ -n "$kept" ] && assert_eq "$kept" "$handles" "the guard waits for the next start"
+IFS=. read -r kmaj kmin _ <<<"$(uname -r)"
+if [ "$kmaj" -gt 6 ] || { [ "$kmaj" -eq 6 ] && [ "${kmin%%[!0-9]*}" -ge 16 ]; }; then
+        assert_eq "$kept" "$handles" "the guard waits for the next start (Linux $(uname -r))"
+else
+        echo "   (Linux $(uname -r) drops a netdev chain with its device: the start builds it)"
+fi
 OUT=$(vectl start 202 2>&1)
 assert_eq "$?" 0 "vectl start again ($OUT)"
 [ -n "$kept" ] && assert_eq "$(rule_handles 202)" "$handles" "the start kept the guard as it was"
