@@ -16,6 +16,8 @@
  * not share an upper directory; into a running one through the VE's overlay, as
  * its root (ve_guest_apply_as()).
  *
+ * Needs Linux >= 6.15: overlayfs layers given as O_PATH fds (FSCONFIG_SET_FD).
+ *
  * Functions follow ve/error.h. */
 #ifndef VE_LAYER_H
 #define VE_LAYER_H
