@@ -58,7 +58,12 @@ int ve_layer_make(int lower, int upper_root, struct ve_error *err)
                 return ve_error_errno(err, errno, "fsopen overlay");
         if (fsconfig(fs, FSCONFIG_SET_FD, "lowerdir+", NULL, lower) < 0 ||
             fsconfig(fs, FSCONFIG_SET_FD, "upperdir", NULL, upper) < 0 ||
-            fsconfig(fs, FSCONFIG_SET_FD, "workdir", NULL, work) < 0)
+            fsconfig(fs, FSCONFIG_SET_FD, "workdir", NULL, work) < 0 ||
+            /* One st_dev for every file, as on a disk: du -x and find -xdev
+             * would take a file from the template for another file system.
+             * The layers' ext4 has 32-bit inode numbers; the high bits say
+             * which layer. */
+            fsconfig(fs, FSCONFIG_SET_STRING, "xino", "on", 0) < 0)
                 return ve_error_errno(err, errno, "configure the overlay of the VE's root");
         if (fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
                 return ve_error_errno(err, errno, "make the overlay of the VE's root");

@@ -110,6 +110,14 @@ check "201 has no /bin/sleep" vectl exec 201 test ! -e /bin/sleep
 check "the template's inittab is as it was" bash -c "! grep -q '# 201' '$LAYER/etc/inittab'"
 check "the template's layer cannot be written" bash -c "! touch '$LAYER/x' 2>/dev/null"
 
+begin_case "one file system in a layered VE: the template's files and its own share st_dev"
+# Without xino, a file from the template shows its layer's device: du -x and
+# find -xdev would leave it out.
+DEVS=$(vectl exec 201 stat -c %d / /bin/busybox /etc/inittab /root/f 2>&1 | sort -u)
+assert_eq "$(echo "$DEVS" | wc -l)" 1 "devices of /, /bin/busybox (template), /etc/inittab (copied up), /root/f (new): $(echo $DEVS)"
+assert_eq "$(vectl exec 201 find / -xdev -name busybox -path /bin/busybox 2>&1)" /bin/busybox \
+        "find -xdev reaches the template's /bin/busybox"
+
 begin_case "the template's page cache is shared: one VE's busybox pages are the other's"
 sync
 echo 3 >/proc/sys/vm/drop_caches
