@@ -10,6 +10,11 @@ int ved_begin(struct ved *v, struct ve_error *err)
         return ved_store_begin(&v->store, err);
 }
 
+int ved_begin_lazy(struct ved *v, struct ve_error *err)
+{
+        return ved_store_begin_lazy(&v->store, err);
+}
+
 static void notify_subscribers(struct ved *v)
 {
         struct list_head *pos, *tmp;

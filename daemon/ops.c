@@ -147,13 +147,14 @@ static void fail_op(struct ved_op *op)
         finish_op(op, false);
 }
 
-/* Loop: record the step done (with its `done` hook) in one transaction. */
+/* Loop: record the step done (with its `done` hook) in one transaction, which
+ * need not wait for the disk: the operation's end does. */
 static int record_step(struct ved_op *op)
 {
         const struct ved_step *step = &op->kind->steps[op->step];
         int ret;
 
-        ret = ved_begin(op->v, &op->err);
+        ret = ved_begin_lazy(op->v, &op->err);
         if (ret < 0)
                 return ret;
         ret = step->done ? step->done(op, &op->err) : 0;

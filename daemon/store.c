@@ -229,12 +229,35 @@ int ved_store_begin(struct ved_store *store, struct ve_error *err)
         return exec_sql(store, "BEGIN IMMEDIATE", err);
 }
 
+/* SQLite refuses a change of the setting inside a transaction. */
+int ved_store_begin_lazy(struct ved_store *store, struct ve_error *err)
+{
+        int ret = exec_sql(store, "PRAGMA synchronous=NORMAL", err);
+
+        if (ret == 0) {
+                store->lazy = true;
+                ret = ved_store_begin(store, err);
+        }
+        if (ret < 0)
+                ved_store_rollback(store);
+        return ret;
+}
+
+static void end_lazy(struct ved_store *store)
+{
+        if (store->lazy && sqlite3_get_autocommit(store->db)) {
+                store->lazy = false;
+                sqlite3_exec(store->db, "PRAGMA synchronous=FULL", NULL, NULL, NULL);
+        }
+}
+
 int ved_store_commit(struct ved_store *store, struct ve_error *err)
 {
         int ret = exec_sql(store, "COMMIT", err);
 
         if (ret < 0)
                 ved_store_rollback(store);
+        end_lazy(store);
         return ret;
 }
 
@@ -242,6 +265,7 @@ void ved_store_rollback(struct ved_store *store)
 {
         if (!sqlite3_get_autocommit(store->db))
                 sqlite3_exec(store->db, "ROLLBACK", NULL, NULL, NULL);
+        end_lazy(store);
 }
 
 /* Bind a parameter's JSON value: lists as JSON text, booleans as 0/1. */

@@ -12,6 +12,7 @@
 #ifndef VED_STORE_H
 #define VED_STORE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include <jansson.h>
@@ -24,6 +25,7 @@
 struct ved_store {
         sqlite3 *db;
         char *path;
+        bool lazy; /* in a transaction of ved_store_begin_lazy() */
 };
 
 int ved_store_open(const char *path, struct ved_store *store, struct ve_error *err);
@@ -32,6 +34,12 @@ void ved_store_close(struct ved_store *store);
 /* Transactions: begin is BEGIN IMMEDIATE, so a writer never upgrades a read lock. */
 int ved_store_begin(struct ved_store *store, struct ve_error *err);
 int ved_store_commit(struct ved_store *store, struct ve_error *err);
+/* A transaction whose commit does not wait for the disk (WAL with
+ * synchronous=NORMAL): it becomes durable with the next ordinary commit. For
+ * records that a power loss may take back to the last ordinary commit without
+ * harm, such as an operation's progress: recovery already meets a step done but
+ * not recorded. */
+int ved_store_begin_lazy(struct ved_store *store, struct ve_error *err);
 void ved_store_rollback(struct ved_store *store);
 
 /* VEs. ve is the full record (ctid, state and every parameter). Insert fails with

@@ -65,6 +65,8 @@ struct ved {
 
 /* Transaction helpers that also wake event subscribers after a commit. */
 int ved_begin(struct ved *v, struct ve_error *err);
+/* ved_store_begin_lazy(): for an operation's progress. */
+int ved_begin_lazy(struct ved *v, struct ve_error *err);
 int ved_commit(struct ved *v, struct ve_error *err);
 void ved_rollback(struct ved *v);
 

@@ -1124,6 +1124,45 @@ static void test_commit_and_rollback(void **state)
         ved_store_rollback(&fx->store);
 }
 
+static int synchronous(struct fixture *fx)
+{
+        sqlite3_stmt *st = NULL;
+        int v = -1;
+
+        assert_int_equal(sqlite3_prepare_v2(fx->store.db, "PRAGMA synchronous", -1, &st, NULL),
+                         SQLITE_OK);
+        if (sqlite3_step(st) == SQLITE_ROW)
+                v = sqlite3_column_int(st, 0);
+        sqlite3_finalize(st);
+        return v;
+}
+
+/* A lazy transaction commits with synchronous=NORMAL (1) and leaves FULL (2)
+ * behind, after a commit as after a rollback. */
+static void test_lazy_commit(void **state)
+{
+        struct fixture *fx = *state;
+        struct ve_error err = { 0 };
+
+        assert_int_equal(synchronous(fx), 2);
+        assert_int_equal(ved_store_begin_lazy(&fx->store, &err), 0);
+        assert_int_equal(synchronous(fx), 1);
+        insert_ve(fx, 101, "web", "stopped");
+        assert_int_equal(ved_store_commit(&fx->store, &err), 0);
+        assert_int_equal(synchronous(fx), 2);
+        json_decref(get_ve(fx, "101"));
+
+        assert_int_equal(ved_store_begin_lazy(&fx->store, &err), 0);
+        insert_ve(fx, 102, "db", "stopped");
+        ved_store_rollback(&fx->store);
+        assert_int_equal(synchronous(fx), 2);
+        assert_no_ve(fx, "102");
+        /* An ordinary transaction stays FULL. */
+        assert_int_equal(ved_store_begin(&fx->store, &err), 0);
+        assert_int_equal(synchronous(fx), 2);
+        ved_store_rollback(&fx->store);
+}
+
 /* The store closes (the daemon dies) between steps of a create: neither the VE nor
  * its operation may survive half-made. */
 static void test_close_mid_transaction(void **state)
@@ -1266,6 +1305,7 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_meta, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_templates, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_commit_and_rollback, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_lazy_commit, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_close_mid_transaction, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_crash_exit_mid_transaction, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_crash_sigkill_mid_transaction, setup,
