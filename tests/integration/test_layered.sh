@@ -149,6 +149,20 @@ assert_eq "$(ve_state 201)" running "VE 201 after the daemon's restart"
 assert_eq "$(vectl exec 201 cat /root/f 2>&1)" hi "exec in the adopted VE"
 assert_eq "$(layer_mounts)" 1 "mounts of the template's layer"
 
+begin_case "a --diskinodes change rebuilds a layered VE's image with its deletions"
+# 201 removed /bin/sleep (a whiteout on its image); an emptied and remade
+# directory is opaque (an xattr). mkfs -d must carry both.
+OUT=$(vectl exec 201 sh -c 'rm -rf /etc/init.d && mkdir /etc/init.d && echo n > /etc/init.d/x' 2>&1)
+assert_eq "$?" 0 "remake /etc/init.d in 201 ($OUT)"
+vectl stop 201 >/dev/null 2>&1
+OUT=$(vectl set 201 --diskinodes 70000 2>&1 && vectl start 201 2>&1)
+assert_eq "$?" 0 "vectl set --diskinodes, then start ($OUT)"
+assert_eq "$(vectl exec 201 df -i / 2>&1 | awk 'NR == 2 { print ($2 >= 70000) }')" 1 \
+        "inodes in 201 after the change"
+check "201 still has no /bin/sleep" vectl exec 201 test ! -e /bin/sleep
+assert_eq "$(vectl exec 201 ls /etc/init.d 2>&1)" x "201's /etc/init.d holds only its own file"
+assert_eq "$(vectl exec 201 cat /root/f 2>&1)" hi "/root/f after the rebuild"
+
 begin_case "ten stops and starts through the API: each start gives the host its view"
 # The host's view is a clone of the overlay made before the child attaches it (a
 # clone after that fails): a fast client made that race lose every time.
