@@ -144,8 +144,10 @@ static bool read_client(int fd, bool *quit)
                         close(passed);
                         return true;
                 }
-                if (add(passed, FILTER, m.ctid, m.op == VE_STATFSD_ADD_INIT) == 0)
+                if (add(passed, FILTER, m.ctid, m.op == VE_STATFSD_ADD_INIT) == 0) {
+                        ve_statfs_notify_sync_wakeup(passed);
                         return true;
+                }
                 fprintf(stderr, "ve-statfsd: out of memory; VE %u gets ENOSYS from statfs\n",
                         m.ctid);
         } else if (m.op == VE_STATFSD_QUIT) {
