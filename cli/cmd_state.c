@@ -27,7 +27,7 @@ static const struct state_verb verbs[] = {
           "Stop the VE: ask its init to shut down, wait, then kill what is left.",
           "kill the VE at once instead of asking init to shut down",
           "seconds to wait for init (default: the VE's stop timeout)" },
-        { "restart", "Restarting", "Stop the VE, then start it again.",
+        { "restart", "Restarting", "Stop the VE, then start it again; a stopped VE is started.",
           "kill the VE at once instead of asking init to shut down",
           "seconds to wait for init (default: the VE's stop timeout)" },
 };

@@ -24,7 +24,7 @@ static const struct cmd cmds[] = {
         { "destroy", cmd_destroy, "destroy a VE and its private area" },
         { "start", cmd_start, "start a VE" },
         { "stop", cmd_stop, "stop a VE" },
-        { "restart", cmd_restart, "stop a VE, then start it" },
+        { "restart", cmd_restart, "stop a VE, then start it (a stopped one is started)" },
         { "status", cmd_status, "print a VE's status as vzctl does" },
         { "list", cmd_list, "list VEs as vzlist does" },
         { "exec", cmd_exec, "run a command in a VE" },

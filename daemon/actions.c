@@ -22,18 +22,24 @@ static int check_state(uint32_t ctid, const char *action, const char *state, str
 int ved_ve_action(struct ved *v, uint32_t ctid, const char *action, bool force, unsigned timeout,
                   const char *reason, int64_t *op_id, struct ve_error *err)
 {
-        const struct ved_op_kind *kind = ved_op_kind_find(action);
+        const struct ved_op_kind *kind;
         struct ved_op *op = NULL;
         json_t *ve = NULL, *params;
+        const char *state;
         int ret;
 
         ret = ved_store_ve_get_ctid(&v->store, ctid, &ve, err);
         if (ret < 0)
                 return ret;
-        ret = check_state(ctid, action, json_string_value(json_object_get(ve, "state")), err);
+        state = json_string_value(json_object_get(ve, "state"));
+        /* As vzctl restart: a stopped VE is started. */
+        if (strcmp(action, "restart") == 0 && strcmp(state, "stopped") == 0)
+                action = "start";
+        ret = check_state(ctid, action, state, err);
         json_decref(ve);
         if (ret < 0)
                 return ret;
+        kind = ved_op_kind_find(action);
         params = json_pack("{s:b}", "force", force);
         if (reason != NULL)
                 json_object_set_new(params, "reason", json_string(reason));

@@ -159,6 +159,15 @@ assert_eq "$(vectl status 101 2>&1 | head -n1)" "CTID 101 exist unmounted stoppe
 assert_ve_gone_from_host 101
 check "the init is gone" pid_gone "$PID2"
 
+begin_case "vectl restart of the stopped 101 starts it, as vzctl restart does"
+OUT=$(vectl restart 101 2>&1)
+assert_eq "$?" 0 "vectl restart exit code ($OUT)"
+assert_eq "$(vectl status 101 2>&1 | head -n1)" "CTID 101 exist mounted running" "vectl status"
+OUT=$(vectl stop 101 2>&1)
+assert_eq "$?" 0 "vectl stop exit code ($OUT)"
+assert_eq "$(vectl status 101 2>&1 | head -n1)" "CTID 101 exist unmounted stopped" "vectl status"
+assert_ve_gone_from_host 101
+
 begin_case "vectl destroy 101: deleted, ves/101 gone, nothing on the host"
 OUT=$(vectl destroy 101 2>&1)
 assert_eq "$?" 0 "vectl destroy exit code ($OUT)"
