@@ -71,8 +71,10 @@ static int parse_request(json_t *body, struct ved_exec_request *rq, bool upgrade
         if (rq->tty && !upgrade)
                 return ve_error_set(err, VE_EINVAL_INPUT,
                                     "tty needs the streaming mode (Upgrade: " EXEC_UPGRADE ")");
+        /* A login shell, bash where the VE has it (as vzctl enter). */
         if (cmd == NULL && rq->tty)
-                cmd = json_pack("[s, s]", "/bin/sh", "-l");
+                cmd = json_pack("[s, s, s]", "/bin/sh", "-c",
+                                "[ -x /bin/bash ] && exec /bin/bash -l; exec /bin/sh -l");
         else
                 json_incref(cmd);
         if (!json_is_array(cmd) || json_array_size(cmd) == 0 || json_array_size(cmd) > 4096) {

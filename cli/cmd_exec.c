@@ -297,11 +297,11 @@ static int enter_usage(void)
 {
         puts("Usage: vectl enter [OPTIONS] CTID|NAME [[--] COMMAND [ARGS...]]\n"
              "\n"
-             "Open a shell in the running VE on a terminal (pty): ved's login shell\n"
-             "(/bin/sh -l) unless COMMAND is given. vectl's terminal is put in raw mode\n"
-             "until the shell exits, window size changes are passed on, TERM is passed\n"
-             "when it is a terminal name ved accepts, and vectl exits with the shell's\n"
-             "exit status.\n"
+             "Open a shell in the running VE on a terminal (pty): a login shell, bash\n"
+             "where the VE has /bin/bash, else /bin/sh, unless COMMAND is given.\n"
+             "vectl's terminal is put in raw mode until the shell exits, window size\n"
+             "changes are passed on, TERM is passed when it is a terminal name ved\n"
+             "accepts, and vectl exits with the shell's exit status.\n"
              "\n"
              "Options:\n"
              "  -h, --help               show this help");

@@ -183,6 +183,14 @@ assert_ne "$OUT" "$HASH" "a new hash"
 assert_eq "$(python3 -c 'import crypt,sys; print(crypt.crypt(sys.argv[1], sys.argv[2]) == sys.argv[2])' \
         'second pw' "$OUT" 2>/dev/null)" True "the new hash is of the new password"
 
+begin_case "vectl enter gives a Debian VE's root a login bash"
+# script(1) gives vectl a terminal and feeds it the lines.
+(sleep 1; printf 'echo shell=$0 home=$HOME\nexit 5\n'; sleep 1) |
+        timeout 20 script -qec "$(printf '%q ' "$VECTL_BIN" --socket "$SOCK" enter "$CT")" \
+        /dev/null >"$T/enter.out"
+assert_eq "${PIPESTATUS[1]}" 5 "vectl enter's exit status (the shell's)"
+assert_match "$(tr -d '\r' <"$T/enter.out")" 'shell=/bin/bash home=/root' "the shell and its HOME"
+
 begin_case "vectl list shows the space the VE really uses on the host"
 OUT=$(vectl list -H -o ctid,diskspace 2>&1)
 assert_match "$OUT" "$CT" "listed"
