@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -167,9 +168,33 @@ static int record_step(struct ved_op *op)
         return ved_commit(op->v, &op->err);
 }
 
+static uint64_t now_ns(void)
+{
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Where a step's time goes: waiting for a worker, its work, back to the loop. */
+static void log_step_times(const struct ved_op *op)
+{
+        uint64_t back = now_ns();
+
+        if (op->began_ns == 0)
+                return;
+        log_debug("Operation %lld (%s) step %s: %.2f ms queued, %.2f ms work, %.2f ms to the "
+                  "loop",
+                  (long long)op->id, op->kind->type, op->kind->steps[op->step].name,
+                  (double)(op->began_ns - op->queued_ns) / 1e6,
+                  (double)(op->ended_ns - op->began_ns) / 1e6, (double)(back - op->ended_ns) / 1e6);
+}
+
 static void step_after_cb(uv_work_t *req, int status)
 {
         struct ved_op *op = container_of(req, struct ved_op, work);
+
+        log_step_times(op);
 
         if (status == UV_ECANCELED && op->work_ret == 0)
                 op->work_ret = ve_error_set(&op->err, ECANCELED, "cancelled");
@@ -190,7 +215,9 @@ static void step_work_cb(uv_work_t *req)
 {
         struct ved_op *op = container_of(req, struct ved_op, work);
 
+        op->began_ns = now_ns();
         op->work_ret = op->kind->steps[op->step].work(op, &op->err);
+        op->ended_ns = now_ns();
 }
 
 static void next_step(struct ved_op *op)
@@ -203,6 +230,8 @@ static void next_step(struct ved_op *op)
                 return;
         }
         op->work_ret = 0;
+        op->queued_ns = now_ns();
+        op->began_ns = 0;
         if (step->work == NULL) {
                 step_after_cb(&op->work, 0);
                 return;

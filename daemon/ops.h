@@ -62,6 +62,7 @@ struct ved_op {
         int work_ret;
         struct ve_error err;
         uv_work_t work;
+        uint64_t queued_ns, began_ns, ended_ns; /* the step's, for the debug log */
         struct list_head link;
 };
 
