@@ -114,6 +114,16 @@ struct owner {
 static __thread uid_t new_uid;
 static __thread gid_t new_gid;
 
+/* dirfd is O_PATH, which fsync refuses (EBADF): the rename is made durable
+ * through a readable fd of the same directory. */
+static void sync_dir(int dirfd)
+{
+        _cleanup_close_ int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+        if (fd >= 0)
+                fsync(fd);
+}
+
 static int replace_at(int dirfd, const char *name, const char *path, const char *content,
                       size_t len, const struct owner *o, struct ve_error *err)
 {
@@ -137,20 +147,29 @@ static int replace_at(int dirfd, const char *name, const char *path, const char 
                 unlinkat(dirfd, tmp, 0);
                 return ve_error_errno(err, -ret, "write %s in the VE", path);
         }
-        fsync(dirfd);
+        sync_dir(dirfd);
         return 0;
 }
+
+static int read_at(int dirfd, const char *name, const char *path, char **out, struct owner *o,
+                   struct ve_error *err);
 
 int ve_guest_write_file(const char *root, const char *path, const char *content, size_t len,
                         mode_t mode, struct ve_error *err)
 {
         _cleanup_close_ int dirfd = -EBADF;
-        struct owner o = { mode, new_uid, new_gid };
+        _cleanup_free_ char *old = NULL;
+        struct owner o = { mode, new_uid, new_gid }, was;
         const char *name;
 
         dirfd = open_parent(root, path, &name, err);
         if (dirfd < 0)
                 return dirfd;
+        /* Every start writes the guest's files from the record: one that says so
+         * already is left alone (a write and its fsync cost a start ~1.3 ms). */
+        if (len > 0 && read_at(dirfd, name, path, &old, &was, NULL) == 0 && strlen(old) == len &&
+            memcmp(old, content, len) == 0)
+                return 0;
         return replace_at(dirfd, name, path, content, len, &o, err);
 }
 

@@ -172,6 +172,32 @@ static void test_apply_never_follows(void **state)
         assert_int_equal(ve_rmtree(root, &err), 0);
 }
 
+/* A file that already says what the host would write is left alone (same
+ * inode); one that says something else is replaced. */
+static void test_write_file_only_when_changed(void **state)
+{
+        char tmpl[] = "/tmp/ved-guest-XXXXXX", path[256];
+        struct ve_error err = { 0 };
+        char *root = mkdtemp(tmpl);
+        struct stat st1, st2;
+
+        (void)state;
+        assert_non_null(root);
+        snprintf(path, sizeof(path), "%s/etc", root);
+        assert_int_equal(mkdir(path, 0755), 0);
+        snprintf(path, sizeof(path), "%s/etc/hostname", root);
+        assert_int_equal(ve_guest_set_hostname(root, "a.example", &err), 0);
+        assert_int_equal(stat(path, &st1), 0);
+        assert_int_equal(ve_guest_set_hostname(root, "a.example", &err), 0);
+        assert_int_equal(stat(path, &st2), 0);
+        assert_int_equal(st1.st_ino, st2.st_ino);
+        assert_int_equal(ve_guest_set_hostname(root, "b.example", &err), 0);
+        assert_int_equal(stat(path, &st2), 0);
+        assert_int_not_equal(st1.st_ino, st2.st_ino);
+        assert_string_equal(slurp(path), "b.example\n");
+        assert_int_equal(ve_rmtree(root, &err), 0);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -181,6 +207,7 @@ int main(void)
                 cmocka_unit_test(test_ssh_keys),
                 cmocka_unit_test(test_password),
                 cmocka_unit_test(test_apply_never_follows),
+                cmocka_unit_test(test_write_file_only_when_changed),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
