@@ -30,6 +30,7 @@ REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 BUILD=${VED_BUILD:-$REPO/build}
 VED_BIN=$BUILD/bin/ved
 VECTL_BIN=$BUILD/bin/vectl
+API_BIN=$BUILD/tests/bench_api
 N=${1:-20}
 EXECS=${BENCH_EXECS:-5}
 LAYOUT=${BENCH_LAYOUT:-image}
@@ -366,7 +367,27 @@ bench_ved()
         done
         VES_MADE=("${left[@]}")
         progress destroy "$(count "$R/ved.destroy") done"
+        bench_api_round
         ved_stop
+}
+
+# As a hosting panel drives ved: the REST API on one kept connection, each step
+# timed inside the client (tests/bench/bench_api.c), on VEs of its own.
+bench_api_round()
+{
+        local i keep=("${VES_MADE[@]}")
+
+        if [ ! -x "$API_BIN" ]; then
+                echo "  no $API_BIN: build it (cmake --build build) for the API figures" >&2
+                return 0
+        fi
+        for i in $(seq "$N"); do
+                VES_MADE+=($((CTID0 + N + i)))
+        done
+        if "$API_BIN" "$SOCK" "$R" $((CTID0 + N)) "$N" busybox "$LAYOUT"; then
+                VES_MADE=("${keep[@]}")
+        fi
+        progress "API, one connection" "$(count "$R/api.create") created, $(count "$R/api.start") started, $(count "$R/api.destroy") destroyed"
 }
 
 # --- LXC --------------------------------------------------------------------
@@ -558,11 +579,16 @@ report()
         row "exec true (HTTP r/t)" "$(median "$R/ved.exec_http_rt")" "$(median "$R/lxc.exec")" ms ""
         row "stop" "$(median "$R/ved.stop")" "$(median "$R/lxc.stop")" ms ""
         row "destroy" "$(median "$R/ved.destroy")" "$(median "$R/lxc.destroy")" ms ""
+        row "create (API)" "$(median "$R/api.create")" "$(median "$R/lxc.create")" ms 0.5
+        row "start (API)" "$(median "$R/api.start")" "$(median "$R/lxc.start")" ms 0.2
+        row "exec true (API)" "$(median "$R/api.exec")" "$(median "$R/lxc.exec")" ms 0.5
+        row "stop (API)" "$(median "$R/api.stop")" "$(median "$R/lxc.stop")" ms ""
+        row "destroy (API)" "$(median "$R/api.destroy")" "$(median "$R/lxc.destroy")" ms ""
         mem_row "memory/VE (MemAvail)" "$(per_ve_median "$R/ved.mem")" "$(per_ve_median "$R/lxc.mem")"
         mem_row "memory/VE (cgroup)" "$(per_ve "$R/ved.cg_total")" "$(per_ve "$R/lxc.cg_total")"
         echo
         echo "samples: $(for f in ved.create ved.start ved.start_http ved.exec_vectl ved.exec_http \
-                ved.stop ved.destroy lxc.create lxc.start lxc.exec lxc.stop lxc.destroy; do
+                ved.stop ved.destroy api.create api.start api.exec lxc.create lxc.start lxc.exec lxc.stop lxc.destroy; do
                 printf '%s=%s ' "$f" "$(count "$R/$f")"; done)"
         echo "start: from the start request until an exec of true in the VE succeeds" \
                 "(vectl start + vectl exec; POST state + POST exec; lxc-start -d + lxc-attach)"
@@ -571,6 +597,9 @@ report()
                 "LXC: cp -a of the rootfs + config (privileged container, no user namespace)"
         echo "exec true (HTTP r/t): the same requests timed by curl itself (-w time_total)," \
                 "without starting a process: the daemon's own latency"
+        echo "(API): bench_api, the REST API on one kept connection as a panel drives it," \
+                "timed in the client; create and destroy include the wait for their operation," \
+                "start includes POST exec [true] until it answers exit_code 0"
         echo "memory: median drop of MemAvailable between all stopped and all running" \
                 "(2 rounds, before start and after stop; page cache dropped before each" \
                 "reading) / $N; cgroup: summed $MEM_USAGE / $N"
