@@ -199,8 +199,9 @@ static int verify_before(struct extract *x)
                 return ve_error_errno(x->err, ret, "read %s", x->req->source);
         hex_digest(md, hex);
         if (strcasecmp(hex, x->req->sha256) != 0)
-                return ve_error_set(x->err, VE_EINVAL_INPUT, "%s: SHA-256 is %s, expected %s",
-                                    x->req->source, hex, x->req->sha256);
+                return ve_error_set(x->err, VE_EINVAL_INPUT,
+                                    "the tarball's SHA-256 is %s, not the %s given", hex,
+                                    x->req->sha256);
         if (lseek(x->src_fd, 0, SEEK_SET) < 0)
                 return ve_error_errno(x->err, errno, "rewind %s", x->req->source);
         return 0;

@@ -102,6 +102,20 @@ begin_case "vectl template import of an existing name: conflict (exit 5)"
 vectl template import "$TARBALL" --name busybox >"$T/out" 2>&1
 assert_eq "$?" 5 "exit code ($(cat "$T/out"))"
 
+begin_case "vectl template import --sha256: a wrong sum refuses the file, the right one takes it"
+SUM=$(sha256sum "$TARBALL" | cut -d' ' -f1)
+OUT=$(vectl template import "$TARBALL" --name bbsum --sha256 "$(printf '0%.0s' $(seq 64))" 2>&1)
+assert_ne "$?" 0 "exit code with a wrong sum ($OUT)"
+assert_match "$OUT" "SHA-256 is $SUM" "the message gives the tarball's sum"
+api GET /v1/templates/bbsum
+assert_error 404
+check "no image of bbsum" test ! -e "$STATE_DIR/templates/bbsum.img"
+assert_eq "$(template_leftovers)" "" "staging or upload files in templates/"
+OUT=$(vectl template import "$TARBALL" --name bbsum --sha256 "${SUM^^}" 2>&1)
+assert_eq "$?" 0 "the right sum, in capitals ($OUT)"
+OUT=$(vectl template remove bbsum 2>&1)
+assert_eq "$?" 0 "vectl template remove bbsum ($OUT)"
+
 begin_case "vectl create 101 --hostname --diskspace 1G"
 OUT=$(vectl create 101 --ostemplate busybox --hostname h101.example.com --diskspace 1G 2>&1)
 assert_eq "$?" 0 "vectl create exit code ($OUT)"
