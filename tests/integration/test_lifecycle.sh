@@ -116,6 +116,19 @@ assert_eq "$?" 0 "the right sum, in capitals ($OUT)"
 OUT=$(vectl template remove bbsum 2>&1)
 assert_eq "$?" 0 "vectl template remove bbsum ($OUT)"
 
+begin_case "vectl template import reads a plain tar, .xz and .zst as well as .gz"
+gunzip -c "$TARBALL" >"$T/bb.tar"
+xz -c "$T/bb.tar" >"$T/bb.tar.xz"
+zstd -q -c "$T/bb.tar" >"$T/bb.tar.zst"
+for f in bb.tar bb.tar.xz bb.tar.zst; do
+        name=bbfmt-${f//./-}
+        OUT=$(vectl template import "$T/$f" --name "$name" 2>&1)
+        assert_eq "$?" 0 "import of $f ($OUT)"
+        check "the golden image of $f" test -s "$STATE_DIR/templates/$name.img"
+        OUT=$(vectl template remove "$name" 2>&1)
+        assert_eq "$?" 0 "remove $name ($OUT)"
+done
+
 begin_case "vectl create 101 --hostname --diskspace 1G"
 OUT=$(vectl create 101 --ostemplate busybox --hostname h101.example.com --diskspace 1G 2>&1)
 assert_eq "$?" 0 "vectl create exit code ($OUT)"
