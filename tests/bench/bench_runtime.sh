@@ -5,7 +5,8 @@
 #
 # N VEs (default 20) are created, started, exec'd into, stopped and destroyed one
 # after another by a ved of its own (state in a temporary directory, its own socket
-# and --instance); then N LXC containers go through the same steps with lxc-*. The
+# and --instance), N more through the REST API on one kept connection (bench_api,
+# built next to ved); then N LXC containers go through the same steps with lxc-*. The
 # script prints the median of each step, the ratio ved/LXC and whether the targets
 # hold: start <= 1/5 of LXC's, create <= 1/2, exec <= 1/2, memory <= 0.5 MB per VE.
 # It is not a test: it never fails on a missed target, and CI does not run it.
