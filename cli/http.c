@@ -299,10 +299,41 @@ static int perform(const struct cli *cli, struct transfer *t, struct ve_error *e
         return parse_answer(t, err);
 }
 
+/* One handle for the run, lent to one request at a time: curl_easy_reset()
+ * keeps its live connection, so a verb's request and the wait for its operation
+ * go over one connection to ved. */
+static CURL *kept;
+
+static CURL *take_handle(void)
+{
+        CURL *curl = kept;
+
+        kept = NULL;
+        if (curl == NULL)
+                return curl_easy_init();
+        curl_easy_reset(curl);
+        return curl;
+}
+
+static void give_back(CURL **curl)
+{
+        if (kept == NULL)
+                kept = *curl;
+        else
+                cleanup_curlp(curl);
+        *curl = NULL;
+}
+
+void http_cleanup(void)
+{
+        cleanup_curlp(&kept);
+        kept = NULL;
+}
+
 int http_do(const struct cli *cli, const struct http_request *req, struct http_response *resp,
             struct ve_error *err)
 {
-        CURL *curl __attribute__((cleanup(cleanup_curlp))) = curl_easy_init();
+        CURL *curl __attribute__((cleanup(give_back))) = take_handle();
         struct transfer t = { .req = req, .resp = resp, .curl = curl };
         int ret;
 

@@ -52,6 +52,9 @@ int http_error_answer(long status, const char *body, size_t len, struct ve_error
 
 void http_response_free(struct http_response *resp);
 
+/* Closes the connection http_do() keeps to ved; before curl_global_cleanup(). */
+void http_cleanup(void);
+
 static inline void http_response_freep(struct http_response *resp)
 {
         http_response_free(resp);

@@ -2,6 +2,7 @@
  * talks only to ved's REST API, over the daemon's unix socket. */
 #include "cli.h"
 #include "exitcode.h"
+#include "http.h"
 
 #include <curl/curl.h>
 #include <stdio.h>
@@ -165,6 +166,7 @@ int main(int argc, char **argv)
                 return CLI_EXIT_ERROR;
         }
         ret = run(&cli, argc - verb, argv + verb, &err);
+        http_cleanup();
         curl_global_cleanup();
         if (fflush(stdout) != 0 && ret >= 0)
                 ret = ve_error_errno(&err, errno, "writing the output");
