@@ -594,7 +594,7 @@ static void test_refuse_bad_checksum(void **state)
         write_tar(tar, e);
         req.source = tar;
         assert_int_equal(ve_template_import(&req, &info, &err), -VE_EINVAL_INPUT);
-        assert_non_null(strstr(err.message, "expected 0000"));
+        assert_non_null(strstr(err.message, "not the 0000"));
         assert_int_equal(leftovers(), 0);
         req.sha256 = "xyz";
         assert_int_equal(ve_template_import(&req, &info, &err), -VE_EINVAL_INPUT);
