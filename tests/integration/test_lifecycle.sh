@@ -195,6 +195,33 @@ assert_eq "$?" 0 "vectl stop exit code ($OUT)"
 assert_eq "$(vectl status 101 2>&1 | head -n1)" "CTID 101 exist unmounted stopped" "vectl status"
 assert_ve_gone_from_host 101
 
+begin_case "an init that ignores the halt signal is killed after --stop-timeout"
+OUT=$(vectl create 104 --ostemplate busybox --diskspace 1G --stop-timeout 3 2>&1)
+assert_eq "$?" 0 "vectl create 104 ($OUT)"
+OUT=$(vectl start 104 2>&1)
+assert_eq "$?" 0 "vectl start 104 ($OUT)"
+# Its next init traps SIGPWR (busybox's halt) and SIGTERM.
+OUT=$(vectl exec 104 sh -c 'printf "#!/bin/sh\ntrap \"\" PWR TERM\nwhile :; do sleep 1; done\n" \
+        >/sbin/stubborn && chmod 755 /sbin/stubborn' 2>&1)
+assert_eq "$?" 0 "write /sbin/stubborn ($OUT)"
+vectl stop 104 >/dev/null 2>&1
+OUT=$(vectl set 104 --init /sbin/stubborn 2>&1 && vectl start 104 2>&1)
+assert_eq "$?" 0 "start 104 with the stubborn init ($OUT)"
+assert_match "$(vectl exec 104 cat /proc/1/cmdline 2>&1 | tr '\0' ' ')" "/sbin/stubborn" "pid 1 of 104"
+T0=$(date +%s.%N)
+OUT=$(vectl stop 104 2>&1)
+RC=$?
+T1=$(date +%s.%N)
+assert_eq "$RC" 0 "vectl stop exit code ($OUT)"
+ELAPSED=$(echo "$T1 - $T0" | bc)
+echo "   (stop took ${ELAPSED}s)"
+check "stop waited the 3 s timeout, then killed (${ELAPSED}s)" \
+        test "$(echo "$ELAPSED >= 2.9 && $ELAPSED < 15" | bc)" = 1
+assert_eq "$(vectl status 104 2>&1 | head -n1)" "CTID 104 exist unmounted stopped" "vectl status"
+assert_ve_gone_from_host 104
+OUT=$(vectl destroy 104 2>&1)
+assert_eq "$?" 0 "vectl destroy 104 ($OUT)"
+
 begin_case "vectl destroy 101: deleted, ves/101 gone, nothing on the host"
 OUT=$(vectl destroy 101 2>&1)
 assert_eq "$?" 0 "vectl destroy exit code ($OUT)"
