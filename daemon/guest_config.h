@@ -46,11 +46,6 @@ void ved_guest_lists_free(struct ved_guest_lists *l);
 void ved_guest_config_all(const struct ved_guest_lists *l, const struct ved_secrets *s,
                           struct ve_guest_config *c);
 
-/* A PATCH of VE ctid: changes (normalised parameters) and secrets, applied to its
- * files. Running: written into its mounted private area at once, and a new
- * hostname set in its UTS namespace too. Stopped: secrets are written into its
- * image (mounted for the moment); the rest is written at its next start. Loop
- * thread, inside the PATCH's transaction: a failure leaves the record unchanged. */
 /* Apply c to a stopped VE whose image is mounted at private_area: into the image,
  * or for a layered VE (layer.h) through an overlay of the raw layers (template's
  * layer in templates_dir, mounted if need be, and the image) mounted on root for
@@ -59,6 +54,11 @@ int ved_guest_apply_stopped(const char *templates_dir, const char *ostemplate, b
                             const char *private_area, const char *root,
                             const struct ve_guest_config *c, struct ve_error *err);
 
+/* A PATCH of VE ctid: changes (normalised parameters) and secrets, applied to its
+ * files. Running: written into its mounted private area at once, and a new
+ * hostname set in its UTS namespace too. Stopped: secrets are written into its
+ * image (mounted for the moment); the rest is written at its next start. Loop
+ * thread, inside the PATCH's transaction: a failure leaves the record unchanged. */
 int ved_guest_patch(struct ved *v, uint32_t ctid, json_t *ve, json_t *changes,
                     const struct ved_secrets *s, struct ve_error *err);
 

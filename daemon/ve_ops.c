@@ -40,7 +40,6 @@ struct ve_op_data {
         char img[PATH_MAX];          /* ves/<ctid>/root.img */
         char root[PATH_MAX];         /* ves/<ctid>/root: the host's idmapped view */
         char private_area[PATH_MAX]; /* ves/<ctid>/private: the image's mount point */
-        char golden[PATH_MAX];       /* templates/<name>.img */
         char templates_dir[PATH_MAX / 2];
         char ostemplate[160];
         bool layered;         /* layout "layered" (ve/layer.h, layers.h) */
@@ -149,8 +148,6 @@ static int prepare(struct ved_op *op, struct ve_error *err)
         ved_traffic_sample(v, op->ctid, NULL);
         fill_from_record(d, ve);
         d->net = ved_netplan_new(v, ve);
-        snprintf(d->golden, sizeof(d->golden), "%s/%s.img", v->templates_dir,
-                 json_string_value(json_object_get(ve, "ostemplate")));
         snprintf(d->templates_dir, sizeof(d->templates_dir), "%s", v->templates_dir);
         json_decref(ve);
         rt = ved_rt_find(v, op->ctid);
@@ -187,17 +184,19 @@ static int teardown(struct ve_op_data *d, bool removing, struct ve_error *err)
 static int create_private_work(struct ved_op *op, struct ve_error *err)
 {
         struct ve_op_data *d = op->data;
-        char base[PATH_MAX];
-        int ret;
+        char from[PATH_MAX];
+        int ret = 0;
 
         if (mkdir(d->dir, 0700) < 0 && errno != EEXIST)
                 return ve_error_errno(err, errno, "create %s", d->dir);
+        /* A clone of the template's golden image; a layered VE's own image holds
+         * only its changes: an empty one, with upper/ and work/. */
         if (!d->layered)
-                return ve_private_create(d->golden, d->img, d->diskspace, d->diskinodes, err);
-        /* Its own image holds only its changes: an empty one, with upper/ and work/. */
-        ret = ved_layer_base(d->templates_dir, base, sizeof(base), err);
+                snprintf(from, sizeof(from), "%s/%s.img", d->templates_dir, d->ostemplate);
+        else
+                ret = ved_layer_base(d->templates_dir, from, sizeof(from), err);
         if (ret == 0)
-                ret = ve_private_create(base, d->img, d->diskspace, d->diskinodes, err);
+                ret = ve_private_create(from, d->img, d->diskspace, d->diskinodes, err);
         return ret;
 }
 

@@ -151,28 +151,6 @@ static int replace_at(int dirfd, const char *name, const char *path, const char 
         return 0;
 }
 
-static int read_at(int dirfd, const char *name, const char *path, char **out, struct owner *o,
-                   struct ve_error *err);
-
-int ve_guest_write_file(const char *root, const char *path, const char *content, size_t len,
-                        mode_t mode, struct ve_error *err)
-{
-        _cleanup_close_ int dirfd = -EBADF;
-        _cleanup_free_ char *old = NULL;
-        struct owner o = { mode, new_uid, new_gid }, was;
-        const char *name;
-
-        dirfd = open_parent(root, path, &name, err);
-        if (dirfd < 0)
-                return dirfd;
-        /* Every start writes the guest's files from the record: one that says so
-         * already is left alone (a write and its fsync cost a start ~1.3 ms). */
-        if (len > 0 && read_at(dirfd, name, path, &old, &was, NULL) == 0 && strlen(old) == len &&
-            memcmp(old, content, len) == 0)
-                return 0;
-        return replace_at(dirfd, name, path, content, len, &o, err);
-}
-
 /* Read name in dirfd into a malloc'd string (empty when it is missing or a
  * symlink); *o gets its mode and owner when it is a file, else stays. */
 static int read_at(int dirfd, const char *name, const char *path, char **out, struct owner *o,
@@ -214,6 +192,25 @@ static int read_at(int dirfd, const char *name, const char *path, char **out, st
         o->gid = st.st_gid;
         *out = steal_ptr(&buf);
         return 0;
+}
+
+int ve_guest_write_file(const char *root, const char *path, const char *content, size_t len,
+                        mode_t mode, struct ve_error *err)
+{
+        _cleanup_close_ int dirfd = -EBADF;
+        _cleanup_free_ char *old = NULL;
+        struct owner o = { mode, new_uid, new_gid }, was;
+        const char *name;
+
+        dirfd = open_parent(root, path, &name, err);
+        if (dirfd < 0)
+                return dirfd;
+        /* Every start writes the guest's files from the record: one that says so
+         * already is left alone (a write and its fsync cost a start ~1.3 ms). */
+        if (len > 0 && read_at(dirfd, name, path, &old, &was, NULL) == 0 && strlen(old) == len &&
+            memcmp(old, content, len) == 0)
+                return 0;
+        return replace_at(dirfd, name, path, content, len, &o, err);
 }
 
 int ve_guest_set_hostname(const char *root, const char *hostname, struct ve_error *err)

@@ -56,6 +56,20 @@ destroy_api()
         wait_op "$(op_id_from_location)" 60
 }
 
+# timed_stop CTID: vectl stop CTID, which must succeed; ELAPSED gets its seconds.
+timed_stop()
+{
+        local t0 t1 out rc
+
+        t0=$(date +%s.%N)
+        out=$(vectl stop "$1" 2>&1)
+        rc=$?
+        t1=$(date +%s.%N)
+        assert_eq "$rc" 0 "vectl stop $1 exit code ($out)"
+        ELAPSED=$(echo "$t1 - $t0" | bc)
+        echo "   (stop took ${ELAPSED}s)"
+}
+
 # assert_ve_on_host CTID: loop device, mount, cgroups and init of a running VE.
 assert_ve_on_host()
 {
@@ -174,13 +188,7 @@ check "the old init is gone" pid_gone "$PID1"
 assert_match "$(vectl exec 101 hostname 2>&1)" 'h101\.example\.com' "exec after restart"
 
 begin_case "vectl stop 101 finishes in under 15 s; nothing left on the host"
-T0=$(date +%s.%N)
-OUT=$(vectl stop 101 2>&1)
-RC=$?
-T1=$(date +%s.%N)
-assert_eq "$RC" 0 "vectl stop exit code ($OUT)"
-ELAPSED=$(echo "$T1 - $T0" | bc)
-echo "   (stop took ${ELAPSED}s)"
+timed_stop 101
 check "stop took ${ELAPSED}s, under 15 s" test "$(echo "$ELAPSED < 15" | bc)" = 1
 assert_eq "$(vectl status 101 2>&1 | head -n1)" "CTID 101 exist unmounted stopped" "vectl status"
 assert_ve_gone_from_host 101
@@ -208,13 +216,7 @@ vectl stop 104 >/dev/null 2>&1
 OUT=$(vectl set 104 --init /sbin/stubborn 2>&1 && vectl start 104 2>&1)
 assert_eq "$?" 0 "start 104 with the stubborn init ($OUT)"
 assert_match "$(vectl exec 104 cat /proc/1/cmdline 2>&1 | tr '\0' ' ')" "/sbin/stubborn" "pid 1 of 104"
-T0=$(date +%s.%N)
-OUT=$(vectl stop 104 2>&1)
-RC=$?
-T1=$(date +%s.%N)
-assert_eq "$RC" 0 "vectl stop exit code ($OUT)"
-ELAPSED=$(echo "$T1 - $T0" | bc)
-echo "   (stop took ${ELAPSED}s)"
+timed_stop 104
 check "stop waited the 3 s timeout, then killed (${ELAPSED}s)" \
         test "$(echo "$ELAPSED >= 2.9 && $ELAPSED < 15" | bc)" = 1
 assert_eq "$(vectl status 104 2>&1 | head -n1)" "CTID 104 exist unmounted stopped" "vectl status"
