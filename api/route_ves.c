@@ -17,6 +17,7 @@
 #include "present.h"
 #include "router.h"
 #include "ve/parse.h"
+#include "ve/template_build.h"
 
 static const char *const ve_states[] = { "creating",   "stopped",  "starting",
                                          "running",    "stopping", "suspended",
@@ -183,17 +184,29 @@ static int fail(struct api_request *req, struct ve_error *err, bool rollback)
         return ret;
 }
 
-static int check_template(struct ved *v, json_t *ve, struct ve_error *err)
+/* The template must be imported, or have a recipe that builds it: then the
+ * create builds it first (*build), under its full name (debian-12 is
+ * debian-12-x86_64). */
+static int check_template(struct ved *v, json_t *ve, bool *build, struct ve_error *err)
 {
         const char *name = json_string_value(json_object_get(ve, "ostemplate"));
+        struct ve_template_recipe r;
         json_t *t = NULL;
 
-        if (ved_store_template_get(&v->store, name, &t, NULL) < 0)
+        *build = false;
+        if (ved_store_template_get(&v->store, name, &t, NULL) == 0) {
+                json_decref(t);
+                return 0;
+        }
+        if (ve_template_recipe_find(v->cfg.template_recipes, name, &r, NULL) < 0)
                 return ve_error_set(err, VE_EINVAL_INPUT,
                                     "unknown OS template '%s': see vectl template list, or "
                                     "import it with vectl template import",
                                     name);
+        if (ved_store_template_get(&v->store, r.name, &t, NULL) < 0)
+                *build = true;
         json_decref(t);
+        json_object_set_new(ve, "ostemplate", json_string(r.name));
         return 0;
 }
 
@@ -211,9 +224,10 @@ int route_ve_create(struct api_request *req)
 {
         struct ve_error err = { 0 };
         struct ved_secrets secrets = { 0 };
-        json_t *body = NULL, *ve;
+        json_t *body = NULL, *ve, *params;
         struct ved_op *op = NULL;
         uint32_t ctid;
+        bool build;
         int ret;
 
         if (api_body_object(req, &body) < 0)
@@ -228,15 +242,20 @@ int route_ve_create(struct api_request *req)
         }
         json_decref(body);
         ctid = (uint32_t)json_integer_value(json_object_get(ve, "ctid"));
-        if (check_template(req->v, ve, &err) < 0) {
+        if (check_template(req->v, ve, &build, &err) < 0) {
                 json_decref(ve);
                 return fail(req, &err, false);
         }
+        params = build ? json_pack("{s:b}", "build_template", 1) : NULL;
+        ret = 0;
         if (ved_begin(req->v, &err) < 0 ||
             ved_policy_check_ips(req->v, ctid, json_object_get(ve, "ip"), &err) < 0 ||
             ved_store_ve_insert(&req->v->store, ve, &err) < 0 ||
             allocate_idmap(req->v, ctid, &err) < 0 ||
-            ved_op_create(req->v, &ved_op_create_kind, ctid, NULL, &op, &err) < 0) {
+            ved_op_create(req->v, &ved_op_create_kind, ctid, params, &op, &err) < 0)
+                ret = -1;
+        json_decref(params);
+        if (ret < 0) {
                 ved_secrets_clear(&secrets);
                 json_decref(ve);
                 return fail(req, &err, true);

@@ -15,7 +15,9 @@ static int usage(void)
 {
         puts("Usage: vectl create CTID --ostemplate NAME [OPTIONS]\n"
              "\n"
-             "Create a VE from an OS template. CTID is a number from 101 up.\n"
+             "Create a VE from an OS template. CTID is a number from 101 up. A template\n"
+             "not imported yet that a recipe of the daemon builds (busybox, debian-12) is\n"
+             "built and imported first.\n"
              "\n"
              "Options:");
         ve_opts_help(VE_OPT_CREATE, stdout);

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "ve/cleanup.h"
@@ -17,7 +18,11 @@ void ved_config_init(struct ved_config *cfg)
         cfg->state_dir = strdup("/var/lib/ved");
         cfg->socket_path = strdup("/run/ved/ved.sock");
         cfg->instance = strdup("ved");
-        cfg->template_recipes = strdup(VED_TEMPLATE_RECIPES_DIR);
+        /* The installed recipes; a daemon run from a build tree with nothing
+         * installed uses the source tree's. */
+        cfg->template_recipes =
+            strdup(access(VED_TEMPLATE_RECIPES_DIR, F_OK) == 0 ? VED_TEMPLATE_RECIPES_DIR
+                                                               : VED_SOURCE_RECIPES_DIR);
         cfg->config_file = NULL;
         cfg->log_level = VED_LOG_INFO;
         cfg->foreground = false;
@@ -235,8 +240,11 @@ static void usage(FILE *out)
                 "                      e.g. 10.199.0.1/24; default: none)\n"
                 "  --bridge-subnet6 GW/PREFIX  the same for IPv6 (e.g. fd00:199::1/64;\n"
                 "                      default: none, bridged VEs get no IPv6 route)\n"
-                "  --template-recipes DIR  recipes of vectl template build, one\n"
-                "                      <distro>/build each (default " VED_TEMPLATE_RECIPES_DIR ")\n"
+                "  --template-recipes DIR  template recipes, one <distro>/build each, run\n"
+                "                      by vectl template build and by a create that names\n"
+                "                      a template not imported yet (default\n"
+                "                      " VED_TEMPLATE_RECIPES_DIR ",\n"
+                "                      else " VED_SOURCE_RECIPES_DIR ")\n"
                 "  --foreground        stay in the foreground (the default under systemd)\n"
                 "  --help, --version\n");
 }

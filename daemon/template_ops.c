@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,21 +54,28 @@ static int import_work(struct ved_op *op, struct ve_error *err)
         return ret;
 }
 
-static int import_done(struct ved_op *op, struct ve_error *err)
+int ved_template_record(struct ved_op *op, const struct ve_template_info *info,
+                        struct ve_error *err)
 {
-        struct import_data *d = op->data;
         json_t *t =
-            json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:s}", "name", d->info.name, "distro",
-                      d->info.distro, "release", d->info.release, "arch", d->info.arch, "size",
-                      (json_int_t)d->info.tree_bytes, "image_size", (json_int_t)d->info.image_bytes,
-                      "files", (json_int_t)d->info.files, "sha256", d->info.sha256);
+            json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:s}", "name", info->name, "distro",
+                      info->distro, "release", info->release, "arch", info->arch, "size",
+                      (json_int_t)info->tree_bytes, "image_size", (json_int_t)info->image_bytes,
+                      "files", (json_int_t)info->files, "sha256", info->sha256);
         int ret = ved_store_template_insert(&op->v->store, t, err);
 
         json_decref(t);
         if (ret == 0)
                 ved_event(op->v, "template.imported", 0, op->id, NULL, "Template %s imported",
-                          d->name);
+                          info->name);
         return ret;
+}
+
+static int import_done(struct ved_op *op, struct ve_error *err)
+{
+        struct import_data *d = op->data;
+
+        return ved_template_record(op, &d->info, err);
 }
 
 static void import_rollback_work(struct ved_op *op)
@@ -169,14 +177,8 @@ static int build_import_work(struct ved_op *op, struct ve_error *err)
 static int build_import_done(struct ved_op *op, struct ve_error *err)
 {
         struct build_data *d = op->data;
-        void *saved = op->data;
-        int ret;
 
-        /* import_done reads a struct import_data: the first member. */
-        op->data = &d->im;
-        ret = import_done(op, err);
-        op->data = saved;
-        return ret;
+        return ved_template_record(op, &d->im.info, err);
 }
 
 static void build_rollback_work(struct ved_op *op)
@@ -218,3 +220,40 @@ const struct ved_op_kind ved_op_template_build_kind = {
         .rollback_work = build_rollback_work,
         .recover = build_recover,
 };
+
+/* --- a create's build of a template it names -------------------------------- */
+
+/* Creates of one template not imported yet build it once: the first builds, the
+ * others wait here and take what it made. */
+static pthread_mutex_t build_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct ve_template_info last_built; /* under build_lock */
+
+int ved_template_build_once(const char *templates_dir, const struct ve_template_recipe *r,
+                            struct ve_template_info *info, struct ve_error *err)
+{
+        char cache_dir[PATH_MAX], tarball[PATH_MAX], golden[PATH_MAX], sha256[65];
+        int ret = 0;
+
+        snprintf(cache_dir, sizeof(cache_dir), "%s/cache", templates_dir);
+        snprintf(golden, sizeof(golden), "%s/%s.img", templates_dir, r->name);
+        pthread_mutex_lock(&build_lock);
+        if (access(golden, F_OK) == 0 && strcmp(last_built.name, r->name) == 0) {
+                *info = last_built;
+        } else {
+                ret = ve_template_recipe_run(r, cache_dir, tarball, sizeof(tarball), sha256, err);
+                if (ret == 0) {
+                        struct ve_template_import req = {
+                                .templates_dir = templates_dir,
+                                .source = tarball,
+                                .name = r->name,
+                                .sha256 = sha256[0] ? sha256 : NULL,
+                        };
+
+                        ret = ve_template_import(&req, info, err);
+                }
+                if (ret == 0)
+                        last_built = *info;
+        }
+        pthread_mutex_unlock(&build_lock);
+        return ret;
+}

@@ -17,6 +17,7 @@
 #include "log.h"
 #include "lxcfs.h"
 #include "statfsd.h"
+#include "template_ops.h"
 #include "quota/cgroup.h"
 #include "quota/limits.h"
 #include "netplan.h"
@@ -42,9 +43,12 @@ struct ve_op_data {
         char private_area[PATH_MAX]; /* ves/<ctid>/private: the image's mount point */
         char templates_dir[PATH_MAX / 2];
         char ostemplate[160];
-        bool layered;         /* layout "layered" (ve/layer.h, layers.h) */
-        char layer[PATH_MAX]; /* start: the template's layer, mounted */
-        int view_fd;          /* start: a clone of the VE's overlay, the host's view */
+        bool build_template;               /* create: its template is to be built first */
+        struct ve_template_recipe *recipe; /* create: the recipe that builds it */
+        struct ve_template_info built;     /* create: the template built */
+        bool layered;                      /* layout "layered" (ve/layer.h, layers.h) */
+        char layer[PATH_MAX];              /* start: the template's layer, mounted */
+        int view_fd;                       /* start: a clone of the VE's overlay, the host's view */
         char instance[32];
         char hostname[256];
         char init[256];
@@ -89,6 +93,7 @@ static void free_data(void *p)
         ved_netplan_free(d->net);
         ved_guest_lists_free(&d->guest);
         ved_secrets_clear(&d->secrets);
+        free(d->recipe);
         free(d);
 }
 
@@ -150,6 +155,15 @@ static int prepare(struct ved_op *op, struct ve_error *err)
         d->net = ved_netplan_new(v, ve);
         snprintf(d->templates_dir, sizeof(d->templates_dir), "%s", v->templates_dir);
         json_decref(ve);
+        d->build_template = json_is_true(json_object_get(op->params, "build_template"));
+        if (d->build_template) {
+                d->recipe = calloc(1, sizeof(*d->recipe));
+                if (d->recipe == NULL)
+                        return ve_error_set(err, ENOMEM, "out of memory");
+                if (ve_template_recipe_find(v->cfg.template_recipes, d->ostemplate, d->recipe,
+                                            err) < 0)
+                        return -err->code;
+        }
         rt = ved_rt_find(v, op->ctid);
         if (rt != NULL && !rt->exited) {
                 /* This operation now owns the init's exit: the watcher only reaps. */
@@ -180,6 +194,44 @@ static int teardown(struct ve_op_data *d, bool removing, struct ve_error *err)
 }
 
 /* --- create ----------------------------------------------------------------- */
+
+/* A create that names a template not imported yet, but which a recipe builds,
+ * builds and imports it first, as vzctl create fetches a missing template cache.
+ * A template imported meanwhile (another create of it, an import) is taken. */
+static int create_template_work(struct ved_op *op, struct ve_error *err)
+{
+        struct ve_op_data *d = op->data;
+        int ret;
+
+        if (!d->build_template)
+                return 0;
+        log_info("Operation %lld: building template %s for VE %u from %s", (long long)op->id,
+                 d->recipe->name, op->ctid, d->recipe->recipe);
+        ret = ved_template_build_once(d->templates_dir, d->recipe, &d->built, err);
+        if (ret < 0 && err->code == VE_ECONFLICT) {
+                ve_error_clear(err);
+                return 0;
+        }
+        return ret;
+}
+
+static int create_template_done(struct ved_op *op, struct ve_error *err)
+{
+        struct ve_op_data *d = op->data;
+        json_t *t = NULL;
+
+        if (!d->build_template ||
+            ved_store_template_get(&op->v->store, d->ostemplate, &t, NULL) == 0) {
+                json_decref(t);
+                return 0;
+        }
+        if (d->built.name[0] == '\0')
+                return ve_error_set(err, VE_ECONFLICT,
+                                    "template %s was made by another operation that has not "
+                                    "recorded it: try again",
+                                    d->ostemplate);
+        return ved_template_record(op, &d->built, err);
+}
 
 static int create_private_work(struct ved_op *op, struct ve_error *err)
 {
@@ -258,8 +310,21 @@ static const char *broken(struct ved *v, uint32_t ctid, struct ve_error *err,
 static const char *create_recover(struct ved *v, json_t *op, const char **resolution)
 {
         uint32_t ctid = (uint32_t)json_integer_value(json_object_get(op, "ctid"));
+        json_t *params = json_object_get(op, "params");
         struct ve_error err = { 0 };
+        json_t *ve = NULL, *t = NULL;
 
+        /* A template it was building, and had not recorded, goes too. */
+        if (json_is_true(json_object_get(params, "build_template")) &&
+            ved_store_ve_get_ctid(&v->store, ctid, &ve, NULL) == 0) {
+                const char *name = json_string_value(json_object_get(ve, "ostemplate"));
+
+                ve_template_cleanup(v->templates_dir, NULL);
+                if (name != NULL && ved_store_template_get(&v->store, name, &t, NULL) < 0)
+                        ve_template_remove(v->templates_dir, name, NULL);
+                json_decref(t);
+                json_decref(ve);
+        }
         if (recover_remove(v, ctid, &err) < 0)
                 return broken(v, ctid, &err, resolution);
         ved_store_ve_delete(&v->store, ctid, NULL);
@@ -302,6 +367,7 @@ static int create_guest_work(struct ved_op *op, struct ve_error *err)
 }
 
 static const struct ved_step create_steps[] = {
+        { "template", create_template_work, create_template_done },
         { "private", create_private_work, NULL },
         { "guest", create_guest_work, NULL },
         { NULL, NULL, NULL },

@@ -151,6 +151,20 @@ bring_to()
 }
 
 ved_start || { fail "the daemon starts"; finish; }
+
+begin_case "crash at create:template (a create that builds its template): no VE, no template"
+crash_daemon create:template || fail "ved starts with the hook"
+request_op POST /v1/ves "{\"ctid\":106,\"ostemplate\":\"$TEMPLATE\"}"
+assert_ne "$OP" "" "create 106 accepted (its template not imported yet)"
+expect_crash_and_restart create:template
+assert_resolved "$OP"
+assert_json .status failed
+assert_ve_gone 106
+api GET "/v1/templates/$TEMPLATE"
+assert_error 404
+check "no image of the unrecorded template" test ! -e "$STATE_DIR/templates/$TEMPLATE.img"
+assert_consistent
+
 ensure_template || { fail "the template $TEMPLATE is there"; finish; }
 
 begin_case "setup: VE 101 created (stopped)"

@@ -100,6 +100,30 @@ TARBALL=$(template_tarball) || { fail "the busybox template builds"; finish; }
 
 # --- through vectl ----------------------------------------------------------
 
+begin_case "create from busybox before any import: built from its recipe, once for two creates"
+api GET /v1/templates
+assert_json '.templates | length' 0
+api POST /v1/ves '{"ctid":198,"ostemplate":"busybox"}'
+assert_status 202
+OP198=$(op_id_from_location)
+OUT=$(vectl create 199 --ostemplate busybox 2>&1)
+assert_eq "$?" 0 "vectl create 199 while 198 builds the template ($OUT)"
+wait_op "$OP198" 60
+assert_eq "$OP_STATUS" succeeded "create 198 ($BODY)"
+api GET /v1/templates
+assert_json '[.templates[] | select(.name == "busybox")] | length' 1
+check "the golden image is there" test -s "$STATE_DIR/templates/busybox.img"
+assert_eq "$(curl -s --max-time 5 --unix-socket "$SOCK" "http://ved/v1/events?since=0&follow=false" |
+        jq -s '[.[] | select(.type == "template.imported")] | length')" 1 "template.imported events"
+OUT=$(vectl start 198 2>&1)
+assert_eq "$?" 0 "vectl start 198 ($OUT)"
+assert_eq "$(vectl exec 198 cat /etc/inittab >/dev/null && echo ok)" ok "exec in VE 198"
+OUT=$(vectl destroy 198 --force 2>&1 && vectl destroy 199 2>&1)
+assert_eq "$?" 0 "destroy 198 and 199 ($OUT)"
+OUT=$(vectl template remove busybox 2>&1)
+assert_eq "$?" 0 "template remove busybox ($OUT)"
+assert_eq "$(template_leftovers)" "" "staging or upload files in templates/"
+
 begin_case "vectl template import busybox, then template list shows it"
 OUT=$(vectl template import "$TARBALL" --name busybox 2>&1)
 assert_eq "$?" 0 "vectl template import exit code ($OUT)"
