@@ -116,11 +116,13 @@ int ved_guest_apply_stopped(const char *templates_dir, const char *ostemplate, b
                             const char *private_area, const char *root,
                             const struct ve_guest_config *c, struct ve_error *err)
 {
+        struct ve_guest_config once = *c;
         char layer[PATH_MAX];
         int ret;
 
+        once.sync_once = true; /* nothing runs in the VE */
         if (!layered)
-                return ve_guest_apply(private_area, c, err);
+                return ve_guest_apply(private_area, &once, err);
         ret = ved_layer_get(templates_dir, ostemplate, layer, sizeof(layer), err);
         if (ret < 0)
                 return ret;
@@ -129,7 +131,7 @@ int ved_guest_apply_stopped(const char *templates_dir, const char *ostemplate, b
         ret = ve_layer_mount_raw(layer, private_area, root, err);
         if (ret < 0)
                 return ret;
-        ret = ve_guest_apply(root, c, err);
+        ret = ve_guest_apply(root, &once, err);
         if (umount2(root, UMOUNT_NOFOLLOW) < 0 && ret == 0)
                 ret = ve_error_errno(err, errno, "unmount %s", root);
         return ret;

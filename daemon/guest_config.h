@@ -49,7 +49,8 @@ void ved_guest_config_all(const struct ved_guest_lists *l, const struct ved_secr
 /* Apply c to a stopped VE whose image is mounted at private_area: into the image,
  * or for a layered VE (layer.h) through an overlay of the raw layers (template's
  * layer in templates_dir, mounted if need be, and the image) mounted on root for
- * the while. */
+ * the while. Nothing runs in the VE: one syncfs makes the files durable
+ * (sync_once). */
 int ved_guest_apply_stopped(const char *templates_dir, const char *ostemplate, bool layered,
                             const char *private_area, const char *root,
                             const struct ve_guest_config *c, struct ve_error *err);

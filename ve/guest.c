@@ -114,6 +114,10 @@ struct owner {
 static __thread uid_t new_uid;
 static __thread gid_t new_gid;
 
+/* Inside ve_guest_apply() with sync_once: replace_at() leaves the fsyncs to
+ * the syncfs at its end, and says that it wrote. */
+static __thread bool sync_deferred, wrote_deferred;
+
 /* dirfd is O_PATH, which fsync refuses (EBADF): the rename is made durable
  * through a readable fd of the same directory. */
 static void sync_dir(int dirfd)
@@ -137,8 +141,8 @@ static int replace_at(int dirfd, const char *name, const char *path, const char 
         if (fd < 0)
                 return ve_error_errno(err, errno, "create %s in the VE", path);
         ret = write_all(fd, content, len);
-        if (ret == 0 &&
-            (fchown(fd, o->uid, o->gid) < 0 || fchmod(fd, o->mode) < 0 || fsync(fd) < 0))
+        if (ret == 0 && (fchown(fd, o->uid, o->gid) < 0 || fchmod(fd, o->mode) < 0 ||
+                         (!sync_deferred && fsync(fd) < 0)))
                 ret = -errno;
         /* rename replaces whatever was there, a symlink included, never its target. */
         if (ret == 0 && renameat(dirfd, tmp, dirfd, name) < 0)
@@ -147,7 +151,10 @@ static int replace_at(int dirfd, const char *name, const char *path, const char 
                 unlinkat(dirfd, tmp, 0);
                 return ve_error_errno(err, -ret, "write %s in the VE", path);
         }
-        sync_dir(dirfd);
+        if (sync_deferred)
+                wrote_deferred = true;
+        else
+                sync_dir(dirfd);
         return 0;
 }
 
@@ -461,7 +468,17 @@ static int set_machine_id(const char *root, struct ve_error *err)
         return replace_at(dirfd, "machine-id", "/etc/machine-id", text, 33, &o, err);
 }
 
-int ve_guest_apply(const char *root, const struct ve_guest_config *c, struct ve_error *err)
+/* One syncfs for the file system of root: what replace_at() left unsynced. */
+static int sync_fs_of(const char *root, struct ve_error *err)
+{
+        _cleanup_close_ int fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+        if (fd < 0 || syncfs(fd) < 0)
+                return ve_error_errno(err, errno, "sync the files written in %s", root);
+        return 0;
+}
+
+static int apply_files(const char *root, const struct ve_guest_config *c, struct ve_error *err)
 {
         bool debian = c->family != NULL && strcmp(c->family, "debian") == 0;
         int ret = 0;
@@ -481,6 +498,22 @@ int ve_guest_apply(const char *root, const struct ve_guest_config *c, struct ve_
                 ret = set_ssh_keys(root, c->ssh_keys, err);
         if (ret == 0 && c->machine_id)
                 ret = set_machine_id(root, err);
+        return ret;
+}
+
+int ve_guest_apply(const char *root, const struct ve_guest_config *c, struct ve_error *err)
+{
+        struct ve_error serr = { 0 };
+        int ret;
+
+        sync_deferred = c->sync_once;
+        wrote_deferred = false;
+        ret = apply_files(root, c, err);
+        sync_deferred = false;
+        /* Even after a failure: what was written is made durable. */
+        if (wrote_deferred && sync_fs_of(root, &serr) < 0 && ret == 0)
+                ret = ve_error_set(err, serr.code, "%s", serr.message);
+        ve_error_clear(&serr);
         if (ret < 0)
                 return ve_error_prefix(err, "configure the guest");
         return 0;

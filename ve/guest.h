@@ -63,6 +63,10 @@ struct ve_guest_config {
         const char *ssh_keys;
         /* Write a fresh /etc/machine-id when the guest's is missing or empty. */
         bool machine_id;
+        /* The VE is not running: its files are made durable by one syncfs at the
+         * end rather than two fsyncs each (a running VE's syncfs would also wait
+         * for everything the VE itself has written). */
+        bool sync_once;
 };
 
 /* Apply c to the VE whose root (the private area, guest ids on disk) is mounted

@@ -1,6 +1,7 @@
 /* ve/guest.c: the distribution family of a template name (vzctl's lookup), the
  * marked blocks the host keeps in guest files, the checks of write-only secrets,
  * and the files written into a scratch root (never through its symlinks). */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -198,6 +199,44 @@ static void test_write_file_only_when_changed(void **state)
         assert_int_equal(ve_rmtree(root, &err), 0);
 }
 
+/* A stopped VE's files (sync_once): all written, each in place of its temporary
+ * file, with one syncfs at the end; a later live write works as before. */
+static void test_apply_sync_once(void **state)
+{
+        char tmpl[] = "/tmp/ved-guest-XXXXXX", path[256];
+        struct ve_guest_config c = { .hostname = "s.example",
+                                     .machine_id = true,
+                                     .sync_once = true };
+        struct ve_error err = { 0 };
+        char *root = mkdtemp(tmpl), *id;
+        struct dirent *e;
+        DIR *dir;
+
+        (void)state;
+        assert_non_null(root);
+        snprintf(path, sizeof(path), "%s/etc", root);
+        assert_int_equal(mkdir(path, 0755), 0);
+        assert_int_equal(ve_guest_apply(root, &c, &err), 0);
+        snprintf(path, sizeof(path), "%s/etc/hostname", root);
+        assert_string_equal(slurp(path), "s.example\n");
+        snprintf(path, sizeof(path), "%s/etc/hosts", root);
+        assert_non_null(strstr(slurp(path), "s.example"));
+        snprintf(path, sizeof(path), "%s/etc/machine-id", root);
+        id = slurp(path);
+        assert_int_equal(strlen(id), 33);
+        assert_int_equal(strspn(id, "0123456789abcdef"), 32);
+        snprintf(path, sizeof(path), "%s/etc", root);
+        dir = opendir(path);
+        assert_non_null(dir);
+        while ((e = readdir(dir)) != NULL)
+                assert_null(strstr(e->d_name, "ved-tmp"));
+        closedir(dir);
+        assert_int_equal(ve_guest_set_hostname(root, "t.example", &err), 0);
+        snprintf(path, sizeof(path), "%s/etc/hostname", root);
+        assert_string_equal(slurp(path), "t.example\n");
+        assert_int_equal(ve_rmtree(root, &err), 0);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -208,6 +247,7 @@ int main(void)
                 cmocka_unit_test(test_password),
                 cmocka_unit_test(test_apply_never_follows),
                 cmocka_unit_test(test_write_file_only_when_changed),
+                cmocka_unit_test(test_apply_sync_once),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
