@@ -6,9 +6,11 @@
 #include <fcntl.h>
 #include <jansson.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
@@ -112,13 +114,14 @@ static void log_tail(const char *path, char *buf, size_t len)
 
 /* Only async-signal-safe calls here: the daemon has threads. */
 static void exec_recipe(const struct ve_template_recipe *r, const char *out, char *tmpdir,
-                        int logfd)
+                        int logfd, pid_t daemon)
 {
         char *argv[] = { (char *)r->recipe, (char *)out, r->release[0] ? (char *)r->release : NULL,
                          NULL };
         char *envp[] = { "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
                          "LC_ALL=C", "DEBIAN_FRONTEND=noninteractive", tmpdir, NULL };
         int devnull = open("/dev/null", O_RDONLY);
+        sigset_t none;
 
         if (devnull >= 0)
                 dup2(devnull, 0);
@@ -126,6 +129,13 @@ static void exec_recipe(const struct ve_template_recipe *r, const char *out, cha
         dup2(logfd, 2);
         close_range(3, ~0U, 0);
         setsid();
+        /* A daemon killed meanwhile takes the recipe with it, which cleans up
+         * after itself on SIGTERM (its trap): the restarted daemon rolls the
+         * operation back and finds no build still writing. */
+        if (prctl(PR_SET_PDEATHSIG, SIGTERM) < 0 || getppid() != daemon)
+                _exit(127);
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
         execve(r->recipe, argv, envp);
         _exit(127);
 }
@@ -135,8 +145,8 @@ static int run(const struct ve_template_recipe *r, const char *out, const char *
 {
         _cleanup_close_ int logfd = -EBADF;
         char tail[LOG_TAIL], tmpdir[PATH_MAX + 8];
+        pid_t pid, daemon = getpid();
         int status;
-        pid_t pid;
 
         logfd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
         if (logfd < 0)
@@ -146,7 +156,7 @@ static int run(const struct ve_template_recipe *r, const char *out, const char *
         if (pid < 0)
                 return ve_error_errno(err, errno, "fork the recipe %s", r->recipe);
         if (pid == 0)
-                exec_recipe(r, out, tmpdir, logfd);
+                exec_recipe(r, out, tmpdir, logfd, daemon);
         while (waitpid(pid, &status, 0) < 0)
                 if (errno != EINTR)
                         return ve_error_errno(err, errno, "wait for the recipe %s", r->recipe);

@@ -165,6 +165,45 @@ assert_error 404
 check "no image of the unrecorded template" test ! -e "$STATE_DIR/templates/$TEMPLATE.img"
 assert_consistent
 
+# A recipe that builds nothing: it waits, and on SIGTERM says so and exits.
+mkdir -p "$T/recipes/$TEMPLATE"
+cat >"$T/recipes/$TEMPLATE/build" <<EOF
+#!/bin/sh
+trap 'kill $!; touch "$T/recipe-terminated"; exit 143' TERM
+sleep 60 &
+wait
+EOF
+chmod +x "$T/recipes/$TEMPLATE/build"
+
+# recipe_running: the daemon's build of $TEMPLATE with that recipe.
+recipe_running()
+{
+        pgrep -f -- "$T/recipes/$TEMPLATE/build" >/dev/null
+}
+
+recipe_gone()
+{
+        ! recipe_running
+}
+
+begin_case "kill -9 of ved while a create's recipe builds the template: the recipe gets SIGTERM"
+ved_stop
+ved_start --template-recipes "$T/recipes" || fail "ved starts with the waiting recipe"
+request_op POST /v1/ves "{\"ctid\":107,\"ostemplate\":\"$TEMPLATE\"}"
+assert_ne "$OP" "" "create 107 accepted (its template not imported yet)"
+check "the recipe runs" wait_until 10 recipe_running
+ved_kill9
+check "the recipe got SIGTERM" wait_until 10 test -e "$T/recipe-terminated"
+check "the recipe ended" wait_until 10 recipe_gone
+ved_start || fail "ved starts again after the kill"
+assert_resolved "$OP"
+assert_json .status failed
+assert_ve_gone 107
+api GET "/v1/templates/$TEMPLATE"
+assert_error 404
+check "no image of the unrecorded template" test ! -e "$STATE_DIR/templates/$TEMPLATE.img"
+assert_consistent
+
 ensure_template || { fail "the template $TEMPLATE is there"; finish; }
 
 begin_case "setup: VE 101 created (stopped)"
