@@ -169,7 +169,7 @@ assert_consistent
 mkdir -p "$T/recipes/$TEMPLATE"
 cat >"$T/recipes/$TEMPLATE/build" <<EOF
 #!/bin/sh
-trap 'kill $!; touch "$T/recipe-terminated"; exit 143' TERM
+trap 'kill \$!; touch "$T/recipe-terminated"; exit 143' TERM
 sleep 60 &
 wait
 EOF
