@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "daemon/ops.h"
 #include "daemon/ved.h"
 #include "present.h"
 #include "router.h"
@@ -100,6 +101,28 @@ static int parse_op_id(struct api_request *req, int64_t *id)
         return 0;
 }
 
+static bool finished(json_t *op)
+{
+        const char *s = json_string_value(json_object_get(op, "status"));
+
+        return strcmp(s, "succeeded") == 0 || strcmp(s, "failed") == 0;
+}
+
+/* The operation as recorded; one that is recorded as running but no longer runs
+ * ended without its end recorded: say so rather than let a client wait on. */
+static int respond_op(struct api_request *req, int64_t id, json_t *op)
+{
+        if (!finished(op) && !ved_op_active(req->v, id)) {
+                json_decref(op);
+                return api_respond_error(req, 500,
+                                         "operation %lld has ended, but its end could not be "
+                                         "recorded (is the state directory's file system "
+                                         "full?): the daemon's log says how it ended",
+                                         (long long)id);
+        }
+        return api_respond_json(req, 200, api_present_op(op));
+}
+
 static int answer_op(struct api_request *req)
 {
         struct ve_error err = { 0 };
@@ -115,14 +138,7 @@ static int answer_op(struct api_request *req)
                 return 0;
         if (ved_store_op_get(&req->v->store, id, &op, &err) < 0)
                 return respond_store_error(req, &err);
-        return api_respond_json(req, 200, api_present_op(op));
-}
-
-static bool finished(json_t *op)
-{
-        const char *s = json_string_value(json_object_get(op, "status"));
-
-        return strcmp(s, "succeeded") == 0 || strcmp(s, "failed") == 0;
+        return respond_op(req, id, op);
 }
 
 int route_op_get(struct api_request *req)
@@ -141,9 +157,9 @@ int route_op_get(struct api_request *req)
                 return respond_store_error(req, &err);
         if (ved_store_op_get(&req->v->store, id, &op, &err) < 0)
                 return respond_store_error(req, &err);
-        done = finished(op);
+        done = finished(op) || !ved_op_active(req->v, id);
         if (done || wait == 0 || req->closing)
-                return api_respond_json(req, 200, api_present_op(op));
+                return respond_op(req, id, op);
         json_decref(op);
         w = calloc(1, sizeof(*w));
         w->req = req;

@@ -115,6 +115,9 @@ static int open_state(struct ved *v, struct ve_error *err)
         if (asprintf(&db, "%s/ved.db", v->cfg.state_dir) < 0)
                 return ve_error_set(err, ENOMEM, "out of memory");
         ret = ved_store_open(db, &v->store, err);
+        /* Room to record the recovery's results even on a full disk. */
+        if (ret == 0)
+                ved_store_check_room(&v->store);
         if (ret == 0)
                 ret = ved_rt_init(v, err);
         if (ret == 0) {

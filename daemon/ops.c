@@ -94,6 +94,18 @@ void ved_op_free(struct ved_op *op)
         free(op);
 }
 
+bool ved_op_active(struct ved *v, int64_t id)
+{
+        struct list_head *pos, *tmp;
+
+        list_for_each_safe(pos, tmp, &v->ops)
+        {
+                if (container_of(pos, struct ved_op, link)->id == id)
+                        return true;
+        }
+        return false;
+}
+
 unsigned ved_ops_running(struct ved *v)
 {
         struct list_head *pos, *tmp;
@@ -289,8 +301,12 @@ static void finish_op(struct ved_op *op, bool ok)
 {
         int64_t id = op->id;
         struct ved *v = op->v;
+        int ret = commit_result(op, ok);
 
-        if (commit_result(op, ok) < 0 && ok) {
+        /* A full disk: the store's reserve is the room for this record. */
+        if (ret == -ENOSPC && ved_store_release_reserve(&v->store))
+                ret = commit_result(op, ok);
+        if (ret < 0 && ok) {
                 /* The finish itself failed: undo as for a failed step. */
                 if (op->err.code == 0)
                         ve_error_set(&op->err, EIO, "cannot record the result");

@@ -85,6 +85,10 @@ const struct ved_op_kind *ved_op_kind_find(const char *type);
 /* Resolve operations left unfinished by a crash (startup, before serving). */
 int ved_ops_recover(struct ved *v, struct ve_error *err);
 
+/* Is operation id running in this daemon? An operation the store says is
+ * running but that is not, ended without its end recorded (a full disk). */
+bool ved_op_active(struct ved *v, int64_t id);
+
 /* Number of operations running now; the daemon waits for them on shutdown. */
 unsigned ved_ops_running(struct ved *v);
 

@@ -1,10 +1,13 @@
 #include "store.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -102,7 +105,8 @@ static int db_error(struct ved_store *store, struct ve_error *err, const char *w
         else if (rc == SQLITE_CONSTRAINT_UNIQUE || rc == SQLITE_CONSTRAINT_PRIMARYKEY)
                 code = VE_ECONFLICT;
         else if ((rc & 0xff) == SQLITE_FULL)
-                code = ENOSPC;
+                return ve_error_set(err, ENOSPC, "%s: the file system of %s is full (%s)", what,
+                                    store->path, sqlite3_errmsg(store->db));
         return ve_error_set(err, code, "%s: %s", what, sqlite3_errmsg(store->db));
 }
 
@@ -224,8 +228,84 @@ void ved_store_close(struct ved_store *store)
         store->path = NULL;
 }
 
+static void reserve_path(const struct ved_store *store, char *buf, size_t len)
+{
+        snprintf(buf, len, "%s-reserve", store->path);
+}
+
+bool ved_store_release_reserve(struct ved_store *store)
+{
+        char path[PATH_MAX];
+
+        reserve_path(store, path, sizeof(path));
+        store->reserved = false;
+        if (unlink(path) < 0)
+                return false;
+        log_warn("The file system of %s is full: its %u MB reserve is given back so that "
+                 "operations can still be recorded. Free some space on it.",
+                 store->path, VED_STORE_RESERVE >> 20);
+        return true;
+}
+
+static void make_reserve(struct ved_store *store, const char *path)
+{
+        int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+        int ret;
+
+        if (fd < 0)
+                return;
+        ret = posix_fallocate(fd, 0, VED_STORE_RESERVE);
+        if (ret == 0)
+                ret = fsync(fd) < 0 ? errno : 0;
+        close(fd);
+        if (ret != 0) {
+                unlink(path);
+                return;
+        }
+        store->reserved = true;
+        log_info("Kept %u MB in reserve for a full disk: %s", VED_STORE_RESERVE >> 20, path);
+}
+
+/* What an unprivileged writer may still take. The daemon (root) and the loop
+ * devices under the VEs' images may also take the root reserve, but not ext4's
+ * own reserved clusters, which f_bfree counts: f_bavail is the measure that is
+ * never above what root can really write. */
+static uint64_t available(const struct statvfs *sv)
+{
+        return (uint64_t)sv->f_bavail * sv->f_frsize;
+}
+
+void ved_store_check_room(struct ved_store *store)
+{
+        char path[PATH_MAX];
+        struct statvfs sv;
+        uint64_t room;
+
+        reserve_path(store, path, sizeof(path));
+        if (statvfs(store->path, &sv) < 0)
+                return;
+        room = available(&sv);
+        store->reserved = access(path, F_OK) == 0;
+        if (store->reserved && room < VED_STORE_RESERVE / 2)
+                ved_store_release_reserve(store);
+        else if (!store->reserved && room > 4ull * VED_STORE_RESERVE)
+                make_reserve(store, path);
+}
+
+/* Before each write: a nearly full file system gets the reserve back first, so
+ * that the transaction finds room. One statvfs, next to a commit's fsync. */
+static void release_if_full(struct ved_store *store)
+{
+        struct statvfs sv;
+
+        if (store->reserved && statvfs(store->path, &sv) == 0 &&
+            available(&sv) < VED_STORE_RESERVE / 2)
+                ved_store_release_reserve(store);
+}
+
 int ved_store_begin(struct ved_store *store, struct ve_error *err)
 {
+        release_if_full(store);
         return exec_sql(store, "BEGIN IMMEDIATE", err);
 }
 

@@ -25,7 +25,8 @@
 struct ved_store {
         sqlite3 *db;
         char *path;
-        bool lazy; /* in a transaction of ved_store_begin_lazy() */
+        bool lazy;     /* in a transaction of ved_store_begin_lazy() */
+        bool reserved; /* holds its reserve (ved_store_check_room()) */
 };
 
 int ved_store_open(const char *path, struct ved_store *store, struct ve_error *err);
@@ -41,6 +42,17 @@ int ved_store_commit(struct ved_store *store, struct ve_error *err);
  * not recorded. */
 int ved_store_begin_lazy(struct ved_store *store, struct ve_error *err);
 void ved_store_rollback(struct ved_store *store);
+
+/* Room for the store on a full disk: <path>-reserve, VED_STORE_RESERVE bytes
+ * allocated beside the database (its file system also holds the VEs' images,
+ * which grow as their VEs write). A transaction that begins on a nearly full file
+ * system gives it back first, so that operations can still be recorded.
+ * ved_store_check_room() makes it (again) once there is room, at startup and on
+ * a timer; ved_store_release_reserve() gives it back at once (a commit that
+ * failed with ENOSPC all the same): true when there was one. */
+#define VED_STORE_RESERVE (8u << 20)
+void ved_store_check_room(struct ved_store *store);
+bool ved_store_release_reserve(struct ved_store *store);
 
 /* VEs. ve is the full record (ctid, state and every parameter). Insert fails with
  * VE_ECONFLICT naming the clash when the CTID or name is taken. */

@@ -11,6 +11,7 @@
 struct ved_traffic {
         uv_timer_t timer;
         struct ved *v;
+        bool failing; /* the last tick could not record its samples */
 };
 
 /* Fold a live sample (or its absence, live == NULL) into row. */
@@ -88,6 +89,19 @@ json_t *ved_traffic_json(struct ved *v, uint32_t ctid)
                          (json_int_t)(row.total[3] + row.run[3]));
 }
 
+/* The samples' record failing, every few seconds (a full disk): said once, and
+ * once more when it works again. */
+static void report(struct ved_traffic *tr, struct ve_error *err)
+{
+        if (err->code != 0 && !tr->failing)
+                log_error("Traffic counters: %s (said once until they are recorded again)",
+                          err->message);
+        else if (err->code == 0 && tr->failing)
+                log_info("Traffic counters: recorded again");
+        tr->failing = err->code != 0;
+        ve_error_clear(err);
+}
+
 /* Every VE that is not stopped may have a veth, or have just lost it. */
 static void timer_cb(uv_timer_t *t)
 {
@@ -97,9 +111,10 @@ static void timer_cb(uv_timer_t *t)
         json_t *ves = NULL, *ve;
         size_t i;
 
+        /* The same few seconds suit the store's check of its reserve (store.h). */
+        ved_store_check_room(&v->store);
         if (ved_store_ve_list(&v->store, NULL, NULL, &ves, &err) < 0 || ved_begin(v, &err) < 0) {
-                log_error("Traffic counters: %s", err.message);
-                ve_error_clear(&err);
+                report(tr, &err);
                 json_decref(ves);
                 return;
         }
@@ -122,10 +137,8 @@ static void timer_cb(uv_timer_t *t)
                 }
         }
         json_decref(ves);
-        if (ved_commit(v, &err) < 0) {
-                log_error("Traffic counters: %s", err.message);
-                ve_error_clear(&err);
-        }
+        ved_commit(v, &err);
+        report(tr, &err);
 }
 
 int ved_traffic_start(struct ved *v, struct ve_error *err)
