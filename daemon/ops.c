@@ -202,6 +202,90 @@ static void log_step_times(const struct ved_op *op)
                   (double)(op->ended_ns - op->began_ns) / 1e6, (double)(back - op->ended_ns) / 1e6);
 }
 
+/* The step's work is done (and its wait, if any): record it, go on. */
+static void step_done(struct ved_op *op)
+{
+        crash_hook(op, op->kind->steps[op->step].name);
+        if (record_step(op) < 0) {
+                fail_op(op);
+                return;
+        }
+        op->step++;
+        next_step(op);
+}
+
+/* A step's wait (struct ved_step.wait_fd): a poll of its fd and a timer, in
+ * the loop; the step goes on once both handles are closed. */
+struct step_wait {
+        uv_poll_t poll;
+        uv_timer_t timer;
+        struct ved_op *op;
+        int open; /* handles not closed yet */
+};
+
+static void wait_closed_cb(uv_handle_t *h)
+{
+        struct step_wait *w = h->data;
+        struct ved_op *op = w->op;
+
+        if (--w->open > 0)
+                return;
+        free(w);
+        step_done(op);
+}
+
+static void wait_end(struct step_wait *w, bool timed_out)
+{
+        if (uv_is_closing((uv_handle_t *)&w->timer))
+                return;
+        w->op->wait_timed_out = timed_out;
+        uv_close((uv_handle_t *)&w->poll, wait_closed_cb);
+        uv_close((uv_handle_t *)&w->timer, wait_closed_cb);
+}
+
+static void wait_poll_cb(uv_poll_t *p, int status, int events)
+{
+        (void)status;
+        (void)events;
+        wait_end(p->data, false);
+}
+
+static void wait_timer_cb(uv_timer_t *t)
+{
+        wait_end(t->data, true);
+}
+
+/* 0: waiting, step_done() comes later; -1: no wait (nothing to wait for, or the
+ * fd cannot be polled: the step is done now). */
+static int start_wait(struct ved_op *op)
+{
+        const struct ved_step *step = &op->kind->steps[op->step];
+        struct step_wait *w;
+        unsigned timeout = 0;
+        int fd, ret;
+
+        op->wait_timed_out = false;
+        if (step->wait_fd == NULL || (fd = step->wait_fd(op, &timeout)) < 0)
+                return -1;
+        w = calloc(1, sizeof(*w));
+        if (w == NULL)
+                return -1;
+        ret = uv_poll_init(op->v->loop, &w->poll, fd);
+        if (ret < 0) {
+                log_error("Operation %lld: cannot wait for fd %d: %s", (long long)op->id, fd,
+                          uv_strerror(ret));
+                free(w);
+                return -1;
+        }
+        uv_timer_init(op->v->loop, &w->timer);
+        w->poll.data = w->timer.data = w;
+        w->op = op;
+        w->open = 2;
+        uv_poll_start(&w->poll, UV_READABLE | UV_DISCONNECT, wait_poll_cb);
+        uv_timer_start(&w->timer, wait_timer_cb, (uint64_t)timeout * 1000, 0);
+        return 0;
+}
+
 static void step_after_cb(uv_work_t *req, int status)
 {
         struct ved_op *op = container_of(req, struct ved_op, work);
@@ -214,13 +298,8 @@ static void step_after_cb(uv_work_t *req, int status)
                 fail_op(op);
                 return;
         }
-        crash_hook(op, op->kind->steps[op->step].name);
-        if (record_step(op) < 0) {
-                fail_op(op);
-                return;
-        }
-        op->step++;
-        next_step(op);
+        if (start_wait(op) < 0)
+                step_done(op);
 }
 
 static void step_work_cb(uv_work_t *req)

@@ -30,6 +30,12 @@ struct ved_step {
         int (*work)(struct ved_op *op, struct ve_error *err);
         /* Loop, inside the transaction that records the step; may be NULL. */
         int (*done)(struct ved_op *op, struct ve_error *err);
+        /* Loop, after work: an fd to wait for, in the loop rather than on a worker,
+         * before the step counts as done (a pidfd: readable once its process has
+         * exited), and the wait's limit in seconds; past it the step is done all
+         * the same, with op->wait_timed_out set. -1: nothing to wait for. May be
+         * NULL. */
+        int (*wait_fd)(struct ved_op *op, unsigned *timeout_s);
 };
 
 struct ved_op_kind {
@@ -63,6 +69,7 @@ struct ved_op {
         struct ve_error err;
         uv_work_t work;
         uint64_t queued_ns, began_ns, ended_ns; /* the step's, for the debug log */
+        bool wait_timed_out;                    /* the last step's wait_fd ran out */
         struct list_head link;
 };
 

@@ -110,8 +110,8 @@ static const char *import_recover(struct ved *v, json_t *op, const char **resolu
 }
 
 static const struct ved_step import_steps[] = {
-        { "import", import_work, import_done },
-        { NULL, NULL, NULL },
+        { "import", import_work, import_done, NULL },
+        { NULL, NULL, NULL, NULL },
 };
 
 const struct ved_op_kind ved_op_template_import_kind = {
@@ -208,9 +208,9 @@ static const char *build_recover(struct ved *v, json_t *op, const char **resolut
 }
 
 static const struct ved_step build_steps[] = {
-        { "build", build_work, NULL },
-        { "import", build_import_work, build_import_done },
-        { NULL, NULL, NULL },
+        { "build", build_work, NULL, NULL },
+        { "import", build_import_work, build_import_done, NULL },
+        { NULL, NULL, NULL, NULL },
 };
 
 const struct ved_op_kind ved_op_template_build_kind = {

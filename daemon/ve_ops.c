@@ -3,7 +3,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -367,10 +366,10 @@ static int create_guest_work(struct ved_op *op, struct ve_error *err)
 }
 
 static const struct ved_step create_steps[] = {
-        { "template", create_template_work, create_template_done },
-        { "private", create_private_work, NULL },
-        { "guest", create_guest_work, NULL },
-        { NULL, NULL, NULL },
+        { "template", create_template_work, create_template_done, NULL },
+        { "private", create_private_work, NULL, NULL },
+        { "guest", create_guest_work, NULL, NULL },
+        { NULL, NULL, NULL, NULL },
 };
 
 const struct ved_op_kind ved_op_create_kind = {
@@ -635,11 +634,11 @@ static const char *state_recover(struct ved *v, json_t *op, const char **resolut
 }
 
 static const struct ved_step start_steps[] = {
-        { "mount", mount_work, NULL },
-        { "cgroup", cgroup_work, NULL },
-        { "config", config_work, NULL },
-        { "init", init_work, init_done }, /* with the view and the network: ready_cb */
-        { NULL, NULL, NULL },
+        { "mount", mount_work, NULL, NULL },
+        { "cgroup", cgroup_work, NULL, NULL },
+        { "config", config_work, NULL, NULL },
+        { "init", init_work, init_done, NULL }, /* with the view and the network: ready_cb */
+        { NULL, NULL, NULL, NULL },
 };
 
 const struct ved_op_kind ved_op_start_kind = {
@@ -654,32 +653,42 @@ const struct ved_op_kind ved_op_start_kind = {
 
 /* --- stop ------------------------------------------------------------------- */
 
+static bool halts(const struct ve_op_data *d)
+{
+        return d->pidfd >= 0 && !d->force;
+}
+
+static unsigned halt_timeout(const struct ve_op_data *d)
+{
+        return d->timeout ? d->timeout : d->stop_timeout;
+}
+
 static int signal_work(struct ved_op *op, struct ve_error *err)
 {
         struct ve_op_data *d = op->data;
-        struct pollfd pfd = { .fd = d->pidfd, .events = POLLIN };
-        unsigned timeout;
-        int ret;
 
-        if (d->pidfd < 0 || d->force)
-                return 0;
-        ret = ve_stop_signal(d->pid, d->pidfd, NULL, err);
-        if (ret < 0)
-                return ret;
-        /* Wait for init to halt; past the timeout the cgroup is killed (next step). */
-        timeout = d->timeout ? d->timeout : d->stop_timeout;
-        do
-                ret = poll(&pfd, 1, (int)(timeout * 1000));
-        while (ret < 0 && errno == EINTR);
-        if (ret == 0)
-                log_warn("VE %u did not halt within %u s: killing it", d->ctid, timeout);
-        return 0;
+        return halts(d) ? ve_stop_signal(d->pid, d->pidfd, NULL, err) : 0;
 }
 
+/* Init halts in its own time, up to the timeout: waited for in the loop, so a
+ * hundred VEs stopping at once hold no worker thread. */
+static int signal_wait_fd(struct ved_op *op, unsigned *timeout_s)
+{
+        struct ve_op_data *d = op->data;
+
+        if (!halts(d))
+                return -1;
+        *timeout_s = halt_timeout(d);
+        return d->pidfd;
+}
+
+/* Past the timeout the cgroup is killed: teardown does it. */
 static int kill_work(struct ved_op *op, struct ve_error *err)
 {
         struct ve_op_data *d = op->data;
 
+        if (op->wait_timed_out)
+                log_warn("VE %u did not halt within %u s: killing it", d->ctid, halt_timeout(d));
         return teardown(d, false, err);
 }
 
@@ -703,9 +712,9 @@ static void stop_rollback_done(struct ved_op *op)
 }
 
 static const struct ved_step stop_steps[] = {
-        { "signal", signal_work, NULL },
-        { "kill", kill_work, NULL },
-        { NULL, NULL, NULL },
+        { "signal", signal_work, NULL, signal_wait_fd },
+        { "kill", kill_work, NULL, NULL },
+        { NULL, NULL, NULL, NULL },
 };
 
 const struct ved_op_kind ved_op_stop_kind = {
@@ -727,13 +736,13 @@ static int restart_stopped_done(struct ved_op *op, struct ve_error *err)
 }
 
 static const struct ved_step restart_steps[] = {
-        { "signal", signal_work, NULL }, /* the stop half */
-        { "kill", kill_work, restart_stopped_done },
-        { "mount", mount_work, NULL }, /* the start half */
-        { "cgroup", cgroup_work, NULL },
-        { "config", config_work, NULL },
-        { "init", init_work, init_done }, /* with the view and the network: ready_cb */
-        { NULL, NULL, NULL },
+        { "signal", signal_work, NULL, signal_wait_fd }, /* the stop half */
+        { "kill", kill_work, restart_stopped_done, NULL },
+        { "mount", mount_work, NULL, NULL }, /* the start half */
+        { "cgroup", cgroup_work, NULL, NULL },
+        { "config", config_work, NULL, NULL },
+        { "init", init_work, init_done, NULL }, /* with the view and the network: ready_cb */
+        { NULL, NULL, NULL, NULL },
 };
 
 const struct ved_op_kind ved_op_restart_kind = {
@@ -802,8 +811,8 @@ static const char *destroy_recover(struct ved *v, json_t *op, const char **resol
 }
 
 static const struct ved_step destroy_steps[] = {
-        { "private", destroy_private_work, NULL },
-        { NULL, NULL, NULL },
+        { "private", destroy_private_work, NULL, NULL },
+        { NULL, NULL, NULL, NULL },
 };
 
 const struct ved_op_kind ved_op_destroy_kind = {

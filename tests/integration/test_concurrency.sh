@@ -125,6 +125,49 @@ api GET '/v1/ves?state=stopped'
 assert_json '.ves | length' "$N" "stopped VEs"
 assert_eq "$(host_leftovers)" "" "what the host holds of stopped VEs"
 
+# signal_steps_from OP: how many stop operations from OP on have sent their halt
+# signal (their "signal" step's work is logged as it ends, before the wait).
+signal_steps_from()
+{
+        grep -o 'Operation [0-9]* (stop) step signal' "$VED_LOG" | awk -v from="$1" '$2 >= from' |
+                wc -l
+}
+
+all_signalled()
+{
+        [ "$(signal_steps_from "$FIRST_STOP_OP")" -ge "$N" ]
+}
+
+all_stopped()
+{
+        [ "$(curl -s --unix-socket "$SOCK" "http://ved/v1/ves?state=stopped" |
+                jq '.ves | length')" = "$N" ]
+}
+
+begin_case "$N inits that ignore the halt signal, stopped at once: all wait together, no worker held"
+# busybox cat as PID 1 reads its console; a pid namespace's init gets no signal
+# it has no handler for, so SIGPWR does nothing: each stop waits its 5 s.
+for c in $CTIDS; do
+        vectl set "$c" --init /bin/cat --stop-timeout 5 >/dev/null 2>&1 || echo "   set $c failed"
+done
+run_all start api_op_wait POST /v1/ves/@/state '{"action":"start"}'
+assert_eq "$FAILS" 0 "failed starts"
+api GET /v1/operations
+FIRST_STOP_OP=$(($(jqb '[.operations[].id] | max') + 1))
+for c in $CTIDS; do
+        api POST "/v1/ves/$c/state" '{"action":"stop"}'
+        [ "$STATUS" = 202 ] || echo "   stop $c: $STATUS $BODY"
+done
+check "every stop has signalled its init while the first still waits" wait_until 4 all_signalled
+THREADS=$(awk '/^Threads:/ { print $2 }' "/proc/$VED_PID/status")
+check "the daemon runs $THREADS threads (at most 16 workers and the loop)" test "$THREADS" -le 17
+check "the stops end, each after its timeout" wait_until 30 all_stopped
+assert_eq "$(grep -c 'did not halt within 5 s: killing it' "$VED_LOG")" "$N" \
+        "the log says each was killed"
+api GET '/v1/operations?status=failed'
+assert_json "[.operations[] | select(.id >= $FIRST_STOP_OP)] | length" 0 "failed stops"
+assert_eq "$(host_leftovers)" "" "what the host holds of stopped VEs"
+
 begin_case "$N VEs destroyed concurrently (DELETE in the background)"
 run_all destroy api_op_wait DELETE /v1/ves/@
 assert_eq "$FAILS" 0 "failed destroys"
