@@ -21,6 +21,7 @@ struct session {
         bool stdin_open;
         int resize_fd; /* readable after SIGWINCH; -1 without a tty */
         int status;    /* the command's exit status; -1 until it is known */
+        bool sent_all; /* ved closed its side: nothing more is sent, the rest is read */
 };
 
 /* write() to our stdout or stderr, which a caller may have left non-blocking. */
@@ -126,7 +127,7 @@ static int session_loop(struct session *ss, struct ve_error *err)
                         { .fd = exec_stream_fd(ss->stream),
                           .events = (short)(POLLIN | (pending ? POLLOUT : 0)) },
                         { .fd = ss->stdin_open && !pending ? STDIN_FILENO : -1, .events = POLLIN },
-                        { .fd = pending ? -1 : ss->resize_fd, .events = POLLIN },
+                        { .fd = pending || ss->sent_all ? -1 : ss->resize_fd, .events = POLLIN },
                 };
 
                 ret = poll(p, 3, -1);
@@ -143,20 +144,15 @@ static int session_loop(struct session *ss, struct ve_error *err)
                         ret = forward_stdin(ss, err);
                 if (ret == 0 && ss->status < 0 && p[2].revents != 0)
                         ret = forward_size(ss, err);
-                if (ret == 0 && ss->status < 0)
-                        ret = exec_stream_flush(ss->stream, err);
-                /* A send that failed because the command ended and ved closed the
-                 * stream is no error once its exit frame is in. */
-                if (ret < 0 && ss->status < 0) {
-                        struct ve_error later = { 0 };
-                        bool eof = false;
-
-                        if (exec_stream_read(ss->stream, &eof, &later) == 0 &&
-                            handle_frames(ss, &later) == 0 && ss->status >= 0) {
-                                ve_error_clear(err);
-                                ret = 0;
-                        }
-                        ve_error_clear(&later);
+                if (ret == 0 && ss->status < 0 && !ss->sent_all &&
+                    exec_stream_flush(ss->stream, err) < 0) {
+                        /* The command ended and ved closed the stream while we
+                         * still sent: no error, once the rest of its output and
+                         * its exit frame are read (the end without them is). */
+                        ve_error_clear(err);
+                        ss->sent_all = true;
+                        ss->stdin_open = false;
+                        exec_stream_drop_pending(ss->stream);
                 }
         }
         return ret < 0 ? ret : ss->status;

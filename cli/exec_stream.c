@@ -133,6 +133,11 @@ size_t exec_stream_pending(const struct exec_stream *s)
         return s->out_len - s->out_pos;
 }
 
+void exec_stream_drop_pending(struct exec_stream *s)
+{
+        s->out_pos = s->out_len = 0;
+}
+
 /* Room for another read at the end of the buffer, dropping what was consumed. */
 static int make_room(struct exec_stream *s, struct ve_error *err)
 {

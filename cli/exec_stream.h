@@ -56,6 +56,8 @@ int exec_stream_flush(struct exec_stream *s, struct ve_error *err);
 /* Bytes queued and not yet sent: poll() for POLLOUT while there are some, and
  * read no more input meanwhile, so the queue stays one read long. */
 size_t exec_stream_pending(const struct exec_stream *s);
+/* Drop what is queued and unsent (ved has closed its side). */
+void exec_stream_drop_pending(struct exec_stream *s);
 
 /* Reads what the socket holds (call when poll() says it is readable) into the
  * buffer; *eof is set once the daemon has closed the connection. */
