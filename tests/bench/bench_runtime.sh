@@ -139,6 +139,13 @@ cleanup()
                         rm -rf "${LXC_PATH:?}/$name"
                 done
         fi
+        # lxc-start leaves an empty lxc.pivot cgroup in every hierarchy: not ours
+        # to keep when it was not there before the run.
+        if [ "$PIVOT_BEFORE" = 0 ]; then
+                for name in /sys/fs/cgroup/*/lxc.pivot /sys/fs/cgroup/lxc.pivot; do
+                        [ -d "$name" ] && rmdir "$name" 2>/dev/null
+                done
+        fi
         if [ -n "${BENCH_RESULTS:-}" ] && [ -d "$T/results" ]; then
                 mkdir -p "$BENCH_RESULTS" && cp "$T"/results/* "$BENCH_RESULTS"/ &&
                         echo "raw samples (microseconds, bytes) kept in $BENCH_RESULTS" >&2
@@ -150,6 +157,7 @@ cleanup()
         fi
         exit "$rc"
 }
+PIVOT_BEFORE=$(ls -d /sys/fs/cgroup/*/lxc.pivot /sys/fs/cgroup/lxc.pivot 2>/dev/null | wc -l)
 trap cleanup EXIT
 trap 'echo "interrupted" >&2; exit 130' INT TERM
 
