@@ -15,6 +15,7 @@
 #include "ve/image.h"
 #include "ve/layer.h"
 #include "ve/mount.h"
+#include "ve/template.h"
 
 /* One mount or one base image at a time: two starts must not mount a layer
  * twice. */
@@ -42,7 +43,9 @@ int ved_layer_get(const char *templates_dir, const char *name, char *buf, size_t
         int ret = 0;
 
         ved_layer_path(templates_dir, name, buf, len);
-        snprintf(img, sizeof(img), "%s/%s.img", templates_dir, name);
+        ret = ve_template_image_path(templates_dir, name, img, sizeof(img), err);
+        if (ret < 0)
+                return ret;
         pthread_mutex_lock(&layer_lock);
         if (ve_is_mounted(buf) <= 0) {
                 if (mkdir(buf, 0755) < 0 && errno != EEXIST)

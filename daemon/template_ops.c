@@ -38,18 +38,25 @@ static int import_prepare(struct ved_op *op, struct ve_error *err)
         return 0;
 }
 
-static int import_work(struct ved_op *op, struct ve_error *err)
+/* Worker: import the tarball d->upload as template d->name into d->info. */
+static int import_tarball(struct import_data *d, struct ve_error *err)
 {
-        struct import_data *d = op->data;
         struct ve_template_import req = {
                 .templates_dir = d->templates_dir,
                 .source = d->upload,
                 .name = d->name,
                 .sha256 = d->sha256[0] ? d->sha256 : NULL,
         };
+
+        return ve_template_import(&req, &d->info, err);
+}
+
+static int import_work(struct ved_op *op, struct ve_error *err)
+{
+        struct import_data *d = op->data;
         int ret;
 
-        ret = ve_template_import(&req, &d->info, err);
+        ret = import_tarball(d, err);
         unlink(d->upload);
         return ret;
 }
@@ -164,14 +171,8 @@ static int build_work(struct ved_op *op, struct ve_error *err)
 static int build_import_work(struct ved_op *op, struct ve_error *err)
 {
         struct build_data *d = op->data;
-        struct ve_template_import req = {
-                .templates_dir = d->im.templates_dir,
-                .source = d->im.upload,
-                .name = d->im.name,
-                .sha256 = d->im.sha256[0] ? d->im.sha256 : NULL,
-        };
 
-        return ve_template_import(&req, &d->im.info, err);
+        return import_tarball(&d->im, err);
 }
 
 static int build_import_done(struct ved_op *op, struct ve_error *err)
@@ -231,29 +232,28 @@ static struct ve_template_info last_built; /* under build_lock */
 int ved_template_build_once(const char *templates_dir, const struct ve_template_recipe *r,
                             struct ve_template_info *info, struct ve_error *err)
 {
-        char cache_dir[PATH_MAX], tarball[PATH_MAX], golden[PATH_MAX], sha256[65];
-        int ret = 0;
+        char cache_dir[PATH_MAX], golden[PATH_MAX];
+        struct import_data *d = calloc(1, sizeof(*d));
+        int ret;
 
+        if (d == NULL)
+                return ve_error_set(err, ENOMEM, "out of memory");
+        snprintf(d->templates_dir, sizeof(d->templates_dir), "%s", templates_dir);
+        snprintf(d->name, sizeof(d->name), "%s", r->name);
         snprintf(cache_dir, sizeof(cache_dir), "%s/cache", templates_dir);
-        snprintf(golden, sizeof(golden), "%s/%s.img", templates_dir, r->name);
+        ret = ve_template_image_path(templates_dir, r->name, golden, sizeof(golden), err);
         pthread_mutex_lock(&build_lock);
-        if (access(golden, F_OK) == 0 && strcmp(last_built.name, r->name) == 0) {
+        if (ret == 0 && access(golden, F_OK) == 0 && strcmp(last_built.name, r->name) == 0) {
                 *info = last_built;
-        } else {
-                ret = ve_template_recipe_run(r, cache_dir, tarball, sizeof(tarball), sha256, err);
-                if (ret == 0) {
-                        struct ve_template_import req = {
-                                .templates_dir = templates_dir,
-                                .source = tarball,
-                                .name = r->name,
-                                .sha256 = sha256[0] ? sha256 : NULL,
-                        };
-
-                        ret = ve_template_import(&req, info, err);
-                }
+        } else if (ret == 0) {
+                ret = ve_template_recipe_run(r, cache_dir, d->upload, sizeof(d->upload), d->sha256,
+                                             err);
                 if (ret == 0)
-                        last_built = *info;
+                        ret = import_tarball(d, err);
+                if (ret == 0)
+                        *info = last_built = d->info;
         }
         pthread_mutex_unlock(&build_lock);
+        free(d);
         return ret;
 }

@@ -243,7 +243,8 @@ static int create_private_work(struct ved_op *op, struct ve_error *err)
         /* A clone of the template's golden image; a layered VE's own image holds
          * only its changes: an empty one, with upper/ and work/. */
         if (!d->layered)
-                snprintf(from, sizeof(from), "%s/%s.img", d->templates_dir, d->ostemplate);
+                ret = ve_template_image_path(d->templates_dir, d->ostemplate, from, sizeof(from),
+                                             err);
         else
                 ret = ved_layer_base(d->templates_dir, from, sizeof(from), err);
         if (ret == 0)

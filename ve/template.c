@@ -648,8 +648,8 @@ static int build_image(const char *dir, const char *name, const char *tree, uint
 
 /* ---- import ---------------------------------------------------------------------- */
 
-static int image_path(const char *dir, const char *name, char *path, size_t len,
-                      struct ve_error *err)
+int ve_template_image_path(const char *dir, const char *name, char *path, size_t len,
+                           struct ve_error *err)
 {
         int n = snprintf(path, len, "%s/%s.img", dir, name);
 
@@ -681,7 +681,7 @@ static int check_request(const struct ve_template_import *req, char *name, size_
                 return ret;
         if (mkdir(req->templates_dir, 0700) < 0 && errno != EEXIST)
                 return ve_error_errno(err, errno, "create %s", req->templates_dir);
-        ret = image_path(req->templates_dir, name, img, sizeof(img), err);
+        ret = ve_template_image_path(req->templates_dir, name, img, sizeof(img), err);
         if (ret < 0)
                 return ret;
         if (access(img, F_OK) == 0)
@@ -765,7 +765,7 @@ static int import_into(struct extract *x, const char *name, const char *staging,
         ret = build_image(x->req->templates_dir, name, tree, image_size_for(x), x->err);
         if (ret < 0)
                 return ret;
-        image_path(x->req->templates_dir, name, img, sizeof(img), NULL);
+        ve_template_image_path(x->req->templates_dir, name, img, sizeof(img), NULL);
         fill_info(info, name, x, img, sha);
         return 0;
 }
@@ -818,7 +818,7 @@ int ve_template_remove(const char *templates_dir, const char *name, struct ve_er
 
         ret = ve_check_template_name(name, err);
         if (ret == 0)
-                ret = image_path(templates_dir, name, img, sizeof(img), err);
+                ret = ve_template_image_path(templates_dir, name, img, sizeof(img), err);
         if (ret < 0)
                 return ve_error_prefix(err, "remove template");
         if (unlink(img) < 0) {

@@ -23,6 +23,7 @@
 #ifndef VE_TEMPLATE_H
 #define VE_TEMPLATE_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "error.h"
@@ -78,6 +79,11 @@ int ve_template_import(const struct ve_template_import *req, struct ve_template_
 /* Delete <templates_dir>/<name>.img. VEs already created from it are
  * independent copies and are not affected. VE_ENOTFOUND if there is none. */
 int ve_template_remove(const char *templates_dir, const char *name, struct ve_error *err);
+
+/* <dir>/<name>.img, the template's golden image. ENAMETOOLONG when it does not
+ * fit in len. */
+int ve_template_image_path(const char *dir, const char *name, char *path, size_t len,
+                           struct ve_error *err);
 
 /* Remove what interrupted imports left in templates_dir: .staging-* trees and
  * .*.img.tmp-* files. For the daemon's startup, before any import runs. */
