@@ -233,6 +233,7 @@ int main(int argc, char **argv)
         uv_loop_close(v.loop);
         if (v.store.db != NULL)
                 ved_store_close(&v.store);
+        ved_events_free(&v);
         if (v.cgroup != NULL)
                 quota_cgroup_free(v.cgroup);
         free(v.ves_dir);

@@ -348,6 +348,11 @@ void ved_store_rollback(struct ved_store *store)
         end_lazy(store);
 }
 
+bool ved_store_in_transaction(struct ved_store *store)
+{
+        return !sqlite3_get_autocommit(store->db);
+}
+
 /* Bind a parameter's JSON value: lists as JSON text, booleans as 0/1. */
 static int bind_json(sqlite3_stmt *st, int idx, json_t *v)
 {

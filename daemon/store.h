@@ -42,6 +42,8 @@ int ved_store_commit(struct ved_store *store, struct ve_error *err);
  * not recorded. */
 int ved_store_begin_lazy(struct ved_store *store, struct ve_error *err);
 void ved_store_rollback(struct ved_store *store);
+/* Whether a transaction is open. */
+bool ved_store_in_transaction(struct ved_store *store);
 
 /* Room for the store on a full disk: <path>-reserve, VED_STORE_RESERVE bytes
  * allocated beside the database (its file system also holds the VEs' images,

@@ -144,6 +144,8 @@ assert_match "$OUT" "101 .*stopped" "VE 101 is listed stopped"
 check "no VE 103" test ! -e "$STATE_DIR/ves/103"
 api GET /v1/ves/103
 assert_error 404
+# Its operation was never recorded: the log does not say it started.
+assert_eq "$(grep -c 'of VE 103 started' "$VED_LOG")" 0 "log lines of the refused create"
 
 begin_case "space freed: the reserve comes back and everything works again"
 rm -f "$FS"/fill.*
