@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -24,6 +25,9 @@
 #include "daemon/ved.h"
 #include "ve/cleanup.h"
 
+/* Per-instance lock files: one root-owned directory for all state directories. */
+#define VED_LOCK_DIR "/run/ved"
+
 static int make_dir(const char *path, mode_t mode, struct ve_error *err)
 {
         if (mkdir(path, mode) < 0 && errno != EEXIST)
@@ -31,11 +35,86 @@ static int make_dir(const char *path, mode_t mode, struct ve_error *err)
         return 0;
 }
 
+/* How long (x 20 ms) a start waits for the lock of a daemon that is exiting. */
+#define LOCK_TRIES 100
+
+/* Held until the daemon exits (a kill -9 included: the kernel lets go of them). */
+static int state_lock_fd = -EBADF, instance_lock_fd = -EBADF;
+
+/* Hold an exclusive flock on path, with our pid in the file; another daemon that
+ * holds it makes this fail, naming it and what it holds. The lock goes with a
+ * daemonizing fork (it belongs to the open file, not the process). */
+static int take_lock(const char *path, const char *what, int *fd_out, struct ve_error *err)
+{
+        char pid[24] = "";
+        int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+        ssize_t n;
+
+        if (fd < 0)
+                return ve_error_errno(err, errno, "open %s", path);
+        /* A daemon killed a moment ago lets go of it as it exits: wait a little. */
+        for (int i = 0; flock(fd, LOCK_EX | LOCK_NB) < 0; i++) {
+                int e = errno;
+
+                if (e == EWOULDBLOCK && i < LOCK_TRIES) {
+                        nanosleep(&(struct timespec){ .tv_nsec = 20 * 1000 * 1000 }, NULL);
+                        continue;
+                }
+                n = pread(fd, pid, sizeof(pid) - 1, 0);
+                pid[n > 0 ? n : 0] = '\0';
+                pid[strcspn(pid, "\n")] = '\0';
+                close(fd);
+                if (e == EWOULDBLOCK)
+                        return ve_error_set(err, EBUSY,
+                                            "another ved (pid %s) is running with %s (lock %s)",
+                                            pid[0] ? pid : "unknown", what, path);
+                return ve_error_errno(err, e, "lock %s", path);
+        }
+        *fd_out = fd;
+        return 0;
+}
+
+/* Write our pid into the lock files (again after daemonize's fork). */
+static void write_lock_pids(void)
+{
+        char pid[24];
+        int len = snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
+        int fds[] = { state_lock_fd, instance_lock_fd };
+
+        for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
+                if (fds[i] >= 0 &&
+                    (ftruncate(fds[i], 0) < 0 || pwrite(fds[i], pid, (size_t)len, 0) < 0))
+                        log_warn("Cannot write the pid into a lock file: %s", strerror(errno));
+}
+
+/* One daemon per state directory and per instance: two would both manage the
+ * same VEs, or the same cgroups, bridge and nftables tables. */
+static int lock_daemon(struct ved *v, struct ve_error *err)
+{
+        _cleanup_free_ char *state = NULL, *instance = NULL, *what = NULL;
+        int ret;
+
+        if (asprintf(&state, "%s/ved.lock", v->cfg.state_dir) < 0 ||
+            asprintf(&instance, "%s/%s.lock", VED_LOCK_DIR, v->cfg.instance) < 0 ||
+            asprintf(&what, "instance '%s'", v->cfg.instance) < 0)
+                return ve_error_set(err, ENOMEM, "out of memory");
+        ret = take_lock(state, "this state directory", &state_lock_fd, err);
+        if (ret == 0)
+                ret = make_dir(VED_LOCK_DIR, 0755, err);
+        if (ret == 0)
+                ret = take_lock(instance, what, &instance_lock_fd, err);
+        if (ret == 0)
+                write_lock_pids();
+        return ret;
+}
+
 static int prepare_state_dir(struct ved *v, struct ve_error *err)
 {
         int ret;
 
         ret = make_dir(v->cfg.state_dir, 0700, err);
+        if (ret == 0)
+                ret = lock_daemon(v, err);
         if (ret < 0)
                 return ret;
         if (asprintf(&v->ves_dir, "%s/ves", v->cfg.state_dir) < 0 ||
@@ -183,8 +262,11 @@ static int run(struct ved *v)
         v->sigterm.data = v->sigint.data = v;
         uv_signal_start(&v->sigterm, signal_cb, SIGTERM);
         uv_signal_start(&v->sigint, signal_cb, SIGINT);
-        if (!v->cfg.foreground && getenv("NOTIFY_SOCKET") == NULL && daemonize(v) < 0)
-                return 1;
+        if (!v->cfg.foreground && getenv("NOTIFY_SOCKET") == NULL) {
+                if (daemonize(v) < 0)
+                        return 1;
+                write_lock_pids();
+        }
         log_info("Ready: instance %s, state %s, socket %s", v->cfg.instance, v->cfg.state_dir,
                  v->cfg.socket_path);
         ved_notify("READY=1");

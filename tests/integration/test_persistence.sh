@@ -259,6 +259,24 @@ api GET /v1/ves/103
 assert_json .description "all the fields"
 assert_json .cpulimit 150
 assert_json .iolimit 10485760
+
+begin_case "a second daemon on the same state directory, or of the same instance, is refused"
+ved_start_expect_fail --socket "$T/second.sock" --instance "v2nd$(($$ % 10000))"
+assert_eq "$VED_EXIT" 1 "same state directory: exit status"
+assert_match "$VED_OUTPUT" "another ved \\(pid $VED_PID\\) is running with this state directory" \
+        "its message"
+mkdir -p "$T/state-second"
+SAVED_STATE_DIR=$STATE_DIR
+STATE_DIR=$T/state-second
+ved_start_expect_fail --socket "$T/second.sock"
+STATE_DIR=$SAVED_STATE_DIR
+assert_eq "$VED_EXIT" 1 "same instance: exit status"
+assert_match "$VED_OUTPUT" "another ved \\(pid $VED_PID\\) is running with instance '$INSTANCE'" \
+        "its message"
+check "no socket of theirs" test ! -e "$T/second.sock"
+check "the second state directory got no database" test ! -e "$T/state-second/ved.db"
+api GET /v1/ves
+assert_json '.ves | length' 23
 ved_stop
 assert_eq "$VED_EXIT" 0 "exit status after SIGTERM"
 

@@ -839,6 +839,8 @@ cleanup()
         # Likewise its nftables tables (empty once its VEs are gone).
         nft delete table netdev "ved_$INSTANCE" 2>/dev/null
         nft delete table inet "ved_$INSTANCE" 2>/dev/null
+        # Its instance lock (a daemon leaves it, as /run/lock files are left).
+        rm -f /run/ved/"$INSTANCE".lock
         if [ "$FINISHED" != 1 ]; then
                 end_case
                 N_FAILED=$((N_FAILED + 1))
