@@ -449,6 +449,7 @@ static int config_work(struct ved_op *op, struct ve_error *err)
         /* Hostname, DNS, the network file of its family and a machine id of its
          * own, as the record says (guest.h). */
         ved_guest_config_all(&d->guest, NULL, &c);
+        c.no_sync = true; /* written again at every start */
         return ved_guest_apply_stopped(d->templates_dir, d->ostemplate, d->layered, d->private_area,
                                        d->root, &c, err);
 }
@@ -481,28 +482,36 @@ static int attach_view(struct ve_op_data *d, struct ve_error *err)
         return 0;
 }
 
-/* While the VE's init is being set up (ve_start_config.ready_cb): the host's view
- * of its files at ves/<ctid>/root, mapped as the VE sees them (what the VE creates
- * shows as owned by its host range), and its network (veth pair, addresses,
- * routes, proxy entries, guard). The child's own setup takes about as long, so on
- * two CPUs these add little to the start. */
+/* While the VE's init is being set up (ve_start_config.ready_cb): its network
+ * (veth pair, addresses, routes, proxy entries, guard), which init's own scripts
+ * expect. The child's own setup takes about as long, so on two CPUs this adds
+ * little to the start. */
 static int ready_cb(pid_t pid, void *data, struct ve_error *err)
 {
         struct ve_op_data *d = data;
         struct timespec t0, t1;
-        int ret = 0;
+        int ret;
 
         clock_gettime(CLOCK_MONOTONIC, &t0);
-        if (ve_is_mounted(d->root) <= 0)
-                ret = d->layered ? attach_view(d, err)
-                                 : ve_idmap_mount_view(d->private_area, d->root, pid, err);
-        if (ret == 0)
-                ret = ved_netplan_setup(d->net, pid, err);
+        ret = ved_netplan_setup(d->net, pid, err);
         clock_gettime(CLOCK_MONOTONIC, &t1);
         /* tests/bench/bench_net.sh reads this line. */
-        log_debug("VE %u: view and network ready in %.2f ms, alongside its init's setup", d->ctid,
+        log_debug("VE %u: network ready in %.2f ms, alongside its init's setup", d->ctid,
                   (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
         return ret;
+}
+
+/* While init execs (ve_start_config.exec_cb): the host's view of its files at
+ * ves/<ctid>/root, mapped as the VE sees them (what the VE creates shows as owned
+ * by its host range). Init does not need it, so it does not wait for it. */
+static int exec_cb(pid_t pid, void *data, struct ve_error *err)
+{
+        struct ve_op_data *d = data;
+
+        if (ve_is_mounted(d->root) > 0)
+                return 0;
+        return d->layered ? attach_view(d, err)
+                          : ve_idmap_mount_view(d->private_area, d->root, pid, err);
 }
 
 static int init_work(struct ved_op *op, struct ve_error *err)
@@ -523,6 +532,7 @@ static int init_work(struct ved_op *op, struct ve_error *err)
                 .statfsd = statfsd,
                 .ready_cb = ready_cb,
                 .ready_data = d,
+                .exec_cb = exec_cb,
                 .root_cb = d->layered ? layered_root : NULL,
                 .root_data = d,
         };
@@ -638,7 +648,7 @@ static const struct ved_step start_steps[] = {
         { "mount", mount_work, NULL, NULL },
         { "cgroup", cgroup_work, NULL, NULL },
         { "config", config_work, NULL, NULL },
-        { "init", init_work, init_done, NULL }, /* with the view and the network: ready_cb */
+        { "init", init_work, init_done, NULL }, /* with the network and the view */
         { NULL, NULL, NULL, NULL },
 };
 
@@ -742,7 +752,7 @@ static const struct ved_step restart_steps[] = {
         { "mount", mount_work, NULL, NULL }, /* the start half */
         { "cgroup", cgroup_work, NULL, NULL },
         { "config", config_work, NULL, NULL },
-        { "init", init_work, init_done, NULL }, /* with the view and the network: ready_cb */
+        { "init", init_work, init_done, NULL }, /* with the network and the view */
         { NULL, NULL, NULL, NULL },
 };
 

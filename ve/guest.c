@@ -506,12 +506,12 @@ int ve_guest_apply(const char *root, const struct ve_guest_config *c, struct ve_
         struct ve_error serr = { 0 };
         int ret;
 
-        sync_deferred = c->sync_once;
+        sync_deferred = c->sync_once || c->no_sync;
         wrote_deferred = false;
         ret = apply_files(root, c, err);
         sync_deferred = false;
         /* Even after a failure: what was written is made durable. */
-        if (wrote_deferred && sync_fs_of(root, &serr) < 0 && ret == 0)
+        if (wrote_deferred && !c->no_sync && sync_fs_of(root, &serr) < 0 && ret == 0)
                 ret = ve_error_set(err, serr.code, "%s", serr.message);
         ve_error_clear(&serr);
         if (ret < 0)

@@ -67,6 +67,12 @@ struct ve_guest_config {
          * end rather than two fsyncs each (a running VE's syncfs would also wait
          * for everything the VE itself has written). */
         bool sync_once;
+        /* No fsync nor syncfs at all: for a start, which writes every file from the
+         * VE's record again (one that says so already is left alone), so that a
+         * write a host crash lost is made again at the next start; the VE's own
+         * writes are no more durable than that either. Not for secrets (user,
+         * password_hash, ssh_keys), written once. */
+        bool no_sync;
 };
 
 /* Apply c to the VE whose root (the private area, guest ids on disk) is mounted

@@ -20,6 +20,13 @@
  * itself. */
 int ve_rootfs_prepare(const char *rootfs, int tree_fd, int *rootfd, struct ve_child_err *e);
 
+/* Start reading the VE's init binary (path, inside the root rootfd) into the page
+ * cache, so that its execve and first page faults find it there instead of
+ * waiting for each read in turn. Best effort: anything but a regular file, or
+ * any error, is left alone. Called by the start child, already in the VE's
+ * cgroup, so the pages are charged to the VE. */
+void ve_rootfs_prefetch(int rootfd, const char *path);
+
 /* Open the directory `name` (one component) of rootfd as O_PATH, creating it
  * (mode 0755) if missing; a symlink there is refused with -ELOOP. */
 int ve_rootfs_open_dir(int rootfd, const char *name, int *fd, struct ve_child_err *e);

@@ -104,6 +104,8 @@ static int setup(const struct ve_start_config *cfg, int tree_fd, int console,
         umask(0);
         ret = enter_root(cfg, tree_fd, &rootfd, e);
         if (ret == 0)
+                ve_rootfs_prefetch(rootfd, (cfg->init_argv ? cfg->init_argv : default_init)[0]);
+        if (ret == 0)
                 ret = setup_root(rootfd, console, console_index, ve_idmap_enabled(&cfg->idmap),
                                  cgroupfs, lxcfs, e);
         if (rootfd >= 0)
@@ -306,6 +308,8 @@ static int start(const struct ve_start_config *cfg, struct ve_proc *out, struct 
                 else
                         ret = child_reason(psock, pidfd, ret, err);
         }
+        if (ret == 0 && cfg->exec_cb != NULL)
+                ret = cfg->exec_cb(pid, cfg->ready_data, err);
         if (ret == 0)
                 ret = wait_exec(psock, &out->statfs_fd, err);
         if (ret == 0)

@@ -75,6 +75,11 @@ struct ve_start_config {
          * is killed and the start fails. NULL: nothing to wait for. */
         int (*ready_cb)(pid_t pid, void *data, struct ve_error *err);
         void *ready_data;
+        /* Called in the parent (with ready_data) once the child goes on to its
+         * execve, for what init need not wait for (the host's view of the VE's
+         * files): it runs while init execs. 0, or -errno with err filled: init is
+         * killed and the start fails. NULL: nothing. */
+        int (*exec_cb)(pid_t pid, void *data, struct ve_error *err);
         /* With a user namespace: the VE's root as a detached mount (an fd the
          * child attaches over rootfs), made once the child's maps are written;
          * NULL: an idmapped clone of the mount at rootfs (ve_idmap_clone_root()).

@@ -12,8 +12,8 @@
 # For each, the median of `vectl start` (request to running), of its "init" step
 # (from the operation's step timestamps: ms resolution) and of the network's own
 # setup, which runs alongside the init's setup inside that step (the daemon's debug
-# line "view and network ready in X ms"; it includes the host's idmapped view of
-# the VE's files). Then N live --ipadd (and --ipdel) on a running VE: `vectl set`
+# line "network ready in X ms"; the host's idmapped view of the VE's files is
+# mounted later, while init execs). Then N live --ipadd (and --ipdel) on a running VE: `vectl set`
 # wall time and the PATCH as curl times it.
 # Addresses are in 10.23.100.0/24 and fd00:23:100::/64, on this host only.
 #
@@ -89,7 +89,7 @@ step_ms()
 # net_ms CTID: the network's setup in the VE's last start (the daemon's debug line).
 net_ms()
 {
-        grep "ved: VE $1: view and network ready in" "$T/ved.log" | tail -n 1 |
+        grep "ved: VE $1: network ready in" "$T/ved.log" | tail -n 1 |
                 sed 's/.* ready in \([0-9.]*\) ms.*/\1/'
 }
 

@@ -201,18 +201,19 @@ static void test_write_file_only_when_changed(void **state)
 
 /* A stopped VE's files (sync_once): all written, each in place of its temporary
  * file, with one syncfs at the end; a later live write works as before. */
-static void test_apply_sync_once(void **state)
+/* sync_once (a stopped VE) and no_sync (a start) write the same files. */
+static void apply_deferred(bool no_sync)
 {
         char tmpl[] = "/tmp/ved-guest-XXXXXX", path[256];
         struct ve_guest_config c = { .hostname = "s.example",
                                      .machine_id = true,
-                                     .sync_once = true };
+                                     .sync_once = !no_sync,
+                                     .no_sync = no_sync };
         struct ve_error err = { 0 };
         char *root = mkdtemp(tmpl), *id;
         struct dirent *e;
         DIR *dir;
 
-        (void)state;
         assert_non_null(root);
         snprintf(path, sizeof(path), "%s/etc", root);
         assert_int_equal(mkdir(path, 0755), 0);
@@ -235,6 +236,13 @@ static void test_apply_sync_once(void **state)
         snprintf(path, sizeof(path), "%s/etc/hostname", root);
         assert_string_equal(slurp(path), "t.example\n");
         assert_int_equal(ve_rmtree(root, &err), 0);
+}
+
+static void test_apply_sync_once(void **state)
+{
+        (void)state;
+        apply_deferred(false);
+        apply_deferred(true);
 }
 
 int main(void)

@@ -568,6 +568,58 @@ static int ok_ready_cb(pid_t pid, void *data, struct ve_error *err)
         return 0;
 }
 
+/* exec_cb runs once the child was let go to its execve. */
+static int failing_exec_cb(pid_t pid, void *data, struct ve_error *err)
+{
+        (void)pid;
+        *(bool *)data = true;
+        return ve_error_set(err, EIO, "no view for it");
+}
+
+/* A failing exec_cb fails the start and leaves no child; an ok one is called with
+ * the child that becomes init. */
+static void test_exec_cb(void **state)
+{
+        struct ve_error err = { 0 };
+        struct ve_proc ve;
+        char tmp[] = "/tmp/vedtest-XXXXXX", root[256];
+        struct ve_start_config cfg = { .ctid = 105, .cgroup = { .fd = -1 } };
+        bool ready = false, called = false;
+        int kids, ret;
+
+        (void)state;
+        SKIP_UNLESS_ROOT();
+        assert_non_null(mkdtemp(tmp));
+        snprintf(root, sizeof(root), "%s/root", tmp);
+        make_rootfs(root);
+        cfg.rootfs = root;
+        cfg.ready_cb = ok_ready_cb;
+        cfg.ready_data = &ready;
+        cfg.exec_cb = failing_exec_cb;
+        kids = children();
+        ret = ve_start(&cfg, &ve, &err);
+        assert_int_equal(ret, -EIO);
+        assert_true(ready);
+        assert_string_equal(err.message, "start VE 105: no view for it");
+        assert_int_equal(ve.pidfd, -EBADF);
+        assert_int_equal(children(), kids);
+        ve_error_clear(&err);
+
+        cfg.ready_data = &called;
+        cfg.exec_cb = ok_ready_cb;
+        ret = ve_start(&cfg, &ve, &err);
+        if (ret == 0) {
+                kill(ve.pid, SIGKILL);
+                ve_proc_wait(ve.pidfd, 0, &(int){ 0 }, NULL);
+                ve_proc_close(&ve);
+        }
+        remove_tree(tmp);
+        assert_int_equal(ret, 0);
+        assert_true(called);
+        assert_int_equal(children(), kids);
+        ve_error_clear(&err);
+}
+
 /* A failing ready_cb fails the start and leaves no child; a child that fails while
  * ready_cb runs reports its own error, not the broken second go. */
 static void test_ready_cb(void **state)
@@ -847,6 +899,7 @@ int main(void)
                 cmocka_unit_test_teardown(test_cgroup_v2, teardown_v2),
                 cmocka_unit_test(test_symlink_proc_refused),
                 cmocka_unit_test(test_ready_cb),
+                cmocka_unit_test(test_exec_cb),
                 cmocka_unit_test(test_start_v2),
                 cmocka_unit_test(test_start_userns),
         };
