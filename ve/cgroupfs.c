@@ -2,6 +2,7 @@
 #include "ve/cgroupfs.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -98,7 +99,7 @@ static void add_v1(struct ve_cgroupfs *out, const char *mp, const char *super)
         out->n++;
 }
 
-int ve_cgroupfs_probe(struct ve_cgroupfs *out, struct ve_error *err)
+static int probe(struct ve_cgroupfs *out, struct ve_error *err)
 {
         _cleanup_fclose_ FILE *f = NULL;
         _cleanup_free_ char *line = NULL;
@@ -132,6 +133,29 @@ int ve_cgroupfs_probe(struct ve_cgroupfs *out, struct ve_error *err)
         }
         out->version = out->n > 0 ? 1 : 0;
         return 0;
+}
+
+/* The host's layout, read once: mountinfo holds a line per mount, two per running
+ * VE, so reading it at every start made starts slower as VEs were added (~1 ms
+ * with 180 running). A host does not remount its cgroup hierarchies under a
+ * running daemon. */
+static pthread_mutex_t probed_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct ve_cgroupfs probed;
+static bool probed_ok;
+
+int ve_cgroupfs_probe(struct ve_cgroupfs *out, struct ve_error *err)
+{
+        int ret = 0;
+
+        pthread_mutex_lock(&probed_lock);
+        if (!probed_ok) {
+                ret = probe(&probed, err);
+                probed_ok = ret == 0;
+        }
+        if (ret == 0)
+                *out = probed;
+        pthread_mutex_unlock(&probed_lock);
+        return ret;
 }
 
 static int open_cgroup_dir(int rootfd, int *fd, struct ve_child_err *e)

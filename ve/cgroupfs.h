@@ -47,8 +47,9 @@ struct ve_cgroupfs {
 
 /* Read the host's layout from /proc/self/mountinfo: cgroup2 on /sys/fs/cgroup is
  * v2; else each cgroup (v1) mount directly under /sys/fs/cgroup is a hierarchy.
- * Call in the parent, before clone (it allocates). No cgroup file system at all
- * leaves out->version 0. */
+ * Read once per process, then copied from memory (thread-safe). Call in the
+ * parent, before clone (it allocates). No cgroup file system at all leaves
+ * out->version 0. */
 int ve_cgroupfs_probe(struct ve_cgroupfs *out, struct ve_error *err);
 
 /* In the VE's init-to-be, after unsharing the cgroup namespace and mounting /sys:
