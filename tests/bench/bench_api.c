@@ -12,7 +12,9 @@
  *   exec     POST /v1/ves/ID/exec ["true"], plain mode
  *   stop     POST state stop and the wait (init is asked: SIGPWR for busybox)
  *   destroy  DELETE /v1/ves/ID and the wait
- * Each sample, in microseconds, is appended to OUTDIR/api.<step>. Exits 1 when a
+ * Each sample, in microseconds, is appended to OUTDIR/api.<step>; a start's parts
+ * also to api.start-post (until the 202), api.start-wait (the operation's wait)
+ * and api.start-exec (the execs until one answers 0). Exits 1 when a
  * step fails (the VEs it made are destroyed first, as far as ved lets it). */
 #include <curl/curl.h>
 #include <jansson.h>
@@ -72,15 +74,21 @@ static json_t *request(const char *method, const char *path, const char *json, l
         return j;
 }
 
+static double now_us(void);
+static double post_us, wait_us; /* the last operation's two requests */
+
 /* A request that starts an operation (202), then the wait for its end. */
 static int operation(const char *method, const char *path, const char *json)
 {
         char wait[128];
         long status;
+        double t0 = now_us();
         json_t *j = request(method, path, json, &status);
         json_int_t id = json_integer_value(json_object_get(json_object_get(j, "operation"), "id"));
         const char *end;
         int ok;
+
+        post_us = now_us() - t0;
 
         json_decref(j);
         if (status != 202 || id <= 0) {
@@ -88,7 +96,9 @@ static int operation(const char *method, const char *path, const char *json)
                 return -1;
         }
         snprintf(wait, sizeof(wait), "/v1/operations/%lld?wait=120", (long long)id);
+        t0 = now_us();
         j = request("GET", wait, NULL, &status);
+        wait_us = now_us() - t0;
         end = json_string_value(json_object_get(j, "status"));
         ok = status == 200 && end != NULL && strcmp(end, "succeeded") == 0;
         if (!ok)
@@ -121,7 +131,7 @@ static double now_us(void)
         return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
 }
 
-static void sample(const char *step, double t0)
+static void sample_us(const char *step, double us)
 {
         char path[4096];
         FILE *f;
@@ -129,9 +139,14 @@ static void sample(const char *step, double t0)
         snprintf(path, sizeof(path), "%s/api.%s", outdir, step);
         f = fopen(path, "a");
         if (f != NULL) {
-                fprintf(f, "%.0f\n", now_us() - t0);
+                fprintf(f, "%.0f\n", us);
                 fclose(f);
         }
+}
+
+static void sample(const char *step, double t0)
+{
+        sample_us(step, now_us() - t0);
 }
 
 static int step(const char *name, unsigned ctid, const char *template, const char *layout)
@@ -147,11 +162,19 @@ static int step(const char *name, unsigned ctid, const char *template, const cha
                          layout);
                 ret = operation("POST", "/v1/ves", body);
         } else if (strcmp(name, "start") == 0) {
+                double t1;
+
                 ret = operation("POST", path, "{\"action\":\"start\"}");
-                deadline = now_us() + 30e6;
+                t1 = now_us();
+                deadline = t1 + 30e6;
                 while (ret == 0 && exec_true(ctid) < 0)
                         if (now_us() > deadline)
                                 ret = -1;
+                if (ret == 0) {
+                        sample_us("start-post", post_us);
+                        sample_us("start-wait", wait_us);
+                        sample("start-exec", t1);
+                }
         } else if (strcmp(name, "exec") == 0) {
                 ret = exec_true(ctid);
         } else if (strcmp(name, "stop") == 0) {
