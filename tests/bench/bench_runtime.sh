@@ -609,6 +609,9 @@ report()
         echo "(API): bench_api, the REST API on one kept connection as a panel drives it," \
                 "timed in the client; create and destroy include the wait for their operation," \
                 "start includes POST exec [true] until it answers exit_code 0"
+        echo "start (API) in parts: POST until the 202 $(ms "$(median "$R/api.start-post")")," \
+                "the operation's wait $(ms "$(median "$R/api.start-wait")")," \
+                "the execs until one answers 0 $(ms "$(median "$R/api.start-exec")")"
         echo "memory: median drop of MemAvailable between all stopped and all running" \
                 "(2 rounds, before start and after stop; page cache dropped before each" \
                 "reading) / $N; cgroup: summed $MEM_USAGE / $N"
