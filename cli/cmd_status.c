@@ -15,9 +15,11 @@ static int usage(void)
              "\n"
              "Print the VE's status as vzctl does:\n"
              "  CTID 101 exist mounted running\n"
-             "  CTID 101 exist unmounted stopped\n"
+             "  CTID 101 exist unmounted down\n"
              "  CTID 101 deleted unmounted down      (no such VE; exit code 0 as with vzctl)\n"
-             "A VE in another state (suspended, starting, ...) shows that state last.\n"
+             "A VE in another state (starting, stopping, ...) shows that state last, as\n"
+             "vzctl shows \"down suspended\":\n"
+             "  CTID 101 exist mounted down starting\n"
              "A second line gives the host uid/gid range its user namespace maps to:\n"
              "  idmap uid 1000000000-1000065535 gid 1000000000-1000065535\n"
              "A VE named by a name that does not exist is an error (exit code 4).\n"
@@ -49,15 +51,16 @@ static int parse_args(int argc, char **argv, bool *json, bool *help, struct ve_e
         return cli_check_operands(argc, argv, 1, 1, "CTID", err);
 }
 
-static const char *run_state(const json_t *st)
+/* vzctl's last words: "running" or "down", then (as its " suspended") a state
+ * that is neither, such as starting or stopping. */
+static void print_run_state(const json_t *st)
 {
         const char *state = json_string_value(json_object_get(st, "state"));
 
-        if (json_is_true(json_object_get(st, "running")))
-                return "running";
-        if (state == NULL || strcmp(state, "stopped") == 0)
-                return "stopped";
-        return state;
+        printf(" %s", json_is_true(json_object_get(st, "running")) ? "running" : "down");
+        if (state != NULL && strcmp(state, "running") != 0 && strcmp(state, "stopped") != 0)
+                printf(" %s", state);
+        printf("\n");
 }
 
 static void print_idmap(const json_t *idmap)
@@ -81,9 +84,9 @@ static void print_status(const char *arg, const json_t *st)
                 printf("CTID %" JSON_INTEGER_FORMAT, json_integer_value(ctid));
         else
                 printf("CTID %s", arg);
-        printf(" %s %s %s\n", json_is_false(json_object_get(st, "exist")) ? "deleted" : "exist",
-               json_is_true(json_object_get(st, "mounted")) ? "mounted" : "unmounted",
-               run_state(st));
+        printf(" %s %s", json_is_false(json_object_get(st, "exist")) ? "deleted" : "exist",
+               json_is_true(json_object_get(st, "mounted")) ? "mounted" : "unmounted");
+        print_run_state(st);
         print_idmap(json_object_get(st, "idmap"));
 }
 

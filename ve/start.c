@@ -188,7 +188,7 @@ static int join_and_go(const struct ve_start_config *cfg, pid_t pid, int sock, s
         return ve_child_send_go_fd(sock, tree, err);
 }
 
-/* The parent's own setup (ready_cb) failed: a child that failed on its own
+/* The parent's own setup (ready_cb, exec_cb) failed: a child that failed on its own
  * meanwhile (its VE's root refused, say) made it fail, as its pid's /proc went
  * away; its own report says why, and replaces ret's message. The child is killed
  * first, so a child waiting for its go reports nothing. */
@@ -308,8 +308,13 @@ static int start(const struct ve_start_config *cfg, struct ve_proc *out, struct 
                 else
                         ret = child_reason(psock, pidfd, ret, err);
         }
-        if (ret == 0 && cfg->exec_cb != NULL)
+        /* A child whose execve failed may be gone before exec_cb looks at it: its
+         * own report says why. */
+        if (ret == 0 && cfg->exec_cb != NULL) {
                 ret = cfg->exec_cb(pid, cfg->ready_data, err);
+                if (ret < 0)
+                        ret = child_reason(psock, pidfd, ret, err);
+        }
         if (ret == 0)
                 ret = wait_exec(psock, &out->statfs_fd, err);
         if (ret == 0)

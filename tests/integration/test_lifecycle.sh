@@ -178,10 +178,10 @@ check "ves/101/root.img exists" test -f "$STATE_DIR/ves/101/root.img"
 # The file system has headroom (ve/disk.h): 1 GiB + 8 GiB, sparse.
 assert_eq "$(stat -c %s "$STATE_DIR/ves/101/root.img" 2>/dev/null)" 9663676416 "root.img size"
 
-begin_case "vectl status 101: exist unmounted stopped; nothing on the host yet"
+begin_case "vectl status 101: exist unmounted down; nothing on the host yet"
 OUT=$(vectl status 101 2>&1)
 assert_eq "$?" 0 "vectl status exit code"
-assert_eq "$(head -n1 <<<"$OUT")" "CTID 101 exist unmounted stopped" "vectl status"
+assert_eq "$(head -n1 <<<"$OUT")" "CTID 101 exist unmounted down" "vectl status"
 assert_ve_gone_from_host 101
 
 begin_case "vectl start 101: exist mounted running, with loop device, mount, cgroup, init"
@@ -214,7 +214,7 @@ assert_match "$(vectl exec 101 hostname 2>&1)" 'h101\.example\.com' "exec after 
 begin_case "vectl stop 101 finishes in under 15 s; nothing left on the host"
 timed_stop 101
 check "stop took ${ELAPSED}s, under 15 s" test "$(echo "$ELAPSED < 15" | bc)" = 1
-assert_eq "$(vectl status 101 2>&1 | head -n1)" "CTID 101 exist unmounted stopped" "vectl status"
+assert_eq "$(vectl status 101 2>&1 | head -n1)" "CTID 101 exist unmounted down" "vectl status"
 assert_ve_gone_from_host 101
 check "the init is gone" pid_gone "$PID2"
 
@@ -224,7 +224,7 @@ assert_eq "$?" 0 "vectl restart exit code ($OUT)"
 assert_eq "$(vectl status 101 2>&1 | head -n1)" "CTID 101 exist mounted running" "vectl status"
 OUT=$(vectl stop 101 2>&1)
 assert_eq "$?" 0 "vectl stop exit code ($OUT)"
-assert_eq "$(vectl status 101 2>&1 | head -n1)" "CTID 101 exist unmounted stopped" "vectl status"
+assert_eq "$(vectl status 101 2>&1 | head -n1)" "CTID 101 exist unmounted down" "vectl status"
 assert_ve_gone_from_host 101
 
 begin_case "an init that ignores the halt signal is killed after --stop-timeout"
@@ -243,7 +243,7 @@ assert_match "$(vectl exec 104 cat /proc/1/cmdline 2>&1 | tr '\0' ' ')" "/sbin/s
 timed_stop 104
 check "stop waited the 3 s timeout, then killed (${ELAPSED}s)" \
         test "$(echo "$ELAPSED >= 2.9 && $ELAPSED < 15" | bc)" = 1
-assert_eq "$(vectl status 104 2>&1 | head -n1)" "CTID 104 exist unmounted stopped" "vectl status"
+assert_eq "$(vectl status 104 2>&1 | head -n1)" "CTID 104 exist unmounted down" "vectl status"
 assert_ve_gone_from_host 104
 OUT=$(vectl destroy 104 2>&1)
 assert_eq "$?" 0 "vectl destroy 104 ($OUT)"

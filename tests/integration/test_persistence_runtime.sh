@@ -145,7 +145,7 @@ begin_case "after the restart: stop and start work (VE 103)"
 T0=$SECONDS
 check "stop 103" action 103 stop
 check "stop took $((SECONDS - T0)) s, under 15 s" test $((SECONDS - T0)) -lt 15
-assert_eq "$(status_line 103)" "CTID 103 exist unmounted stopped" "vectl status 103"
+assert_eq "$(status_line 103)" "CTID 103 exist unmounted down" "vectl status 103"
 check "VE 103's old init is gone" pid_gone "${PID[103]}"
 assert_eq "$(host_leftovers 103)" "" "what the host holds of VE 103"
 check "start 103" action 103 start
@@ -157,7 +157,7 @@ begin_case "a VE whose init is killed while ved is down shows stopped, cleaned u
 ved_kill9
 check "kill VE 102's init from the host" kill_init 102
 ved_start || fail "the daemon starts again"
-assert_eq "$(status_line 102)" "CTID 102 exist unmounted stopped" "vectl status 102"
+assert_eq "$(status_line 102)" "CTID 102 exist unmounted down" "vectl status 102"
 assert_eq "$(host_leftovers 102)" "" "what the host holds of VE 102"
 assert_eq "$(db_pid 102)" 0 "the recorded pid of VE 102"
 api GET '/v1/events?follow=0'
@@ -179,7 +179,7 @@ T0=$SECONDS
 check "VE 101 shows stopped within 5 s" wait_until 5 is_state 101 stopped
 echo "   (stopped after about $((SECONDS - T0)) s)"
 check "its cgroups are gone within 5 s" wait_until 5 no_cgroups 101
-assert_eq "$(status_line 101)" "CTID 101 exist unmounted stopped" "vectl status 101"
+assert_eq "$(status_line 101)" "CTID 101 exist unmounted down" "vectl status 101"
 assert_eq "$(host_leftovers 101)" "" "what the host holds of VE 101"
 EVENTS=$(events_since "$EV0")
 assert_match "$(jq -r 'select(.ctid == 101 and .type == "ve.state") | .state' <<<"$EVENTS")" \
@@ -245,7 +245,7 @@ ved_start || fail "the daemon starts again"
 check "VE 111 is running again within 15 s" wait_until 15 is_state 111 running
 assert_eq "$(status_line 111)" "CTID 111 exist mounted running" "vectl status 111"
 check "exec in VE 111" exec_ok 111
-assert_eq "$(status_line 112)" "CTID 112 exist unmounted stopped" "vectl status 112"
+assert_eq "$(status_line 112)" "CTID 112 exist unmounted down" "vectl status 112"
 assert_eq "$(host_leftovers 112)" "" "what the host holds of VE 112"
 assert_match "$(cat "$VED_LOG")" 'Starting VE 111 \(onboot\)' "the daemon's log"
 
@@ -273,7 +273,7 @@ done
 # Give a wrong start of 112 or 114 the time to show.
 sleep 1
 for c in 112 114; do
-        assert_eq "$(status_line $c)" "CTID $c exist unmounted stopped" "vectl status $c"
+        assert_eq "$(status_line $c)" "CTID $c exist unmounted down" "vectl status $c"
         assert_eq "$(host_leftovers $c)" "" "what the host holds of VE $c"
 done
 
