@@ -261,14 +261,27 @@ static int parse_args(int argc, char **argv, bool with_tty, bool *tty, bool *hel
         return 0;
 }
 
-/* The command after CTID, without a "--" that separates them. */
-static char **command_args(int argc, char **argv, size_t *n)
+/* Characters no command's name holds, that a shell command line does. */
+#define SHELL_CHARS " \t\n;&|<>()$`\\\"'*?~#="
+
+/* The command after CTID, without a "--" that separates them. One argument that
+ * is a shell command line ("apt-get update && apt-get -y upgrade") is run by the
+ * VE's /bin/sh -c, as vzctl exec does: sh_argv holds the three words. */
+static char **command_args(int argc, char **argv, char *sh_argv[4], size_t *n)
 {
         int first = optind + 1;
 
         if (first < argc && strcmp(argv[first], "--") == 0)
                 first++;
         *n = (size_t)(argc - first);
+        if (*n == 1 && strpbrk(argv[first], SHELL_CHARS) != NULL) {
+                sh_argv[0] = "/bin/sh";
+                sh_argv[1] = "-c";
+                sh_argv[2] = argv[first];
+                sh_argv[3] = NULL;
+                *n = 3;
+                return sh_argv;
+        }
         return argv + first;
 }
 
@@ -279,7 +292,10 @@ static int exec_usage(void)
              "Run COMMAND in the running VE, with vectl's stdin as its stdin and its\n"
              "stdout and stderr on vectl's. vectl exits with COMMAND's exit status\n"
              "(128+N when signal N ended it). Options go before CTID: what follows\n"
-             "CTID is COMMAND, passed as it is.\n"
+             "CTID is COMMAND, passed as it is. COMMAND given as one argument that is a\n"
+             "shell command line (it holds spaces or ;&|<>$ and the like) is run by the\n"
+             "VE's /bin/sh -c, as vzctl exec does:\n"
+             "  vectl exec 101 'apt-get update && apt-get -y upgrade'\n"
              "\n"
              "Options:\n"
              "  -t, --tty                give COMMAND a terminal (pty), sized as vectl's,\n"
@@ -307,7 +323,7 @@ static int enter_usage(void)
 int cmd_exec(const struct cli *cli, int argc, char **argv, struct ve_error *err)
 {
         bool help = false, tty = false;
-        char **cmd;
+        char **cmd, *sh_argv[4];
         size_t n;
         int ret;
 
@@ -316,7 +332,7 @@ int cmd_exec(const struct cli *cli, int argc, char **argv, struct ve_error *err)
                 ret = cli_check_operands(argc, argv, 1, -1, "CTID and COMMAND", err);
         if (ret < 0 || help)
                 return help ? exec_usage() : ret;
-        cmd = command_args(argc, argv, &n);
+        cmd = command_args(argc, argv, sh_argv, &n);
         if (n == 0)
                 return ve_error_set(err, CLI_EUSAGE, "%s: missing COMMAND", argv[0]);
         return run(cli, argv[optind], cmd, n, tty, err);
@@ -325,7 +341,7 @@ int cmd_exec(const struct cli *cli, int argc, char **argv, struct ve_error *err)
 int cmd_enter(const struct cli *cli, int argc, char **argv, struct ve_error *err)
 {
         bool help = false, tty = true;
-        char **cmd;
+        char **cmd, *sh_argv[4];
         size_t n;
         int ret;
 
@@ -334,6 +350,6 @@ int cmd_enter(const struct cli *cli, int argc, char **argv, struct ve_error *err
                 ret = cli_check_operands(argc, argv, 1, -1, "CTID", err);
         if (ret < 0 || help)
                 return help ? enter_usage() : ret;
-        cmd = command_args(argc, argv, &n);
+        cmd = command_args(argc, argv, sh_argv, &n);
         return run(cli, argv[optind], cmd, n, true, err);
 }

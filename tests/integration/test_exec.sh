@@ -91,6 +91,16 @@ assert_eq "$RC" 2 "exit code without a command"
 run_exec exec --bogus "$CTID" true </dev/null
 assert_eq "$RC" 2 "exit code of an unknown option"
 
+begin_case "one argument that is a shell command line runs in the VE's sh -c, as with vzctl"
+run_exec exec "$CTID" 'echo one; echo two >&2; exit 3' </dev/null
+assert_eq "$RC" 3 "exit code"
+assert_eq "$OUT" one "stdout"
+assert_eq "$ERR" two "stderr"
+run_exec exec "$CTID" 'echo kept > /tmp/shline && cat /tmp/shline' </dev/null
+assert_eq "$OUT" kept "redirection and &&"
+run_exec exec "$CTID" echo 'a  b;c' </dev/null
+assert_eq "$OUT" "a  b;c" "several arguments are passed as they are"
+
 begin_case "large output and input arrive whole"
 OUT=$("$VECTL_BIN" --socket "$SOCK" exec "$CTID" sh -c 'yes | head -c 5000000' \
         </dev/null 2>/dev/null | wc -c)
