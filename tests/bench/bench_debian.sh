@@ -50,6 +50,7 @@ cleanup()
         mountpoint -q "$W/golden" && umount "$W/golden"
         rmdir /sys/fs/cgroup/*/"$INSTANCE" 2>/dev/null
         rm -rf "$W"
+        rm -f /run/ved/"$INSTANCE".lock
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM

@@ -154,6 +154,7 @@ cleanup()
                 echo "warning: mounts left under $T; keeping it" >&2
         else
                 rm -rf "$T"
+                rm -f /run/ved/"$INSTANCE".lock
         fi
         exit "$rc"
 }

@@ -51,6 +51,7 @@ cleanup()
                 wait "$VED_PID" 2>/dev/null
         fi
         rm -rf "$T"
+        rm -f /run/ved/"$INSTANCE".lock
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
