@@ -215,6 +215,11 @@ class Daemon:
 
     def cleanup(self):
         self.stop()
+        # Its instance lock (a daemon leaves it, as /run/lock files are left).
+        try:
+            os.unlink(f"/run/ved/{self.instance}.lock")
+        except OSError:
+            pass
         if os.environ.get("VED_KEEP_TMP") == "1":
             print(f"kept {self.tmp}")
         else:
