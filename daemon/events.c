@@ -1,56 +1,17 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "log.h"
 #include "ved.h"
 
-/* The event lines of a transaction that was rolled back, or is over: gone. */
-void ved_events_free(struct ved *v)
-{
-        for (size_t i = 0; i < v->n_event_lines; i++)
-                free(v->event_lines[i]);
-        free(v->event_lines);
-        v->event_lines = NULL;
-        v->n_event_lines = 0;
-}
-
-/* Log the lines of the committed transaction's events. */
-static void log_event_lines(struct ved *v)
-{
-        for (size_t i = 0; i < v->n_event_lines; i++)
-                log_info("%s", v->event_lines[i]);
-        ved_events_free(v);
-}
-
-/* Keep msg for the commit; an allocation failure logs it now rather than never. */
-static void defer_event_line(struct ved *v, const char *msg)
-{
-        char **lines = realloc(v->event_lines, (v->n_event_lines + 1) * sizeof(*lines));
-        char *line = strdup(msg);
-
-        if (lines != NULL)
-                v->event_lines = lines;
-        if (lines == NULL || line == NULL) {
-                free(line);
-                log_info("%s", msg);
-                return;
-        }
-        v->event_lines[v->n_event_lines++] = line;
-}
-
-/* A store-level rollback (inside a store call) leaves lines of a transaction that
- * is gone: a new one starts without them. */
 int ved_begin(struct ved *v, struct ve_error *err)
 {
-        ved_events_free(v);
         return ved_store_begin(&v->store, err);
 }
 
 int ved_begin_lazy(struct ved *v, struct ve_error *err)
 {
-        ved_events_free(v);
         return ved_store_begin_lazy(&v->store, err);
 }
 
@@ -71,10 +32,6 @@ int ved_commit(struct ved *v, struct ve_error *err)
 {
         int ret = ved_store_commit(&v->store, err);
 
-        if (ret == 0)
-                log_event_lines(v);
-        else
-                ved_events_free(v);
         if (ret == 0 && v->events_pending)
                 notify_subscribers(v);
         v->events_pending = false;
@@ -84,7 +41,6 @@ int ved_commit(struct ved *v, struct ve_error *err)
 void ved_rollback(struct ved *v)
 {
         ved_store_rollback(&v->store);
-        ved_events_free(v);
         v->events_pending = false;
 }
 
@@ -106,12 +62,39 @@ int ved_event(struct ved *v, const char *type, uint32_t ctid, int64_t op, const 
                 ve_error_clear(&err);
                 return ret;
         }
-        if (ved_store_in_transaction(&v->store))
-                defer_event_line(v, msg);
-        else
-                log_info("%s", msg);
         v->events_pending = true;
+        /* Outside a transaction the event is committed already. */
+        if (!ved_store_in_transaction(&v->store))
+                notify_subscribers(v);
         return 0;
+}
+
+/* The daemon's log is a subscriber like an /v1/events stream: it shows what was
+ * committed, so an event of a transaction rolled back never appears in it. */
+static void log_new_events(struct ved_event_sub *sub)
+{
+        struct ved *v = container_of(sub, struct ved, log_sub);
+        json_t *list = NULL, *ev;
+        size_t i, n;
+
+        do {
+                if (ved_store_event_list(&v->store, v->logged_id, 200, &list, NULL) < 0)
+                        return;
+                n = json_array_size(list);
+                json_array_foreach(list, i, ev)
+                {
+                        log_info("%s", json_string_value(json_object_get(ev, "message")));
+                        v->logged_id = json_integer_value(json_object_get(ev, "id"));
+                }
+                json_decref(list);
+        } while (n == 200);
+}
+
+void ved_events_log_start(struct ved *v)
+{
+        v->logged_id = ved_store_event_last_id(&v->store);
+        v->log_sub.notify_cb = log_new_events;
+        ved_event_subscribe(v, &v->log_sub);
 }
 
 void ved_event_subscribe(struct ved *v, struct ved_event_sub *sub)

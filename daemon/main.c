@@ -195,6 +195,8 @@ static int open_state(struct ved *v, struct ve_error *err)
         if (asprintf(&db, "%s/ved.db", v->cfg.state_dir) < 0)
                 return ve_error_set(err, ENOMEM, "out of memory");
         ret = ved_store_open(db, &v->store, err);
+        if (ret == 0)
+                ved_events_log_start(v);
         /* Room to record the recovery's results even on a full disk. */
         if (ret == 0)
                 ved_store_check_room(&v->store);
@@ -315,7 +317,6 @@ int main(int argc, char **argv)
         uv_loop_close(v.loop);
         if (v.store.db != NULL)
                 ved_store_close(&v.store);
-        ved_events_free(&v);
         if (v.cgroup != NULL)
                 quota_cgroup_free(v.cgroup);
         free(v.ves_dir);

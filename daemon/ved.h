@@ -45,12 +45,10 @@ struct ved {
         uv_signal_t sigterm, sigint;
         struct list_head event_subs;
         struct list_head op_waiters;
-        struct list_head ops; /* operations running now */
-        bool events_pending;  /* events inserted since the last notify */
-        /* The log lines of the events of the open transaction: logged at its
-         * commit, dropped with it (events.c). */
-        char **event_lines;
-        size_t n_event_lines;
+        struct list_head ops;         /* operations running now */
+        bool events_pending;          /* events inserted since the last notify */
+        struct ved_event_sub log_sub; /* the log's subscription to events (events.c) */
+        int64_t logged_id;            /* the last event it logged */
         bool stopping;
         char started_at[32];
         struct quota_cgroup *cgroup;   /* the host's cgroup backend, chosen at start */
@@ -73,12 +71,13 @@ int ved_begin(struct ved *v, struct ve_error *err);
 int ved_begin_lazy(struct ved *v, struct ve_error *err);
 int ved_commit(struct ved *v, struct ve_error *err);
 void ved_rollback(struct ved *v);
-/* Daemon exit: free what an open transaction's events left. */
-void ved_events_free(struct ved *v);
+/* Startup, once the store is open: log each event from now on once it is
+ * committed. */
+void ved_events_log_start(struct ved *v);
 
-/* Record an event (inside the caller's transaction); subscribers hear of it, and the
- * log shows it, at commit; a rollback drops it. Outside a transaction it is
- * recorded and logged at once. */
+/* Record an event (inside the caller's transaction); subscribers (the log among
+ * them) hear of it at commit, and never when it is rolled back. Outside a
+ * transaction they hear of it at once. */
 int ved_event(struct ved *v, const char *type, uint32_t ctid, int64_t op, const char *state,
               const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 

@@ -131,7 +131,9 @@ static void exec_recipe(const struct ve_template_recipe *r, const char *out, cha
         setsid();
         /* A daemon killed meanwhile takes the recipe with it, which cleans up
          * after itself on SIGTERM (its trap): the restarted daemon rolls the
-         * operation back and finds no build still writing. */
+         * operation back and finds no build still writing. The signal comes when
+         * the forking thread ends: a libuv worker, which lives as long as the
+         * daemon. */
         if (prctl(PR_SET_PDEATHSIG, SIGTERM) < 0 || getppid() != daemon)
                 _exit(127);
         sigemptyset(&none);

@@ -102,6 +102,14 @@ static void make_rootfs(const char *root)
                    0644);
 }
 
+/* A busybox rootfs at <tmp>/root, tmp made from its mkdtemp template. */
+static void make_tmp_rootfs(char *tmp, char *root, size_t len)
+{
+        assert_non_null(mkdtemp(tmp));
+        snprintf(root, len, "%s/root", tmp);
+        make_rootfs(root);
+}
+
 /* The test process's children, zombies included (/proc/<pid>/task/<pid>/children). */
 static int children(void)
 {
@@ -528,9 +536,7 @@ static void test_symlink_proc_refused(void **state)
 
         (void)state;
         SKIP_UNLESS_ROOT();
-        assert_non_null(mkdtemp(tmp));
-        snprintf(root, sizeof(root), "%s/root", tmp);
-        make_rootfs(root);
+        make_tmp_rootfs(tmp, root, sizeof(root));
         snprintf(proc, sizeof(proc), "%s/proc", root);
         assert_int_equal(rmdir(proc), 0);
         assert_int_equal(symlink("/etc", proc), 0);
@@ -589,9 +595,7 @@ static void test_exec_cb(void **state)
 
         (void)state;
         SKIP_UNLESS_ROOT();
-        assert_non_null(mkdtemp(tmp));
-        snprintf(root, sizeof(root), "%s/root", tmp);
-        make_rootfs(root);
+        make_tmp_rootfs(tmp, root, sizeof(root));
         cfg.rootfs = root;
         cfg.ready_cb = ok_ready_cb;
         cfg.ready_data = &ready;
@@ -633,9 +637,7 @@ static void test_ready_cb(void **state)
 
         (void)state;
         SKIP_UNLESS_ROOT();
-        assert_non_null(mkdtemp(tmp));
-        snprintf(root, sizeof(root), "%s/root", tmp);
-        make_rootfs(root);
+        make_tmp_rootfs(tmp, root, sizeof(root));
         cfg.rootfs = root;
         cfg.ready_cb = failing_ready_cb;
         cfg.ready_data = &called;
@@ -797,9 +799,7 @@ static void test_start_v2(void **state)
                 skip();
         snprintf(instance, sizeof(instance), "vedtest-%d-v2s", (int)getpid());
         assert_int_equal(quota_cgroup_create(cg, instance, 103, &err), 0);
-        assert_non_null(mkdtemp(tmp));
-        snprintf(root, sizeof(root), "%s/root", tmp);
-        make_rootfs(root);
+        make_tmp_rootfs(tmp, root, sizeof(root));
         cfg.rootfs = root;
         cfg.cgroup.fd = quota_cgroup_open_fd(cg, instance, 103, &err);
         ret = ve_start(&cfg, &ve, &err);
@@ -849,9 +849,7 @@ static void test_start_userns(void **state)
         assert_int_equal(quota_cgroup_open(QUOTA_CGROUP_V1, "/sys/fs/cgroup", &fx.cg, &err), 0);
         assert_int_equal(quota_cgroup_create(fx.cg, instance, 104, &err), 0);
         target = (struct quota_cgroup_target){ fx.cg, instance, 104 };
-        assert_non_null(mkdtemp(tmp));
-        snprintf(root, sizeof(root), "%s/root", tmp);
-        make_rootfs(root);
+        make_tmp_rootfs(tmp, root, sizeof(root));
         cfg.rootfs = root;
         cfg.cgroup = (struct ve_cgroup_join){ .fd = -1,
                                               .attach_cb = quota_cgroup_attach_cb,
