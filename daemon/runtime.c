@@ -19,8 +19,9 @@
 #include "ve/cleanup.h"
 #include "ve/mount.h"
 #include "ve/net.h"
+#include "ve/statfs_notify.h"
 
-#define CONSOLE_LOG_MAX (1024 * 1024)
+#define CONSOLE_RETRY_MS 1000
 
 int ved_rt_init(struct ved *v, struct ve_error *err)
 {
@@ -122,8 +123,10 @@ static void rt_close(struct ved_rt *rt)
                 return;
         }
         uv_close((uv_handle_t *)&rt->pid_poll, rt_handle_closed_cb);
-        if (rt->console_watched)
+        if (rt->console_watched) {
                 uv_close((uv_handle_t *)&rt->console_poll, rt_handle_closed_cb);
+                uv_close((uv_handle_t *)&rt->console_retry, rt_handle_closed_cb);
+        }
 }
 
 void ved_rt_release(struct ved *v, uint32_t ctid)
@@ -169,46 +172,54 @@ static void pid_poll_cb(uv_poll_t *h, int status, int events)
                 unexpected_exit(rt);
 }
 
+static void console_cb(uv_poll_t *h, int status, int events);
+
+static void console_retry_cb(uv_timer_t *t)
+{
+        struct ved_rt *rt = t->data;
+
+        uv_poll_start(&rt->console_poll, UV_READABLE | UV_DISCONNECT, console_cb);
+}
+
 static void console_cb(uv_poll_t *h, int status, int events)
 {
         struct ved_rt *rt = h->data;
         char buf[4096];
         ssize_t n;
 
-        (void)events;
-        n = status < 0 ? -1 : read(rt->proc.console_fd, buf, sizeof(buf));
+        n = status < 0 || !(events & UV_READABLE) ? -1
+                                                  : read(rt->proc.console_fd, buf, sizeof(buf));
         if (n <= 0) {
                 if (n < 0 && errno == EAGAIN)
                         return;
+                /* No VE process has the console open (a getty's vhangup() closes
+                 * even our slave fd): EIO and POLLHUP until one opens it again. */
                 uv_poll_stop(h);
+                uv_timer_start(&rt->console_retry, console_retry_cb, CONSOLE_RETRY_MS, 0);
                 return;
         }
-        if (rt->console_log < 0)
-                return;
-        /* Keep the log bounded: start again when it grows past the cap. */
-        if (lseek(rt->console_log, 0, SEEK_END) > CONSOLE_LOG_MAX &&
-            ftruncate(rt->console_log, 0) < 0)
-                return;
-        if (write(rt->console_log, buf, (size_t)n) < 0)
+        if (rt->console_log >= 0 && ve_console_log_write(rt->console_log, buf, (size_t)n) < 0)
                 log_debug("VE %u: console log: %s", rt->ctid, strerror(errno));
 }
 
-static void watch_console(struct ved_rt *rt)
+void ved_rt_watch_console(struct ved_rt *rt)
 {
         char path[PATH_MAX];
 
-        if (rt->proc.console_fd < 0)
+        if (rt->proc.console_fd < 0 || rt->console_watched)
                 return;
         ved_ve_dir(rt->v, rt->ctid, path, sizeof(path));
         strncat(path, "/console.log", sizeof(path) - strlen(path) - 1);
         rt->console_log = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
         fcntl(rt->proc.console_fd, F_SETFL, fcntl(rt->proc.console_fd, F_GETFL) | O_NONBLOCK);
-        if (uv_poll_init(rt->v->loop, &rt->console_poll, rt->proc.console_fd) == 0) {
-                rt->console_poll.data = rt;
-                rt->console_watched = true;
-                rt->handles++;
-                uv_poll_start(&rt->console_poll, UV_READABLE | UV_DISCONNECT, console_cb);
-        }
+        if (uv_poll_init(rt->v->loop, &rt->console_poll, rt->proc.console_fd) < 0)
+                return;
+        uv_timer_init(rt->v->loop, &rt->console_retry);
+        rt->console_poll.data = rt;
+        rt->console_retry.data = rt;
+        rt->console_watched = true;
+        rt->handles += 2;
+        uv_poll_start(&rt->console_poll, UV_READABLE | UV_DISCONNECT, console_cb);
 }
 
 struct ve_idmap ved_rt_idmap(json_t *ve)
@@ -257,7 +268,7 @@ int ved_rt_adopt(struct ved *v, uint32_t ctid, struct ve_proc *proc, const struc
         rt->proc = *proc;
         rt->console_log = -EBADF;
         rt->idmap = *idmap;
-        proc->pidfd = proc->console_fd = proc->statfs_fd = -EBADF;
+        proc->pidfd = proc->console_fd = proc->console_peer = proc->statfs_fd = -EBADF;
         list_add_tail(&v->rts, &rt->link);
         ret = uv_poll_init(v->loop, &rt->pid_poll, rt->proc.pidfd);
         if (ret < 0) {
@@ -267,7 +278,7 @@ int ved_rt_adopt(struct ved *v, uint32_t ctid, struct ve_proc *proc, const struc
         rt->pid_poll.data = rt;
         rt->handles = 1;
         uv_poll_start(&rt->pid_poll, UV_READABLE, pid_poll_cb);
-        watch_console(rt);
+        ved_rt_watch_console(rt);
         return 0;
 }
 
@@ -323,7 +334,9 @@ static bool reconcile_one(struct ved *v, json_t *ve, struct ve_error *err)
         pid_t pid = (pid_t)json_integer_value(json_object_get(ve, "pid"));
         uint64_t start = (uint64_t)json_integer_value(json_object_get(ve, "pid_starttime"));
         char cgpath[64];
-        struct ve_proc proc = { .pidfd = -EBADF, .console_fd = -EBADF, .statfs_fd = -EBADF };
+        struct ve_proc proc = {
+                .pidfd = -EBADF, .console_fd = -EBADF, .console_peer = -EBADF, .statfs_fd = -EBADF
+        };
 
         ved_rt_cgroup_path(v, ctid, cgpath, sizeof(cgpath));
         struct ve_idmap idmap = ved_rt_idmap(ve);

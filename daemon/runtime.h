@@ -31,6 +31,7 @@ struct ved_rt {
         struct ve_proc proc;
         uv_poll_t pid_poll;
         uv_poll_t console_poll;
+        uv_timer_t console_retry; /* re-polls a console no VE process holds */
         int console_log;
         bool console_watched;
         bool exited;
@@ -48,6 +49,9 @@ void ved_rt_shutdown(struct ved *v);
 /* Start watching a running init; takes ownership of proc's fds. */
 int ved_rt_adopt(struct ved *v, uint32_t ctid, struct ve_proc *proc, const struct ve_idmap *idmap,
                  struct ve_error *err);
+
+/* Start draining rt's console (rt->proc.console_fd) into its console.log. */
+void ved_rt_watch_console(struct ved_rt *rt);
 
 /* The user namespace map of a VE record (count 0 when it has no range). */
 struct ve_idmap ved_rt_idmap(json_t *ve);

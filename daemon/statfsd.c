@@ -25,7 +25,8 @@
 static struct sockaddr_un addr;
 static socklen_t addrlen;
 static bool up;
-static int started; /* run_server()'s at startup */
+static int started;        /* run_server()'s at startup */
+static int owner = -EBADF; /* our OWNER connection, for the daemon's life */
 
 static void paths(struct ved *v, char *pidfile, char *logfile, size_t len)
 {
@@ -103,11 +104,42 @@ bool ved_statfsd_up(void)
         return up;
 }
 
+/* Tell the server that we drain the consoles from now on. */
+static void claim_consoles(void)
+{
+        if (owner >= 0)
+                close(owner);
+        owner = ved_statfsd_connect();
+        if (owner >= 0 && ve_statfsd_send(owner, VE_STATFSD_OWNER, 0, -1) < 0) {
+                close(owner);
+                owner = -EBADF;
+        }
+}
+
 void ved_statfsd_start(struct ved *v)
 {
         addrlen = ve_statfsd_addr(v->cfg.instance, &addr);
         started = run_server(v);
         up = started != FAILED;
+        if (up)
+                claim_consoles();
+}
+
+int ved_statfsd_give_console(int sock, uint32_t ctid, const struct ve_proc *p, const char *dir)
+{
+        char path[PATH_MAX];
+        _cleanup_close_ int log = -EBADF;
+        int fds[VE_STATFSD_FDS];
+
+        if (p->console_fd < 0 || p->console_peer < 0 || p->pidfd < 0)
+                return -EBADF;
+        snprintf(path, sizeof(path), "%s/console.log", dir);
+        log = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
+        fds[VE_CONSOLE_MASTER] = p->console_fd;
+        fds[VE_CONSOLE_PEER] = p->console_peer;
+        fds[VE_CONSOLE_PIDFD] = p->pidfd;
+        fds[VE_CONSOLE_LOG] = log;
+        return ve_statfsd_sendv(sock, VE_STATFSD_ADD_CONSOLE, ctid, fds, log >= 0 ? 4 : 3);
 }
 
 /* A new server: give it the listeners of the running VEs' inits. */
@@ -123,6 +155,12 @@ static void resend_copies(struct ved *v)
 
                 if (rt->exited)
                         continue;
+                if (fd >= 0) {
+                        char dir[PATH_MAX];
+
+                        ved_ve_dir(v, rt->ctid, dir, sizeof(dir));
+                        ved_statfsd_give_console(fd, rt->ctid, &rt->proc, dir);
+                }
                 if (rt->proc.statfs_fd < 0)
                         lost++;
                 else if (fd >= 0 && ve_statfsd_send(fd, VE_STATFSD_ADD_INIT, rt->ctid,
@@ -143,17 +181,27 @@ static bool take_copy(struct ved *v, int fd)
 {
         struct ve_statfsd_msg m;
         struct ved_rt *rt = NULL;
-        int passed;
+        int fds[VE_STATFSD_FDS];
 
-        if (ve_statfsd_recv(fd, &m, &passed) <= 0)
+        if (ve_statfsd_recv(fd, &m, fds) <= 0)
                 return false;
-        if (m.op == VE_STATFSD_ADD_INIT)
+        if (m.op == VE_STATFSD_ADD_INIT || m.op == VE_STATFSD_ADD_CONSOLE)
                 rt = ved_rt_find(v, m.ctid);
-        if (rt != NULL && passed >= 0 && rt->proc.statfs_fd < 0)
-                rt->proc.statfs_fd = steal_fd(&passed);
-        if (passed >= 0)
-                close(passed);
-        return m.op == VE_STATFSD_ADD_INIT;
+        if (rt != NULL && rt->exited)
+                rt = NULL;
+        if (rt != NULL && m.op == VE_STATFSD_ADD_INIT && fds[0] >= 0 && rt->proc.statfs_fd < 0)
+                rt->proc.statfs_fd = steal_fd(&fds[0]);
+        if (rt != NULL && m.op == VE_STATFSD_ADD_CONSOLE && fds[VE_CONSOLE_MASTER] >= 0 &&
+            fds[VE_CONSOLE_PEER] >= 0 && rt->proc.console_fd < 0) {
+                rt->proc.console_fd = steal_fd(&fds[VE_CONSOLE_MASTER]);
+                rt->proc.console_peer = steal_fd(&fds[VE_CONSOLE_PEER]);
+                ved_rt_watch_console(rt);
+                log_info("VE %u: its console, kept by ve-statfsd, is back", m.ctid);
+        }
+        for (unsigned i = 0; i < VE_STATFSD_FDS; i++)
+                if (fds[i] >= 0)
+                        close(fds[i]);
+        return m.op == VE_STATFSD_ADD_INIT || m.op == VE_STATFSD_ADD_CONSOLE;
 }
 
 void ved_statfsd_collect(struct ved *v)
@@ -186,6 +234,8 @@ void ved_statfsd_check(struct ved *v)
         log_warn("ve-statfsd is gone; starting it again");
         ret = run_server(v);
         up = ret != FAILED;
+        if (up)
+                claim_consoles();
         if (ret == STARTED)
                 resend_copies(v);
 }
@@ -198,6 +248,8 @@ void ved_statfsd_stop(struct ved *v, bool ves_running)
 
         if (ves_running || !up)
                 return;
+        if (owner >= 0)
+                close(steal_fd(&owner));
         paths(v, pidfile, logfile, sizeof(pidfile));
         pid = ved_pidfile_alive(pidfile, "ve-statfsd");
         fd = ved_statfsd_connect();

@@ -12,6 +12,10 @@
  * together do running VEs lose it (their statfs then fails with ENOSYS until
  * they restart; the log says so). When the daemon stops and no VE runs, it is
  * told to quit.
+ * It keeps each running VE's console too (its pty master and a slave fd), so a
+ * VE's console outlives the daemon: while the daemon is connected (OWNER) the
+ * daemon drains it into ves/<ctid>/console.log, while it is not the server
+ * does, and a restarted daemon takes the console back.
  * Its pid is in <state>/statfsd.pid, its messages in <state>/statfsd.log. A VE
  * started while no server answers runs without it (df shows the file system's
  * size) and gets a ve.degraded event. */
@@ -19,6 +23,7 @@
 #define VED_STATFSD_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "ved.h"
 
@@ -30,11 +35,16 @@ void ved_statfsd_start(struct ved *v);
  * Thread-safe. */
 int ved_statfsd_connect(void);
 
+/* Give the server a copy of a started VE's console (p's master, slave and
+ * pidfd; dir is ves/<ctid>, for its console.log). 0 or -errno. Thread-safe. */
+struct ve_proc;
+int ved_statfsd_give_console(int sock, uint32_t ctid, const struct ve_proc *p, const char *dir);
+
 /* Whether the server answered when last started (GET /v1/host). */
 bool ved_statfsd_up(void);
 
-/* Startup, once the running VEs are adopted: take their listener copies back
- * from a server that outlived the previous daemon. */
+/* Startup, once the running VEs are adopted: take their listener copies and
+ * consoles back from a server that outlived the previous daemon. */
 void ved_statfsd_collect(struct ved *v);
 
 /* Start the server again if it died (the daemon's periodic check), and give it

@@ -129,7 +129,7 @@ static int prepare(struct ved_op *op, struct ve_error *err)
         op->free_data = free_data;
         d->pidfd = -EBADF;
         d->view_fd = -EBADF;
-        d->proc.pidfd = d->proc.console_fd = d->proc.statfs_fd = -EBADF;
+        d->proc.pidfd = d->proc.console_fd = d->proc.console_peer = d->proc.statfs_fd = -EBADF;
         d->ctid = op->ctid;
         ved_ve_dir(v, op->ctid, d->dir, sizeof(d->dir));
         snprintf(d->img, sizeof(d->img), "%s/root.img", d->dir);
@@ -536,6 +536,7 @@ static int init_work(struct ved_op *op, struct ve_error *err)
                 .root_cb = d->layered ? layered_root : NULL,
                 .root_data = d,
         };
+        int ret;
 
         if (strcmp(quota_cgroup_name(d->cg), "v2") == 0) {
                 cgfd = quota_cgroup_open_fd(d->cg, d->instance, d->ctid, err);
@@ -547,7 +548,14 @@ static int init_work(struct ved_op *op, struct ve_error *err)
                 cfg.cgroup.data = &d->target;
         }
         d->statfsd = statfsd >= 0;
-        return ve_start(&cfg, &d->proc, err);
+        ret = ve_start(&cfg, &d->proc, err);
+        /* So that the console outlives the daemon, as the VE does. */
+        if (ret == 0 && statfsd >= 0 &&
+            ved_statfsd_give_console(statfsd, d->ctid, &d->proc, d->dir) < 0)
+                log_warn("VE %u: ve-statfsd did not take its console: it is lost if ved "
+                         "restarts",
+                         d->ctid);
+        return ret;
 }
 
 static int init_done(struct ved_op *op, struct ve_error *err)
@@ -560,7 +568,7 @@ static int init_done(struct ved_op *op, struct ve_error *err)
         if (ret < 0)
                 return ret;
         ret = ved_rt_adopt(op->v, op->ctid, &d->proc, &d->idmap, err);
-        d->proc.pidfd = d->proc.console_fd = d->proc.statfs_fd = -EBADF;
+        d->proc.pidfd = d->proc.console_fd = d->proc.console_peer = d->proc.statfs_fd = -EBADF;
         if (ret == 0 && !d->lxcfs)
                 ret = ved_event(op->v, "ve.degraded", op->ctid, op->id, NULL,
                                 "VE %u runs without lxcfs: free, top and uptime in it show the "
@@ -618,7 +626,9 @@ static const char *state_recover(struct ved *v, json_t *op, const char **resolut
 {
         uint32_t ctid = (uint32_t)json_integer_value(json_object_get(op, "ctid"));
         bool wanted_running = strcmp(json_string_value(json_object_get(op, "type")), "stop") != 0;
-        struct ve_proc proc = { .pidfd = -EBADF, .console_fd = -EBADF, .statfs_fd = -EBADF };
+        struct ve_proc proc = {
+                .pidfd = -EBADF, .console_fd = -EBADF, .console_peer = -EBADF, .statfs_fd = -EBADF
+        };
         json_t *ve = NULL;
         bool runs = false;
         char cgpath[64];

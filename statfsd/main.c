@@ -6,10 +6,12 @@
  * It gets its listening socket as fd 3 (abstract, "\0ved-statfsd/<instance>",
  * bound by ved). A connection is accepted only from uid 0 of the host; each
  * message on it is a struct ve_statfsd_msg (ve/statfs_notify.h): ADD and
- * ADD_INIT carry a seccomp listener fd, LIST asks for the init listeners back,
- * QUIT ends the server. A listener stays until its filter has no process left
- * (POLLHUP). Single-threaded on purpose: open_as() switches the process's file
- * system credentials around one lookup. */
+ * ADD_INIT carry a seccomp listener fd, ADD_CONSOLE a VE's console, LIST asks
+ * for the init listeners and consoles back, OWNER marks the daemon's
+ * connection, QUIT ends the server. A listener stays until its filter has no
+ * process left (POLLHUP), a console until its init exits. Single-threaded on
+ * purpose: open_as() switches the process's file system credentials around one
+ * lookup. */
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
@@ -23,6 +25,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 #include <linux/kcmp.h>
 
@@ -34,18 +37,26 @@ enum kind {
         LISTENING,
         CLIENT,
         FILTER,
+        CONSOLE,     /* fd: the pty master */
+        CONSOLE_PID, /* fd: the pidfd of that console's init */
 };
 
 struct entry {
         int fd;
         enum kind kind;
         uint32_t ctid;
-        bool init; /* a VE init's listener (ADD_INIT) */
+        bool init;  /* FILTER: a VE init's listener (ADD_INIT) */
+        bool owner; /* CLIENT: sent OWNER */
+        bool dead;  /* CONSOLE, CONSOLE_PID: init exited; dropped after this round */
+        int peer;   /* CONSOLE: a slave fd of the pty */
+        int log;    /* CONSOLE: console.log, or -1 */
+        int pidfd;  /* CONSOLE: its CONSOLE_PID entry's fd (owned there) */
 };
 
 static struct entry *entries;
 static struct pollfd *pfds;
 static size_t count, cap;
+static unsigned owners; /* connected clients that sent OWNER */
 
 static int add(int fd, enum kind kind, uint32_t ctid, bool init)
 {
@@ -63,7 +74,13 @@ static int add(int fd, enum kind kind, uint32_t ctid, bool init)
                 pfds = p;
                 cap = n;
         }
-        entries[count] = (struct entry){ .fd = fd, .kind = kind, .ctid = ctid, .init = init };
+        entries[count] = (struct entry){ .fd = fd,
+                                         .kind = kind,
+                                         .ctid = ctid,
+                                         .init = init,
+                                         .peer = -1,
+                                         .log = -1,
+                                         .pidfd = -1 };
         pfds[count] = (struct pollfd){ .fd = fd, .events = POLLIN };
         count++;
         return 0;
@@ -82,10 +99,36 @@ static bool have_filter(int fd)
         return false;
 }
 
+/* Whether fd is the same pty master as a console already kept. */
+static bool have_console(int fd)
+{
+        pid_t self = getpid();
+
+        for (size_t i = 0; i < count; i++)
+                if (entries[i].kind == CONSOLE &&
+                    syscall(SYS_kcmp, self, self, KCMP_FILE, entries[i].fd, fd) == 0)
+                        return true;
+        return false;
+}
+
+/* Consoles are read here only while no daemon is connected to read them. */
+static void console_events(void)
+{
+        for (size_t i = 0; i < count; i++)
+                if (entries[i].kind == CONSOLE)
+                        pfds[i].events = owners > 0 ? 0 : POLLIN;
+}
+
 /* Swap-remove: the caller's loop revisits index i. */
 static void drop(size_t i)
 {
         close(entries[i].fd);
+        if (entries[i].peer >= 0)
+                close(entries[i].peer);
+        if (entries[i].log >= 0)
+                close(entries[i].log);
+        if (entries[i].kind == CLIENT && entries[i].owner && --owners == 0)
+                console_events();
         count--;
         entries[i] = entries[count];
         pfds[i] = pfds[count];
@@ -121,24 +164,75 @@ static bool list_inits(int fd)
                 if (entries[i].kind == FILTER && entries[i].init &&
                     ve_statfsd_send(fd, VE_STATFSD_ADD_INIT, entries[i].ctid, entries[i].fd) < 0)
                         return false;
+        for (size_t i = 0; i < count; i++) {
+                struct pollfd exited = { .fd = entries[i].pidfd, .events = POLLIN };
+                int pass[] = { entries[i].fd, entries[i].peer };
+
+                if (entries[i].kind != CONSOLE || entries[i].dead || poll(&exited, 1, 0) != 0)
+                        continue;
+                if (ve_statfsd_sendv(fd, VE_STATFSD_ADD_CONSOLE, entries[i].ctid, pass, 2) < 0)
+                        return false;
+        }
         return ve_statfsd_send(fd, VE_STATFSD_END, 0, -1) == 0 && fcntl(fd, F_SETFL, flags) == 0;
 }
 
+static void close_all(int *fds)
+{
+        for (unsigned i = 0; i < VE_STATFSD_FDS; i++)
+                if (fds[i] >= 0)
+                        close(fds[i]);
+}
+
+/* ADD_CONSOLE: keep the console (fds per enum ve_statfsd_console_fd) and watch
+ * its init. Takes the fds. */
+static void add_console(uint32_t ctid, int *fds)
+{
+        int master = fds[VE_CONSOLE_MASTER], pidfd = fds[VE_CONSOLE_PIDFD];
+
+        if (master < 0 || fds[VE_CONSOLE_PEER] < 0 || pidfd < 0 || have_console(master)) {
+                close_all(fds);
+                return;
+        }
+        if (add(pidfd, CONSOLE_PID, ctid, false) < 0) {
+                close_all(fds);
+                return;
+        }
+        if (add(master, CONSOLE, ctid, false) < 0) {
+                count--; /* the CONSOLE_PID just added */
+                close_all(fds);
+                return;
+        }
+        fcntl(master, F_SETFL, fcntl(master, F_GETFL) | O_NONBLOCK);
+        entries[count - 1].peer = fds[VE_CONSOLE_PEER];
+        entries[count - 1].log = fds[VE_CONSOLE_LOG];
+        entries[count - 1].pidfd = pidfd;
+        pfds[count - 1].events = owners > 0 ? 0 : POLLIN;
+}
+
 /* One message of a client. false when the client is done (EOF or error). */
-static bool read_client(int fd, bool *quit)
+static bool read_client(size_t i, bool *quit)
 {
         struct ve_statfsd_msg m;
-        int passed, ret = ve_statfsd_recv(fd, &m, &passed);
+        int fds[VE_STATFSD_FDS], fd = entries[i].fd, passed;
+        int ret = ve_statfsd_recv(fd, &m, fds);
 
         if (ret == -EAGAIN)
                 return true;
         if (ret == -EBADMSG) {
-                fprintf(stderr, "ve-statfsd: a bad message, or a listener lost in transit "
+                fprintf(stderr, "ve-statfsd: a bad message, or fds lost in transit "
                                 "(out of fds?)\n");
                 return true;
         }
         if (ret <= 0)
                 return false;
+        if (m.op == VE_STATFSD_ADD_CONSOLE) {
+                add_console(m.ctid, fds);
+                return true;
+        }
+        passed = fds[0];
+        for (unsigned k = 1; k < VE_STATFSD_FDS; k++)
+                if (fds[k] >= 0)
+                        close(fds[k]);
         if ((m.op == VE_STATFSD_ADD || m.op == VE_STATFSD_ADD_INIT) && passed >= 0) {
                 if (have_filter(passed)) {
                         close(passed);
@@ -152,6 +246,12 @@ static bool read_client(int fd, bool *quit)
                         m.ctid);
         } else if (m.op == VE_STATFSD_QUIT) {
                 *quit = true;
+        } else if (m.op == VE_STATFSD_OWNER) {
+                if (!entries[i].owner) {
+                        entries[i].owner = true;
+                        if (owners++ == 0)
+                                console_events();
+                }
         } else if (m.op == VE_STATFSD_LIST) {
                 if (passed >= 0)
                         close(passed);
@@ -160,6 +260,69 @@ static bool read_client(int fd, bool *quit)
         if (passed >= 0)
                 close(passed);
         return true;
+}
+
+static long long now_ms(void)
+{
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A console no VE process has open (a getty's vhangup() closes even the slave
+ * fd kept here) reads EIO and polls POLLHUP until one opens it again: it sleeps,
+ * out of the poll set, and is tried again a second later. */
+#define CONSOLE_RETRY_MS 1000
+static long long rearm_at; /* 0: no console sleeps */
+
+static void console_sleep(size_t i)
+{
+        pfds[i].fd = -1;
+        if (rearm_at == 0)
+                rearm_at = now_ms() + CONSOLE_RETRY_MS;
+}
+
+static int poll_timeout(void)
+{
+        long long left;
+
+        if (rearm_at == 0)
+                return -1;
+        left = rearm_at - now_ms();
+        if (left > 0)
+                return (int)left;
+        rearm_at = 0;
+        for (size_t i = 0; i < count; i++)
+                if (entries[i].kind == CONSOLE)
+                        pfds[i].fd = entries[i].fd;
+        return -1;
+}
+
+/* What a VE wrote to its console while no daemon reads it. */
+static void drain_console(size_t i, short revents)
+{
+        struct entry *e = &entries[i];
+        char buf[4096];
+        ssize_t n = (revents & POLLIN) ? read(e->fd, buf, sizeof(buf)) : -1;
+
+        if (n > 0) {
+                if (e->log >= 0)
+                        ve_console_log_write(e->log, buf, (size_t)n);
+                return;
+        }
+        if (n < 0 && errno == EAGAIN)
+                return;
+        console_sleep(i);
+}
+
+/* A console's init exited: mark it and its CONSOLE_PID entry for the sweep. */
+static void console_exited(int pidfd)
+{
+        for (size_t i = 0; i < count; i++)
+                if ((entries[i].kind == CONSOLE && entries[i].pidfd == pidfd) ||
+                    (entries[i].kind == CONSOLE_PID && entries[i].fd == pidfd))
+                        entries[i].dead = true;
 }
 
 static void serve_filter(size_t i, short revents)
@@ -208,7 +371,7 @@ int main(void)
         if (add(LISTEN_FD, LISTENING, 0, false) < 0)
                 return 1;
         while (!quit) {
-                if (poll(pfds, count, -1) < 0) {
+                if (poll(pfds, count, poll_timeout()) < 0) {
                         if (errno == EINTR)
                                 continue;
                         perror("ve-statfsd: poll");
@@ -224,12 +387,19 @@ int main(void)
                         if (entries[i].kind == LISTENING)
                                 accept_client(entries[i].fd);
                         else if (entries[i].kind == CLIENT) {
-                                if (!read_client(entries[i].fd, &quit))
+                                if (!read_client(i, &quit))
                                         drop(i);
+                        } else if (entries[i].kind == CONSOLE_PID) {
+                                console_exited(entries[i].fd);
+                        } else if (entries[i].kind == CONSOLE) {
+                                drain_console(i, revents);
                         } else {
                                 serve_filter(i, revents);
                         }
                 }
+                for (size_t i = count; i-- > 0;)
+                        if (entries[i].dead)
+                                drop(i);
         }
         return 0;
 }

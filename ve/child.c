@@ -6,6 +6,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -75,33 +76,58 @@ int ve_child_wait_go(int sock)
         return ret;
 }
 
-ssize_t ve_recv_with_fd(int sock, void *buf, size_t len, int *fd)
+ssize_t ve_recv_with_fds(int sock, void *buf, size_t len, int *fds, unsigned max)
 {
-        char cbuf[CMSG_SPACE(sizeof(int))];
+        char cbuf[CMSG_SPACE(sizeof(int) * VE_PASS_FDS_MAX)];
         struct iovec iov = { .iov_base = buf, .iov_len = len };
         struct msghdr msg = { .msg_iov = &iov,
                               .msg_iovlen = 1,
                               .msg_control = cbuf,
-                              .msg_controllen = sizeof(cbuf) };
+                              .msg_controllen = CMSG_SPACE(sizeof(int) * max) };
+        bool lost = false;
         ssize_t n;
 
-        *fd = -1;
+        if (max > VE_PASS_FDS_MAX)
+                return -EINVAL;
+        for (unsigned i = 0; i < max; i++)
+                fds[i] = -1;
         do
                 n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
         while (n < 0 && errno == EINTR);
         if (n < 0)
                 return -errno;
-        for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c != NULL; c = CMSG_NXTHDR(&msg, c))
-                if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS &&
-                    c->cmsg_len == CMSG_LEN(sizeof(int)))
-                        memcpy(fd, CMSG_DATA(c), sizeof(int));
-        if (msg.msg_flags & (MSG_CTRUNC | MSG_TRUNC)) {
-                if (*fd >= 0)
-                        close(*fd);
-                *fd = -1;
+        for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c != NULL; c = CMSG_NXTHDR(&msg, c)) {
+                size_t got;
+
+                if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+                        continue;
+                got = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+                for (size_t i = 0; i < got; i++) {
+                        int fd;
+
+                        memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+                        if (i < max && fds[i] < 0)
+                                fds[i] = fd;
+                        else {
+                                close(fd);
+                                lost = true;
+                        }
+                }
+        }
+        if (lost || (msg.msg_flags & (MSG_CTRUNC | MSG_TRUNC))) {
+                for (unsigned i = 0; i < max; i++)
+                        if (fds[i] >= 0) {
+                                close(fds[i]);
+                                fds[i] = -1;
+                        }
                 return -EBADMSG;
         }
         return n;
+}
+
+ssize_t ve_recv_with_fd(int sock, void *buf, size_t len, int *fd)
+{
+        return ve_recv_with_fds(sock, buf, len, fd, 1);
 }
 
 int ve_child_wait_go_fd(int sock, int *fd)
@@ -117,28 +143,35 @@ int ve_child_wait_go_fd(int sock, int *fd)
         return 0;
 }
 
-int ve_send_with_fd(int sock, const void *buf, size_t len, int fd)
+int ve_send_with_fds(int sock, const void *buf, size_t len, const int *fds, unsigned n)
 {
-        char cbuf[CMSG_SPACE(sizeof(int))] = { 0 };
+        char cbuf[CMSG_SPACE(sizeof(int) * VE_PASS_FDS_MAX)] = { 0 };
         struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
         struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
-        ssize_t n;
+        ssize_t sent;
 
-        if (fd >= 0) {
+        if (n > VE_PASS_FDS_MAX)
+                return -EINVAL;
+        if (n > 0) {
                 struct cmsghdr *c;
 
                 msg.msg_control = cbuf;
-                msg.msg_controllen = sizeof(cbuf);
+                msg.msg_controllen = CMSG_SPACE(sizeof(int) * n);
                 c = CMSG_FIRSTHDR(&msg);
                 c->cmsg_level = SOL_SOCKET;
                 c->cmsg_type = SCM_RIGHTS;
-                c->cmsg_len = CMSG_LEN(sizeof(int));
-                memcpy(CMSG_DATA(c), &fd, sizeof(int));
+                c->cmsg_len = CMSG_LEN(sizeof(int) * n);
+                memcpy(CMSG_DATA(c), fds, sizeof(int) * n);
         }
         do
-                n = sendmsg(sock, &msg, MSG_NOSIGNAL);
-        while (n < 0 && errno == EINTR);
-        return n < 0 ? -errno : 0;
+                sent = sendmsg(sock, &msg, MSG_NOSIGNAL);
+        while (sent < 0 && errno == EINTR);
+        return sent < 0 ? -errno : 0;
+}
+
+int ve_send_with_fd(int sock, const void *buf, size_t len, int fd)
+{
+        return ve_send_with_fds(sock, buf, len, &fd, fd >= 0 ? 1 : 0);
 }
 
 int ve_child_send_pid(int sock, pid_t pid)

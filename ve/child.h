@@ -69,6 +69,13 @@ int ve_send_with_fd(int sock, const void *buf, size_t len, int fd);
  * with it, else -1. The length, or -errno; -EBADMSG (no fd kept) when the
  * message or its fd did not fit. Retried on EINTR. */
 ssize_t ve_recv_with_fd(int sock, void *buf, size_t len, int *fd);
+
+/* The same with up to VE_PASS_FDS_MAX fds: ve_send_with_fds() passes fds[0..n),
+ * ve_recv_with_fds() fills fds[0..max) (-1 where none came) and refuses, closing
+ * all, a message with more than max. */
+#define VE_PASS_FDS_MAX 4
+int ve_send_with_fds(int sock, const void *buf, size_t len, const int *fds, unsigned n);
+ssize_t ve_recv_with_fds(int sock, void *buf, size_t len, int *fds, unsigned max);
 /* Read reports until end of file into res (res->fd starts at -EBADF; the caller
  * owns and closes it). Returns -errno only when the channel itself fails. */
 int ve_child_collect(int sock, struct ve_child_result *res, struct ve_error *err);

@@ -23,10 +23,13 @@ void ve_proc_close(struct ve_proc *p)
                 close(p->pidfd);
         if (p->console_fd >= 0)
                 close(p->console_fd);
+        if (p->console_peer >= 0)
+                close(p->console_peer);
         if (p->statfs_fd >= 0)
                 close(p->statfs_fd);
         p->pidfd = -EBADF;
         p->console_fd = -EBADF;
+        p->console_peer = -EBADF;
         p->statfs_fd = -EBADF;
 }
 
@@ -146,6 +149,7 @@ int ve_proc_find(pid_t pid, uint64_t starttime, const char *cgroup_path, struct 
         out->starttime = starttime;
         out->pidfd = steal_fd(&pidfd);
         out->console_fd = -EBADF;
+        out->console_peer = -EBADF;
         out->statfs_fd = -EBADF;
         return 0;
 }

@@ -297,7 +297,6 @@ static int start(const struct ve_start_config *cfg, struct ve_proc *out, struct 
         }
         ve_rootfs_lxcfs_close(&lxcfs);
         close(steal_fd(&csock));
-        close(steal_fd(&slave));
         ret = join_and_go(cfg, pid, psock, err);
         /* A child that failed meanwhile cannot take the second go: its own report,
          * read by wait_exec(), says why. */
@@ -327,6 +326,7 @@ static int start(const struct ve_start_config *cfg, struct ve_proc *out, struct 
         out->pid = pid;
         out->pidfd = steal_fd(&pidfd);
         out->console_fd = steal_fd(&master);
+        out->console_peer = steal_fd(&slave);
         return 0;
 }
 
@@ -337,6 +337,7 @@ int ve_start(const struct ve_start_config *cfg, struct ve_proc *out, struct ve_e
         out->pid = 0;
         out->pidfd = -EBADF;
         out->console_fd = -EBADF;
+        out->console_peer = -EBADF;
         out->statfs_fd = -EBADF;
         out->starttime = 0;
         ret = start(cfg, out, err);

@@ -94,6 +94,8 @@ struct ve_proc {
         int pidfd;          /* O_CLOEXEC; poll it for exit, reap with ve_proc_wait() */
         uint64_t starttime; /* field 22 of /proc/<pid>/stat: with pid, names the process */
         int console_fd;     /* host pty master of /dev/console (O_CLOEXEC), or -EBADF */
+        int console_peer;   /* a slave fd of it, kept so that the master never reads EIO
+                             * while no VE process has /dev/console open; or -EBADF */
         int statfs_fd;      /* the daemon's copy of init's statfs listener, or -EBADF */
 };
 
@@ -117,8 +119,9 @@ int ve_proc_starttime(pid_t pid, uint64_t *out, struct ve_error *err);
 /* After a daemon restart: find the VE init that was recorded as pid + starttime.
  * Checks the start time (a reused pid is refused with VE_ENOTFOUND), that the
  * process is in cgroup_path or below it ("/ved/101", as /proc/<pid>/cgroup shows it
- * on the host; NULL skips the check), and opens a pidfd. out->console_fd is -EBADF
- * (the console master died with the old daemon). */
+ * on the host; NULL skips the check), and opens a pidfd. out->console_fd and
+ * console_peer are -EBADF: the daemon gets them back from ve-statfsd, which
+ * keeps them while it is down (statfs_notify.h). */
 int ve_proc_find(pid_t pid, uint64_t starttime, const char *cgroup_path, struct ve_proc *out,
                  struct ve_error *err);
 

@@ -305,22 +305,39 @@ void ve_statfs_notify_sync_wakeup(int listener)
 
 int ve_statfsd_send(int sock, uint32_t op, uint32_t ctid, int fd)
 {
-        struct ve_statfsd_msg m = { .op = op, .ctid = ctid };
-
-        return ve_send_with_fd(sock, &m, sizeof(m), fd);
+        return ve_statfsd_sendv(sock, op, ctid, &fd, fd >= 0 ? 1 : 0);
 }
 
-int ve_statfsd_recv(int sock, struct ve_statfsd_msg *m, int *fd)
+int ve_statfsd_sendv(int sock, uint32_t op, uint32_t ctid, const int *fds, unsigned n)
 {
-        ssize_t n = ve_recv_with_fd(sock, m, sizeof(*m), fd);
+        struct ve_statfsd_msg m = { .op = op, .ctid = ctid };
+
+        return ve_send_with_fds(sock, &m, sizeof(m), fds, n);
+}
+
+int ve_statfsd_recv(int sock, struct ve_statfsd_msg *m, int *fds)
+{
+        ssize_t n = ve_recv_with_fds(sock, m, sizeof(*m), fds, VE_STATFSD_FDS);
 
         if (n < 0 || n == 0)
                 return (int)n;
         if ((size_t)n != sizeof(*m)) {
-                if (*fd >= 0)
-                        close(*fd);
-                *fd = -1;
+                for (unsigned i = 0; i < VE_STATFSD_FDS; i++)
+                        if (fds[i] >= 0) {
+                                close(fds[i]);
+                                fds[i] = -1;
+                        }
                 return -EBADMSG;
         }
         return 1;
+}
+
+int ve_console_log_write(int log, const void *buf, size_t n)
+{
+        if (lseek(log, 0, SEEK_END) > VE_CONSOLE_LOG_MAX &&
+            (ftruncate(log, 0) < 0 || lseek(log, 0, SEEK_SET) < 0))
+                return -errno;
+        if (write(log, buf, n) < 0)
+                return -errno;
+        return 0;
 }

@@ -41,6 +41,7 @@
 #ifndef VE_STATFS_NOTIFY_H
 #define VE_STATFS_NOTIFY_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/statfs.h>
 
@@ -50,14 +51,38 @@
  * daemon's closes it (the VE's statfs calls would fail with ENOSYS): after
  * starting ve-statfsd again it sends its copies with ADD_INIT, and after its own
  * restart it asks for them with LIST, answered by one ADD_INIT per init listener
- * and an END. QUIT stops the server. */
+ * and an END. QUIT stops the server.
+ *
+ * The server also keeps each running VE's console, so that it outlives the
+ * daemon as the VE does: ADD_CONSOLE passes the console's pty master, a slave
+ * fd of it (held so that the master never reads EIO while no VE process has
+ * the console open), the init's pidfd (the console is dropped when init exits)
+ * and console.log opened for appending. While a client that sent OWNER (the
+ * daemon, for its whole life) is connected, the daemon drains the console;
+ * when none is, the server appends what the VE writes to the log itself, so
+ * the VE never blocks on its console. LIST also answers one ADD_CONSOLE per
+ * console of a running init, with its master and slave. */
 enum ve_statfsd_op {
         VE_STATFSD_ADD = 1,
         VE_STATFSD_QUIT = 2,
         VE_STATFSD_ADD_INIT = 3,
         VE_STATFSD_LIST = 4,
         VE_STATFSD_END = 5,
+        VE_STATFSD_OWNER = 6,
+        VE_STATFSD_ADD_CONSOLE = 7,
 };
+
+/* The fds of an ADD_CONSOLE, in this order. */
+enum ve_statfsd_console_fd {
+        VE_CONSOLE_MASTER,
+        VE_CONSOLE_PEER,
+        VE_CONSOLE_PIDFD,
+        VE_CONSOLE_LOG,
+        VE_STATFSD_FDS, /* the most fds a message carries */
+};
+
+/* console.log is started again from empty when it grows past this. */
+#define VE_CONSOLE_LOG_MAX (1024 * 1024)
 
 struct ve_statfsd_msg {
         uint32_t op;
@@ -66,10 +91,17 @@ struct ve_statfsd_msg {
 
 /* Send one message, with fd (SCM_RIGHTS) when fd >= 0. 0 or -errno. */
 int ve_statfsd_send(int sock, uint32_t op, uint32_t ctid, int fd);
+/* The same with fds[0..n) (n <= VE_STATFSD_FDS). */
+int ve_statfsd_sendv(int sock, uint32_t op, uint32_t ctid, const int *fds, unsigned n);
 
-/* Receive one message: 1 with *m (and *fd, O_CLOEXEC, or -1), 0 at EOF,
- * -EBADMSG for a message of the wrong size or with a lost fd, else -errno. */
-int ve_statfsd_recv(int sock, struct ve_statfsd_msg *m, int *fd);
+/* Receive one message: 1 with *m and fds[0..VE_STATFSD_FDS) (O_CLOEXEC, -1 where
+ * none came), 0 at EOF, -EBADMSG for a message of the wrong size or with lost
+ * fds (none kept), else -errno. */
+int ve_statfsd_recv(int sock, struct ve_statfsd_msg *m, int *fds);
+
+/* Append buf to a console log, starting it again from empty past
+ * VE_CONSOLE_LOG_MAX. 0 or -errno. */
+int ve_console_log_write(int log, const void *buf, size_t n);
 
 /* The abstract unix socket name of instance's server ("\0ved-statfsd/<instance>"):
  * fills addr's sun_path, returns the address length for bind() or connect(). */

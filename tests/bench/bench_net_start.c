@@ -110,7 +110,7 @@ static int one(enum mode m, const char *root, const char *instance, double *star
                double *net_ms)
 {
         static const char *const addrs[] = { "10.23.101.7", "fd00:23:101::7" };
-        struct ve_proc p = { .pidfd = -1, .console_fd = -1, .statfs_fd = -1 };
+        struct ve_proc p = { .pidfd = -1, .console_fd = -1, .console_peer = -1, .statfs_fd = -1 };
         struct ve_start_config cfg = { .ctid = CTID,
                                        .rootfs = root,
                                        .cgroup = { .fd = -1 },

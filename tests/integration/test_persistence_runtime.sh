@@ -67,6 +67,25 @@ exec_ok()
                 [ "$(jq -r '.stdout' <<<"$out" 2>/dev/null)" = $'init\n42' ]
 }
 
+# console_write CTID TEXT [DELAY]: a process of the VE writes TEXT to /dev/console,
+# after DELAY seconds in the background when DELAY is given.
+console_write()
+{
+        local cmd="echo $2 > /dev/console"
+
+        [ -n "${3:-}" ] && cmd="(sleep $3; $cmd) </dev/null >/dev/null 2>&1 &"
+        curl -s --max-time 20 --unix-socket "$SOCK" -X POST \
+                -H 'Content-Type: application/json' \
+                -d "$(jq -cn --arg c "$cmd" '{command: ["sh", "-c", $c]}')" \
+                "http://ved/v1/ves/$1/exec" | jq -e '.exit_code == 0' >/dev/null
+}
+
+# console_logged CTID TEXT: TEXT is a line of the VE's console.log.
+console_logged()
+{
+        grep -qx "$2"$'\r\\?' "$STATE_DIR/ves/$1/console.log" 2>/dev/null
+}
+
 # kill_init CTID: SIGKILL the VE's init from the host and wait for it to be gone.
 # no_cgroups CTID: none of the VE's cgroup directories is left.
 no_cgroups()
@@ -119,6 +138,9 @@ for c in 101 102 103; do
 done
 
 begin_case "kill -9 of ved: the three VEs keep running"
+check "VE 101 writes to its console" console_write 101 before-kill
+check "the console is logged" wait_until 5 console_logged 101 before-kill
+check "a process of VE 101 will write to its console in 1.5 s" console_write 101 while-down 1.5
 ved_kill9
 assert_eq "$VED_EXIT" 137 "ved's exit status"
 sleep 0.5
@@ -126,6 +148,8 @@ for c in 101 102 103; do
         check "VE $c's init (${PID[$c]}) still runs" pid_alive "${PID[$c]}"
         assert_eq "$(ve_init_pid $c)" "${PID[$c]}" "VE $c's init in its cgroup"
 done
+check "what VE 101 wrote to its console while ved was down is logged" \
+        wait_until 5 console_logged 101 while-down
 
 begin_case "after the restart: all three running, with the same init"
 ved_start || fail "the daemon starts again"
@@ -140,6 +164,12 @@ begin_case "after the restart: exec works in all three"
 for c in 101 102 103; do
         check "exec in VE $c" exec_ok $c
 done
+
+begin_case "after the restart: the VE's console still works and is logged (VE 101)"
+check "VE 101 writes to its console" console_write 101 after-restart
+check "the console is logged" wait_until 5 console_logged 101 after-restart
+assert_match "$(cat "$VED_LOG")" 'VE 101: its console, kept by ve-statfsd, is back' \
+        "the daemon's log"
 
 begin_case "after the restart: stop and start work (VE 103)"
 T0=$SECONDS

@@ -47,7 +47,9 @@ struct fixture {
         struct ve_proc ve;
 };
 
-static struct fixture fx = { .ve = { .pidfd = -1, .console_fd = -1, .statfs_fd = -1 } };
+static struct fixture fx = {
+        .ve = { .pidfd = -1, .console_fd = -1, .console_peer = -1, .statfs_fd = -1 }
+};
 
 #define SKIP_UNLESS_ROOT()                                                                         \
         do {                                                                                       \

@@ -39,7 +39,9 @@ struct fixture {
         struct ve_proc ve;
 };
 
-static struct fixture fx = { .ve = { .pidfd = -1, .console_fd = -1, .statfs_fd = -1 } };
+static struct fixture fx = {
+        .ve = { .pidfd = -1, .console_fd = -1, .console_peer = -1, .statfs_fd = -1 }
+};
 
 #define SKIP_UNLESS_ROOT()                                                                         \
         do {                                                                                       \
@@ -476,7 +478,9 @@ static void test_exec_missing(void **state)
 static void test_proc_find(void **state)
 {
         struct ve_error err = { 0 };
-        struct ve_proc found = { .pidfd = -1, .console_fd = -1, .statfs_fd = -1 };
+        struct ve_proc found = {
+                .pidfd = -1, .console_fd = -1, .console_peer = -1, .statfs_fd = -1
+        };
         char cgpath[128];
         const char *kind = NULL;
 
@@ -785,7 +789,7 @@ static void test_start_v2(void **state)
 {
         struct ve_error err = { 0 };
         struct quota_cgroup *cg = NULL;
-        struct ve_proc ve = { .pidfd = -1, .console_fd = -1, .statfs_fd = -1 };
+        struct ve_proc ve = { .pidfd = -1, .console_fd = -1, .console_peer = -1, .statfs_fd = -1 };
         char tmp[] = "/tmp/vedtest-XXXXXX", root[256], instance[64], path[64];
         char line[512], want[128];
         struct ve_start_config cfg = { .ctid = 103 };
@@ -834,7 +838,7 @@ static void test_start_userns(void **state)
 {
         struct ve_error err = { 0 };
         struct quota_cgroup_target target;
-        struct ve_proc ve = { .pidfd = -1, .console_fd = -1, .statfs_fd = -1 };
+        struct ve_proc ve = { .pidfd = -1, .console_fd = -1, .console_peer = -1, .statfs_fd = -1 };
         char tmp[] = "/tmp/vedtest-XXXXXX", root[256], instance[64], out[512] = "";
         char *sh[] = { "sh", "-c", "id -u; echo $(ls -A /dev); echo x > /dev/null && echo ok",
                        NULL };

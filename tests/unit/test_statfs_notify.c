@@ -117,12 +117,13 @@ static void run_in_child(int sock)
 static int recv_fd(int sock)
 {
         struct ve_statfsd_msg m;
-        int fd;
+        int fds[VE_STATFSD_FDS];
 
-        assert_int_equal(ve_statfsd_recv(sock, &m, &fd), 1);
+        assert_int_equal(ve_statfsd_recv(sock, &m, fds), 1);
         assert_int_equal(m.op, VE_STATFSD_ADD);
         assert_int_equal(m.ctid, 7);
-        return fd;
+        assert_int_equal(fds[1], -1);
+        return fds[0];
 }
 
 /* Answer the child's calls until its filter has no process left. */
@@ -246,11 +247,97 @@ static void test_calls(void **state)
         assert_int_equal(results[USER_FILE].err, EACCES);
 }
 
+/* An ADD_CONSOLE carries four fds in order; a message with more fds than a
+ * receiver takes is refused whole, none of its fds kept. */
+static void test_messages_with_fds(void **state)
+{
+        struct ve_statfsd_msg m;
+        int sv[2], fds[VE_STATFSD_FDS], got[VE_STATFSD_FDS], more[VE_STATFSD_FDS + 1];
+        struct stat a, b;
+
+        (void)state;
+        assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
+        for (int i = 0; i < VE_STATFSD_FDS; i++)
+                fds[i] = open(i % 2 ? "/dev/null" : "/dev/zero", O_RDONLY | O_CLOEXEC);
+        assert_int_equal(ve_statfsd_sendv(sv[0], VE_STATFSD_ADD_CONSOLE, 9, fds, VE_STATFSD_FDS),
+                         0);
+        assert_int_equal(ve_statfsd_recv(sv[1], &m, got), 1);
+        assert_int_equal(m.op, VE_STATFSD_ADD_CONSOLE);
+        assert_int_equal(m.ctid, 9);
+        for (int i = 0; i < VE_STATFSD_FDS; i++) {
+                assert_true(got[i] >= 0);
+                assert_int_equal(fstat(fds[i], &a), 0);
+                assert_int_equal(fstat(got[i], &b), 0);
+                assert_true(a.st_rdev == b.st_rdev);
+                close(got[i]);
+        }
+        /* Two fds: the rest read -1. */
+        assert_int_equal(ve_statfsd_sendv(sv[0], VE_STATFSD_ADD_CONSOLE, 9, fds, 2), 0);
+        assert_int_equal(ve_statfsd_recv(sv[1], &m, got), 1);
+        assert_true(got[0] >= 0 && got[1] >= 0);
+        assert_int_equal(got[2], -1);
+        assert_int_equal(got[3], -1);
+        close(got[0]);
+        close(got[1]);
+        /* One fd too many can only be sent by hand: the receiver refuses it. */
+        memcpy(more, fds, sizeof(fds));
+        more[VE_STATFSD_FDS] = fds[0];
+        {
+                char cbuf[CMSG_SPACE(sizeof(more))] = { 0 };
+                struct ve_statfsd_msg out = { .op = VE_STATFSD_ADD_CONSOLE, .ctid = 9 };
+                struct iovec iov = { .iov_base = &out, .iov_len = sizeof(out) };
+                struct msghdr msg = { .msg_iov = &iov,
+                                      .msg_iovlen = 1,
+                                      .msg_control = cbuf,
+                                      .msg_controllen = sizeof(cbuf) };
+                struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+
+                c->cmsg_level = SOL_SOCKET;
+                c->cmsg_type = SCM_RIGHTS;
+                c->cmsg_len = CMSG_LEN(sizeof(more));
+                memcpy(CMSG_DATA(c), more, sizeof(more));
+                assert_true(sendmsg(sv[0], &msg, 0) == sizeof(out));
+        }
+        assert_int_equal(ve_statfsd_recv(sv[1], &m, got), -EBADMSG);
+        for (int i = 0; i < VE_STATFSD_FDS; i++)
+                assert_int_equal(got[i], -1);
+        for (int i = 0; i < VE_STATFSD_FDS; i++)
+                close(fds[i]);
+        close(sv[0]);
+        close(sv[1]);
+}
+
+/* console.log grows by appends and starts again past VE_CONSOLE_LOG_MAX. */
+static void test_console_log_cap(void **state)
+{
+        char path[] = "/tmp/test-console-log-XXXXXX", buf[4096];
+        struct stat st;
+        int fd = mkstemp(path);
+
+        (void)state;
+        assert_true(fd >= 0);
+        unlink(path);
+        memset(buf, 'x', sizeof(buf));
+        assert_int_equal(ve_console_log_write(fd, "hello\n", 6), 0);
+        assert_int_equal(fstat(fd, &st), 0);
+        assert_int_equal(st.st_size, 6);
+        for (size_t n = 6; n <= VE_CONSOLE_LOG_MAX; n += sizeof(buf))
+                assert_int_equal(ve_console_log_write(fd, buf, sizeof(buf)), 0);
+        assert_int_equal(fstat(fd, &st), 0);
+        assert_true(st.st_size > VE_CONSOLE_LOG_MAX);
+        assert_int_equal(ve_console_log_write(fd, "again\n", 6), 0);
+        assert_int_equal(fstat(fd, &st), 0);
+        assert_int_equal(st.st_size, 6);
+        close(fd);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_transform),
                 cmocka_unit_test(test_calls),
+                cmocka_unit_test(test_messages_with_fds),
+                cmocka_unit_test(test_console_log_cap),
         };
 
         return cmocka_run_group_tests(tests, setup, teardown);
