@@ -3,11 +3,16 @@
  * Plain mode answers once the command ends, with its output as JSON (panels,
  * curl). With `Upgrade: ved-exec/1` the connection becomes a framed byte stream
  * both ways (vectl exec, vectl enter): frame = type byte, 4-byte big-endian length,
- * payload; see api/openapi.yaml. */
+ * payload; see api/openapi.yaml.
+ *
+ * POST /v1/ves/{ve}/console attaches to the VE's console through the same
+ * stream (vectl console); GET /v1/ves/{ve}/console is its log. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -17,6 +22,7 @@
 #include "daemon/exec.h"
 #include "daemon/ved.h"
 #include "router.h"
+#include "ve/statfs_notify.h"
 
 #define OUTPUT_MAX   (1024 * 1024)
 #define STDIN_MAX    (1024 * 1024)
@@ -588,4 +594,117 @@ fail:
         ret = api_respond_ve_error(req, &err);
         ve_error_clear(&err);
         return ret;
+}
+
+/* --- console ---------------------------------------------------------------- */
+
+int route_ve_console(struct api_request *req)
+{
+        static const char *const allowed[] = { "rows", "cols", NULL };
+        struct ve_error err = { 0 };
+        json_t *body = NULL, *ve = NULL;
+        struct exec_call *c = NULL;
+        unsigned short size[2] = { 0, 0 };
+        uint32_t ctid;
+        int ret;
+
+        if (!wants_upgrade(req))
+                return api_respond_error(req, 400,
+                                         "the console is a stream: ask for it with "
+                                         "Upgrade: " EXEC_UPGRADE);
+        if (req->body_len > 0 && api_body_object(req, &body) < 0)
+                return 0;
+        if (body != NULL && api_check_fields(body, allowed, &err) < 0)
+                goto fail;
+        for (int k = 0; k < 2; k++) {
+                json_t *n = json_object_get(body, k ? "cols" : "rows");
+
+                if (n != NULL && (!json_is_integer(n) || json_integer_value(n) < 0 ||
+                                  json_integer_value(n) > 10000)) {
+                        ve_error_set(&err, VE_EINVAL_INPUT, "%s must be 0 to 10000",
+                                     k ? "cols" : "rows");
+                        goto fail;
+                }
+                size[k] = (unsigned short)json_integer_value(n);
+        }
+        if (ved_store_ve_get(&req->v->store, req->params[0], &ve, &err) < 0)
+                goto fail;
+        ctid = (uint32_t)json_integer_value(json_object_get(ve, "ctid"));
+        c = calloc(1, sizeof(*c));
+        if (c == NULL) {
+                ve_error_set(&err, ENOMEM, "out of memory");
+                goto fail;
+        }
+        c->handles = 1;
+        list_init(&c->upgrade.link);
+        if (ved_exec_attach_console(req->v, ctid, &upgrade_ops, c, &c->x, &err) < 0)
+                goto fail;
+        if (size[0] > 0 && size[1] > 0)
+                ved_exec_resize(c->x, size[0], size[1]);
+        json_decref(body);
+        json_decref(ve);
+        req->data = c;
+        return upgrade_answer(req);
+fail:
+        if (c != NULL)
+                call_free(c);
+        json_decref(body);
+        json_decref(ve);
+        ret = api_respond_ve_error(req, &err);
+        ve_error_clear(&err);
+        return ret;
+}
+
+/* The last bytes of console.log: all of it (at most about 1 MiB), or ?tail=N. */
+int route_ve_console_log(struct api_request *req)
+{
+        const char *tail = api_query(req, "tail");
+        struct ve_error err = { 0 };
+        struct MHD_Response *resp;
+        char path[PATH_MAX], *text, *end = NULL;
+        long long want = -1;
+        json_t *ve = NULL;
+        off_t size, from;
+        ssize_t n;
+        int fd, ret;
+
+        if (tail != NULL) {
+                errno = 0;
+                want = strtoll(tail, &end, 10);
+                if (*tail == '\0' || *end != '\0' || errno != 0 || want < 0)
+                        return api_respond_error(req, 400,
+                                                 "tail must be a number of bytes, 0 or more");
+        }
+        if (ved_store_ve_get(&req->v->store, req->params[0], &ve, &err) < 0) {
+                ret = api_respond_ve_error(req, &err);
+                ve_error_clear(&err);
+                return ret;
+        }
+        ved_ve_dir(req->v, (uint32_t)json_integer_value(json_object_get(ve, "ctid")), path,
+                   sizeof(path) - 16);
+        json_decref(ve);
+        strcat(path, "/console.log");
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        size = fd >= 0 ? lseek(fd, 0, SEEK_END) : 0;
+        if (size < 0)
+                size = 0;
+        /* The drain restarts the log past its cap: never read more than that. */
+        if (size > 2 * VE_CONSOLE_LOG_MAX)
+                size = 2 * VE_CONSOLE_LOG_MAX;
+        from = want >= 0 && want < size ? size - want : 0;
+        text = malloc((size_t)(size - from) + 1);
+        n = fd >= 0 && text != NULL ? pread(fd, text, (size_t)(size - from), from) : 0;
+        if (fd >= 0)
+                close(fd);
+        if (text == NULL || n < 0) {
+                free(text);
+                return api_respond_error(req, 500, "cannot read %s", path);
+        }
+        resp = MHD_create_response_from_buffer((size_t)n, text, MHD_RESPMEM_MUST_FREE);
+        if (resp == NULL) {
+                free(text);
+                return api_respond_error(req, 500, "out of memory");
+        }
+        MHD_add_response_header(resp, "Content-Type", "text/plain");
+        return api_respond_raw(req, resp, 200);
 }

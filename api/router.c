@@ -26,6 +26,8 @@ static const struct api_route routes[] = {
         { "GET", "/v1/templates/{name}", route_template_get, NULL, "show a template" },
         { "DELETE", "/v1/templates/{name}", route_template_delete, NULL, "remove a template" },
         { "POST", "/v1/ves/{ve}/exec", route_ve_exec, NULL, "run a command in a VE" },
+        { "POST", "/v1/ves/{ve}/console", route_ve_console, NULL, "attach to a VE's console" },
+        { "GET", "/v1/ves/{ve}/console", route_ve_console_log, NULL, "a VE's console log" },
         { "GET", "/v1/ves/{ve}/usage", route_ve_usage, NULL, "a VE's resource usage" },
         { "GET", "/v1/usage", route_usage_list, NULL, "resource usage of every VE" },
         { "GET", "/metrics", route_metrics, NULL, "usage in Prometheus text format" },

@@ -47,6 +47,8 @@ int route_template_build(struct api_request *req);
 int route_template_get(struct api_request *req);
 int route_template_delete(struct api_request *req);
 int route_ve_exec(struct api_request *req);
+int route_ve_console(struct api_request *req);
+int route_ve_console_log(struct api_request *req);
 /* The ?state= filter of the lists: a known VE state, else a 400. */
 bool api_ve_state_known(const char *s);
 int api_respond_bad_state(struct api_request *req, const char *state);

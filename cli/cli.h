@@ -39,6 +39,7 @@ int cmd_list(const struct cli *cli, int argc, char **argv, struct ve_error *err)
 int cmd_events(const struct cli *cli, int argc, char **argv, struct ve_error *err);
 int cmd_exec(const struct cli *cli, int argc, char **argv, struct ve_error *err);
 int cmd_enter(const struct cli *cli, int argc, char **argv, struct ve_error *err);
+int cmd_console(const struct cli *cli, int argc, char **argv, struct ve_error *err);
 int cmd_template(const struct cli *cli, int argc, char **argv, struct ve_error *err);
 int cmd_op(const struct cli *cli, int argc, char **argv, struct ve_error *err);
 

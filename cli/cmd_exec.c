@@ -1,6 +1,8 @@
 /* vectl exec and vectl enter: run a command, or a shell, in a VE through
  * POST /v1/ves/{id}/exec in the streaming mode (exec_stream.h): stdin goes to
- * the command, its stdout and stderr come back, and vectl exits with its status. */
+ * the command, its stdout and stderr come back, and vectl exits with its status.
+ * vectl console attaches to the VE's console through POST /v1/ves/{id}/console,
+ * the same stream, until Esc . or the end of input detaches it. */
 #include "cli.h"
 #include "exec_stream.h"
 #include "exitcode.h"
@@ -19,9 +21,12 @@
 struct session {
         struct exec_stream *stream;
         bool stdin_open;
-        int resize_fd; /* readable after SIGWINCH; -1 without a tty */
-        int status;    /* the command's exit status; -1 until it is known */
-        bool sent_all; /* ved closed its side: nothing more is sent, the rest is read */
+        int resize_fd;  /* readable after SIGWINCH; -1 without a tty */
+        int status;     /* the command's exit status; -1 until it is known */
+        bool sent_all;  /* ved closed its side: nothing more is sent, the rest is read */
+        bool console;   /* vectl console */
+        bool after_esc; /* console: the last byte typed was Esc */
+        bool detached;  /* console: Esc . or the end of input */
 };
 
 /* write() to our stdout or stderr, which a caller may have left non-blocking. */
@@ -72,6 +77,28 @@ static int handle_frames(struct session *ss, struct ve_error *err)
 
 /* One read of stdin, queued as a frame (session_loop() reads no more until ved
  * has taken it). */
+/* vectl console: the bytes before Esc . (as vzctl console detaches). The Esc
+ * itself has gone to the console: a lone Esc is not held back. */
+static size_t before_detach(struct session *ss, const char *buf, size_t n)
+{
+        for (size_t i = 0; i < n; i++) {
+                if (ss->after_esc && buf[i] == '.')
+                        return i;
+                ss->after_esc = buf[i] == 0x1b;
+        }
+        return n;
+}
+
+static int detach(struct session *ss, struct ve_error *err)
+{
+        ss->detached = true;
+        ss->status = 0;
+        /* What was typed before: sent if the socket takes it now. */
+        if (exec_stream_flush(ss->stream, err) < 0)
+                ve_error_clear(err);
+        return 0;
+}
+
 static int forward_stdin(struct session *ss, struct ve_error *err)
 {
         static char buf[STDIN_CHUNK];
@@ -79,8 +106,18 @@ static int forward_stdin(struct session *ss, struct ve_error *err)
 
         if (n < 0 && (errno == EINTR || errno == EAGAIN))
                 return 0;
+        if (n > 0 && ss->console) {
+                size_t keep = before_detach(ss, buf, (size_t)n);
+                int ret = keep > 0 ? exec_stream_queue(ss->stream, EXEC_FRAME_STDIN, buf,
+                                                       (uint32_t)keep, err)
+                                   : 0;
+
+                return ret == 0 && keep < (size_t)n ? detach(ss, err) : ret;
+        }
         if (n > 0)
                 return exec_stream_queue(ss->stream, EXEC_FRAME_STDIN, buf, (uint32_t)n, err);
+        if (ss->console)
+                return detach(ss, err);
         /* End of input, or a read error, which the command sees as the same. */
         ss->stdin_open = false;
         return exec_stream_queue(ss->stream, EXEC_FRAME_STDIN, NULL, 0, err);
@@ -196,6 +233,16 @@ static json_t *request_body(char *const *cmd, size_t n, bool tty)
         return steal_ptr(&body);
 }
 
+/* {"rows", "cols"} of our terminal, or {}. */
+static json_t *console_body(void)
+{
+        unsigned short rows, cols;
+
+        if (terminal_size(&rows, &cols))
+                return json_pack("{s:i, s:i}", "rows", rows, "cols", cols);
+        return json_object();
+}
+
 /* A session with the terminal in raw mode when there is one to give the pty. */
 static int run_session(struct session *ss, bool tty, struct ve_error *err)
 {
@@ -210,15 +257,17 @@ static int run_session(struct session *ss, bool tty, struct ve_error *err)
 }
 
 static int run(const struct cli *cli, const char *ve, char *const *cmd, size_t n, bool tty,
-               struct ve_error *err)
+               bool console, struct ve_error *err)
 {
         _cleanup_exec_stream_ struct exec_stream *stream = NULL;
         _cleanup_json_ json_t *body = NULL;
-        struct session ss = { .stdin_open = true, .resize_fd = -1, .status = -1 };
+        struct session ss = {
+                .stdin_open = true, .resize_fd = -1, .status = -1, .console = console
+        };
         char path[128];
         int ret;
 
-        ret = cli_ve_path(ve, "/exec", path, sizeof(path), err);
+        ret = cli_ve_path(ve, console ? "/console" : "/exec", path, sizeof(path), err);
         if (ret < 0)
                 return ret;
         /* Watch for window changes before reading the size, so none is missed. */
@@ -227,14 +276,21 @@ static int run(const struct cli *cli, const char *ve, char *const *cmd, size_t n
                 if (ss.resize_fd < 0)
                         return ss.resize_fd;
         }
-        body = request_body(cmd, n, tty);
+        body = console ? console_body() : request_body(cmd, n, tty);
         if (body == NULL)
                 return ve_error_set(err, ENOMEM, "out of memory");
         ret = exec_stream_open(cli, path, body, &stream, err);
         if (ret < 0)
                 return ret;
         ss.stream = stream;
-        return run_session(&ss, tty, err);
+        if (console && isatty(STDIN_FILENO))
+                fprintf(stderr, "Attached to the console of VE %s (Esc . to detach)\n", ve);
+        ret = run_session(&ss, tty, err);
+        if (console && ret >= 0)
+                fprintf(stderr, "\n%s\n",
+                        ss.detached ? "Detached from the console"
+                                    : "The console closed: the VE stopped");
+        return ret;
 }
 
 static int parse_args(int argc, char **argv, bool with_tty, bool *tty, bool *help,
@@ -336,7 +392,7 @@ int cmd_exec(const struct cli *cli, int argc, char **argv, struct ve_error *err)
         cmd = command_args(argc, argv, sh_argv, &n);
         if (n == 0)
                 return ve_error_set(err, CLI_EUSAGE, "%s: missing COMMAND", argv[0]);
-        return run(cli, argv[optind], cmd, n, tty, err);
+        return run(cli, argv[optind], cmd, n, tty, false, err);
 }
 
 int cmd_enter(const struct cli *cli, int argc, char **argv, struct ve_error *err)
@@ -352,5 +408,35 @@ int cmd_enter(const struct cli *cli, int argc, char **argv, struct ve_error *err
         if (ret < 0 || help)
                 return help ? enter_usage() : ret;
         cmd = command_args(argc, argv, sh_argv, &n);
-        return run(cli, argv[optind], cmd, n, true, err);
+        return run(cli, argv[optind], cmd, n, true, false, err);
+}
+
+static int console_usage(void)
+{
+        puts("Usage: vectl console [OPTIONS] CTID|NAME\n"
+             "\n"
+             "Attach to the running VE's console (/dev/console in the VE: its init's\n"
+             "messages, and the login prompt where the VE runs a getty on it), as vzctl\n"
+             "console does. What you type goes to the console, with vectl's terminal in\n"
+             "raw mode and its size passed on. Press Esc then . to detach; the end of\n"
+             "input detaches too. The VE keeps running. Several clients may attach at\n"
+             "once. Everything the console shows is also kept in its log, which\n"
+             "GET /v1/ves/CTID/console returns.\n"
+             "\n"
+             "Options:\n"
+             "  -h, --help               show this help");
+        return 0;
+}
+
+int cmd_console(const struct cli *cli, int argc, char **argv, struct ve_error *err)
+{
+        bool help = false, tty = true;
+        int ret;
+
+        ret = parse_args(argc, argv, false, &tty, &help, err);
+        if (ret == 0 && !help)
+                ret = cli_check_operands(argc, argv, 1, 1, "CTID", err);
+        if (ret < 0 || help)
+                return help ? console_usage() : ret;
+        return run(cli, argv[optind], NULL, 0, true, true, err);
 }

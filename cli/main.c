@@ -30,6 +30,7 @@ static const struct cmd cmds[] = {
         { "list", cmd_list, "list VEs as vzlist does" },
         { "exec", cmd_exec, "run a command in a VE" },
         { "enter", cmd_enter, "open a shell in a VE" },
+        { "console", cmd_console, "attach to a VE's console" },
         { "events", cmd_events, "follow the daemon's events" },
         { "template", cmd_template, "list, import, build or remove OS templates" },
         { "op", cmd_op, "list or show operations" },

@@ -43,6 +43,12 @@ struct ved_exec {
         bool exited, released, reported;
         int code;
         int handles;
+        /* An attachment to a VE's console (ved_exec_attach_console()) instead of
+         * a command: no process, output fanned out from the console's drain. */
+        struct ved_rt *console;
+        struct list_head console_link;
+        bool is_console; /* stays set once the console is gone */
+        bool began;      /* ved_exec_begin_output() was called */
 };
 
 /* After a tty command's exit, at most this much of the pty's output is still read. */
@@ -229,6 +235,10 @@ static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 
 void ved_exec_begin_output(struct ved_exec *x)
 {
+        x->began = true;
+        /* A console that ended before its client was ready: say so now. */
+        if (x->is_console && x->exited && !x->released)
+                x->ops->exited(x, 0);
         if (x->out_open && uv_read_start((uv_stream_t *)&x->out, alloc_cb, read_cb) == 0) {
                 x->out_reading = true;
                 x->open_readers++;
@@ -383,6 +393,14 @@ void ved_exec_stdin(struct ved_exec *x, const char *buf, size_t len)
         uv_write_t *w;
         uv_buf_t b;
 
+        /* Typed into the console: what its input buffer does not take now is
+         * dropped, as on a serial line, rather than held for a VE that does not
+         * read it. */
+        if (x->console != NULL) {
+                if (len > 0 && write(x->console->proc.console_fd, buf, len) < 0)
+                        log_debug("VE %u: console input: %s", x->ctid, strerror(errno));
+                return;
+        }
         if (!(x->tty ? x->out_open : x->in_open) || x->in_eof)
                 return;
         if (len == 0) {
@@ -407,7 +425,9 @@ void ved_exec_resize(struct ved_exec *x, unsigned short rows, unsigned short col
 {
         uv_os_fd_t fd;
 
-        if (x->tty && x->out_open && uv_fileno((uv_handle_t *)&x->out, &fd) == 0)
+        if (x->console != NULL)
+                ve_exec_resize(x->console->proc.console_fd, rows, cols, NULL);
+        else if (x->tty && x->out_open && uv_fileno((uv_handle_t *)&x->out, &fd) == 0)
                 ve_exec_resize(fd, rows, cols, NULL);
 }
 
@@ -420,6 +440,10 @@ void ved_exec_signal(struct ved_exec *x, int sig)
 void ved_exec_release(struct ved_exec *x)
 {
         x->released = true;
+        if (x->console != NULL) {
+                list_del(&x->console_link);
+                x->console = NULL;
+        }
         close_handle(x, (uv_handle_t *)&x->out, &x->out_open);
         close_handle(x, (uv_handle_t *)&x->errp, &x->err_open);
         close_handle(x, (uv_handle_t *)&x->in, &x->in_open);
@@ -434,6 +458,82 @@ void ved_exec_release(struct ved_exec *x)
                 close_handle(x, (uv_handle_t *)&x->pid_poll, &x->pid_watched);
         if (x->handles == 0)
                 free_exec(x);
+}
+
+static struct ved_exec *new_exec(struct ved *v, uint32_t ctid, const struct ved_exec_ops *ops,
+                                 void *data)
+{
+        struct ved_exec *x = calloc(1, sizeof(*x));
+
+        if (x == NULL)
+                return NULL;
+        x->v = v;
+        x->ctid = ctid;
+        x->ops = ops;
+        x->data = data;
+        x->proc.pidfd = x->proc.stdin_fd = x->proc.stdout_fd = -EBADF;
+        x->proc.stderr_fd = x->proc.pty_fd = -EBADF;
+        x->init_pidfd = x->cgroup_fd = -EBADF;
+        x->pty_peer = -EBADF;
+        list_init(&x->console_link);
+        return x;
+}
+
+int ved_exec_attach_console(struct ved *v, uint32_t ctid, const struct ved_exec_ops *ops,
+                            void *data, struct ved_exec **out, struct ve_error *err)
+{
+        struct ved_rt *rt = ved_rt_find(v, ctid);
+        struct ved_exec *x;
+
+        if (rt == NULL || rt->exited)
+                return ve_error_set(err, VE_ECONFLICT, "VE %u is not running", ctid);
+        if (!rt->console_watched)
+                return ve_error_set(err, VE_ECONFLICT,
+                                    "VE %u's console was lost (ved and ve-statfsd were both "
+                                    "down): it comes back when the VE restarts",
+                                    ctid);
+        x = new_exec(v, ctid, ops, data);
+        if (x == NULL)
+                return ve_error_set(err, ENOMEM, "out of memory");
+        x->tty = true;
+        x->is_console = true;
+        x->console = rt;
+        list_add_tail(&rt->consoles, &x->console_link);
+        *out = x;
+        return 0;
+}
+
+void ved_exec_console_output(struct ved_rt *rt, const char *buf, size_t len)
+{
+        struct list_head *pos, *tmp;
+
+        list_for_each_safe(pos, tmp, &rt->consoles)
+        {
+                struct ved_exec *x = container_of(pos, struct ved_exec, console_link);
+
+                /* A client that does not keep up misses output, as on a serial
+                 * line: the console is never held up for it. */
+                if (x->began && !x->paused && !x->released)
+                        x->ops->output(x, 'o', buf, len);
+        }
+}
+
+void ved_exec_console_gone(struct ved_rt *rt, bool stopped)
+{
+        struct list_head *pos, *tmp;
+
+        list_for_each_safe(pos, tmp, &rt->consoles)
+        {
+                struct ved_exec *x = container_of(pos, struct ved_exec, console_link);
+
+                list_del(&x->console_link);
+                x->console = NULL;
+                if (!stopped)
+                        continue; /* ved stops; its streams are closed with the server */
+                x->exited = x->reported = true;
+                if (x->began && !x->released)
+                        x->ops->exited(x, 0);
+        }
 }
 
 static int copy_argv(struct ved_exec *x, json_t *command, struct ve_error *err)
@@ -458,20 +558,12 @@ int ved_exec_start(struct ved *v, uint32_t ctid, const struct ved_exec_request *
 
         if (rt == NULL || rt->exited || rt->busy)
                 return ve_error_set(err, VE_ECONFLICT, "VE %u is not running", ctid);
-        x = calloc(1, sizeof(*x));
+        x = new_exec(v, ctid, ops, data);
         if (x == NULL)
                 return ve_error_set(err, ENOMEM, "out of memory");
-        x->v = v;
-        x->ctid = ctid;
-        x->ops = ops;
-        x->data = data;
         x->tty = rq->tty;
         x->rows = rq->rows;
         x->cols = rq->cols;
-        x->proc.pidfd = x->proc.stdin_fd = x->proc.stdout_fd = -EBADF;
-        x->proc.stderr_fd = x->proc.pty_fd = -EBADF;
-        x->cgroup_fd = -EBADF;
-        x->pty_peer = -EBADF;
         snprintf(x->term, sizeof(x->term), "%s", rq->term ? rq->term : "");
         x->target = (struct quota_cgroup_target){ v->cgroup, v->cfg.instance, ctid };
         x->init_pidfd = dup(rt->proc.pidfd);

@@ -64,6 +64,20 @@ void ved_exec_stdin(struct ved_exec *x, const char *buf, size_t len);
 bool ved_exec_stdin_full(struct ved_exec *x);
 void ved_exec_resize(struct ved_exec *x, unsigned short rows, unsigned short cols);
 void ved_exec_signal(struct ved_exec *x, int sig);
+/* Attach to the running VE ctid's console instead (vectl console): output is
+ * what the VE writes to /dev/console from now on (stream 'o'), input is typed
+ * into it, resize sets its window size; exited(x, 0) comes when the VE stops.
+ * Several clients may attach at once. Nothing is started: no started callback.
+ * VE_ECONFLICT when the VE does not run or its console was lost. */
+int ved_exec_attach_console(struct ved *v, uint32_t ctid, const struct ved_exec_ops *ops,
+                            void *data, struct ved_exec **out, struct ve_error *err);
+/* The runtime's side (runtime.c): what the console's drain read, and its end:
+ * the VE stopped (the clients are told), or ved stops (they are not: their
+ * connections just close). */
+struct ved_rt;
+void ved_exec_console_output(struct ved_rt *rt, const char *buf, size_t len);
+void ved_exec_console_gone(struct ved_rt *rt, bool stopped);
+
 /* The owner is gone: kill the process if it still runs, and free everything once
  * the handles are closed. No callback runs after this. */
 void ved_exec_release(struct ved_exec *x);

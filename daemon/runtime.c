@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "actions.h"
+#include "exec.h"
 #include "log.h"
 #include "netplan.h"
 #include "traffic.h"
@@ -115,6 +116,7 @@ static void rt_handle_closed_cb(uv_handle_t *h)
 
 static void rt_close(struct ved_rt *rt)
 {
+        ved_exec_console_gone(rt, !rt->v->stopping);
         list_del(&rt->link);
         if (rt->handles == 0) {
                 rt->handles = 1;
@@ -200,6 +202,7 @@ static void console_cb(uv_poll_t *h, int status, int events)
         }
         if (rt->console_log >= 0 && ve_console_log_write(rt->console_log, buf, (size_t)n) < 0)
                 log_debug("VE %u: console log: %s", rt->ctid, strerror(errno));
+        ved_exec_console_output(rt, buf, (size_t)n);
 }
 
 void ved_rt_watch_console(struct ved_rt *rt)
@@ -267,6 +270,7 @@ int ved_rt_adopt(struct ved *v, uint32_t ctid, struct ve_proc *proc, const struc
         rt->ctid = ctid;
         rt->proc = *proc;
         rt->console_log = -EBADF;
+        list_init(&rt->consoles);
         rt->idmap = *idmap;
         proc->pidfd = proc->console_fd = proc->console_peer = proc->statfs_fd = -EBADF;
         list_add_tail(&v->rts, &rt->link);

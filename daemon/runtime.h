@@ -34,6 +34,7 @@ struct ved_rt {
         uv_timer_t console_retry; /* re-polls a console no VE process holds */
         int console_log;
         bool console_watched;
+        struct list_head consoles; /* attached clients (exec.h's ved_exec_attach_console()) */
         bool exited;
         int exit_status;
         bool busy;             /* an operation (stop, restart, destroy) owns the VE's exit */

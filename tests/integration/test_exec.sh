@@ -5,7 +5,9 @@
 # CTID left to the command, large output and input, --tty, the refusals (unknown
 # VE, stopped VE), a daemon that goes away mid-session, and an interactive enter
 # driven through tmux (prompt, terminal size and its changes, exit status, the
-# local terminal restored). Needs root and tmux.
+# local terminal restored). vectl console over the same stream: input to and
+# output from /dev/console, two clients at once, Esc . through tmux, the end when
+# the VE stops, the console log (GET), the refusals. Needs root and tmux.
 #
 #   bash tests/integration/test_exec.sh      (VED_BUILD=dir to pick the build)
 
@@ -212,6 +214,58 @@ if ! pane_has 'vectl-exit=3'; then
 fi
 tmux kill-session -t "$TMUX_SESSION" 2>/dev/null
 
+# console_reader: a process of the VE reads a line from /dev/console and
+# answers "got:LINE" on it.
+console_reader()
+{
+        vectl exec "$CTID" '(read line < /dev/console; echo "got:$line" > /dev/console) </dev/null >/dev/null 2>&1 &'
+}
+
+begin_case "console: what is typed reaches /dev/console, the VE's answer comes back"
+check "a VE process reads its console" console_reader
+run_exec console "$CTID" < <(sleep 1; echo typed-line; sleep 2)
+assert_eq "$RC" 0 "exit code (the end of input detaches)"
+assert_match "$OUT" "got:typed-line" "the VE's answer on the console"
+assert_match "$ERR" "Detached from the console" "message"
+assert_match "$(curl -s --unix-socket "$SOCK" "http://ved/v1/ves/$CTID/console")" \
+        "got:typed-line" "GET /v1/ves/$CTID/console: the log"
+assert_eq "$(curl -s --unix-socket "$SOCK" "http://ved/v1/ves/$CTID/console?tail=5" | od -An -c | tr -d ' ')" \
+        'ine\r\n' "the log's last 5 bytes (?tail=5)"
+
+begin_case "console: two clients attached at once both see the output"
+(sleep 6) | timeout -s KILL 30 "$VECTL_BIN" --socket "$SOCK" console "$CTID" >"$T/c1" 2>&1 &
+bg_track $!
+(sleep 6) | timeout -s KILL 30 "$VECTL_BIN" --socket "$SOCK" console "$CTID" >"$T/c2" 2>&1 &
+bg_track $!
+sleep 1.5
+check "the VE writes to its console" vectl exec "$CTID" 'echo to-both > /dev/console'
+check "the first client got it" wait_until 5 grep -q to-both "$T/c1"
+check "the second client got it" wait_until 5 grep -q to-both "$T/c2"
+
+begin_case "console: Esc . detaches an interactive session; the VE keeps running"
+tmux new-session -d -s "$TMUX_SESSION" -x 100 -y 30 \
+        "$(printf '%q ' "$VECTL_BIN" --socket "$SOCK" console "$CTID"); echo vectl-exit=\$?; \
+stty -a | grep -qw -- -icanon && echo terminal=raw || echo terminal=cooked; sleep 600"
+check "the banner" wait_until 10 pane_has 'Esc . to detach'
+check "a VE process reads its console" console_reader
+sleep 0.5
+tmux send-keys -t "$TMUX_SESSION" 'from-tmux' Enter
+check "the VE's answer" wait_until 10 pane_has 'got:from-tmux'
+tmux send-keys -t "$TMUX_SESSION" Escape .
+check "vectl detaches with 0" wait_until 10 pane_has 'vectl-exit=0'
+check "the local terminal is back in cooked mode" wait_until 5 pane_has 'terminal=cooked'
+assert_eq "$(ve_state "$CTID")" running "state"
+tmux kill-session -t "$TMUX_SESSION" 2>/dev/null
+
+begin_case "console: the refusals are clear errors"
+api POST "/v1/ves/$CTID/console" '{}'
+assert_status 400
+assert_match "$(jq -r .error.message <<<"$BODY")" "Upgrade" "message without Upgrade"
+run_exec console 4242 </dev/null
+assert_eq "$RC" 4 "exit code for an unknown VE"
+api GET "/v1/ves/$CTID/console?tail=-1"
+assert_status 400
+
 begin_case "an unknown VE is 4"
 run_exec exec 4242 true </dev/null
 assert_eq "$RC" 4 "exit code"
@@ -228,13 +282,26 @@ assert_eq "$?" 1 "exit code"
 assert_match "$(cat "$T/err")" "connection to ved lost" "message"
 check "the daemon starts again" ved_start
 
+begin_case "console: an attached client is told when the VE stops, and exits 0"
+(sleep 60) | timeout -s KILL 60 "$VECTL_BIN" --socket "$SOCK" console "$CTID" >"$T/c3" 2>&1 &
+pid=$!
+bg_track "$pid"
+sleep 1
+
 begin_case "exec into a stopped VE is 5 with the daemon's message"
 check "vectl stop" vectl stop "$CTID"
+wait "$pid"
+assert_eq "$?" 0 "exit code of the attached console"
+assert_match "$(cat "$T/c3")" "The console closed: the VE stopped" "its message"
+assert_match "$(cat "$T/c3")" "Requesting system halt" "the VE's last console output"
 run_exec exec "$CTID" true </dev/null
 assert_eq "$RC" 5 "exit code"
 assert_match "$ERR" "not running" "message"
 run_exec enter "$CTID" </dev/null
 assert_eq "$RC" 5 "exit code of enter"
+run_exec console "$CTID" </dev/null
+assert_eq "$RC" 5 "exit code of console"
+assert_match "$ERR" "not running" "console's message"
 
 begin_case "destroy leaves nothing on the host"
 check "vectl destroy" vectl destroy "$CTID"

@@ -600,6 +600,20 @@ def exercise(d):
                            ctype="text/plain"), 415)
         conforms(d.request("GET", "/v1/ves/101/exec"), 405)
 
+    case("console")
+    up = {"Upgrade": "ved-exec/1", "Connection": "Upgrade"}
+    conforms(d.request("GET", "/v1/ves/101/console"), 200)
+    conforms(d.request("GET", "/v1/ves/101/console?tail=10"), 200)
+    conforms(d.request("GET", "/v1/ves/101/console?tail=-1"), 400)
+    conforms(d.request("GET", "/v1/ves/999/console"), 404)
+    conforms(d.request("POST", "/v1/ves/101/console", {}), 400)  # no Upgrade
+    conforms(d.request("POST", "/v1/ves/101/console", {}, headers=up), 409)  # 101 is stopped
+    conforms(d.request("POST", "/v1/ves/101/console", {"rows": -1}, headers=up), 400)
+    conforms(d.request("POST", "/v1/ves/101/console", {"tty": True}, headers=up), 400)
+    conforms(d.request("POST", "/v1/ves/999/console", None, headers=up), 404)
+    conforms(d.request("POST", "/v1/ves/101/console", {}, headers=up, ctype="text/plain"), 415)
+    conforms(d.request("DELETE", "/v1/ves/101/console"), 405)
+
     case("operations")
     a = d.request("GET", "/v1/operations")
     conforms(a, 200)
