@@ -187,6 +187,7 @@ static void console_cb(uv_poll_t *h, int status, int events)
 {
         struct ved_rt *rt = h->data;
         char buf[4096];
+        unsigned wait;
         ssize_t n;
 
         n = status < 0 || !(events & UV_READABLE) ? -1
@@ -203,6 +204,11 @@ static void console_cb(uv_poll_t *h, int status, int events)
         if (rt->console_log >= 0 && ve_console_log_write(rt->console_log, buf, (size_t)n) < 0)
                 log_debug("VE %u: console log: %s", rt->ctid, strerror(errno));
         ved_exec_console_output(rt, buf, (size_t)n);
+        wait = ve_console_bucket_take(&rt->console_bucket, (size_t)n);
+        if (wait > 0) {
+                uv_poll_stop(h);
+                uv_timer_start(&rt->console_retry, console_retry_cb, wait, 0);
+        }
 }
 
 void ved_rt_watch_console(struct ved_rt *rt)

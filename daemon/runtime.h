@@ -10,6 +10,7 @@
 #include <uv.h>
 
 #include "ve/start.h"
+#include "ve/statfs_notify.h"
 #include "quota/cgroup.h"
 #include "ved.h"
 
@@ -31,7 +32,9 @@ struct ved_rt {
         struct ve_proc proc;
         uv_poll_t pid_poll;
         uv_poll_t console_poll;
-        uv_timer_t console_retry; /* re-polls a console no VE process holds */
+        uv_timer_t console_retry; /* re-polls a console no VE process holds, or one
+                                   * that wrote faster than its rate */
+        struct ve_console_bucket console_bucket;
         int console_log;
         bool console_watched;
         struct list_head consoles; /* attached clients (exec.h's ved_exec_attach_console()) */

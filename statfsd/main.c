@@ -45,12 +45,14 @@ struct entry {
         int fd;
         enum kind kind;
         uint32_t ctid;
-        bool init;  /* FILTER: a VE init's listener (ADD_INIT) */
-        bool owner; /* CLIENT: sent OWNER */
-        bool dead;  /* CONSOLE, CONSOLE_PID: init exited; dropped after this round */
-        int peer;   /* CONSOLE: a slave fd of the pty */
-        int log;    /* CONSOLE: console.log, or -1 */
-        int pidfd;  /* CONSOLE: its CONSOLE_PID entry's fd (owned there) */
+        bool init;         /* FILTER: a VE init's listener (ADD_INIT) */
+        bool owner;        /* CLIENT: sent OWNER */
+        bool dead;         /* CONSOLE, CONSOLE_PID: init exited; dropped after this round */
+        int peer;          /* CONSOLE: a slave fd of the pty */
+        int log;           /* CONSOLE: console.log, or -1 */
+        int pidfd;         /* CONSOLE: its CONSOLE_PID entry's fd (owned there) */
+        long long wake_at; /* CONSOLE: asleep (out of the poll set) until */
+        struct ve_console_bucket bucket; /* CONSOLE: its drain's rate */
 };
 
 static struct entry *entries;
@@ -270,33 +272,35 @@ static long long now_ms(void)
         return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* A console no VE process has open (a getty's vhangup() closes even the slave
- * fd kept here) reads EIO and polls POLLHUP until one opens it again: it sleeps,
- * out of the poll set, and is tried again a second later. */
+/* A console that wrote faster than its rate, or that no VE process has open (a
+ * getty's vhangup() closes even the slave fd kept here: it reads EIO and polls
+ * POLLHUP until one opens it again), sleeps out of the poll set for a while. */
 #define CONSOLE_RETRY_MS 1000
-static long long rearm_at; /* 0: no console sleeps */
 
-static void console_sleep(size_t i)
+static void console_sleep(size_t i, unsigned ms)
 {
         pfds[i].fd = -1;
-        if (rearm_at == 0)
-                rearm_at = now_ms() + CONSOLE_RETRY_MS;
+        entries[i].wake_at = now_ms() + ms;
 }
 
+/* Wakes the consoles whose time has come; the poll timeout until the next. */
 static int poll_timeout(void)
 {
-        long long left;
+        long long now = 0, next = -1;
 
-        if (rearm_at == 0)
-                return -1;
-        left = rearm_at - now_ms();
-        if (left > 0)
-                return (int)left;
-        rearm_at = 0;
-        for (size_t i = 0; i < count; i++)
-                if (entries[i].kind == CONSOLE)
+        for (size_t i = 0; i < count; i++) {
+                if (entries[i].kind != CONSOLE || entries[i].wake_at == 0)
+                        continue;
+                if (now == 0)
+                        now = now_ms();
+                if (entries[i].wake_at <= now) {
+                        entries[i].wake_at = 0;
                         pfds[i].fd = entries[i].fd;
-        return -1;
+                } else if (next < 0 || entries[i].wake_at - now < next) {
+                        next = entries[i].wake_at - now;
+                }
+        }
+        return (int)next;
 }
 
 /* What a VE wrote to its console while no daemon reads it. */
@@ -307,13 +311,17 @@ static void drain_console(size_t i, short revents)
         ssize_t n = (revents & POLLIN) ? read(e->fd, buf, sizeof(buf)) : -1;
 
         if (n > 0) {
+                unsigned wait = ve_console_bucket_take(&e->bucket, (size_t)n);
+
                 if (e->log >= 0)
                         ve_console_log_write(e->log, buf, (size_t)n);
+                if (wait > 0)
+                        console_sleep(i, wait);
                 return;
         }
         if (n < 0 && errno == EAGAIN)
                 return;
-        console_sleep(i);
+        console_sleep(i, CONSOLE_RETRY_MS);
 }
 
 /* A console's init exited: mark it and its CONSOLE_PID entry for the sweep. */

@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 #include <linux/audit.h>
 #include <linux/magic.h>
@@ -340,4 +341,25 @@ int ve_console_log_write(int log, const void *buf, size_t n)
         if (write(log, buf, n) < 0)
                 return -errno;
         return 0;
+}
+
+unsigned ve_console_bucket_take(struct ve_console_bucket *b, size_t n)
+{
+        struct timespec ts;
+        long long now;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        now = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+        if (b->at_ms == 0)
+                b->tokens = VE_CONSOLE_BURST;
+        else
+                b->tokens += (double)(now - b->at_ms) * VE_CONSOLE_RATE / 1000;
+        if (b->tokens > VE_CONSOLE_BURST)
+                b->tokens = VE_CONSOLE_BURST;
+        b->at_ms = now;
+        b->tokens -= (double)n;
+        if (b->tokens > 0)
+                return 0;
+        /* Until a read's worth has come back. */
+        return (unsigned)((-b->tokens + 4096) * 1000 / VE_CONSOLE_RATE) + 1;
 }

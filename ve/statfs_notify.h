@@ -103,6 +103,24 @@ int ve_statfsd_recv(int sock, struct ve_statfsd_msg *m, int *fds);
  * VE_CONSOLE_LOG_MAX. 0 or -errno. */
 int ve_console_log_write(int log, const void *buf, size_t n);
 
+/* How fast a console is drained, whoever drains it: VE_CONSOLE_RATE bytes a
+ * second, in bursts of up to VE_CONSOLE_BURST (a Debian boot writes ~10 KB; a
+ * serial console takes 11.5 KB/s). A VE that writes faster is held up, as by a
+ * slow serial line, instead of making its drainer, which no VE's cgroup pays
+ * for, read and log for it without end: a loop writing to /dev/console kept ved
+ * at 70% of a CPU and slowed every API request to 50 ms. */
+#define VE_CONSOLE_RATE  (64u << 10)
+#define VE_CONSOLE_BURST (256u << 10)
+
+struct ve_console_bucket {
+        double tokens;   /* bytes that may be read now; starts full */
+        long long at_ms; /* CLOCK_MONOTONIC of the last refill; 0: never */
+};
+
+/* Count n bytes just read from the console: 0 when more may be read at once,
+ * else the milliseconds to wait before reading again. */
+unsigned ve_console_bucket_take(struct ve_console_bucket *b, size_t n);
+
 /* The abstract unix socket name of instance's server ("\0ved-statfsd/<instance>"):
  * fills addr's sun_path, returns the address length for bind() or connect(). */
 struct sockaddr_un;

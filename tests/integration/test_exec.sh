@@ -257,6 +257,34 @@ check "the local terminal is back in cooked mode" wait_until 5 pane_has 'termina
 assert_eq "$(ve_state "$CTID")" running "state"
 tmux kill-session -t "$TMUX_SESSION" 2>/dev/null
 
+# cpu_ticks PID: the process's user + system CPU time, in clock ticks.
+cpu_ticks()
+{
+        awk '{ print $14 + $15 }' "/proc/$1/stat"
+}
+
+begin_case "console: a VE flooding its console is held to the console's rate, ved and ve-statfsd stay idle"
+check "a VE process writes to its console without end" \
+        vectl exec "$CTID" '(cat /dev/zero > /dev/console) </dev/null >/dev/null 2>&1 &'
+sleep 1
+t0=$(cpu_ticks "$VED_PID")
+sleep 3
+used=$(( $(cpu_ticks "$VED_PID") - t0 ))
+tick=$(getconf CLK_TCK)
+check "ved used $used ticks of CPU in 3 s of flood, under 0.5 s ($((tick / 2)))" \
+        test "$used" -lt $((tick / 2))
+assert_eq "$(curl -s -o /dev/null -w '%{http_code}' --unix-socket "$SOCK" "http://ved/v1/ves/$CTID")" \
+        200 "the API answers meanwhile"
+ved_kill9
+statfsd=$(head -1 "$STATE_DIR/statfsd.pid")
+t0=$(cpu_ticks "$statfsd")
+sleep 3
+used=$(( $(cpu_ticks "$statfsd") - t0 ))
+check "ve-statfsd, draining while ved is down, used $used ticks, under 0.5 s" \
+        test "$used" -lt $((tick / 2))
+check "the daemon starts again" ved_start
+check "the flood ends" vectl exec "$CTID" 'killall cat'
+
 begin_case "console: the refusals are clear errors"
 api POST "/v1/ves/$CTID/console" '{}'
 assert_status 400

@@ -331,13 +331,31 @@ static void test_console_log_cap(void **state)
         close(fd);
 }
 
+/* The console's rate: a burst goes through at once, then the wait is what the
+ * rate takes to give a read's worth back. */
+static void test_console_bucket(void **state)
+{
+        struct ve_console_bucket b = { 0 };
+        unsigned wait;
+
+        (void)state;
+        assert_int_equal(ve_console_bucket_take(&b, 4096), 0);
+        assert_int_equal(ve_console_bucket_take(&b, VE_CONSOLE_BURST - 8192), 0);
+        /* 4096 left: a read of 8192 overdraws by 4096, and 8192 take 125 ms. */
+        wait = ve_console_bucket_take(&b, 8192);
+        assert_true(wait >= 120 && wait <= 130);
+        /* Time refills it, never past the burst. */
+        b.at_ms -= 60 * 1000;
+        assert_int_equal(ve_console_bucket_take(&b, VE_CONSOLE_BURST - 1), 0);
+        assert_true(ve_console_bucket_take(&b, 2) > 0);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_transform),
-                cmocka_unit_test(test_calls),
-                cmocka_unit_test(test_messages_with_fds),
-                cmocka_unit_test(test_console_log_cap),
+                cmocka_unit_test(test_transform),         cmocka_unit_test(test_calls),
+                cmocka_unit_test(test_messages_with_fds), cmocka_unit_test(test_console_log_cap),
+                cmocka_unit_test(test_console_bucket),
         };
 
         return cmocka_run_group_tests(tests, setup, teardown);
