@@ -34,7 +34,7 @@ struct ved_rt {
         uv_poll_t console_poll;
         uv_timer_t console_retry; /* re-polls a console no VE process holds, or one
                                    * that wrote faster than its rate */
-        struct ve_console_bucket console_bucket;
+        struct ve_bucket console_bucket;
         int console_log;
         bool console_watched;
         struct list_head consoles; /* attached clients (exec.h's ved_exec_attach_console()) */

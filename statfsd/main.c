@@ -45,14 +45,14 @@ struct entry {
         int fd;
         enum kind kind;
         uint32_t ctid;
-        bool init;         /* FILTER: a VE init's listener (ADD_INIT) */
-        bool owner;        /* CLIENT: sent OWNER */
-        bool dead;         /* CONSOLE, CONSOLE_PID: init exited; dropped after this round */
-        int peer;          /* CONSOLE: a slave fd of the pty */
-        int log;           /* CONSOLE: console.log, or -1 */
-        int pidfd;         /* CONSOLE: its CONSOLE_PID entry's fd (owned there) */
-        long long wake_at; /* CONSOLE: asleep (out of the poll set) until */
-        struct ve_console_bucket bucket; /* CONSOLE: its drain's rate */
+        bool init;               /* FILTER: a VE init's listener (ADD_INIT) */
+        bool owner;              /* CLIENT: sent OWNER */
+        bool dead;               /* CONSOLE, CONSOLE_PID: init exited; dropped after this round */
+        int peer;                /* CONSOLE: a slave fd of the pty */
+        int log;                 /* CONSOLE: console.log, or -1 */
+        int pidfd;               /* CONSOLE: its CONSOLE_PID entry's fd (owned there) */
+        long long wake_at;       /* CONSOLE: asleep (out of the poll set) until */
+        struct ve_bucket bucket; /* CONSOLE: its drain's rate */
 };
 
 static struct entry *entries;
@@ -277,19 +277,19 @@ static long long now_ms(void)
  * POLLHUP until one opens it again), sleeps out of the poll set for a while. */
 #define CONSOLE_RETRY_MS 1000
 
-static void console_sleep(size_t i, unsigned ms)
+static void entry_sleep(size_t i, unsigned ms)
 {
         pfds[i].fd = -1;
         entries[i].wake_at = now_ms() + ms;
 }
 
-/* Wakes the consoles whose time has come; the poll timeout until the next. */
+/* Wakes the entries whose time has come; the poll timeout until the next. */
 static int poll_timeout(void)
 {
         long long now = 0, next = -1;
 
         for (size_t i = 0; i < count; i++) {
-                if (entries[i].kind != CONSOLE || entries[i].wake_at == 0)
+                if (entries[i].wake_at == 0)
                         continue;
                 if (now == 0)
                         now = now_ms();
@@ -316,12 +316,12 @@ static void drain_console(size_t i, short revents)
                 if (e->log >= 0)
                         ve_console_log_write(e->log, buf, (size_t)n);
                 if (wait > 0)
-                        console_sleep(i, wait);
+                        entry_sleep(i, wait);
                 return;
         }
         if (n < 0 && errno == EAGAIN)
                 return;
-        console_sleep(i, CONSOLE_RETRY_MS);
+        entry_sleep(i, CONSOLE_RETRY_MS);
 }
 
 /* A console's init exited: mark it and its CONSOLE_PID entry for the sweep. */
@@ -337,11 +337,17 @@ static void serve_filter(size_t i, short revents)
 {
         if (revents & POLLIN) {
                 int ret = ve_statfs_notify_serve(entries[i].fd);
+                unsigned wait;
 
                 if (ret < 0) {
                         fprintf(stderr, "ve-statfsd: VE %u: %s\n", entries[i].ctid, strerror(-ret));
                         drop(i);
+                        return;
                 }
+                /* Past its rate, the VE's statfs calls wait, not the host. */
+                wait = ve_statfs_bucket_take(&entries[i].bucket);
+                if (wait > 0)
+                        entry_sleep(i, wait);
                 return;
         }
         /* POLLHUP: no process uses the filter any more. */

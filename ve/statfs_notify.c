@@ -343,7 +343,7 @@ int ve_console_log_write(int log, const void *buf, size_t n)
         return 0;
 }
 
-unsigned ve_console_bucket_take(struct ve_console_bucket *b, size_t n)
+unsigned ve_bucket_take(struct ve_bucket *b, double n, double rate, double burst, double resume)
 {
         struct timespec ts;
         long long now;
@@ -351,15 +351,14 @@ unsigned ve_console_bucket_take(struct ve_console_bucket *b, size_t n)
         clock_gettime(CLOCK_MONOTONIC, &ts);
         now = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
         if (b->at_ms == 0)
-                b->tokens = VE_CONSOLE_BURST;
+                b->tokens = burst;
         else
-                b->tokens += (double)(now - b->at_ms) * VE_CONSOLE_RATE / 1000;
-        if (b->tokens > VE_CONSOLE_BURST)
-                b->tokens = VE_CONSOLE_BURST;
+                b->tokens += (double)(now - b->at_ms) * rate / 1000;
+        if (b->tokens > burst)
+                b->tokens = burst;
         b->at_ms = now;
-        b->tokens -= (double)n;
+        b->tokens -= n;
         if (b->tokens > 0)
                 return 0;
-        /* Until a read's worth has come back. */
-        return (unsigned)((-b->tokens + 4096) * 1000 / VE_CONSOLE_RATE) + 1;
+        return (unsigned)((-b->tokens + resume) * 1000 / rate) + 1;
 }

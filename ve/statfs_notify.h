@@ -103,23 +103,40 @@ int ve_statfsd_recv(int sock, struct ve_statfsd_msg *m, int *fds);
  * VE_CONSOLE_LOG_MAX. 0 or -errno. */
 int ve_console_log_write(int log, const void *buf, size_t n);
 
-/* How fast a console is drained, whoever drains it: VE_CONSOLE_RATE bytes a
- * second, in bursts of up to VE_CONSOLE_BURST (a Debian boot writes ~10 KB; a
- * serial console takes 11.5 KB/s). A VE that writes faster is held up, as by a
- * slow serial line, instead of making its drainer, which no VE's cgroup pays
- * for, read and log for it without end: a loop writing to /dev/console kept ved
- * at 70% of a CPU and slowed every API request to 50 ms. */
+/* What a VE may make a drainer or server do that no VE's cgroup pays for is
+ * held to a rate, through a token bucket: past it, the VE waits (its console
+ * writes, its statfs calls), not the host.
+ *
+ * A console is drained at VE_CONSOLE_RATE bytes a second, in bursts of up to
+ * VE_CONSOLE_BURST (a Debian boot writes ~10 KB; a serial console takes
+ * 11.5 KB/s): a loop writing to /dev/console kept ved at 70% of a CPU and slowed
+ * every API request to 50 ms. A statfs filter is served VE_STATFS_RATE calls a
+ * second, in bursts of VE_STATFS_BURST (df makes one call per mount; a call
+ * costs ve-statfsd 20-35 us): a loop of statfs calls kept it at 85% of a CPU. */
 #define VE_CONSOLE_RATE  (64u << 10)
 #define VE_CONSOLE_BURST (256u << 10)
+#define VE_STATFS_RATE   2000u
+#define VE_STATFS_BURST  10000u
 
-struct ve_console_bucket {
-        double tokens;   /* bytes that may be read now; starts full */
+struct ve_bucket {
+        double tokens;   /* what may be taken now; starts full */
         long long at_ms; /* CLOCK_MONOTONIC of the last refill; 0: never */
 };
 
-/* Count n bytes just read from the console: 0 when more may be read at once,
- * else the milliseconds to wait before reading again. */
-unsigned ve_console_bucket_take(struct ve_console_bucket *b, size_t n);
+/* Take n (bytes read, calls served) at rate a second with burst: 0 when more
+ * may be taken at once, else the milliseconds until `resume` more are back. */
+unsigned ve_bucket_take(struct ve_bucket *b, double n, double rate, double burst, double resume);
+
+/* The console's and the statfs filter's buckets. */
+static inline unsigned ve_console_bucket_take(struct ve_bucket *b, size_t n)
+{
+        return ve_bucket_take(b, (double)n, VE_CONSOLE_RATE, VE_CONSOLE_BURST, 4096);
+}
+
+static inline unsigned ve_statfs_bucket_take(struct ve_bucket *b)
+{
+        return ve_bucket_take(b, 1, VE_STATFS_RATE, VE_STATFS_BURST, 100);
+}
 
 /* The abstract unix socket name of instance's server ("\0ved-statfsd/<instance>"):
  * fills addr's sun_path, returns the address length for bind() or connect(). */

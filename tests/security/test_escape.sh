@@ -12,7 +12,8 @@
 # /etc/hostname symlinks to host files, 6 writes to kernel knobs, 7 reads of
 # masked files, 8 cgroup v1 release_agent, 9 parent cgroup limits, 10 mknod and
 # open of the host's disk and /dev/mem, 11 guest configuration through planted
-# symlinks.
+# symlinks, 12 the name=systemd subtree, 13 a statfs flood against ve-statfsd,
+# 14 signals while ved execs (last: it leaves the VE's processes killed).
 
 . "$(dirname "${BASH_SOURCE[0]}")/../lib/common.sh"
 
@@ -323,7 +324,34 @@ if [ -d /sys/fs/cgroup/systemd ]; then
 fi
 assert_eq "$(cat /sys/fs/cgroup/*/release_agent 2>/dev/null | md5sum)" "$AGENTS" "host release_agents"
 
-begin_case "13. a VE signalling all it can while ved execs into it cannot stop the daemon"
+begin_case "13. a VE calling statfs without end cannot make ve-statfsd, which no VE pays for, use a CPU"
+# Every statfs of a VE process waits for ve-statfsd's answer; past its rate
+# (VE_STATFS_RATE) the VE's calls wait longer, and the server stays nearly idle.
+cat >"$T/spin.c" <<'C'
+#include <sys/statfs.h>
+int main(void)
+{
+        struct statfs s;
+
+        for (;;)
+                statfs("/", &s);
+}
+C
+check "a static statfs loop builds" gcc -O2 -static -o "$T/spin" "$T/spin.c"
+check "it is copied into the VE" vectl exec "$CT" sh -c 'cat > /spin && chmod 755 /spin' <"$T/spin"
+vsh '/spin </dev/null >/dev/null 2>&1 &' >/dev/null
+sleep 1
+check "the loop runs" pgrep -x spin >/dev/null
+statfsd=$(head -1 "$STATE_DIR/statfsd.pid")
+tick=$(getconf CLK_TCK)
+t0=$(awk '{ print $14 + $15 }' "/proc/$statfsd/stat")
+sleep 3
+used=$(( $(awk '{ print $14 + $15 }' "/proc/$statfsd/stat") - t0 ))
+check "ve-statfsd used $used ticks of CPU in 3 s, under 1 s ($tick)" test "$used" -lt "$tick"
+vsh 'killall spin; rm -f /spin' >/dev/null 2>&1
+check "df in the VE still answers" vectl exec "$CT" df / >/dev/null
+
+begin_case "14. a VE signalling all it can while ved execs into it cannot stop the daemon"
 # Between its fork and its execve an exec'd process is the VE's to signal, and it
 # still has the daemon's handlers: libuv's SIGTERM handler there used to shut ved
 # down. The killer ignores the signals it sends, and runs in a session of its own.

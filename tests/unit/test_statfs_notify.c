@@ -335,7 +335,7 @@ static void test_console_log_cap(void **state)
  * rate takes to give a read's worth back. */
 static void test_console_bucket(void **state)
 {
-        struct ve_console_bucket b = { 0 };
+        struct ve_bucket b = { 0 };
         unsigned wait;
 
         (void)state;
