@@ -143,6 +143,8 @@ void ved_lxcfs_start(struct ved *v)
         paths(v, dir, pidfile, logfile, sizeof(dir));
         state = run_lxcfs(dir, pidfile, logfile);
         v->lxcfs_up = state != LXCFS_DOWN;
+        if (v->lxcfs_up)
+                ved_rt_confine_helper(v, pidfile, "lxcfs");
         v->lxcfs_fresh = state == LXCFS_STARTED;
         ve_rootfs_lxcfs_open(v->lxcfs_up ? dir : NULL, &v->lxcfs_fds);
 }
@@ -263,6 +265,8 @@ static void restart_done(uv_work_t *w, int status)
                 ve_rootfs_lxcfs_close(&v->lxcfs_fds);
                 v->lxcfs_fds = rs->fds;
                 v->lxcfs_up = rs->state != LXCFS_DOWN;
+                if (v->lxcfs_up)
+                        ved_rt_confine_helper(v, rs->pidfile, "lxcfs");
                 if (rs->state == LXCFS_STARTED && rebind_prepare(v, &rs->r) == 0) {
                         rs->rebinding = true;
                         if (uv_queue_work(v->loop, &rs->work, restart_work, restart_done) == 0)

@@ -15,6 +15,7 @@
 #include "exec.h"
 #include "log.h"
 #include "netplan.h"
+#include "pidfile.h"
 #include "traffic.h"
 #include "quota/cgroup.h"
 #include "ve/cleanup.h"
@@ -34,6 +35,21 @@ int ved_rt_init(struct ved *v, struct ve_error *err)
         log_info("Using cgroup %s", quota_cgroup_name(v->cgroup));
         ved_net_init(v);
         return ved_traffic_start(v, err);
+}
+
+void ved_rt_confine_helper(struct ved *v, const char *pidfile, const char *comm)
+{
+        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        unsigned permille = cpus > 4 ? (unsigned)cpus * 125 : 500;
+        pid_t pid = ved_pidfile_alive(pidfile, comm);
+        struct ve_error err = { 0 };
+
+        if (pid <= 0)
+                return;
+        if (quota_cgroup_helpers(v->cgroup, v->cfg.instance, pid, permille, &err) < 0)
+                log_warn("%s (pid %d) works for the VEs without a CPU limit: %s", comm, (int)pid,
+                         err.message);
+        ve_error_clear(&err);
 }
 
 const char *ved_rt_cgroup_path(struct ved *v, uint32_t ctid, char *buf, size_t len)

@@ -104,6 +104,14 @@ bool ved_statfsd_up(void)
         return up;
 }
 
+static void confine(struct ved *v)
+{
+        char pidfile[PATH_MAX], logfile[PATH_MAX];
+
+        paths(v, pidfile, logfile, sizeof(pidfile));
+        ved_rt_confine_helper(v, pidfile, "ve-statfsd");
+}
+
 /* Tell the server that we drain the consoles from now on. */
 static void claim_consoles(void)
 {
@@ -121,8 +129,10 @@ void ved_statfsd_start(struct ved *v)
         addrlen = ve_statfsd_addr(v->cfg.instance, &addr);
         started = run_server(v);
         up = started != FAILED;
-        if (up)
+        if (up) {
                 claim_consoles();
+                confine(v);
+        }
 }
 
 int ved_statfsd_give_console(int sock, uint32_t ctid, const struct ve_proc *p, const char *dir)
@@ -234,8 +244,10 @@ void ved_statfsd_check(struct ved *v)
         log_warn("ve-statfsd is gone; starting it again");
         ret = run_server(v);
         up = ret != FAILED;
-        if (up)
+        if (up) {
                 claim_consoles();
+                confine(v);
+        }
         if (ret == STARTED)
                 resend_copies(v);
 }

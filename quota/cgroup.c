@@ -183,6 +183,16 @@ int quota_cgroup_remove_instance(const struct quota_cgroup *cg, const char *inst
         return ret < 0 ? ret : cg->ops->remove_instance(cg, instance, err);
 }
 
+int quota_cgroup_helpers(const struct quota_cgroup *cg, const char *instance, pid_t pid,
+                         unsigned cpu_permille, struct ve_error *err)
+{
+        int ret = check_instance(instance, err);
+
+        if (ret == 0 && (cpu_permille == 0 || pid <= 0))
+                ret = ve_error_set(err, EINVAL, "helpers: a pid and a CPU share are needed");
+        return ret < 0 ? ret : cg->ops->helpers(cg, instance, pid, cpu_permille, err);
+}
+
 int quota_cgroup_set_limits(const struct quota_cgroup *cg, const char *instance, uint32_t ctid,
                             const struct quota_limits *l, struct ve_error *err)
 {

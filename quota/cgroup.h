@@ -52,6 +52,9 @@ struct quota_cgroup_ops {
                       struct ve_error *err);
         int (*remove_instance)(const struct quota_cgroup *cg, const char *instance,
                                struct ve_error *err);
+        /* quota_cgroup_helpers() */
+        int (*helpers)(const struct quota_cgroup *cg, const char *instance, pid_t pid,
+                       unsigned cpu_permille, struct ve_error *err);
         int (*devices_allow)(const struct quota_cgroup *cg, const char *instance, uint32_t ctid,
                              struct ve_error *err);
         /* quota_cgroup_delegate() */
@@ -169,6 +172,17 @@ int quota_cgroup_exists(const struct quota_cgroup *cg, const char *instance, uin
 
 /* Remove the empty <instance> directory everywhere (a daemon's teardown, tests).
  * -EBUSY while any VE cgroup is left in it; a missing directory is not an error. */
+/* The daemon's servers that work for VEs (lxcfs, ve-statfsd) live in
+ * `<instance>/helpers` (not a CTID: no VE is named so), held there to
+ * cpu_permille thousandths of one CPU (v1: the cpu hierarchy's cfs quota; v2:
+ * cpu.max): no VE's cgroup pays for what they do, so a VE that keeps them busy
+ * (reading lxcfs's /proc files in a loop) must not get a host CPU from them.
+ * Moves pid there, making the directory when it is missing; again for a pid
+ * already there is harmless. quota_cgroup_remove_instance() removes it too. */
+int quota_cgroup_helpers(const struct quota_cgroup *cg, const char *instance, pid_t pid,
+                         unsigned cpu_permille, struct ve_error *err);
+#define QUOTA_CGROUP_HELPERS "helpers"
+
 int quota_cgroup_remove_instance(const struct quota_cgroup *cg, const char *instance,
                                  struct ve_error *err);
 

@@ -350,12 +350,52 @@ static int v1_remove_instance(const struct quota_cgroup *cg, const char *instanc
         for (size_t i = 0; i < hs.n; i++) {
                 char dir[PATH_MAX];
 
+                snprintf(dir, sizeof(dir), "%s/%s/" QUOTA_CGROUP_HELPERS, hs.h[i].path, instance);
+                if (rmdir(dir) < 0 && errno != ENOENT)
+                        return ve_error_errno(err, errno == ENOTEMPTY ? EBUSY : errno,
+                                              "remove cgroup %s", dir);
                 snprintf(dir, sizeof(dir), "%s/%s", hs.h[i].path, instance);
                 if (rmdir(dir) < 0 && errno != ENOENT)
                         return ve_error_errno(err, errno == ENOTEMPTY ? EBUSY : errno,
                                               "remove cgroup %s", dir);
         }
         return 0;
+}
+
+/* Only the cpu hierarchy: the helpers stay in the daemon's cgroups elsewhere. */
+static int v1_helpers(const struct quota_cgroup *cg, const char *instance, pid_t pid,
+                      unsigned cpu_permille, struct ve_error *err)
+{
+        struct hierarchies hs;
+        char dir[PATH_MAX], path[PATH_MAX + 32], value[32];
+        bool made;
+        int ret;
+
+        ret = list_hierarchies(cg, &hs, err);
+        if (ret < 0)
+                return ret;
+        for (size_t i = 0; i < hs.n; i++) {
+                if (strcmp(hs.h[i].controller, "cpu") != 0)
+                        continue;
+                snprintf(dir, sizeof(dir), "%s/%s", hs.h[i].path, instance);
+                ret = make_dir(&hs.h[i], dir, &made, err);
+                strncat(dir, "/" QUOTA_CGROUP_HELPERS, sizeof(dir) - strlen(dir) - 1);
+                if (ret == 0)
+                        ret = make_dir(&hs.h[i], dir, &made, err);
+                snprintf(path, sizeof(path), "%s/cpu.cfs_period_us", dir);
+                if (ret == 0)
+                        ret = quota_cg_write(path, "100000", err);
+                snprintf(path, sizeof(path), "%s/cpu.cfs_quota_us", dir);
+                snprintf(value, sizeof(value), "%u", cpu_permille * 100);
+                if (ret == 0)
+                        ret = quota_cg_write(path, value, err);
+                snprintf(path, sizeof(path), "%s/cgroup.procs", dir);
+                snprintf(value, sizeof(value), "%d", (int)pid);
+                if (ret == 0)
+                        ret = quota_cg_write(path, value, err);
+                return ret;
+        }
+        return ve_error_set(err, ENOENT, "the host has no cpu cgroup hierarchy");
 }
 
 /* Only name=systemd and the hybrid cgroup2 (no controllers): the VE's systemd
@@ -400,6 +440,7 @@ const struct quota_cgroup_ops quota_cgroup_v1_ops = {
         .destroy = v1_destroy,
         .exists = v1_exists,
         .remove_instance = v1_remove_instance,
+        .helpers = v1_helpers,
         .devices_allow = v1_devices_allow,
         .delegate = v1_delegate,
         .set_limits = quota_v1_set_limits,

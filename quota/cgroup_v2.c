@@ -220,11 +220,41 @@ static int v2_remove_instance(const struct quota_cgroup *cg, const char *instanc
 {
         char dir[PATH_MAX];
 
+        snprintf(dir, sizeof(dir), "%s/%s/" QUOTA_CGROUP_HELPERS, cg->root, instance);
+        if (rmdir(dir) < 0 && errno != ENOENT)
+                return ve_error_errno(err, errno == ENOTEMPTY ? EBUSY : errno, "remove cgroup %s",
+                                      dir);
         snprintf(dir, sizeof(dir), "%s/%s", cg->root, instance);
         if (rmdir(dir) < 0 && errno != ENOENT)
                 return ve_error_errno(err, errno == ENOTEMPTY ? EBUSY : errno, "remove cgroup %s",
                                       dir);
         return 0;
+}
+
+static int v2_helpers(const struct quota_cgroup *cg, const char *instance, pid_t pid,
+                      unsigned cpu_permille, struct ve_error *err)
+{
+        char inst[PATH_MAX], dir[PATH_MAX + 16], path[PATH_MAX + 32], value[32];
+        int ret;
+
+        snprintf(inst, sizeof(inst), "%s/%s", cg->root, instance);
+        snprintf(dir, sizeof(dir), "%s/" QUOTA_CGROUP_HELPERS, inst);
+        ret = enable_controllers(cg->root, wanted, sizeof(wanted) / sizeof(wanted[0]), err);
+        if (ret == 0 && mkdir(inst, 0755) < 0 && errno != EEXIST)
+                ret = ve_error_errno(err, errno, "create cgroup %s", inst);
+        if (ret == 0)
+                ret = enable_controllers(inst, NULL, 0, err);
+        if (ret == 0 && mkdir(dir, 0755) < 0 && errno != EEXIST)
+                ret = ve_error_errno(err, errno, "create cgroup %s", dir);
+        snprintf(path, sizeof(path), "%s/cpu.max", dir);
+        snprintf(value, sizeof(value), "%u 100000", cpu_permille * 100);
+        if (ret == 0)
+                ret = quota_cg_write(path, value, err);
+        snprintf(path, sizeof(path), "%s/cgroup.procs", dir);
+        snprintf(value, sizeof(value), "%d", (int)pid);
+        if (ret == 0)
+                ret = quota_cg_write(path, value, err);
+        return ret;
 }
 
 /* The VE's directory and the files that let its systemd make and populate
@@ -252,6 +282,7 @@ const struct quota_cgroup_ops quota_cgroup_v2_ops = {
         .destroy = v2_destroy,
         .exists = v2_exists,
         .remove_instance = v2_remove_instance,
+        .helpers = v2_helpers,
         .devices_allow = v2_devices_allow,
         .delegate = v2_delegate,
         .set_limits = quota_v2_set_limits,

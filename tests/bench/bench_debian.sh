@@ -48,7 +48,7 @@ cleanup()
                 wait "$VED_PID" 2>/dev/null
         fi
         mountpoint -q "$W/golden" && umount "$W/golden"
-        rmdir /sys/fs/cgroup/*/"$INSTANCE" 2>/dev/null
+        rmdir /sys/fs/cgroup/*/"$INSTANCE"/helpers /sys/fs/cgroup/*/"$INSTANCE" 2>/dev/null
         rm -rf "$W"
         rm -f /run/ved/"$INSTANCE".lock
 }

@@ -454,7 +454,7 @@ ve_init_pid()
 # counted. Prints nothing when all is clean.
 host_leftovers()
 {
-        local ctid d t
+        local ctid d t h
         local -a prefixes=()
 
         if [ $# -gt 0 ]; then
@@ -482,8 +482,11 @@ host_leftovers()
                         ve_cgroup_dirs "$ctid" | sed 's/^/cgroup: /'
                 done
         else
+                # The daemon's lxcfs and ve-statfsd live in <instance>/helpers.
+                h=$(ved_running && echo helpers)
                 for d in /sys/fs/cgroup/"$INSTANCE" /sys/fs/cgroup/*/"$INSTANCE"; do
-                        [ -d "$d" ] && find "$d" -mindepth 1 -type d | sed 's/^/cgroup: /'
+                        [ -d "$d" ] && find "$d" -mindepth 1 -type d | grep -vx "$d/${h:-/}" |
+                                sed 's/^/cgroup: /'
                 done
         fi
         return 0
@@ -572,10 +575,12 @@ ves_teardown_all()
                         wait_op "$id" 60
                 done
         fi
-        # What is left now was left by the daemon: remove it by hand.
+        # What is left now was left by the daemon: remove it by hand (not the
+        # cgroup of a running daemon's lxcfs and ve-statfsd).
         for d in /sys/fs/cgroup/"$INSTANCE" /sys/fs/cgroup/*/"$INSTANCE"; do
                 [ -d "$d" ] || continue
                 find "$d" -depth -mindepth 1 -type d | while read -r sub; do
+                        [ "$sub" = "$d/helpers" ] && ved_running && continue
                         echo "cleanup: removing cgroup $sub" >&2
                         [ -w "$sub/cgroup.kill" ] && echo 1 >"$sub/cgroup.kill" 2>/dev/null
                         for pid in $(cat "$sub/cgroup.procs" 2>/dev/null); do
@@ -835,7 +840,8 @@ cleanup()
         # The lxcfs and ve-statfsd of a daemon that was killed (a clean stop ends them).
         helpers_cleanup
         # The instance's own cgroups, when a crashed daemon could not remove them.
-        rmdir /sys/fs/cgroup/"$INSTANCE" /sys/fs/cgroup/*/"$INSTANCE" 2>/dev/null
+        rmdir /sys/fs/cgroup/"$INSTANCE"/helpers /sys/fs/cgroup/*/"$INSTANCE"/helpers \
+                /sys/fs/cgroup/"$INSTANCE" /sys/fs/cgroup/*/"$INSTANCE" 2>/dev/null
         # Likewise its nftables tables (empty once its VEs are gone).
         nft delete table netdev "ved_$INSTANCE" 2>/dev/null
         nft delete table inet "ved_$INSTANCE" 2>/dev/null

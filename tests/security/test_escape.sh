@@ -13,7 +13,8 @@
 # masked files, 8 cgroup v1 release_agent, 9 parent cgroup limits, 10 mknod and
 # open of the host's disk and /dev/mem, 11 guest configuration through planted
 # symlinks, 12 the name=systemd subtree, 13 a statfs flood against ve-statfsd,
-# 14 signals while ved execs (last: it leaves the VE's processes killed).
+# 14 a /proc flood against lxcfs, 15 signals while ved execs (last: it leaves
+# the VE's processes killed).
 
 . "$(dirname "${BASH_SOURCE[0]}")/../lib/common.sh"
 
@@ -351,7 +352,52 @@ check "ve-statfsd used $used ticks of CPU in 3 s, under 1 s ($tick)" test "$used
 vsh 'killall spin; rm -f /spin' >/dev/null 2>&1
 check "df in the VE still answers" vectl exec "$CT" df / >/dev/null
 
-begin_case "14. a VE signalling all it can while ved execs into it cannot stop the daemon"
+begin_case "14. a VE reading lxcfs's /proc files in a loop gets lxcfs no more than its CPU share"
+# lxcfs and ve-statfsd work for every VE and no VE's cgroup pays for them: they
+# live in <instance>/helpers, held to an eighth of the host's CPUs (at least half
+# a CPU). Two such loops kept lxcfs at 125% of a CPU before.
+if [ -d /sys/fs/cgroup/cpu ]; then
+        HELPERS=/sys/fs/cgroup/cpu/$INSTANCE/helpers
+else
+        HELPERS=/sys/fs/cgroup/$INSTANCE/helpers
+fi
+LXCFS=$(head -1 "$STATE_DIR/lxcfs.pid" 2>/dev/null)
+check "lxcfs runs" test "$(cat "/proc/$LXCFS/comm" 2>/dev/null)" = lxcfs
+check "lxcfs is in $HELPERS" grep -qx "$LXCFS" "$HELPERS/cgroup.procs"
+check "ve-statfsd is there too" grep -qx "$(head -1 "$STATE_DIR/statfsd.pid")" "$HELPERS/cgroup.procs"
+cat >"$T/proc.c" <<'C'
+#include <fcntl.h>
+#include <unistd.h>
+int main(void)
+{
+        static char buf[65536];
+        static const char *const files[] = { "/proc/meminfo", "/proc/stat", "/proc/uptime" };
+
+        for (unsigned i = 0;; i++) {
+                int fd = open(files[i % 3], O_RDONLY);
+
+                while (fd >= 0 && read(fd, buf, sizeof(buf)) > 0)
+                        ;
+                close(fd);
+        }
+}
+C
+check "a static /proc reading loop builds" gcc -O2 -static -o "$T/proc" "$T/proc.c"
+check "it is copied into the VE" vectl exec "$CT" sh -c 'cat > /procloop && chmod 755 /procloop' <"$T/proc"
+vsh '/procloop </dev/null >/dev/null 2>&1 & /procloop </dev/null >/dev/null 2>&1 &' >/dev/null
+sleep 1
+check "the loops run" test "$(pgrep -cx procloop)" = 2
+share=$(( $(nproc) > 4 ? $(nproc) * 125 : 500 ))
+t0=$(awk '{ print $14 + $15 }' "/proc/$LXCFS/stat")
+sleep 3
+used=$(( $(awk '{ print $14 + $15 }' "/proc/$LXCFS/stat") - t0 ))
+limit=$(( ($share + 300) * 3 * tick / 1000 ))
+check "lxcfs used $used ticks in 3 s, within its share of $share/1000 CPU ($limit)" \
+        test "$used" -lt "$limit"
+check "free in the VE still answers" vectl exec "$CT" free >/dev/null
+vsh 'killall procloop; rm -f /procloop' >/dev/null 2>&1
+
+begin_case "15. a VE signalling all it can while ved execs into it cannot stop the daemon"
 # Between its fork and its execve an exec'd process is the VE's to signal, and it
 # still has the daemon's handlers: libuv's SIGTERM handler there used to shut ved
 # down. The killer ignores the signals it sends, and runs in a session of its own.
