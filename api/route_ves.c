@@ -465,6 +465,7 @@ int route_ve_delete(struct api_request *req)
                 return 0;
         ctid = (uint32_t)json_integer_value(json_object_get(ve, "ctid"));
         state = json_string_value(json_object_get(ve, "state"));
+        ved_rt_reboot_loop_cancel(req->v, ctid);
         if (transitional(ve) || (strcmp(state, "running") == 0 && !forced)) {
                 ve_error_set(&err, VE_ECONFLICT,
                              strcmp(state, "running") == 0
@@ -546,6 +547,8 @@ int route_ve_state_post(struct api_request *req)
         }
         ctid = (uint32_t)json_integer_value(json_object_get(ve, "ctid"));
         json_decref(ve);
+        /* The user decides now, not a delayed start after a reboot loop. */
+        ved_rt_reboot_loop_cancel(req->v, ctid);
         if (ved_ve_action(req->v, ctid, action, json_is_true(force),
                           (unsigned)json_integer_value(timeout), "requested", &id, &err) < 0) {
                 json_decref(body);

@@ -312,6 +312,7 @@ int main(int argc, char **argv)
         list_init(&v.op_waiters);
         list_init(&v.ops);
         list_init(&v.rts);
+        list_init(&v.reboot_loops);
         set_started_at(&v);
         ret = run(&v);
         uv_loop_close(v.loop);

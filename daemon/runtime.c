@@ -155,16 +155,141 @@ void ved_rt_release(struct ved *v, uint32_t ctid)
                 rt_close(rt);
 }
 
+static uint64_t now_ms(void)
+{
+        return uv_hrtime() / 1000000;
+}
+
+struct reboot_loop {
+        struct list_head link;
+        struct ved *v;
+        uint32_t ctid;
+        unsigned streak; /* fast reboots in a row */
+        uv_timer_t timer;
+        bool closing;
+};
+
+static struct reboot_loop *reboot_loop_find(struct ved *v, uint32_t ctid)
+{
+        struct list_head *pos, *tmp;
+
+        list_for_each_safe(pos, tmp, &v->reboot_loops)
+        {
+                struct reboot_loop *rl = container_of(pos, struct reboot_loop, link);
+
+                if (rl->ctid == ctid && !rl->closing)
+                        return rl;
+        }
+        return NULL;
+}
+
+static void reboot_loop_closed_cb(uv_handle_t *h)
+{
+        free(h->data);
+}
+
+static void reboot_loop_free(struct reboot_loop *rl)
+{
+        rl->closing = true;
+        list_del(&rl->link);
+        uv_close((uv_handle_t *)&rl->timer, reboot_loop_closed_cb);
+}
+
+void ved_rt_reboot_loop_cancel(struct ved *v, uint32_t ctid)
+{
+        struct reboot_loop *rl = reboot_loop_find(v, ctid);
+
+        if (rl == NULL)
+                return;
+        if (uv_is_active((uv_handle_t *)&rl->timer))
+                log_info("VE %u: its delayed start after a reboot loop is cancelled", ctid);
+        reboot_loop_free(rl);
+}
+
+void ved_rt_reboot_loops_close(struct ved *v)
+{
+        while (!list_empty(&v->reboot_loops))
+                reboot_loop_free(container_of(v->reboot_loops.next, struct reboot_loop, link));
+}
+
+static void delayed_start_cb(uv_timer_t *t)
+{
+        struct reboot_loop *rl = t->data;
+        struct ve_error err = { 0 };
+        int64_t op;
+
+        if (rl->v->stopping)
+                return;
+        if (ved_ve_action(rl->v, rl->ctid, "start", false, 0, "reboot loop: delayed start", &op,
+                          &err) < 0)
+                log_info("VE %u: no delayed start after its reboot loop: %s", rl->ctid,
+                         err.message);
+        ve_error_clear(&err);
+}
+
+/* A reboot request: the delay before the VE may start again, 0 for at once. */
+static unsigned reboot_delay(struct ved_rt *rt)
+{
+        struct reboot_loop *rl = reboot_loop_find(rt->v, rt->ctid);
+        bool fast = now_ms() - rt->adopted_ms < VED_REBOOT_FAST_MS;
+        unsigned over;
+
+        if (!fast) {
+                if (rl != NULL)
+                        reboot_loop_free(rl);
+                return 0;
+        }
+        if (rl == NULL) {
+                rl = calloc(1, sizeof(*rl));
+                if (rl == NULL || uv_timer_init(rt->v->loop, &rl->timer) < 0) {
+                        free(rl);
+                        return 0;
+                }
+                rl->v = rt->v;
+                rl->ctid = rt->ctid;
+                rl->timer.data = rl;
+                list_add_tail(&rt->v->reboot_loops, &rl->link);
+        }
+        if (++rl->streak <= VED_REBOOT_FREE)
+                return 0;
+        over = rl->streak - VED_REBOOT_FREE - 1;
+        return over >= 18 ? VED_REBOOT_DELAY_MAX_MS
+                          : (1000u << over < VED_REBOOT_DELAY_MAX_MS ? 1000u << over
+                                                                     : VED_REBOOT_DELAY_MAX_MS);
+}
+
 /* The init exited without an operation asking for it: it halted, rebooted or
- * crashed. Clean up through a stop operation, or restart on a reboot request. */
+ * crashed. Clean up through a stop operation, or restart on a reboot request
+ * (held back in a reboot loop). */
 static void unexpected_exit(struct ved_rt *rt)
 {
         struct ve_error err = { 0 };
         bool reboot = WIFSIGNALED(rt->exit_status) && WTERMSIG(rt->exit_status) == SIGHUP;
+        unsigned delay = reboot ? reboot_delay(rt) : 0;
+        struct reboot_loop *rl;
         int64_t op;
 
         log_info("VE %u: init exited (status 0x%x)%s", rt->ctid, rt->exit_status,
                  reboot ? ": reboot requested" : "");
+        if (delay > 0) {
+                rl = reboot_loop_find(rt->v, rt->ctid);
+                /* The event says why in the log too. */
+                if (ved_ve_action(rt->v, rt->ctid, "stop", true, 0, "reboot loop", &op, &err) ==
+                    0) {
+                        ved_event(rt->v, "ve.degraded", rt->ctid, op, NULL,
+                                  "VE %u rebooted %u times in a row within %u s of its start: "
+                                  "it starts again in %u s",
+                                  rt->ctid, rl->streak, VED_REBOOT_FAST_MS / 1000, delay / 1000);
+                        uv_timer_start(&rl->timer, delayed_start_cb, delay, 0);
+                } else {
+                        log_error("VE %u: cannot clean up after its init: %s", rt->ctid,
+                                  err.message);
+                }
+                ve_error_clear(&err);
+                return;
+        }
+        if (!reboot)
+                ved_rt_reboot_loop_cancel(rt->v, rt->ctid); /* a halt ends the row */
         if (ved_ve_action(rt->v, rt->ctid, reboot ? "restart" : "stop", true, 0,
                           reboot ? "rebooted from inside" : "init exited", &op, &err) < 0)
                 log_error("VE %u: cannot clean up after its init: %s", rt->ctid, err.message);
@@ -292,6 +417,7 @@ int ved_rt_adopt(struct ved *v, uint32_t ctid, struct ve_proc *proc, const struc
         rt->ctid = ctid;
         rt->proc = *proc;
         rt->console_log = -EBADF;
+        rt->adopted_ms = now_ms();
         list_init(&rt->consoles);
         rt->idmap = *idmap;
         proc->pidfd = proc->console_fd = proc->console_peer = proc->statfs_fd = -EBADF;
@@ -314,6 +440,7 @@ void ved_rt_shutdown(struct ved *v)
 
         /* VEs keep running: only our watchers go. */
         list_for_each_safe(pos, tmp, &v->rts) rt_close(container_of(pos, struct ved_rt, link));
+        ved_rt_reboot_loops_close(v);
         ved_traffic_stop(v);
 }
 

@@ -43,8 +43,27 @@ struct ved_rt {
         bool busy;             /* an operation (stop, restart, destroy) owns the VE's exit */
         struct ve_idmap idmap; /* its user namespace map, for exec */
         struct ved_usage_sample sample;
+        uint64_t adopted_ms; /* CLOCK_MONOTONIC when the daemon took it: a reboot soon after
+                              * counts towards a reboot loop */
         int handles;
 };
+
+/* Reboot loops. A VE whose init asks for a reboot less than VED_REBOOT_FAST_MS
+ * after it started, more than VED_REBOOT_FREE times in a row, is stopped, and
+ * started again only after a delay that doubles with each further such reboot
+ * (1 s, 2 s, ... VED_REBOOT_DELAY_MAX_MS), as a crash-looping unit or pod is held
+ * back; a ve.degraded event says when. A VE rebooting at once from its boot
+ * scripts restarted ~18 times a second, kept ved at 45% of a CPU and added two
+ * operations a second to the store. A start, stop, restart or destroy asked for
+ * meanwhile cancels the delayed start. */
+#define VED_REBOOT_FAST_MS      10000
+#define VED_REBOOT_FREE         3
+#define VED_REBOOT_DELAY_MAX_MS (5 * 60 * 1000)
+
+/* A user's action on the VE: forget its reboot loop, and a delayed start. */
+void ved_rt_reboot_loop_cancel(struct ved *v, uint32_t ctid);
+/* Daemon exit: drop every reboot loop's timer. */
+void ved_rt_reboot_loops_close(struct ved *v);
 
 /* Choose the cgroup backend (startup). */
 int ved_rt_init(struct ved *v, struct ve_error *err);

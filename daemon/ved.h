@@ -53,6 +53,7 @@ struct ved {
         char started_at[32];
         struct quota_cgroup *cgroup;   /* the host's cgroup backend, chosen at start */
         struct list_head rts;          /* struct ved_rt: VEs whose init is running */
+        struct list_head reboot_loops; /* runtime.c: VEs held back from rebooting at once */
         struct ved_traffic *traffic;   /* the sampling of traffic counters (traffic.h) */
         char *ves_dir;                 /* <state>/ves */
         char *templates_dir;           /* <state>/templates */

@@ -307,6 +307,65 @@ for c in 112 114; do
         assert_eq "$(host_leftovers $c)" "" "what the host holds of VE $c"
 done
 
+# --- reboot and halt from inside ------------------------------------------------
+
+# restart_ops CTID: how many restart operations of the VE there were.
+restart_ops()
+{
+        curl -s --max-time 10 --unix-socket "$SOCK" "http://ved/v1/operations?ctid=$1&limit=1000" |
+                jq '[.operations[] | select(.type == "restart")] | length'
+}
+
+# degraded_reboot_loop SINCE: a ve.degraded event about a reboot loop came after SINCE.
+degraded_reboot_loop()
+{
+        events_since "$1" | jq -e -s 'map(select(.type == "ve.degraded" and
+                (.message | test("rebooted [0-9]+ times in a row")))) | length > 0' >/dev/null
+}
+
+# init_changed CTID OLD_PID: the VE runs with another init than OLD_PID.
+init_changed()
+{
+        local pid
+
+        is_state "$1" running && pid=$(ve_init_pid "$1") && [ -n "$pid" ] && [ "$pid" != "$2" ]
+}
+
+begin_case "reboot from inside: the VE starts again by itself, with a new init"
+check "create 121" create_ve 121
+check "start 121" action 121 start
+OLD=$(ve_init_pid 121)
+vectl exec 121 reboot -f >/dev/null 2>&1
+check "VE 121 runs again, with another init, within 15 s" wait_until 15 init_changed 121 "$OLD"
+check "exec in VE 121" exec_ok 121
+assert_eq "$(restart_ops 121)" 1 "restart operations of VE 121"
+
+begin_case "halt from inside: the VE shows stopped"
+vectl exec 121 poweroff -f >/dev/null 2>&1
+check "VE 121 is stopped within 15 s" wait_until 15 is_state 121 stopped
+assert_eq "$(host_leftovers 121)" "" "what the host holds of VE 121"
+
+begin_case "a VE rebooting at once from its boot scripts is held back, and can be stopped and destroyed"
+check "start 121" action 121 start
+check "its rcS reboots first thing" \
+        vectl exec 121 sh -c 'sed -i "2i reboot -f" /etc/init.d/rcS'
+SINCE=$(last_event_id)
+vectl exec 121 reboot -f >/dev/null 2>&1
+check "a ve.degraded event says it loops, within 15 s" wait_until 15 degraded_reboot_loop "$SINCE"
+sleep 3
+n=$(restart_ops 121)
+check "only a few restarts ($n): 4 at once, then one per delay" test "$n" -le 6
+check "it is stopped while held back" wait_until 5 is_state 121 stopped
+api POST /v1/ves/121/state '{"action":"stop"}'
+assert_status 409
+sleep 5
+assert_eq "$(ve_state 121)" stopped "VE 121 after a stop asked while it was held back: no delayed start"
+api DELETE "/v1/ves/121"
+assert_status 202
+wait_op "$(op_id_from_location)" 60
+assert_eq "$OP_STATUS" succeeded "destroy of VE 121"
+assert_eq "$(host_leftovers 121)" "" "what the host holds of VE 121"
+
 begin_case "at the end: all destroyed, nothing of this instance on the host"
 for c in 111 112 113 114 115; do
         api DELETE "/v1/ves/$c?force=true"
