@@ -4,7 +4,8 @@
 # as PID 1 in an unprivileged VE until `systemctl is-system-running` says running,
 # journald, logind and sshd up, the guest configured by the host (hostname, DNS,
 # network file, password, ssh key), the customer's own lines kept, the hostname
-# changed live, a clean stop by SIGRTMIN+3 within seconds; the secrets never stored;
+# changed live, a login on its console (vectl console), a clean stop by SIGRTMIN+3
+# within seconds; the secrets never stored;
 # bad input refused; a busybox VE still working next to it. Needs root.
 #
 #   bash tests/integration/test_debian.sh      (VED_BUILD=dir to pick the build)
@@ -190,6 +191,21 @@ begin_case "vectl enter gives a Debian VE's root a login bash"
         /dev/null >"$T/enter.out"
 assert_eq "${PIPESTATUS[1]}" 5 "vectl enter's exit status (the shell's)"
 assert_match "$(tr -d '\r' <"$T/enter.out")" 'shell=/bin/bash home=/root' "the shell and its HOME"
+
+begin_case "vectl console: a root login on the console's getty, a command, a logout, Esc . detaches"
+(sleep 1; printf '\r'; sleep 1.5; printf 'root\r'; sleep 1.5; printf 'second pw\r'; sleep 3
+        printf 'echo console-$((6*7)); tty\r'; sleep 1.5; printf 'exit\r'; sleep 2
+        printf '\033.'; sleep 1) |
+        timeout 30 script -qec "$(printf '%q ' "$VECTL_BIN" --socket "$SOCK" console "$CT")" \
+        /dev/null >"$T/console.out"
+assert_eq "${PIPESTATUS[1]}" 0 "vectl console's exit status"
+OUT=$(tr -d '\r' <"$T/console.out")
+assert_match "$OUT" 'login:' "the getty's prompt"
+assert_match "$OUT" 'console-42' "a command's output"
+assert_match "$OUT" '/dev/console' "its terminal"
+assert_match "$OUT" 'logout' "the logout"
+assert_match "$OUT" 'Detached from the console' "the detach"
+check "the VE still runs" ve_running_state "$CT" running
 
 begin_case "vectl list shows the space the VE really uses on the host"
 OUT=$(vectl list -H -o ctid,diskspace 2>&1)
