@@ -233,6 +233,18 @@ int quota_cgroup_usage(const struct quota_cgroup *cg, const char *instance, uint
 
 /* --- helpers shared by the backends --- */
 
+int quota_cg_write_in(const char *dir, const char *file, const char *value, int *ret,
+                      struct ve_error *err)
+{
+        char path[PATH_MAX];
+
+        if (*ret < 0)
+                return *ret;
+        snprintf(path, sizeof(path), "%s/%s", dir, file);
+        *ret = quota_cg_write(path, value, err);
+        return *ret;
+}
+
 int quota_cg_write(const char *path, const char *value, struct ve_error *err)
 {
         _cleanup_close_ int fd = -EBADF;

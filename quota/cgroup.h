@@ -191,6 +191,10 @@ int quota_cgroup_remove_instance(const struct quota_cgroup *cg, const char *inst
 int quota_cg_chown(const char *dir, const char *const *files, uid_t uid, gid_t gid,
                    struct ve_error *err);
 int quota_cg_write(const char *path, const char *value, struct ve_error *err);
+/* quota_cg_write() of dir/file, when *ret is 0 (a chain of writes stops at the
+ * first error); returns *ret. */
+int quota_cg_write_in(const char *dir, const char *file, const char *value, int *ret,
+                      struct ve_error *err);
 /* Append word to the space-separated list in buf (*used bytes so far);
  * -ENOBUFS when it does not fit. */
 int quota_cg_list_add(char *buf, size_t len, size_t *used, const char *word);

@@ -367,7 +367,7 @@ static int v1_helpers(const struct quota_cgroup *cg, const char *instance, pid_t
                       unsigned cpu_permille, struct ve_error *err)
 {
         struct hierarchies hs;
-        char dir[PATH_MAX], path[PATH_MAX + 32], value[32];
+        char dir[PATH_MAX], value[32];
         bool made;
         int ret;
 
@@ -382,18 +382,11 @@ static int v1_helpers(const struct quota_cgroup *cg, const char *instance, pid_t
                 strncat(dir, "/" QUOTA_CGROUP_HELPERS, sizeof(dir) - strlen(dir) - 1);
                 if (ret == 0)
                         ret = make_dir(&hs.h[i], dir, &made, err);
-                snprintf(path, sizeof(path), "%s/cpu.cfs_period_us", dir);
-                if (ret == 0)
-                        ret = quota_cg_write(path, "100000", err);
-                snprintf(path, sizeof(path), "%s/cpu.cfs_quota_us", dir);
+                quota_cg_write_in(dir, "cpu.cfs_period_us", "100000", &ret, err);
                 snprintf(value, sizeof(value), "%u", cpu_permille * 100);
-                if (ret == 0)
-                        ret = quota_cg_write(path, value, err);
-                snprintf(path, sizeof(path), "%s/cgroup.procs", dir);
+                quota_cg_write_in(dir, "cpu.cfs_quota_us", value, &ret, err);
                 snprintf(value, sizeof(value), "%d", (int)pid);
-                if (ret == 0)
-                        ret = quota_cg_write(path, value, err);
-                return ret;
+                return quota_cg_write_in(dir, "cgroup.procs", value, &ret, err);
         }
         return ve_error_set(err, ENOENT, "the host has no cpu cgroup hierarchy");
 }

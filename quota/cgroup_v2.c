@@ -234,7 +234,7 @@ static int v2_remove_instance(const struct quota_cgroup *cg, const char *instanc
 static int v2_helpers(const struct quota_cgroup *cg, const char *instance, pid_t pid,
                       unsigned cpu_permille, struct ve_error *err)
 {
-        char inst[PATH_MAX], dir[PATH_MAX + 16], path[PATH_MAX + 32], value[32];
+        char inst[PATH_MAX], dir[PATH_MAX + 16], value[32];
         int ret;
 
         snprintf(inst, sizeof(inst), "%s/%s", cg->root, instance);
@@ -246,15 +246,10 @@ static int v2_helpers(const struct quota_cgroup *cg, const char *instance, pid_t
                 ret = enable_controllers(inst, NULL, 0, err);
         if (ret == 0 && mkdir(dir, 0755) < 0 && errno != EEXIST)
                 ret = ve_error_errno(err, errno, "create cgroup %s", dir);
-        snprintf(path, sizeof(path), "%s/cpu.max", dir);
         snprintf(value, sizeof(value), "%u 100000", cpu_permille * 100);
-        if (ret == 0)
-                ret = quota_cg_write(path, value, err);
-        snprintf(path, sizeof(path), "%s/cgroup.procs", dir);
+        quota_cg_write_in(dir, "cpu.max", value, &ret, err);
         snprintf(value, sizeof(value), "%d", (int)pid);
-        if (ret == 0)
-                ret = quota_cg_write(path, value, err);
-        return ret;
+        return quota_cg_write_in(dir, "cgroup.procs", value, &ret, err);
 }
 
 /* The VE's directory and the files that let its systemd make and populate
