@@ -252,10 +252,9 @@ static unsigned reboot_delay(struct ved_rt *rt)
         }
         if (++rl->streak <= VED_REBOOT_FREE)
                 return 0;
-        over = rl->streak - VED_REBOOT_FREE - 1;
-        return over >= 18 ? VED_REBOOT_DELAY_MAX_MS
-                          : (1000u << over < VED_REBOOT_DELAY_MAX_MS ? 1000u << over
-                                                                     : VED_REBOOT_DELAY_MAX_MS);
+        over = rl->streak - VED_REBOOT_FREE - 1; /* 1 s, doubled `over` times */
+        return over < 9 && 1000u << over < VED_REBOOT_DELAY_MAX_MS ? 1000u << over
+                                                                   : VED_REBOOT_DELAY_MAX_MS;
 }
 
 /* The init exited without an operation asking for it: it halted, rebooted or
@@ -331,8 +330,7 @@ static void console_cb(uv_poll_t *h, int status, int events)
         unsigned wait;
         ssize_t n;
 
-        n = status < 0 || !(events & UV_READABLE) ? -1
-                                                  : read(rt->proc.console_fd, buf, sizeof(buf));
+        n = status < 0 || !(events & UV_READABLE) ? 0 : read(rt->proc.console_fd, buf, sizeof(buf));
         if (n <= 0) {
                 if (n < 0 && errno == EAGAIN)
                         return;

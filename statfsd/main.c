@@ -51,8 +51,8 @@ struct entry {
         int peer;                /* CONSOLE: a slave fd of the pty */
         int log;                 /* CONSOLE: console.log, or -1 */
         int pidfd;               /* CONSOLE: its CONSOLE_PID entry's fd (owned there) */
-        long long wake_at;       /* CONSOLE: asleep (out of the poll set) until */
-        struct ve_bucket bucket; /* CONSOLE: its drain's rate */
+        long long wake_at;       /* CONSOLE, FILTER: asleep (out of the poll set) until */
+        struct ve_bucket bucket; /* CONSOLE, FILTER: its rate (statfs_notify.h) */
 };
 
 static struct entry *entries;
@@ -308,7 +308,7 @@ static void drain_console(size_t i, short revents)
 {
         struct entry *e = &entries[i];
         char buf[4096];
-        ssize_t n = (revents & POLLIN) ? read(e->fd, buf, sizeof(buf)) : -1;
+        ssize_t n = (revents & POLLIN) ? read(e->fd, buf, sizeof(buf)) : 0;
 
         if (n > 0) {
                 unsigned wait = ve_console_bucket_take(&e->bucket, (size_t)n);
