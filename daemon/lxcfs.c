@@ -144,7 +144,7 @@ void ved_lxcfs_start(struct ved *v)
         state = run_lxcfs(dir, pidfile, logfile);
         v->lxcfs_up = state != LXCFS_DOWN;
         if (v->lxcfs_up)
-                ved_rt_confine_helper(v, pidfile, "lxcfs");
+                ved_rt_confine_helper(v, pidfile, "lxcfs", state == LXCFS_STARTED);
         v->lxcfs_fresh = state == LXCFS_STARTED;
         ve_rootfs_lxcfs_open(v->lxcfs_up ? dir : NULL, &v->lxcfs_fds);
 }
@@ -266,7 +266,7 @@ static void restart_done(uv_work_t *w, int status)
                 v->lxcfs_fds = rs->fds;
                 v->lxcfs_up = rs->state != LXCFS_DOWN;
                 if (v->lxcfs_up)
-                        ved_rt_confine_helper(v, rs->pidfile, "lxcfs");
+                        ved_rt_confine_helper(v, rs->pidfile, "lxcfs", rs->state == LXCFS_STARTED);
                 if (rs->state == LXCFS_STARTED && rebind_prepare(v, &rs->r) == 0) {
                         rs->rebinding = true;
                         if (uv_queue_work(v->loop, &rs->work, restart_work, restart_done) == 0)

@@ -11,9 +11,9 @@
 
 #include "ve/start.h"
 
-pid_t ved_pidfile_alive(const char *pidfile, const char *comm)
+pid_t ved_pidfile_fresh(const char *pidfile)
 {
-        char buf[32] = "", path[64];
+        char buf[32] = "";
         FILE *f = fopen(pidfile, "re");
         long pid = 0;
 
@@ -22,9 +22,18 @@ pid_t ved_pidfile_alive(const char *pidfile, const char *comm)
                         pid = strtol(buf, NULL, 10);
                 fclose(f);
         }
-        if (pid <= 1 || ve_proc_exited((pid_t)pid))
+        return pid <= 1 || ve_proc_exited((pid_t)pid) ? 0 : (pid_t)pid;
+}
+
+pid_t ved_pidfile_alive(const char *pidfile, const char *comm)
+{
+        char buf[32] = "", path[64];
+        pid_t pid = ved_pidfile_fresh(pidfile);
+        FILE *f;
+
+        if (pid == 0)
                 return 0;
-        snprintf(path, sizeof(path), "/proc/%ld/comm", pid);
+        snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
         f = fopen(path, "re");
         if (f == NULL)
                 return 0;
@@ -32,7 +41,7 @@ pid_t ved_pidfile_alive(const char *pidfile, const char *comm)
                 buf[0] = '\0';
         fclose(f);
         buf[strcspn(buf, "\n")] = '\0';
-        return strcmp(buf, comm) == 0 ? (pid_t)pid : 0;
+        return strcmp(buf, comm) == 0 ? pid : 0;
 }
 
 /* The server itself: nothing of the daemon's but its log and pass_fd. */

@@ -8,6 +8,9 @@
 /* The pid in pidfile when it is a live process named comm (its /proc/<pid>/comm),
  * else 0: the file may be stale and its pid reused. Reads /proc only. */
 pid_t ved_pidfile_alive(const char *pidfile, const char *comm);
+/* The same without the name's check, for a pidfile ved_spawn_detached() has just
+ * written: the server may not have reached its execve yet. */
+pid_t ved_pidfile_fresh(const char *pidfile);
 
 /* Run path with argv in a session of its own, reparented away from the daemon
  * (double fork), with stdin from /dev/null, stdout and stderr appended to logfile,

@@ -37,11 +37,11 @@ int ved_rt_init(struct ved *v, struct ve_error *err)
         return ved_traffic_start(v, err);
 }
 
-void ved_rt_confine_helper(struct ved *v, const char *pidfile, const char *comm)
+void ved_rt_confine_helper(struct ved *v, const char *pidfile, const char *comm, bool fresh)
 {
         long cpus = sysconf(_SC_NPROCESSORS_ONLN);
         unsigned permille = cpus > 4 ? (unsigned)cpus * 125 : 500;
-        pid_t pid = ved_pidfile_alive(pidfile, comm);
+        pid_t pid = fresh ? ved_pidfile_fresh(pidfile) : ved_pidfile_alive(pidfile, comm);
         struct ve_error err = { 0 };
 
         if (pid <= 0)

@@ -74,9 +74,10 @@ int ved_rt_adopt(struct ved *v, uint32_t ctid, struct ve_proc *proc, const struc
                  struct ve_error *err);
 
 /* Hold a server ved started for the VEs (lxcfs, ve-statfsd; its pid in pidfile,
- * named comm) to its CPU share: an eighth of the host's CPUs, at least half a
- * CPU, for all of them together (quota_cgroup_helpers()). Logs a failure. */
-void ved_rt_confine_helper(struct ved *v, const char *pidfile, const char *comm);
+ * named comm, or just started when fresh) to its CPU share: an eighth of the
+ * host's CPUs, at least half a CPU, for all of them together
+ * (quota_cgroup_helpers()). Logs a failure. */
+void ved_rt_confine_helper(struct ved *v, const char *pidfile, const char *comm, bool fresh);
 
 /* Start draining rt's console (rt->proc.console_fd) into its console.log. */
 void ved_rt_watch_console(struct ved_rt *rt);

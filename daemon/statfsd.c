@@ -104,12 +104,13 @@ bool ved_statfsd_up(void)
         return up;
 }
 
-static void confine(struct ved *v)
+/* fresh: run_server() has just started it. */
+static void confine(struct ved *v, bool fresh)
 {
         char pidfile[PATH_MAX], logfile[PATH_MAX];
 
         paths(v, pidfile, logfile, sizeof(pidfile));
-        ved_rt_confine_helper(v, pidfile, "ve-statfsd");
+        ved_rt_confine_helper(v, pidfile, "ve-statfsd", fresh);
 }
 
 /* Tell the server that we drain the consoles from now on. */
@@ -131,7 +132,7 @@ void ved_statfsd_start(struct ved *v)
         up = started != FAILED;
         if (up) {
                 claim_consoles();
-                confine(v);
+                confine(v, started == STARTED);
         }
 }
 
@@ -246,7 +247,7 @@ void ved_statfsd_check(struct ved *v)
         up = ret != FAILED;
         if (up) {
                 claim_consoles();
-                confine(v);
+                confine(v, ret == STARTED);
         }
         if (ret == STARTED)
                 resend_copies(v);
