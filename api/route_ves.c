@@ -515,6 +515,7 @@ int route_ve_state_post(struct api_request *req)
         struct ve_error err = { 0 };
         json_t *body = NULL, *ve = NULL, *force, *timeout;
         const char *action;
+        bool held;
         uint32_t ctid;
         int64_t id;
 
@@ -548,10 +549,15 @@ int route_ve_state_post(struct api_request *req)
         ctid = (uint32_t)json_integer_value(json_object_get(ve, "ctid"));
         json_decref(ve);
         /* The user decides now, not a delayed start after a reboot loop. */
-        ved_rt_reboot_loop_cancel(req->v, ctid);
+        held = ved_rt_reboot_loop_cancel(req->v, ctid);
         if (ved_ve_action(req->v, ctid, action, json_is_true(force),
                           (unsigned)json_integer_value(timeout), "requested", &id, &err) < 0) {
                 json_decref(body);
+                if (held && err.code == VE_ECONFLICT)
+                        ve_error_set(&err, VE_ECONFLICT,
+                                     "VE %u is stopped, held back after a reboot loop: it will "
+                                     "not start again by itself now",
+                                     ctid);
                 return fail(req, &err, false);
         }
         json_decref(body);

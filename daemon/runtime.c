@@ -195,15 +195,18 @@ static void reboot_loop_free(struct reboot_loop *rl)
         uv_close((uv_handle_t *)&rl->timer, reboot_loop_closed_cb);
 }
 
-void ved_rt_reboot_loop_cancel(struct ved *v, uint32_t ctid)
+bool ved_rt_reboot_loop_cancel(struct ved *v, uint32_t ctid)
 {
         struct reboot_loop *rl = reboot_loop_find(v, ctid);
+        bool pending;
 
         if (rl == NULL)
-                return;
-        if (uv_is_active((uv_handle_t *)&rl->timer))
+                return false;
+        pending = uv_is_active((uv_handle_t *)&rl->timer);
+        if (pending)
                 log_info("VE %u: its delayed start after a reboot loop is cancelled", ctid);
         reboot_loop_free(rl);
+        return pending;
 }
 
 void ved_rt_reboot_loops_close(struct ved *v)

@@ -60,8 +60,9 @@ struct ved_rt {
 #define VED_REBOOT_FREE         3
 #define VED_REBOOT_DELAY_MAX_MS (5 * 60 * 1000)
 
-/* A user's action on the VE: forget its reboot loop, and a delayed start. */
-void ved_rt_reboot_loop_cancel(struct ved *v, uint32_t ctid);
+/* A user's action on the VE: forget its reboot loop, and a delayed start.
+ * Whether a delayed start was pending. */
+bool ved_rt_reboot_loop_cancel(struct ved *v, uint32_t ctid);
 /* Daemon exit: drop every reboot loop's timer. */
 void ved_rt_reboot_loops_close(struct ved *v);
 

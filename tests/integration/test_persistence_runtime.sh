@@ -358,6 +358,7 @@ check "only a few restarts ($n): 4 at once, then one per delay" test "$n" -le 6
 check "it is stopped while held back" wait_until 5 is_state 121 stopped
 api POST /v1/ves/121/state '{"action":"stop"}'
 assert_status 409
+assert_match "$(jq -r .error.message <<<"$BODY")" "held back after a reboot loop" "the answer to stop"
 sleep 5
 assert_eq "$(ve_state 121)" stopped "VE 121 after a stop asked while it was held back: no delayed start"
 api DELETE "/v1/ves/121"
