@@ -289,7 +289,7 @@ static int run(const struct cli *cli, const char *ve, char *const *cmd, size_t n
         if (console && ret >= 0)
                 fprintf(stderr, "\n%s\n",
                         ss.detached ? "Detached from the console"
-                                    : "The console closed: the VE stopped");
+                                    : "The console closed: the VE stopped or restarted");
         return ret;
 }
 
