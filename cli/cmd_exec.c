@@ -6,6 +6,7 @@
 #include "cli.h"
 #include "exec_stream.h"
 #include "exitcode.h"
+#include "http.h"
 #include "terminal.h"
 
 #include <arpa/inet.h>
@@ -256,10 +257,38 @@ static int run_session(struct session *ss, bool tty, struct ve_error *err)
         return ret;
 }
 
+/* The console ended: whether the VE runs again after a restart (the restart's
+ * start is under way, or done, within 60 s) rather than stopped. */
+static bool console_restarted(const struct cli *cli, const char *ve)
+{
+        char path[128];
+
+        if (cli_ve_path(ve, "", path, sizeof(path), NULL) < 0)
+                return false;
+        for (int i = 0; i < 1200; i++) {
+                struct http_response resp;
+                struct ve_error e = { 0 };
+                const char *state = NULL;
+                bool running, starting;
+
+                if (http_json(cli, "GET", path, NULL, &resp, &e) == 0)
+                        state = json_string_value(json_object_get(resp.json, "state"));
+                running = state != NULL && strcmp(state, "running") == 0;
+                starting = state != NULL && strcmp(state, "starting") == 0;
+                http_response_free(&resp);
+                ve_error_clear(&e);
+                if (!starting)
+                        return running;
+                usleep(50 * 1000);
+        }
+        return false;
+}
+
+/* One exec, enter or console session; for a console, again after each restart
+ * of the VE, as a console on a machine stays through its reboots. */
 static int run(const struct cli *cli, const char *ve, char *const *cmd, size_t n, bool tty,
                bool console, struct ve_error *err)
 {
-        _cleanup_exec_stream_ struct exec_stream *stream = NULL;
         _cleanup_json_ json_t *body = NULL;
         struct session ss = {
                 .stdin_open = true, .resize_fd = -1, .status = -1, .console = console
@@ -279,17 +308,27 @@ static int run(const struct cli *cli, const char *ve, char *const *cmd, size_t n
         body = console ? console_body() : request_body(cmd, n, tty);
         if (body == NULL)
                 return ve_error_set(err, ENOMEM, "out of memory");
-        ret = exec_stream_open(cli, path, body, &stream, err);
-        if (ret < 0)
-                return ret;
-        ss.stream = stream;
         if (console && isatty(STDIN_FILENO))
                 fprintf(stderr, "Attached to the console of VE %s (Esc . to detach)\n", ve);
-        ret = run_session(&ss, tty, err);
+        for (;;) {
+                _cleanup_exec_stream_ struct exec_stream *stream = NULL;
+
+                ret = exec_stream_open(cli, path, body, &stream, err);
+                if (ret < 0)
+                        return ret;
+                ss.stream = stream;
+                ret = run_session(&ss, tty, err);
+                if (!console || ret < 0 || ss.detached || !console_restarted(cli, ve))
+                        break;
+                fprintf(stderr, "\n[VE %s restarted: attached to its new console]\n", ve);
+                ss.status = -1;
+                ss.sent_all = false;
+                ss.after_esc = false;
+        }
         if (console && ret >= 0)
                 fprintf(stderr, "\n%s\n",
                         ss.detached ? "Detached from the console"
-                                    : "The console closed: the VE stopped or restarted");
+                                    : "The console closed: the VE stopped");
         return ret;
 }
 
@@ -419,8 +458,10 @@ static int console_usage(void)
              "messages, and the login prompt where the VE runs a getty on it), as vzctl\n"
              "console does. What you type goes to the console, with vectl's terminal in\n"
              "raw mode and its size passed on. Press Esc then . to detach; the end of\n"
-             "input detaches too. The VE keeps running. Several clients may attach at\n"
-             "once. Everything the console shows is also kept in its log, which\n"
+             "input detaches too. The VE keeps running. vectl stays attached through a\n"
+             "restart of the VE (vectl restart, a reboot inside it), to its new console,\n"
+             "and ends when the VE stops. Several clients may attach at once.\n"
+             "Everything the console shows is also kept in its log, which\n"
              "GET /v1/ves/CTID/console returns.\n"
              "\n"
              "Options:\n"

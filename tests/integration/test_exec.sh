@@ -242,6 +242,19 @@ check "the VE writes to its console" vectl exec "$CTID" 'echo to-both > /dev/con
 check "the first client got it" wait_until 5 grep -q to-both "$T/c1"
 check "the second client got it" wait_until 5 grep -q to-both "$T/c2"
 
+begin_case "console: vectl stays attached through a restart of the VE, to its new console"
+(sleep 12) | timeout -s KILL 40 "$VECTL_BIN" --socket "$SOCK" console "$CTID" >"$T/c4" 2>&1 &
+pid=$!
+bg_track "$pid"
+sleep 1
+check "vectl restart" vectl restart "$CTID"
+check "the new console is attached" wait_until 10 grep -q "attached to its new console" "$T/c4"
+check "the VE writes to its new console" vectl exec "$CTID" 'echo after-restart > /dev/console'
+check "the client got it" wait_until 5 grep -q after-restart "$T/c4"
+wait "$pid"
+assert_eq "$?" 0 "exit code at the end of input"
+assert_match "$(cat "$T/c4")" "Detached from the console" "its message"
+
 begin_case "console: Esc . detaches an interactive session; the VE keeps running"
 tmux new-session -d -s "$TMUX_SESSION" -x 100 -y 30 \
         "$(printf '%q ' "$VECTL_BIN" --socket "$SOCK" console "$CTID"); echo vectl-exit=\$?; \
