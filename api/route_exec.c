@@ -22,7 +22,6 @@
 #include "daemon/exec.h"
 #include "daemon/ved.h"
 #include "router.h"
-#include "ve/statfs_notify.h"
 
 #define OUTPUT_MAX   (1024 * 1024)
 #define STDIN_MAX    (1024 * 1024)
@@ -59,6 +58,22 @@ struct exec_call {
         bool closing;
         int handles;
 };
+
+/* "rows" and "cols" of a terminal, each 0 to 10000 (0 when absent). */
+static int parse_size(json_t *body, unsigned short *rows, unsigned short *cols,
+                      struct ve_error *err)
+{
+        for (int k = 0; k < 2; k++) {
+                const char *key = k ? "cols" : "rows";
+                json_t *n = json_object_get(body, key);
+
+                if (n != NULL && (!json_is_integer(n) || json_integer_value(n) < 0 ||
+                                  json_integer_value(n) > 10000))
+                        return ve_error_set(err, VE_EINVAL_INPUT, "%s must be 0 to 10000", key);
+                *(k ? cols : rows) = (unsigned short)json_integer_value(n);
+        }
+        return 0;
+}
 
 static int parse_request(json_t *body, struct ved_exec_request *rq, bool upgrade,
                          struct ve_error *err)
@@ -98,15 +113,8 @@ static int parse_request(json_t *body, struct ved_exec_request *rq, bool upgrade
                 }
         }
         rq->command = cmd;
-        for (int k = 0; k < 2; k++) {
-                const char *key = k ? "cols" : "rows";
-                json_t *n = json_object_get(body, key);
-
-                if (n != NULL && (!json_is_integer(n) || json_integer_value(n) < 0 ||
-                                  json_integer_value(n) > 10000))
-                        return ve_error_set(err, VE_EINVAL_INPUT, "%s must be 0 to 10000", key);
-                *(k ? &rq->cols : &rq->rows) = (unsigned short)json_integer_value(n);
-        }
+        if (parse_size(body, &rq->rows, &rq->cols, err) < 0)
+                return -err->code;
         v = json_object_get(body, "term");
         if (v != NULL &&
             (!json_is_string(v) || json_string_length(v) > 63 ||
@@ -604,7 +612,7 @@ int route_ve_console(struct api_request *req)
         struct ve_error err = { 0 };
         json_t *body = NULL, *ve = NULL;
         struct exec_call *c = NULL;
-        unsigned short size[2] = { 0, 0 };
+        unsigned short rows = 0, cols = 0;
         uint32_t ctid;
         int ret;
 
@@ -614,19 +622,9 @@ int route_ve_console(struct api_request *req)
                                          "Upgrade: " EXEC_UPGRADE);
         if (req->body_len > 0 && api_body_object(req, &body) < 0)
                 return 0;
-        if (body != NULL && api_check_fields(body, allowed, &err) < 0)
+        if (body != NULL &&
+            (api_check_fields(body, allowed, &err) < 0 || parse_size(body, &rows, &cols, &err) < 0))
                 goto fail;
-        for (int k = 0; k < 2; k++) {
-                json_t *n = json_object_get(body, k ? "cols" : "rows");
-
-                if (n != NULL && (!json_is_integer(n) || json_integer_value(n) < 0 ||
-                                  json_integer_value(n) > 10000)) {
-                        ve_error_set(&err, VE_EINVAL_INPUT, "%s must be 0 to 10000",
-                                     k ? "cols" : "rows");
-                        goto fail;
-                }
-                size[k] = (unsigned short)json_integer_value(n);
-        }
         if (ved_store_ve_get(&req->v->store, req->params[0], &ve, &err) < 0)
                 goto fail;
         ctid = (uint32_t)json_integer_value(json_object_get(ve, "ctid"));
@@ -639,8 +637,8 @@ int route_ve_console(struct api_request *req)
         list_init(&c->upgrade.link);
         if (ved_exec_attach_console(req->v, ctid, &upgrade_ops, c, &c->x, &err) < 0)
                 goto fail;
-        if (size[0] > 0 && size[1] > 0)
-                ved_exec_resize(c->x, size[0], size[1]);
+        if (rows > 0 && cols > 0)
+                ved_exec_resize(c->x, rows, cols);
         json_decref(body);
         json_decref(ve);
         req->data = c;
@@ -655,17 +653,17 @@ fail:
         return ret;
 }
 
-/* The last bytes of console.log: all of it (at most about 1 MiB), or ?tail=N. */
+/* The last bytes of console.log: all of it (at most about 1 MiB), or ?tail=N.
+ * MHD sends them from the file itself. */
 int route_ve_console_log(struct api_request *req)
 {
         const char *tail = api_query(req, "tail");
         struct ve_error err = { 0 };
         struct MHD_Response *resp;
-        char path[PATH_MAX], *text, *end = NULL;
+        char path[PATH_MAX], *end = NULL;
         long long want = -1;
         json_t *ve = NULL;
-        off_t size, from;
-        ssize_t n;
+        off_t size = 0, from;
         int fd, ret;
 
         if (tail != NULL) {
@@ -684,25 +682,21 @@ int route_ve_console_log(struct api_request *req)
                    sizeof(path) - 16);
         json_decref(ve);
         strcat(path, "/console.log");
+        /* None yet (the VE never ran): an empty log. */
         fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-        size = fd >= 0 ? lseek(fd, 0, SEEK_END) : 0;
-        if (size < 0)
-                size = 0;
-        /* The drain restarts the log past its cap: never read more than that. */
-        if (size > 2 * VE_CONSOLE_LOG_MAX)
-                size = 2 * VE_CONSOLE_LOG_MAX;
-        from = want >= 0 && want < size ? size - want : 0;
-        text = malloc((size_t)(size - from) + 1);
-        n = fd >= 0 && text != NULL ? pread(fd, text, (size_t)(size - from), from) : 0;
+        if (fd < 0 && errno == ENOENT)
+                fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
         if (fd >= 0)
-                close(fd);
-        if (text == NULL || n < 0) {
-                free(text);
+                size = lseek(fd, 0, SEEK_END);
+        if (fd < 0 || size < 0) {
+                if (fd >= 0)
+                        close(fd);
                 return api_respond_error(req, 500, "cannot read %s", path);
         }
-        resp = MHD_create_response_from_buffer((size_t)n, text, MHD_RESPMEM_MUST_FREE);
+        from = want >= 0 && want < size ? size - want : 0;
+        resp = MHD_create_response_from_fd_at_offset64((uint64_t)(size - from), fd, (uint64_t)from);
         if (resp == NULL) {
-                free(text);
+                close(fd);
                 return api_respond_error(req, 500, "out of memory");
         }
         MHD_add_response_header(resp, "Content-Type", "text/plain");

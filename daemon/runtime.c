@@ -166,7 +166,6 @@ struct reboot_loop {
         uint32_t ctid;
         unsigned streak; /* fast reboots in a row */
         uv_timer_t timer;
-        bool closing;
 };
 
 static struct reboot_loop *reboot_loop_find(struct ved *v, uint32_t ctid)
@@ -177,7 +176,7 @@ static struct reboot_loop *reboot_loop_find(struct ved *v, uint32_t ctid)
         {
                 struct reboot_loop *rl = container_of(pos, struct reboot_loop, link);
 
-                if (rl->ctid == ctid && !rl->closing)
+                if (rl->ctid == ctid)
                         return rl;
         }
         return NULL;
@@ -188,9 +187,9 @@ static void reboot_loop_closed_cb(uv_handle_t *h)
         free(h->data);
 }
 
+/* Off the list at once; freed once its timer is closed. */
 static void reboot_loop_free(struct reboot_loop *rl)
 {
-        rl->closing = true;
         list_del(&rl->link);
         uv_close((uv_handle_t *)&rl->timer, reboot_loop_closed_cb);
 }

@@ -88,26 +88,15 @@ static int add(int fd, enum kind kind, uint32_t ctid, bool init)
         return 0;
 }
 
-/* Whether fd is the same open file as a listener already served: serving one
- * twice would make the second SECCOMP_IOCTL_NOTIF_RECV wait for the next call. */
-static bool have_filter(int fd)
+/* Whether fd is the same open file as an entry of kind already kept: serving a
+ * listener twice would make the second SECCOMP_IOCTL_NOTIF_RECV wait for the next
+ * call, and a console kept twice would be drained twice. */
+static bool have_file(enum kind kind, int fd)
 {
         pid_t self = getpid();
 
         for (size_t i = 0; i < count; i++)
-                if (entries[i].kind == FILTER &&
-                    syscall(SYS_kcmp, self, self, KCMP_FILE, entries[i].fd, fd) == 0)
-                        return true;
-        return false;
-}
-
-/* Whether fd is the same pty master as a console already kept. */
-static bool have_console(int fd)
-{
-        pid_t self = getpid();
-
-        for (size_t i = 0; i < count; i++)
-                if (entries[i].kind == CONSOLE &&
+                if (entries[i].kind == kind &&
                     syscall(SYS_kcmp, self, self, KCMP_FILE, entries[i].fd, fd) == 0)
                         return true;
         return false;
@@ -191,7 +180,7 @@ static void add_console(uint32_t ctid, int *fds)
 {
         int master = fds[VE_CONSOLE_MASTER], pidfd = fds[VE_CONSOLE_PIDFD];
 
-        if (master < 0 || fds[VE_CONSOLE_PEER] < 0 || pidfd < 0 || have_console(master)) {
+        if (master < 0 || fds[VE_CONSOLE_PEER] < 0 || pidfd < 0 || have_file(CONSOLE, master)) {
                 close_all(fds);
                 return;
         }
@@ -236,7 +225,7 @@ static bool read_client(size_t i, bool *quit)
                 if (fds[k] >= 0)
                         close(fds[k]);
         if ((m.op == VE_STATFSD_ADD || m.op == VE_STATFSD_ADD_INIT) && passed >= 0) {
-                if (have_filter(passed)) {
+                if (have_file(FILTER, passed)) {
                         close(passed);
                         return true;
                 }
