@@ -24,7 +24,9 @@ static int usage(void)
         puts("  --no-wait                print the operation id and return at once\n"
              "  -j, --json               print the finished operation as JSON\n"
              "  -h, --help               show this help\n"
-             "SIZE takes K, M, G or T suffixes (binary units), e.g. 512M or 1.5G.");
+             "SIZE takes K, M, G or T suffixes (binary units), e.g. 512M or 1.5G.\n"
+             "[:N] takes vzctl's BARRIER:LIMIT too (--diskspace 10G:11G): ved enforces\n"
+             "the LIMIT.");
         return 0;
 }
 

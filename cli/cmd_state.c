@@ -45,8 +45,9 @@ static int usage(const struct state_verb *v)
                "%s\n"
                "\n"
                "Options:\n"
-               "  --force                  %s\n"
+               "  --force, --fast          %s\n"
                "  --timeout SEC            %s\n"
+               "                           (--stop-timeout SEC is the same)\n"
                "  --no-wait                print the operation id and return at once\n"
                "  -j, --json               print the finished operation as JSON\n"
                "  -h, --help               show this help\n",
@@ -58,7 +59,9 @@ static int parse_args(int argc, char **argv, struct state_args *a, struct ve_err
 {
         static const struct option opts[] = {
                 { "force", no_argument, NULL, 'f' },
+                { "fast", no_argument, NULL, 'f' }, /* vzctl's name */
                 { "timeout", required_argument, NULL, OPT_TIMEOUT },
+                { "stop-timeout", required_argument, NULL, OPT_TIMEOUT },
                 { "no-wait", no_argument, NULL, OPT_NO_WAIT },
                 { "json", no_argument, NULL, 'j' },
                 { "help", no_argument, NULL, 'h' },

@@ -33,7 +33,7 @@ struct ve_opt {
         unsigned which; /* VE_OPT_CREATE | VE_OPT_SET */
         uint64_t max;   /* for counts */
         const char *arg;
-        const char *help;
+        const char *help; /* an arg of N[:N] takes vzctl's BARRIER:LIMIT too */
 };
 
 #define BOTH      (VE_OPT_CREATE | VE_OPT_SET)
@@ -65,9 +65,10 @@ static const struct ve_opt ve_opts[] = {
         { "cpulimit", "cpulimit", KIND_PERCENT, BOTH, 0, "N[%]", "CPU cap, 100% = one CPU" },
         { "cpuunits", "cpuunits", KIND_COUNT, BOTH, COUNT_MAX, "N",
           "relative CPU weight (default 1000)" },
-        { "numproc", "numproc", KIND_COUNT, BOTH, COUNT_MAX, "N", "processes and threads limit" },
-        { "diskspace", "diskspace", KIND_SIZE, BOTH, 0, "SIZE", "disk space (default 2G)" },
-        { "diskinodes", "diskinodes", KIND_COUNT, BOTH, COUNT_MAX, "N", "inode limit" },
+        { "numproc", "numproc", KIND_COUNT, BOTH, COUNT_MAX, "N[:N]",
+          "processes and threads limit" },
+        { "diskspace", "diskspace", KIND_SIZE, BOTH, 0, "SIZE[:SIZE]", "disk space (default 2G)" },
+        { "diskinodes", "diskinodes", KIND_COUNT, BOTH, COUNT_MAX, "N[:N]", "inode limit" },
         { "iolimit", "iolimit", KIND_SIZE, BOTH, 0, "SIZE", "disk I/O limit, bytes per second" },
         { "iopslimit", "iopslimit", KIND_COUNT, BOTH, COUNT_MAX, "N",
           "disk I/O limit, operations per second" },
@@ -166,6 +167,43 @@ static int check_ip(const struct ve_opt *o, const char *v, json_t **out, struct 
         return 0;
 }
 
+static int parse_number(const struct ve_opt *o, const char *v, uint64_t *n, const char *what,
+                        struct ve_error *err)
+{
+        if (o->kind == KIND_SIZE)
+                return ve_parse_size(v, n, what, err);
+        if (o->kind == KIND_PERCENT)
+                return ve_parse_percent(v, n, what, err);
+        return ve_parse_uint(v, o->max, n, what, err);
+}
+
+/* vzctl's BARRIER:LIMIT (--diskspace 10G:11G): ved has one hard limit, the second. */
+static int parse_pair(const struct ve_opt *o, const char *v, uint64_t *n, const char *what,
+                      struct ve_error *err)
+{
+        const char *colon = strchr(v, ':');
+        char barrier[64];
+        uint64_t b;
+        int ret;
+
+        if (colon == NULL || strstr(o->arg, "[:") == NULL)
+                return parse_number(o, v, n, what, err);
+        if ((size_t)(colon - v) >= sizeof(barrier))
+                return ve_error_set(err, VE_EINVAL_INPUT, "%s: '%s' is not a number", what, v);
+        memcpy(barrier, v, (size_t)(colon - v));
+        barrier[colon - v] = '\0';
+        ret = parse_number(o, barrier, &b, what, err);
+        if (ret == 0)
+                ret = parse_number(o, colon + 1, n, what, err);
+        if (ret < 0)
+                return ret;
+        if (b > *n)
+                return ve_error_set(err, VE_EINVAL_INPUT,
+                                    "%s: the barrier %s is above the limit %s", what, barrier,
+                                    colon + 1);
+        return 0;
+}
+
 static int check_number(const struct ve_opt *o, const char *v, json_t **out, struct ve_error *err)
 {
         char what[64];
@@ -181,12 +219,7 @@ static int check_number(const struct ve_opt *o, const char *v, json_t **out, str
                 *out = json_boolean(b);
                 return 0;
         }
-        if (o->kind == KIND_SIZE)
-                ret = ve_parse_size(v, &n, what, err);
-        else if (o->kind == KIND_PERCENT)
-                ret = ve_parse_percent(v, &n, what, err);
-        else
-                ret = ve_parse_uint(v, o->max, &n, what, err);
+        ret = parse_pair(o, v, &n, what, err);
         if (ret < 0)
                 return ret;
         if (n > (uint64_t)INT64_MAX)

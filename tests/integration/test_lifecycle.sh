@@ -245,6 +245,16 @@ check "stop waited the 3 s timeout, then killed (${ELAPSED}s)" \
         test "$(echo "$ELAPSED >= 2.9 && $ELAPSED < 15" | bc)" = 1
 assert_eq "$(vectl status 104 2>&1 | head -n1)" "CTID 104 exist unmounted down" "vectl status"
 assert_ve_gone_from_host 104
+# vzctl's spelling on the command line wins over the VE's own timeout for one stop.
+OUT=$(vectl set 104 --stop-timeout 60 2>&1 && vectl start 104 2>&1)
+assert_eq "$?" 0 "start 104 again with a 60 s stop timeout ($OUT)"
+t0=$(date +%s.%N)
+OUT=$(vectl stop 104 --stop-timeout 1 2>&1)
+assert_eq "$?" 0 "vectl stop 104 --stop-timeout 1 ($OUT)"
+ELAPSED=$(echo "$(date +%s.%N) - $t0" | bc)
+check "stop waited 1 s, not 60, then killed (${ELAPSED}s)" \
+        test "$(echo "$ELAPSED >= 0.9 && $ELAPSED < 30" | bc)" = 1
+assert_ve_gone_from_host 104
 OUT=$(vectl destroy 104 2>&1)
 assert_eq "$?" 0 "vectl destroy 104 ($OUT)"
 

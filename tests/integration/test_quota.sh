@@ -175,9 +175,9 @@ assert_match "$(jq -r .error.message <<<"$BODY")" 'in use' "the message"
 api GET /v1/ves/301
 assert_json .diskspace 536870912 "diskspace unchanged"
 
-begin_case "online grow of diskspace lets the write succeed"
-OUT=$(vectl set 301 --diskspace 1G 2>&1)
-assert_eq "$?" 0 "vectl set --diskspace 1G on the running VE ($OUT)"
+begin_case "online grow of diskspace lets the write succeed (vzctl's BARRIER:LIMIT form)"
+OUT=$(vectl set 301 --diskspace 900M:1G 2>&1)
+assert_eq "$?" 0 "vectl set --diskspace 900M:1G on the running VE ($OUT)"
 OUT=$(vectl exec 301 sh -c 'rm -f /fill; dd if=/dev/zero of=/fill bs=1M count=700 && rm /fill' 2>&1)
 assert_eq "$?" 0 "dd of 700M after the grow ($OUT)"
 DF=$(vectl exec 301 df -k / 2>&1 | awk 'NR == 2 { print $2, $3 + $4 }')
@@ -223,7 +223,8 @@ OUT=$(vectl restart 301 2>&1)
 assert_eq "$?" 0 "vectl restart 301 ($OUT)"
 
 begin_case "creating files past diskinodes fails"
-OUT=$(vectl create 303 --ostemplate "$TEMPLATE" --diskinodes 12000 2>&1 && vectl start 303 2>&1)
+OUT=$(vectl create 303 --ostemplate "$TEMPLATE" --diskinodes 11000:12000 2>&1 &&
+        vectl start 303 2>&1)
 check "VE 303 runs ($OUT)" test "$(ve_state 303)" = running
 # The shell's own redirection makes each file: no fork per file.
 OUT=$(vectl exec 303 sh -c 'mkdir /many; i=0; while true 2>/dev/null >/many/f$i; do i=$((i+1)); [ $i -gt 20000 ] && break; done; echo $i' 2>&1)
@@ -351,6 +352,9 @@ api PATCH /v1/ves/301 '{"numproc":-1}'
 assert_error 400
 OUT=$(vectl set 301 --cpuunits 0 2>&1)
 assert_ne "$?" 0 "vectl set --cpuunits 0 fails"
+OUT=$(vectl set 301 --diskspace 2G:1G 2>&1)
+assert_eq "$?" 2 "vectl set --diskspace 2G:1G is a usage error"
+assert_match "$OUT" "barrier 2G is above the limit 1G" "the message"
 assert_eq "$(limits_of 301)" "$EXPECT" "limits unchanged"
 
 # --- usage for the provider --------------------------------------------------------------
