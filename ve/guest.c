@@ -355,6 +355,19 @@ static int set_dns(const char *root, const struct ve_guest_config *c, struct ve_
         return ve_guest_set_block(root, "/etc/resolv.conf", "dns", block, 0644, true, err);
 }
 
+/* Whether dir (absolute in the VE) is missing from root; anything else (there, or
+ * made a link or a file by the guest) is for open_dir() to answer. */
+static bool guest_lacks(const char *root, const char *dir)
+{
+        _cleanup_close_ int rootfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        _cleanup_close_ int fd = -EBADF;
+
+        if (rootfd < 0)
+                return false;
+        fd = ve_openat2(rootfd, dir, O_PATH | O_DIRECTORY | O_CLOEXEC, IN_ROOT);
+        return fd < 0 && errno == ENOENT;
+}
+
 /* Debian's ifupdown: eth0 "manual", so `ifup -a` and networking.service leave the
  * addresses and routes the host gave it as they are. Without "auto" or
  * "allow-hotplug" ifupdown never touches eth0 at all. */
@@ -362,8 +375,13 @@ static int set_net_debian(const char *root, const struct ve_guest_config *c, str
 {
         _cleanup_free_ char *block = NULL;
         size_t len = 0;
-        FILE *f = open_memstream(&block, &len);
+        FILE *f;
 
+        /* A guest without ifupdown (Ubuntu's netplan era, a minimal tree) has no
+         * /etc/network, and nothing that would read the file. */
+        if (guest_lacks(root, "/etc/network"))
+                return 0;
+        f = open_memstream(&block, &len);
         if (f == NULL)
                 return ve_error_errno(err, ENOMEM, "interfaces");
         fprintf(f,

@@ -173,6 +173,45 @@ static void test_apply_never_follows(void **state)
         assert_int_equal(ve_rmtree(root, &err), 0);
 }
 
+/* Debian's network file is written where ifupdown is (/etc/network); a guest
+ * without it (Ubuntu with netplan, a minimal tree) starts without one, and
+ * /etc/network is not made for it. */
+static void test_net_debian_only_with_ifupdown(void **state)
+{
+        char tmpl[] = "/tmp/ved-guest-XXXXXX", path[256];
+        const char *addrs[] = { "192.0.2.7" };
+        struct ve_guest_config c = {
+                .family = "debian", .set_net = true, .addrs = addrs, .n_addrs = 1
+        };
+        struct ve_error err = { 0 };
+        char *root = mkdtemp(tmpl);
+        struct stat st;
+
+        (void)state;
+        assert_non_null(root);
+        snprintf(path, sizeof(path), "%s/etc", root);
+        assert_int_equal(mkdir(path, 0755), 0);
+        assert_int_equal(ve_guest_apply(root, &c, &err), 0);
+        snprintf(path, sizeof(path), "%s/etc/network", root);
+        assert_int_equal(lstat(path, &st), -1);
+        assert_int_equal(mkdir(path, 0755), 0);
+        assert_int_equal(ve_guest_apply(root, &c, &err), 0);
+        snprintf(path, sizeof(path), "%s/etc/network/interfaces", root);
+        assert_non_null(strstr(slurp(path), "iface eth0 inet manual"));
+        assert_non_null(strstr(slurp(path), "192.0.2.7/32"));
+        /* A file the guest put there is refused, not taken for a missing one. */
+        assert_int_equal(ve_rmtree(root, &err), 0);
+        assert_int_equal(mkdir(root, 0700), 0);
+        snprintf(path, sizeof(path), "%s/etc", root);
+        assert_int_equal(mkdir(path, 0755), 0);
+        snprintf(path, sizeof(path), "%s/etc/network", root);
+        assert_int_equal(mknod(path, S_IFREG | 0644, 0), 0);
+        assert_int_not_equal(ve_guest_apply(root, &c, &err), 0);
+        assert_non_null(strstr(err.message, "/etc/network"));
+        ve_error_clear(&err);
+        assert_int_equal(ve_rmtree(root, &err), 0);
+}
+
 /* A file that already says what the host would write is left alone (same
  * inode); one that says something else is replaced. */
 static void test_write_file_only_when_changed(void **state)
@@ -254,6 +293,7 @@ int main(void)
                 cmocka_unit_test(test_ssh_keys),
                 cmocka_unit_test(test_password),
                 cmocka_unit_test(test_apply_never_follows),
+                cmocka_unit_test(test_net_debian_only_with_ifupdown),
                 cmocka_unit_test(test_write_file_only_when_changed),
                 cmocka_unit_test(test_apply_sync_once),
         };
