@@ -8,6 +8,8 @@ unsigned api_status_for_code(int code)
 {
         switch (code) {
         case VE_EINVAL_INPUT:
+        case VE_ENOCOMMAND:
+        case VE_ECANNOTEXEC:
         case EINVAL:
         case ERANGE:
         case ENAMETOOLONG:
@@ -38,6 +40,11 @@ unsigned api_status_for_code(int code)
         default:
                 return 500;
         }
+}
+
+int api_exit_code_for(int code)
+{
+        return code == VE_ENOCOMMAND ? 127 : code == VE_ECANNOTEXEC ? 126 : -1;
 }
 
 const char *api_status_reason(unsigned status)

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "body.h"
+#include "errors.h"
 #include "daemon/exec.h"
 #include "daemon/ved.h"
 #include "router.h"
@@ -39,6 +40,7 @@ struct exec_call {
         bool truncated;
         int code;
         bool done;
+        struct ve_error start_err; /* why the command did not start */
         /* upgrade mode */
         struct api_upgrade upgrade;
         struct MHD_UpgradeResponseHandle *urh;
@@ -128,6 +130,7 @@ static int parse_request(json_t *body, struct ved_exec_request *rq, bool upgrade
 
 static void call_free(struct exec_call *c)
 {
+        ve_error_clear(&c->start_err);
         json_decref(c->stdin_text);
         free(c->out[0]);
         free(c->out[1]);
@@ -160,6 +163,11 @@ static int plain_answer(struct api_request *req)
 
         if (req->closing && !c->done)
                 return api_respond_error(req, 503, "ved is shutting down");
+        /* A command that could not be run answers as a shell would (127 or 126,
+         * the reason on stderr); anything else that kept it from starting is an
+         * error of the request or of ved. */
+        if (c->start_err.code != 0 && api_exit_code_for(c->start_err.code) < 0)
+                return api_respond_ve_error(req, &c->start_err);
         body = json_pack("{s:i, s:s#, s:s#, s:b}", "exit_code", c->code, "stdout",
                          c->out[0] ? c->out[0] : "", c->len[0], "stderr",
                          c->out[1] ? c->out[1] : "", c->len[1], "truncated", c->truncated);
@@ -190,9 +198,12 @@ static void plain_started(struct ved_exec *x, int ret, struct ve_error *err)
         struct exec_call *c = ved_exec_data(x);
 
         if (ret < 0) {
-                c->code = 127;
-                c->len[1] = strlen(err->message ? err->message : "exec failed");
-                c->out[1] = strdup(err->message ? err->message : "exec failed");
+                c->code = api_exit_code_for(err->code);
+                ve_error_move(&c->start_err, err);
+                if (c->start_err.message == NULL)
+                        ve_error_set(&c->start_err, EIO, "exec failed");
+                c->len[1] = strlen(c->start_err.message);
+                c->out[1] = strdup(c->start_err.message);
                 c->done = true;
                 api_request_resume(c->req);
                 return;
@@ -485,10 +496,8 @@ static int upgrade_answer(struct api_request *req)
         req->data = NULL;
         req->free_data = NULL;
         if (c->x == NULL || req->closing) {
-                int ret = api_respond_error(req, c->x ? 503 : 400, "%s",
-                                            c->x        ? "ved is shutting down"
-                                            : c->out[1] ? c->out[1]
-                                                        : "exec failed");
+                int ret = c->x ? api_respond_error(req, 503, "ved is shutting down")
+                               : api_respond_ve_error(req, &c->start_err);
 
                 if (c->x)
                         ved_exec_release(c->x);
@@ -506,8 +515,10 @@ static void upgrade_started(struct ved_exec *x, int ret, struct ve_error *err)
         struct exec_call *c = ved_exec_data(x);
 
         if (ret < 0) {
-                /* err lives in x: copy the message before releasing x frees it. */
-                c->out[1] = strdup(err->message ? err->message : "exec failed");
+                /* err lives in x: take it before releasing x frees it. */
+                ve_error_move(&c->start_err, err);
+                if (c->start_err.message == NULL)
+                        ve_error_set(&c->start_err, EIO, "exec failed");
                 ved_exec_release(x);
                 c->x = NULL;
         }

@@ -151,8 +151,18 @@ int api_respond_error(struct api_request *req, unsigned status, const char *fmt,
 
 int api_respond_ve_error(struct api_request *req, struct ve_error *err)
 {
-        return api_respond_error(req, api_status_for_code(err->code), "%s",
-                                 err->message ? err->message : "internal error");
+        int exit_code = api_exit_code_for(err->code);
+        unsigned status = api_status_for_code(err->code);
+        json_t *body;
+
+        if (exit_code < 0)
+                return api_respond_error(req, status, "%s",
+                                         err->message ? err->message : "internal error");
+        /* A command that could not be run: what a shell would have exited with. */
+        log_debug("%s %s: %u %s", req->method, req->url, status, err->message);
+        body = api_error_body(status, err->message);
+        json_object_set_new(json_object_get(body, "error"), "exit_code", json_integer(exit_code));
+        return api_respond_json(req, status, body);
 }
 
 const char *api_query(struct api_request *req, const char *key)

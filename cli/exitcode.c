@@ -11,11 +11,24 @@ const char cli_exit_code_help[] =
     "  6  invalid request (HTTP 400, 405, 413, 415, 422 and other 4xx)\n"
     "  7  an operation finished as failed\n"
     "  exec and enter exit with the command's own status instead (128+N when\n"
-    "  signal N ended it), once ved has started it\n";
+    "  signal N ended it), once ved has started it; 127 when the VE has no such\n"
+    "  command, 126 when it cannot be executed, as a shell\n";
 
 int cli_http_error_code(long status)
 {
         return CLI_EHTTP + (int)status;
+}
+
+int cli_error_code(long status, json_t *error)
+{
+        json_int_t exit_code = json_integer_value(json_object_get(error, "exit_code"));
+
+        /* exec: a command the VE could not run, which a shell reports with 127/126. */
+        if (exit_code == 127)
+                return VE_ENOCOMMAND;
+        if (exit_code == 126)
+                return VE_ECANNOTEXEC;
+        return cli_http_error_code(status);
 }
 
 int cli_error_is_http(const struct ve_error *err, long status)
@@ -51,6 +64,10 @@ int cli_exit_code(const struct ve_error *err)
                 return CLI_EXIT_UNREACHABLE;
         case CLI_EOPFAILED:
                 return CLI_EXIT_OPFAILED;
+        case VE_ENOCOMMAND:
+                return 127;
+        case VE_ECANNOTEXEC:
+                return 126;
         default:
                 return CLI_EXIT_ERROR;
         }

@@ -7,6 +7,8 @@
 #ifndef CLI_EXITCODE_H
 #define CLI_EXITCODE_H
 
+#include <jansson.h>
+
 #include "ve/error.h"
 
 enum cli_exit {
@@ -29,6 +31,9 @@ enum {
 
 /* The ve_error code for an HTTP error status. */
 int cli_http_error_code(long status);
+/* The same for an error answer's "error" object: VE_ENOCOMMAND or VE_ECANNOTEXEC
+ * when it carries exec's exit_code (127, 126), else cli_http_error_code(status). */
+int cli_error_code(long status, json_t *error);
 
 /* True when err holds the daemon's answer with this HTTP status. */
 int cli_error_is_http(const struct ve_error *err, long status);

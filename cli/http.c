@@ -205,7 +205,8 @@ int http_error_answer(long status, const char *body, size_t len, struct ve_error
         if (j != NULL)
                 msg = json_string_value(json_object_get(json_object_get(j, "error"), "message"));
         if (msg != NULL)
-                return ve_error_set(err, cli_http_error_code(status), "%s", msg);
+                return ve_error_set(err, cli_error_code(status, json_object_get(j, "error")), "%s",
+                                    msg);
         while (len > 0 && (body[len - 1] == '\n' || body[len - 1] == '\r'))
                 len--;
         if (j != NULL || len == 0)

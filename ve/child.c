@@ -26,6 +26,7 @@ struct report {
         int32_t code;
         int32_t pid;
         int32_t plain;
+        int32_t command;
         char msg[256];
 };
 
@@ -190,7 +191,9 @@ int ve_child_send_fd(int sock, int fd)
 
 void ve_child_die(int sock, const struct ve_child_err *e)
 {
-        struct report r = { .kind = REPORT_ERROR, .code = e->code, .plain = e->plain };
+        struct report r = {
+                .kind = REPORT_ERROR, .code = e->code, .plain = e->plain, .command = e->command
+        };
 
         memcpy(r.msg, e->msg, sizeof(r.msg));
         r.msg[sizeof(r.msg) - 1] = '\0';
@@ -220,6 +223,7 @@ static void apply_report(const struct report *r, struct ve_child_result *res)
                 res->failed = true;
                 res->err.code = r->code;
                 res->err.plain = r->plain != 0;
+                res->err.command = r->command != 0;
                 memcpy(res->err.msg, r->msg, sizeof(res->err.msg));
                 res->err.msg[sizeof(res->err.msg) - 1] = '\0';
         }
@@ -257,6 +261,12 @@ int ve_child_collect(int sock, struct ve_child_result *res, struct ve_error *err
 
 int ve_child_error(const struct ve_child_err *e, struct ve_error *err)
 {
+        if (e->command) {
+                ve_error_errno(err, e->code, "%s", e->msg);
+                err->code =
+                    e->code == ENOENT || e->code == ENOTDIR ? VE_ENOCOMMAND : VE_ECANNOTEXEC;
+                return -err->code;
+        }
         if (e->plain)
                 return ve_error_set(err, e->code, "%s", e->msg);
         return ve_error_errno(err, e->code, "%s", e->msg);

@@ -29,6 +29,7 @@
 struct ve_child_err {
         int code;
         bool plain;
+        bool command; /* the execve of the command asked for failed: see ve_child_error() */
         char msg[256];
 };
 

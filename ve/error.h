@@ -24,6 +24,8 @@ enum {
         VE_ETOOLARGE,     /* body or field too large: 413 */
         VE_EMETHOD,       /* method not allowed on the route: 405 */
         VE_EUNSUPPORTED,  /* valid request this host cannot do: 501 */
+        VE_ENOCOMMAND,    /* the command to run is not in the VE: 400, a shell's 127 */
+        VE_ECANNOTEXEC,   /* it is there but cannot be executed: 400, a shell's 126 */
 };
 
 struct ve_error {

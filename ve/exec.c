@@ -45,6 +45,7 @@ static int exec_in_path(char *const *argv, char *const *envp, struct ve_child_er
         char buf[PATH_MAX];
         int saved = ENOENT;
 
+        e->command = true; /* a failure from here on is the command's own */
         if (strchr(argv[0], '/') != NULL) {
                 execve(argv[0], argv, envp);
                 return ve_child_fail(e, errno, "execute %s", argv[0]);

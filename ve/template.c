@@ -476,7 +476,11 @@ static struct archive *open_reader(struct extract *x)
         archive_read_support_filter_lzma(a);
         archive_read_support_filter_zstd(a);
         if (archive_read_open(a, x, NULL, read_cb, NULL) != ARCHIVE_OK) {
-                x->ret = archive_fail(x, a, "open", x->req->source);
+                /* The source is the daemon's upload file: not a name to show. */
+                x->ret = archive_fail(x, a,
+                                      "not a tar archive (plain, or compressed with gzip, "
+                                      "bzip2, xz, lzma or zstd)",
+                                      NULL);
                 archive_read_free(a);
                 return NULL;
         }

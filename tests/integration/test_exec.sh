@@ -77,10 +77,19 @@ run_exec exec "$CTID" cat </dev/null
 assert_eq "$RC" 0 "cat with stdin /dev/null ends"
 assert_eq "$OUT" "" "cat's output of /dev/null"
 
-begin_case "a command that cannot run is an error"
+begin_case "a command that cannot run exits as in a shell: 127 not found, 126 not executable"
 run_exec exec "$CTID" nosuchcmd </dev/null
-assert_ne "$RC" 0 "exit code"
-assert_match "$ERR" "nosuchcmd" "message"
+assert_eq "$RC" 127 "exit code of a missing command"
+assert_match "$ERR" "nosuchcmd: No such file or directory" "message"
+run_exec exec "$CTID" /etc/passwd </dev/null
+assert_eq "$RC" 126 "exit code of a file that is not executable"
+assert_match "$ERR" "/etc/passwd: Permission denied" "message"
+run_exec exec --tty "$CTID" /no/such/dir/cmd </dev/null
+assert_eq "$RC" 127 "exit code of a missing command on a pty"
+api POST "/v1/ves/$CTID/exec" '{"command":["nosuchcmd"]}'
+assert_status 200
+assert_json .exit_code 127
+assert_match "$(jq -r .stderr <<<"$BODY")" "nosuchcmd" "stderr of the plain mode"
 
 begin_case "what follows CTID is the command's, options and -- included"
 run_exec exec "$CTID" sh -c 'echo "$@"' sh -t --help -x </dev/null

@@ -154,6 +154,15 @@ assert_eq "$?" 0 "the right sum, in capitals ($OUT)"
 OUT=$(vectl template remove bbsum 2>&1)
 assert_eq "$?" 0 "vectl template remove bbsum ($OUT)"
 
+begin_case "vectl template import of a file that is no tarball: the error says so, nothing kept"
+head -c 65536 /dev/urandom >"$T/junk.tar.gz"
+OUT=$(vectl template import "$T/junk.tar.gz" 2>&1)
+assert_eq "$?" 7 "exit code: the import operation failed ($OUT)"
+assert_match "$OUT" "not a tar archive" "the message"
+api GET /v1/templates/junk
+assert_error 404
+assert_eq "$(template_leftovers)" "" "staging or upload files in templates/"
+
 begin_case "vectl template import reads a plain tar, .xz and .zst as well as .gz"
 gunzip -c "$TARBALL" >"$T/bb.tar"
 xz -c "$T/bb.tar" >"$T/bb.tar.xz"

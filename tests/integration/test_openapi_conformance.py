@@ -559,6 +559,17 @@ def exercise(d):
                     r = a.json() or {}
                     R.check((r.get("exit_code"), r.get("stdout"), r.get("stderr")) ==
                             (3, "hello\n", "err\n"), f"exec result {r}")
+                # A command the VE lacks: a shell's 127, plain and streaming.
+                a = d.request("POST", "/v1/ves/102/exec", {"command": ["nosuchcmd"]})
+                if conforms(a, 200):
+                    r = a.json() or {}
+                    R.check(r.get("exit_code") == 127 and "nosuchcmd" in r.get("stderr", ""),
+                            f"exec of a missing command {r}")
+                a = d.request("POST", "/v1/ves/102/exec", {"command": ["nosuchcmd"]},
+                              headers={"Upgrade": "ved-exec/1", "Connection": "Upgrade"})
+                if conforms(a, 400):
+                    e = (a.json() or {}).get("error") or {}
+                    R.check(e.get("exit_code") == 127, f"streaming exec's error {e}")
                 conforms(d.request("POST", "/v1/ves/102/exec", {"command": ["true"],
                                                                 "timeout": 0}), 400)
                 conforms(d.request("POST", "/v1/ves/102/exec", {"command": ["true"],

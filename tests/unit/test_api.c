@@ -315,7 +315,7 @@ static void test_status_for_ve_codes(void **state)
         assert_int_equal(api_status_for_code(VE_EUNSUPPORTED), 501);
         /* Every domain code means something a client can act on: none is a 500,
          * so a new VE_E* code must be given a status in api/errors.c. */
-        for (int code = VE_EBASE + 1; code <= VE_EUNSUPPORTED; code++) {
+        for (int code = VE_EBASE + 1; code <= VE_ECANNOTEXEC; code++) {
                 unsigned status = api_status_for_code(code);
 
                 if (status == 500)
@@ -324,7 +324,13 @@ static void test_status_for_ve_codes(void **state)
                 assert_string_not_equal(api_status_reason(status), "error");
         }
         assert_int_equal(api_status_for_code(VE_EBASE), 500);
-        assert_int_equal(api_status_for_code(VE_EUNSUPPORTED + 1), 500);
+        assert_int_equal(api_status_for_code(VE_ECANNOTEXEC + 1), 500);
+        /* A command exec could not run: 400, with a shell's exit status. */
+        assert_int_equal(api_status_for_code(VE_ENOCOMMAND), 400);
+        assert_int_equal(api_exit_code_for(VE_ENOCOMMAND), 127);
+        assert_int_equal(api_exit_code_for(VE_ECANNOTEXEC), 126);
+        assert_int_equal(api_exit_code_for(ENOENT), -1);
+        assert_int_equal(api_exit_code_for(VE_EINVAL_INPUT), -1);
 }
 
 static void test_status_for_errno(void **state)

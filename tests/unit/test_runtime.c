@@ -466,7 +466,7 @@ static void test_exec_missing(void **state)
         SKIP_UNLESS_ROOT();
         cfg.argv = argv;
         kids = children();
-        assert_int_equal(ve_exec_spawn(&cfg, &p, &err), -ENOENT);
+        assert_int_equal(ve_exec_spawn(&cfg, &p, &err), -VE_ENOCOMMAND);
         assert_string_equal(err.message, "exec no-such-command in the VE: execute "
                                          "no-such-command: No such file or directory");
         assert_int_equal(p.pidfd, -EBADF);
