@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "actions.h"
@@ -194,6 +195,54 @@ static void reboot_loop_free(struct reboot_loop *rl)
         uv_close((uv_handle_t *)&rl->timer, reboot_loop_closed_cb);
 }
 
+static uint64_t wall_ms(void)
+{
+        struct timespec ts;
+
+        clock_gettime(CLOCK_REALTIME, &ts);
+        return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static struct reboot_loop *reboot_loop_new(struct ved *v, uint32_t ctid)
+{
+        struct reboot_loop *rl = calloc(1, sizeof(*rl));
+
+        if (rl == NULL || uv_timer_init(v->loop, &rl->timer) < 0) {
+                free(rl);
+                return NULL;
+        }
+        rl->v = v;
+        rl->ctid = ctid;
+        rl->timer.data = rl;
+        list_add_tail(&v->reboot_loops, &rl->link);
+        return rl;
+}
+
+/* A pending delayed start is also in the store's meta table, so that a daemon
+ * restarted meanwhile still starts the VE: "<streak> <due, ms of CLOCK_REALTIME>". */
+#define HOLD_PREFIX "reboot_hold/"
+
+static void hold_store(struct ved *v, uint32_t ctid, unsigned streak, unsigned delay)
+{
+        struct ve_error err = { 0 };
+        char key[32], value[64];
+        int ret;
+
+        snprintf(key, sizeof(key), HOLD_PREFIX "%u", ctid);
+        snprintf(value, sizeof(value), "%u %llu", streak, (unsigned long long)(wall_ms() + delay));
+        ret = ved_begin(v, &err);
+        if (ret == 0)
+                ret = delay > 0 ? ved_store_meta_set(&v->store, key, value, &err)
+                                : ved_store_meta_delete(&v->store, key, &err);
+        if (ret == 0)
+                ret = ved_commit(v, &err);
+        else
+                ved_rollback(v);
+        if (ret < 0)
+                log_error("VE %u: cannot store its delayed start: %s", ctid, err.message);
+        ve_error_clear(&err);
+}
+
 bool ved_rt_reboot_loop_cancel(struct ved *v, uint32_t ctid)
 {
         struct reboot_loop *rl = reboot_loop_find(v, ctid);
@@ -202,8 +251,10 @@ bool ved_rt_reboot_loop_cancel(struct ved *v, uint32_t ctid)
         if (rl == NULL)
                 return false;
         pending = uv_is_active((uv_handle_t *)&rl->timer);
-        if (pending)
+        if (pending) {
                 log_info("VE %u: its delayed start after a reboot loop is cancelled", ctid);
+                hold_store(v, ctid, 0, 0);
+        }
         reboot_loop_free(rl);
         return pending;
 }
@@ -222,6 +273,7 @@ static void delayed_start_cb(uv_timer_t *t)
 
         if (rl->v->stopping)
                 return;
+        hold_store(rl->v, rl->ctid, 0, 0);
         if (ved_ve_action(rl->v, rl->ctid, "start", false, 0, "reboot loop: delayed start", &op,
                           &err) < 0)
                 log_info("VE %u: no delayed start after its reboot loop: %s", rl->ctid,
@@ -241,17 +293,10 @@ static unsigned reboot_delay(struct ved_rt *rt)
                         reboot_loop_free(rl);
                 return 0;
         }
-        if (rl == NULL) {
-                rl = calloc(1, sizeof(*rl));
-                if (rl == NULL || uv_timer_init(rt->v->loop, &rl->timer) < 0) {
-                        free(rl);
-                        return 0;
-                }
-                rl->v = rt->v;
-                rl->ctid = rt->ctid;
-                rl->timer.data = rl;
-                list_add_tail(&rt->v->reboot_loops, &rl->link);
-        }
+        if (rl == NULL)
+                rl = reboot_loop_new(rt->v, rt->ctid);
+        if (rl == NULL)
+                return 0;
         if (++rl->streak <= VED_REBOOT_FREE)
                 return 0;
         over = rl->streak - VED_REBOOT_FREE - 1; /* 1 s, doubled `over` times */
@@ -282,6 +327,7 @@ static void unexpected_exit(struct ved_rt *rt)
                                   "it starts again in %u s",
                                   rt->ctid, rl->streak, VED_REBOOT_FAST_MS / 1000, delay / 1000);
                         uv_timer_start(&rl->timer, delayed_start_cb, delay, 0);
+                        hold_store(rt->v, rt->ctid, rl->streak, delay);
                 } else {
                         log_error("VE %u: cannot clean up after its init: %s", rt->ctid,
                                   err.message);
@@ -524,6 +570,67 @@ static bool wants_boot(json_t *ve, bool was_running, bool host_rebooted)
         return was_running && host_rebooted;
 }
 
+static bool array_has(json_t *ctids, json_int_t ctid)
+{
+        size_t i;
+        json_t *c;
+
+        json_array_foreach(ctids, i, c)
+        {
+                if (json_integer_value(c) == ctid)
+                        return true;
+        }
+        return false;
+}
+
+/* The delayed starts a previous daemon left pending: each is pending again, for
+ * what is left of its delay (none past it), with its streak, if its VE is still
+ * stopped. After a host reboot the VE starts with the others (boot): the loop
+ * it was in is a thing of the last boot. */
+static void restore_holds(struct ved *v, bool host_rebooted, json_t *boot)
+{
+        struct ve_error err = { 0 };
+        json_t *holds = NULL, *value, *ve = NULL;
+        const char *key;
+        void *tmp;
+
+        if (ved_store_meta_list(&v->store, HOLD_PREFIX, &holds, &err) < 0) {
+                log_error("Cannot read the delayed starts: %s", err.message);
+                ve_error_clear(&err);
+                return;
+        }
+        json_object_foreach_safe(holds, tmp, key, value)
+        {
+                unsigned ctid = 0, streak = 0;
+                unsigned long long due = 0;
+                struct reboot_loop *rl;
+                uint64_t now = wall_ms();
+                const char *state;
+
+                if (sscanf(key, HOLD_PREFIX "%u", &ctid) != 1 ||
+                    sscanf(json_string_value(value), "%u %llu", &streak, &due) != 2 ||
+                    ved_store_ve_get_ctid(&v->store, ctid, &ve, &err) < 0) {
+                        ve_error_clear(&err);
+                        hold_store(v, ctid, 0, 0);
+                        continue;
+                }
+                state = json_string_value(json_object_get(ve, "state"));
+                if (strcmp(state, "stopped") != 0 || host_rebooted) {
+                        hold_store(v, ctid, 0, 0);
+                        if (strcmp(state, "stopped") == 0 && !array_has(boot, ctid))
+                                json_array_append_new(boot, json_integer(ctid));
+                } else if ((rl = reboot_loop_new(v, ctid)) != NULL) {
+                        rl->streak = streak;
+                        uv_timer_start(&rl->timer, delayed_start_cb, due > now ? due - now : 0, 0);
+                        log_info("VE %u: held back after a reboot loop, starts in %llu s", ctid,
+                                 due > now ? (due - now + 999) / 1000 : 0);
+                }
+                json_decref(ve);
+                ve = NULL;
+        }
+        json_decref(holds);
+}
+
 int ved_rt_reconcile(struct ved *v, bool host_rebooted, struct ve_error *err)
 {
         json_t *ves = NULL, *ve, *boot = json_array();
@@ -549,6 +656,7 @@ int ved_rt_reconcile(struct ved *v, bool host_rebooted, struct ve_error *err)
                         json_array_append(boot, json_object_get(ve, "ctid"));
         }
         json_decref(ves);
+        restore_holds(v, host_rebooted, boot);
         json_array_foreach(boot, i, ve)
         {
                 int64_t op;

@@ -55,7 +55,8 @@ struct ved_rt {
  * back; a ve.degraded event says when. A VE rebooting at once from its boot
  * scripts restarted ~18 times a second, kept ved at 45% of a CPU and added two
  * operations a second to the store. A start, stop, restart or destroy asked for
- * meanwhile cancels the delayed start. */
+ * meanwhile cancels the delayed start. A pending delayed start is kept in the
+ * store's meta table too, and a restarted daemon makes it (ved_rt_reconcile()). */
 #define VED_REBOOT_FAST_MS      10000
 #define VED_REBOOT_FREE         3
 #define VED_REBOOT_DELAY_MAX_MS (5 * 60 * 1000)

@@ -938,6 +938,46 @@ int ved_store_meta_set(struct ved_store *store, const char *key, const char *val
         return 0;
 }
 
+int ved_store_meta_delete(struct ved_store *store, const char *key, struct ve_error *err)
+{
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        int ret;
+
+        ret = prepare(store, "DELETE FROM meta WHERE key = ?", &st, err);
+        if (ret < 0)
+                return ret;
+        sqlite3_bind_text(st, 1, key, -1, SQLITE_TRANSIENT);
+        if (sqlite3_step(st) != SQLITE_DONE)
+                return db_error(store, err, "delete meta");
+        return 0;
+}
+
+int ved_store_meta_list(struct ved_store *store, const char *prefix, json_t **out,
+                        struct ve_error *err)
+{
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        json_t *all = json_object();
+        int ret, rc;
+
+        *out = NULL;
+        ret = prepare(store, "SELECT key, value FROM meta WHERE substr(key, 1, length(?1)) = ?1",
+                      &st, err);
+        if (ret < 0 || all == NULL) {
+                json_decref(all);
+                return ret < 0 ? ret : ve_error_set(err, ENOMEM, "out of memory");
+        }
+        sqlite3_bind_text(st, 1, prefix, -1, SQLITE_TRANSIENT);
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+                json_object_set_new(all, (const char *)sqlite3_column_text(st, 0),
+                                    json_string((const char *)sqlite3_column_text(st, 1)));
+        if (rc != SQLITE_DONE) {
+                json_decref(all);
+                return db_error(store, err, "read meta");
+        }
+        *out = all;
+        return 0;
+}
+
 int ved_store_template_insert(struct ved_store *store, json_t *t, struct ve_error *err)
 {
         _cleanup_stmt_ sqlite3_stmt *st = NULL;

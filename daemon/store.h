@@ -122,6 +122,10 @@ int64_t ved_store_idmap_allocate(struct ved_store *store, int64_t first, int64_t
 int ved_store_meta_get(struct ved_store *store, const char *key, char *buf, size_t len);
 int ved_store_meta_set(struct ved_store *store, const char *key, const char *value,
                        struct ve_error *err);
+int ved_store_meta_delete(struct ved_store *store, const char *key, struct ve_error *err);
+/* The facts whose key starts with prefix, as an object of key: value. */
+int ved_store_meta_list(struct ved_store *store, const char *prefix, json_t **out,
+                        struct ve_error *err);
 
 /* A VE's traffic counters (bytes_in, bytes_out, packets_in, packets_out): the
  * totals of its finished runs and the last sample of its current run, whose veth

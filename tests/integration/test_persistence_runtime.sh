@@ -356,6 +356,14 @@ sleep 3
 n=$(restart_ops 121)
 check "only a few restarts ($n): 4 at once, then one per delay" test "$n" -le 6
 check "it is stopped while held back" wait_until 5 is_state 121 stopped
+# The delayed start is the store's too: a daemon killed meanwhile still makes it,
+# and the loop goes on (the next fast reboot is held back again, with an event).
+SINCE=$(last_event_id)
+ved_kill9
+ved_start || fail "the daemon starts again"
+check "after a kill -9 of ved, VE 121 is started again and held back again, within 30 s" \
+        wait_until 30 degraded_reboot_loop "$SINCE"
+check "it is stopped while held back" wait_until 5 is_state 121 stopped
 api POST /v1/ves/121/state '{"action":"stop"}'
 assert_status 409
 assert_match "$(jq -r .error.message <<<"$BODY")" "held back after a reboot loop" "the answer to stop"
