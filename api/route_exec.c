@@ -664,13 +664,78 @@ fail:
         return ret;
 }
 
-/* The last bytes of console.log: all of it (at most about 1 MiB), or ?tail=N.
- * MHD sends them from the file itself. */
+/* A console log in two files, console.log.1 then console.log: a part of each. */
+struct log_parts {
+        int fd[2];
+        off_t from[2], len[2];
+};
+
+static ssize_t log_parts_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+        struct log_parts *p = cls;
+        int i = (off_t)pos < p->len[0] ? 0 : 1;
+        off_t at = i ? (off_t)pos - p->len[0] : (off_t)pos;
+        ssize_t n;
+
+        if (at >= p->len[i])
+                return MHD_CONTENT_READER_END_OF_STREAM;
+        if ((off_t)max > p->len[i] - at)
+                max = (size_t)(p->len[i] - at);
+        n = pread(p->fd[i], buf, max, p->from[i] + at);
+        /* A file cut short meanwhile (a rotation): the answer ends there. */
+        return n > 0 ? n : MHD_CONTENT_READER_END_WITH_ERROR;
+}
+
+static void log_parts_free(void *cls)
+{
+        struct log_parts *p = cls;
+
+        close(p->fd[0]);
+        close(p->fd[1]);
+        free(p);
+}
+
+/* The older part too: console.log.1's last `want` bytes (all of it for -1). */
+static struct MHD_Response *log_with_previous(const char *path, int fd, off_t size, long long want)
+{
+        char old[PATH_MAX + 8];
+        struct log_parts *p;
+        struct MHD_Response *resp;
+        off_t osize;
+        int ofd;
+
+        snprintf(old, sizeof(old), "%s.1", path);
+        ofd = open(old, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        if (ofd < 0)
+                return NULL;
+        osize = lseek(ofd, 0, SEEK_END);
+        p = calloc(1, sizeof(*p));
+        if (osize <= 0 || p == NULL) {
+                free(p);
+                close(ofd);
+                return NULL;
+        }
+        *p = (struct log_parts){ { ofd, fd }, { 0, 0 }, { osize, size } };
+        if (want >= 0 && want - size < osize) {
+                p->from[0] = osize - (want - size);
+                p->len[0] = want - size;
+        }
+        resp = MHD_create_response_from_callback((uint64_t)(p->len[0] + p->len[1]), 64 * 1024,
+                                                 log_parts_read, p, log_parts_free);
+        if (resp == NULL) {
+                free(p);
+                close(ofd);
+        }
+        return resp;
+}
+
+/* The last bytes of the console log: all of it (at most about 2 MiB, console.log.1
+ * then console.log), or ?tail=N. MHD sends them from the files themselves. */
 int route_ve_console_log(struct api_request *req)
 {
         const char *tail = api_query(req, "tail");
         struct ve_error err = { 0 };
-        struct MHD_Response *resp;
+        struct MHD_Response *resp = NULL;
         char path[PATH_MAX], *end = NULL;
         long long want = -1;
         json_t *ve = NULL;
@@ -705,7 +770,11 @@ int route_ve_console_log(struct api_request *req)
                 return api_respond_error(req, 500, "cannot read %s", path);
         }
         from = want >= 0 && want < size ? size - want : 0;
-        resp = MHD_create_response_from_fd_at_offset64((uint64_t)(size - from), fd, (uint64_t)from);
+        if (want < 0 || want > size)
+                resp = log_with_previous(path, fd, size, want);
+        if (resp == NULL)
+                resp = MHD_create_response_from_fd_at_offset64((uint64_t)(size - from), fd,
+                                                               (uint64_t)from);
         if (resp == NULL) {
                 close(fd);
                 return api_respond_error(req, 500, "out of memory");

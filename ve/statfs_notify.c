@@ -333,11 +333,56 @@ int ve_statfsd_recv(int sock, struct ve_statfsd_msg *m, int *fds)
         return 1;
 }
 
+/* Copy the log (an O_WRONLY fd) to <its path>.1, replacing the one before, through
+ * a temporary file renamed into place. Copied, not renamed: every fd open on the
+ * log (ved's, ve-statfsd's) stays on it. Best effort: a log whose path is gone
+ * (its VE destroyed) or changed is not kept. */
+static void console_log_keep(int log, off_t size)
+{
+        char link[32], path[PATH_MAX], old[PATH_MAX + 8], tmp[PATH_MAX + 16];
+        int in = -EBADF, out = -EBADF;
+        struct stat a, b;
+        off_t off = 0;
+        ssize_t n;
+
+        snprintf(link, sizeof(link), "/proc/self/fd/%d", log);
+        n = readlink(link, path, sizeof(path) - 1);
+        if (n <= 0 || n >= (ssize_t)sizeof(path) - 1 || path[0] != '/')
+                return;
+        path[n] = '\0';
+        snprintf(old, sizeof(old), "%s.1", path);
+        snprintf(tmp, sizeof(tmp), "%s.1.tmp", path);
+        in = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+        if (in < 0 || fstat(in, &a) < 0 || fstat(log, &b) < 0 || a.st_dev != b.st_dev ||
+            a.st_ino != b.st_ino)
+                goto out;
+        out = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (out < 0)
+                goto out;
+        while (off < size &&
+               (n = copy_file_range(in, &off, out, NULL, (size_t)(size - off), 0)) > 0)
+                ;
+        if (off == size && rename(tmp, old) == 0)
+                tmp[0] = '\0';
+out:
+        if (out >= 0) {
+                close(out);
+                if (tmp[0] != '\0')
+                        unlink(tmp);
+        }
+        if (in >= 0)
+                close(in);
+}
+
 int ve_console_log_write(int log, const void *buf, size_t n)
 {
-        if (lseek(log, 0, SEEK_END) > VE_CONSOLE_LOG_MAX &&
-            (ftruncate(log, 0) < 0 || lseek(log, 0, SEEK_SET) < 0))
-                return -errno;
+        off_t size = lseek(log, 0, SEEK_END);
+
+        if (size > VE_CONSOLE_LOG_MAX) {
+                console_log_keep(log, size);
+                if (ftruncate(log, 0) < 0 || lseek(log, 0, SEEK_SET) < 0)
+                        return -errno;
+        }
         if (write(log, buf, n) < 0)
                 return -errno;
         return 0;

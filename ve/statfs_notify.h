@@ -81,7 +81,7 @@ enum ve_statfsd_console_fd {
         VE_STATFSD_FDS, /* the most fds a message carries */
 };
 
-/* console.log is started again from empty when it grows past this. */
+/* Past this, console.log becomes console.log.1 and starts again from empty. */
 #define VE_CONSOLE_LOG_MAX (1024 * 1024)
 
 struct ve_statfsd_msg {
@@ -99,8 +99,9 @@ int ve_statfsd_sendv(int sock, uint32_t op, uint32_t ctid, const int *fds, unsig
  * fds (none kept), else -errno. */
 int ve_statfsd_recv(int sock, struct ve_statfsd_msg *m, int *fds);
 
-/* Append buf to a console log, starting it again from empty past
- * VE_CONSOLE_LOG_MAX. 0 or -errno. */
+/* Append buf to a console log (an O_APPEND fd). Past VE_CONSOLE_LOG_MAX, what it
+ * holds is copied to the same path + ".1" (replacing the copy before) and it
+ * starts again from empty. 0 or -errno. */
 int ve_console_log_write(int log, const void *buf, size_t n);
 
 /* What a VE may make a drainer or server do that no VE's cgroup pays for is

@@ -241,6 +241,20 @@ assert_match "$(curl -s --unix-socket "$SOCK" "http://ved/v1/ves/$CTID/console")
 assert_eq "$(curl -s --unix-socket "$SOCK" "http://ved/v1/ves/$CTID/console?tail=5" | od -An -c | tr -d ' ')" \
         'ine\r\n' "the log's last 5 bytes (?tail=5)"
 
+begin_case "console: the log's older part (console.log.1, past 1 MiB) comes first"
+LOG=$STATE_DIR/ves/$CTID/console.log
+printf 'older-part\n' >"$LOG.1"
+SIZE=$(stat -c %s "$LOG")
+GOT=$(curl -s --unix-socket "$SOCK" "http://ved/v1/ves/$CTID/console")
+assert_eq "${GOT:0:10}" "older-part" "the whole log begins with console.log.1"
+assert_match "$GOT" "got:typed-line" "and goes on with console.log"
+assert_eq "${#GOT}" "$((SIZE + 10))" "its length: both files (less the newline \$() drops)"
+assert_eq "$(curl -s --unix-socket "$SOCK" "http://ved/v1/ves/$CTID/console?tail=$((SIZE + 5))" |
+        head -c 5)" "part" "?tail past console.log reaches into console.log.1"
+assert_eq "$(curl -s --unix-socket "$SOCK" "http://ved/v1/ves/$CTID/console?tail=5" | od -An -c | tr -d ' ')" \
+        'ine\r\n' "?tail within console.log: console.log only"
+rm -f "$LOG.1"
+
 begin_case "console: two clients attached at once both see the output"
 (sleep 6) | timeout -s KILL 30 "$VECTL_BIN" --socket "$SOCK" console "$CTID" >"$T/c1" 2>&1 &
 bg_track $!

@@ -307,16 +307,23 @@ static void test_messages_with_fds(void **state)
         close(sv[1]);
 }
 
-/* console.log grows by appends and starts again past VE_CONSOLE_LOG_MAX. */
+/* console.log grows by appends; past VE_CONSOLE_LOG_MAX what it holds becomes
+ * console.log.1 and it starts again, on the same inode (other fds stay on it). */
 static void test_console_log_cap(void **state)
 {
-        char path[] = "/tmp/test-console-log-XXXXXX", buf[4096];
-        struct stat st;
-        int fd = mkstemp(path);
+        char dir[] = "/tmp/test-console-log-XXXXXX", path[64], old[64], buf[4096];
+        struct stat st, st1;
+        int fd, fd2, in;
 
         (void)state;
+        assert_non_null(mkdtemp(dir));
+        snprintf(path, sizeof(path), "%s/console.log", dir);
+        snprintf(old, sizeof(old), "%s/console.log.1", dir);
+        fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
         assert_true(fd >= 0);
-        unlink(path);
+        fd2 = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
+        assert_true(fd2 >= 0);
+        assert_int_equal(fstat(fd, &st1), 0);
         memset(buf, 'x', sizeof(buf));
         assert_int_equal(ve_console_log_write(fd, "hello\n", 6), 0);
         assert_int_equal(fstat(fd, &st), 0);
@@ -328,7 +335,26 @@ static void test_console_log_cap(void **state)
         assert_int_equal(ve_console_log_write(fd, "again\n", 6), 0);
         assert_int_equal(fstat(fd, &st), 0);
         assert_int_equal(st.st_size, 6);
+        assert_int_equal(st.st_ino, st1.st_ino);
+        /* The old part, from its first line, is console.log.1; no temporary left. */
+        assert_int_equal(stat(old, &st), 0);
+        assert_true(st.st_size > VE_CONSOLE_LOG_MAX);
+        in = open(old, O_RDONLY | O_CLOEXEC);
+        assert_true(in >= 0);
+        assert_int_equal(read(in, buf, 6), 6);
+        assert_memory_equal(buf, "hello\n", 6);
+        close(in);
+        snprintf(buf, sizeof(buf), "%s/console.log.1.tmp", dir);
+        assert_int_equal(access(buf, F_OK), -1);
+        /* The other writer (ve-statfsd's fd) appends to the new log. */
+        assert_int_equal(ve_console_log_write(fd2, "more\n", 5), 0);
+        assert_int_equal(stat(path, &st), 0);
+        assert_int_equal(st.st_size, 11);
         close(fd);
+        close(fd2);
+        unlink(path);
+        unlink(old);
+        rmdir(dir);
 }
 
 /* The console's rate: a burst goes through at once, then the wait is what the
