@@ -193,15 +193,22 @@ static void plain_release(void *data)
                 call_free(c);
 }
 
+/* Why the command did not start, taken from err (which lives in the exec). */
+static void take_start_err(struct exec_call *c, struct ve_error *err)
+{
+        ve_error_move(&c->start_err, err);
+        if (c->start_err.code == 0 || c->start_err.message == NULL)
+                ve_error_set(&c->start_err, c->start_err.code ? c->start_err.code : EIO, "%s",
+                             c->start_err.message ? c->start_err.message : "exec failed");
+}
+
 static void plain_started(struct ved_exec *x, int ret, struct ve_error *err)
 {
         struct exec_call *c = ved_exec_data(x);
 
         if (ret < 0) {
-                c->code = api_exit_code_for(err->code);
-                ve_error_move(&c->start_err, err);
-                if (c->start_err.message == NULL)
-                        ve_error_set(&c->start_err, EIO, "exec failed");
+                take_start_err(c, err);
+                c->code = api_exit_code_for(c->start_err.code);
                 c->len[1] = strlen(c->start_err.message);
                 c->out[1] = strdup(c->start_err.message);
                 c->done = true;
@@ -515,10 +522,7 @@ static void upgrade_started(struct ved_exec *x, int ret, struct ve_error *err)
         struct exec_call *c = ved_exec_data(x);
 
         if (ret < 0) {
-                /* err lives in x: take it before releasing x frees it. */
-                ve_error_move(&c->start_err, err);
-                if (c->start_err.message == NULL)
-                        ve_error_set(&c->start_err, EIO, "exec failed");
+                take_start_err(c, err); /* before releasing x frees it */
                 ved_exec_release(x);
                 c->x = NULL;
         }

@@ -222,25 +222,33 @@ static struct reboot_loop *reboot_loop_new(struct ved *v, uint32_t ctid)
  * restarted meanwhile still starts the VE: "<streak> <due, ms of CLOCK_REALTIME>". */
 #define HOLD_PREFIX "reboot_hold/"
 
-static void hold_store(struct ved *v, uint32_t ctid, unsigned streak, unsigned delay)
+/* Write key's value, or delete key for NULL. */
+static void hold_write(struct ved *v, const char *key, const char *value)
 {
         struct ve_error err = { 0 };
-        char key[32], value[64];
         int ret;
 
-        snprintf(key, sizeof(key), HOLD_PREFIX "%u", ctid);
-        snprintf(value, sizeof(value), "%u %llu", streak, (unsigned long long)(wall_ms() + delay));
         ret = ved_begin(v, &err);
         if (ret == 0)
-                ret = delay > 0 ? ved_store_meta_set(&v->store, key, value, &err)
-                                : ved_store_meta_delete(&v->store, key, &err);
+                ret = value != NULL ? ved_store_meta_set(&v->store, key, value, &err)
+                                    : ved_store_meta_delete(&v->store, key, &err);
         if (ret == 0)
                 ret = ved_commit(v, &err);
         else
                 ved_rollback(v);
         if (ret < 0)
-                log_error("VE %u: cannot store its delayed start: %s", ctid, err.message);
+                log_error("Cannot store %s: %s", key, err.message);
         ve_error_clear(&err);
+}
+
+/* The VE's delayed start, due in delay ms; none for a delay of 0. */
+static void hold_store(struct ved *v, uint32_t ctid, unsigned streak, unsigned delay)
+{
+        char key[32], value[64];
+
+        snprintf(key, sizeof(key), HOLD_PREFIX "%u", ctid);
+        snprintf(value, sizeof(value), "%u %llu", streak, (unsigned long long)(wall_ms() + delay));
+        hold_write(v, key, delay > 0 ? value : NULL);
 }
 
 bool ved_rt_reboot_loop_cancel(struct ved *v, uint32_t ctid)
@@ -611,7 +619,7 @@ static void restore_holds(struct ved *v, bool host_rebooted, json_t *boot)
                     sscanf(json_string_value(value), "%u %llu", &streak, &due) != 2 ||
                     ved_store_ve_get_ctid(&v->store, ctid, &ve, &err) < 0) {
                         ve_error_clear(&err);
-                        hold_store(v, ctid, 0, 0);
+                        hold_write(v, key, NULL); /* garbled, or its VE is gone */
                         continue;
                 }
                 state = json_string_value(json_object_get(ve, "state"));
