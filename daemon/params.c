@@ -64,8 +64,39 @@ json_t *ved_param_default(const struct ved_param *p)
         return json_null();
 }
 
+/* A size as a person writes it: the largest binary unit that divides it (64M, 1T). */
+static void size_text(uint64_t v, char *buf, size_t len)
+{
+        static const char units[] = "KMGTPE";
+        int u = -1;
+
+        while (u < 5 && v >= 1024 && v % 1024 == 0) {
+                v /= 1024;
+                u++;
+        }
+        if (u < 0)
+                snprintf(buf, len, "%llu bytes", (unsigned long long)v);
+        else
+                snprintf(buf, len, "%llu%c", (unsigned long long)v, units[u]);
+}
+
 static json_t *range_checked(const struct ved_param *p, uint64_t v, struct ve_error *err)
 {
+        char val[32], min[32], max[32];
+
+        if ((v < p->min || v > p->max) && p->kind == VED_P_SIZE) {
+                size_text(v, val, sizeof(val));
+                size_text(p->min, min, sizeof(min));
+                size_text(p->max, max, sizeof(max));
+                /* vzctl counts --diskspace in KiB blocks: here a plain number is bytes. */
+                ve_error_set(err, VE_EINVAL_INPUT, "%s: %s is out of range (%s%s%s%s)%s", p->key,
+                             val, p->max == SZMAX ? "at least " : "", min,
+                             p->max == SZMAX ? "" : " to ", p->max == SZMAX ? "" : max,
+                             strcmp(p->key, "diskspace") == 0
+                                 ? "; a number without a unit is bytes: write 10G, 512M"
+                                 : "");
+                return NULL;
+        }
         if (v < p->min || v > p->max) {
                 ve_error_set(err, VE_EINVAL_INPUT, "%s: %llu is out of range (%llu to %llu)",
                              p->key, (unsigned long long)v, (unsigned long long)p->min,
