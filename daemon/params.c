@@ -75,7 +75,7 @@ static void size_text(uint64_t v, char *buf, size_t len)
                 u++;
         }
         if (u < 0)
-                snprintf(buf, len, "%llu bytes", (unsigned long long)v);
+                snprintf(buf, len, "%llu byte%s", (unsigned long long)v, v == 1 ? "" : "s");
         else
                 snprintf(buf, len, "%llu%c", (unsigned long long)v, units[u]);
 }
