@@ -100,16 +100,20 @@ static int enter_root(const struct ve_start_config *cfg, int tree_fd, int *rootf
         return ret;
 }
 
-/* Runs in the child, as PID 1 of the new pid namespace, already in the VE's cgroup. */
+/* Runs in the child, as PID 1 of the new pid namespace, already in the VE's cgroup.
+ * shared: the child shares the daemon's memory (spawn_begin()). The page cache a
+ * process reads in is charged to the memory cgroup of its memory's owner, there
+ * the daemon: init's binary is not read ahead then, so that it is charged to the
+ * VE when init maps it. */
 static int setup(const struct ve_start_config *cfg, int tree_fd, int console,
                  unsigned console_index, const struct ve_cgroupfs *cgroupfs,
-                 struct ve_lxcfs_fds *lxcfs, struct ve_child_err *e)
+                 struct ve_lxcfs_fds *lxcfs, bool shared, struct ve_child_err *e)
 {
         int rootfd = -1, ret;
 
         umask(0);
         ret = enter_root(cfg, tree_fd, &rootfd, e);
-        if (ret == 0)
+        if (ret == 0 && !shared)
                 ve_rootfs_prefetch(rootfd, (cfg->init_argv ? cfg->init_argv : default_init)[0]);
         if (ret == 0)
                 ret = setup_root(rootfd, console, console_index, ve_idmap_enabled(&cfg->idmap),
@@ -134,7 +138,7 @@ static int setup(const struct ve_start_config *cfg, int tree_fd, int console,
 __attribute__((noreturn)) static void start_child(const struct ve_start_config *cfg, int sock,
                                                   int console, unsigned console_index,
                                                   const struct ve_cgroupfs *cgroupfs,
-                                                  struct ve_lxcfs_fds *lxcfs)
+                                                  struct ve_lxcfs_fds *lxcfs, bool shared)
 {
         char *const *argv = cfg->init_argv ? cfg->init_argv : default_init;
         struct ve_child_err e = { 0 };
@@ -142,7 +146,7 @@ __attribute__((noreturn)) static void start_child(const struct ve_start_config *
 
         if (ve_child_wait_go_fd(sock, &tree_fd) < 0)
                 _exit(127);
-        ret = setup(cfg, tree_fd, console, console_index, cgroupfs, lxcfs, &e);
+        ret = setup(cfg, tree_fd, console, console_index, cgroupfs, lxcfs, shared, &e);
         if (ret == 0)
                 ret = ve_caps_drop(&e);
         /* Last, so that nothing of the setup runs under the filter. */
@@ -202,7 +206,7 @@ static int spawned_main(void *data)
         close(s->ready);
         close(s->psock);
         close(s->master);
-        start_child(s->cfg, s->csock, s->slave, s->console_index, s->cgroupfs, &s->lxcfs);
+        start_child(s->cfg, s->csock, s->slave, s->console_index, s->cgroupfs, &s->lxcfs, true);
 }
 
 static void *spawner(void *data)
@@ -434,7 +438,7 @@ static int start(const struct ve_start_config *cfg, struct ve_proc *out, struct 
                 close(psock);
                 close(master);
                 start_child(cfg, csock, slave, console_index,
-                            cfg->container_mounts ? &cgroupfs : NULL, &lxcfs);
+                            cfg->container_mounts ? &cgroupfs : NULL, &lxcfs, false);
         }
         ve_rootfs_lxcfs_close(&lxcfs);
         close(steal_fd(&csock));

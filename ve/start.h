@@ -5,8 +5,12 @@
  * helper process stays behind: init is the caller's own child (the daemon holds
  * it by pidfd), and when the daemon exits init is reparented and keeps running.
  *
+ * Until its execve, init's process shares the daemon's memory (CLONE_VM |
+ * CLONE_VFORK from a spawner thread, see start.c) rather than a copy of it; with a
+ * cgroup v2 fd (CLONE_INTO_CGROUP) it is forked with clone3.
+ *
  * With an idmap (struct ve_idmap, count > 0) init also gets a user namespace,
- * created first by the same clone3 so that it owns every other namespace of the
+ * created first by the same clone so that it owns every other namespace of the
  * VE: the VE's root has CAP_SYS_ADMIN over its own mount, net, uts, ipc, pid and
  * cgroup namespaces and over nothing of the host. The parent writes uid_map and
  * gid_map ("0 <base> <count>") while the child waits for "go" (see child.h), and
