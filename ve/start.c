@@ -233,6 +233,7 @@ static int spawn_begin(struct spawn *s, pid_t *pid, int *pidfd)
 {
         pthread_attr_t attr;
         uint64_t n;
+        ssize_t r;
         int ret;
 
         s->stack = mmap(NULL, CHILD_STACK, PROT_READ | PROT_WRITE,
@@ -249,19 +250,25 @@ static int spawn_begin(struct spawn *s, pid_t *pid, int *pidfd)
         pthread_attr_setstacksize(&attr, 64 * 1024);
         ret = -pthread_create(&s->thread, &attr, spawner, s);
         pthread_attr_destroy(&attr);
-        if (ret == 0 && read(s->ready, &n, sizeof(n)) != sizeof(n))
-                ret = -EIO; /* cannot be: the child or the spawner writes it */
+        if (ret < 0)
+                s->thread = 0;
+        /* Written once, by the child as it begins or by the spawner if clone failed. */
+        while (ret == 0 && (r = read(s->ready, &n, sizeof(n))) != sizeof(n))
+                if (r >= 0 || errno != EINTR)
+                        ret = -EIO;
         if (ret == 0 && s->err != 0)
                 ret = -s->err;
+        *pid = __atomic_load_n(&s->pid, __ATOMIC_ACQUIRE);
         if (ret == 0) {
-                *pid = __atomic_load_n(&s->pid, __ATOMIC_ACQUIRE);
                 /* Our child, not reaped before we wait for it: its pid is its own. */
                 *pidfd = (int)syscall(SYS_pidfd_open, *pid, 0);
-                if (*pidfd < 0) {
+                if (*pidfd < 0)
                         ret = -errno;
-                        kill(*pid, SIGKILL);
-                        waitpid(*pid, NULL, __WALL);
-                }
+        }
+        /* A child that runs must end before its spawner can be joined. */
+        if (ret < 0 && s->err == 0 && *pid > 0) {
+                kill(*pid, SIGKILL);
+                waitpid(*pid, NULL, __WALL);
         }
         if (ret < 0 && s->thread != 0) {
                 pthread_join(s->thread, NULL);
