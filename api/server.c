@@ -134,6 +134,21 @@ json_t *api_error_body(unsigned status, const char *msg)
         return json_pack("{s:{s:i, s:o}}", "error", "code", status, "message", m);
 }
 
+/* exit_code >= 0: an exec whose command could not be run, with a shell's status. */
+static int respond_error(struct api_request *req, unsigned status, const char *msg, int exit_code)
+{
+        json_t *body = api_error_body(status, msg);
+
+        if (status >= 500)
+                log_error("%s %s: %s", req->method, req->url, msg);
+        else
+                log_debug("%s %s: %u %s", req->method, req->url, status, msg);
+        if (exit_code >= 0)
+                json_object_set_new(json_object_get(body, "error"), "exit_code",
+                                    json_integer(exit_code));
+        return api_respond_json(req, status, body);
+}
+
 int api_respond_error(struct api_request *req, unsigned status, const char *fmt, ...)
 {
         char msg[2048];
@@ -142,27 +157,14 @@ int api_respond_error(struct api_request *req, unsigned status, const char *fmt,
         va_start(ap, fmt);
         vsnprintf(msg, sizeof(msg), fmt, ap);
         va_end(ap);
-        if (status >= 500)
-                log_error("%s %s: %s", req->method, req->url, msg);
-        else
-                log_debug("%s %s: %u %s", req->method, req->url, status, msg);
-        return api_respond_json(req, status, api_error_body(status, msg));
+        return respond_error(req, status, msg, -1);
 }
 
 int api_respond_ve_error(struct api_request *req, struct ve_error *err)
 {
-        int exit_code = api_exit_code_for(err->code);
-        unsigned status = api_status_for_code(err->code);
-        json_t *body;
-
-        if (exit_code < 0)
-                return api_respond_error(req, status, "%s",
-                                         err->message ? err->message : "internal error");
-        /* A command that could not be run: what a shell would have exited with. */
-        log_debug("%s %s: %u %s", req->method, req->url, status, err->message);
-        body = api_error_body(status, err->message);
-        json_object_set_new(json_object_get(body, "error"), "exit_code", json_integer(exit_code));
-        return api_respond_json(req, status, body);
+        return respond_error(req, api_status_for_code(err->code),
+                             err->message ? err->message : "internal error",
+                             api_exit_code_for(err->code));
 }
 
 const char *api_query(struct api_request *req, const char *key)

@@ -64,43 +64,26 @@ json_t *ved_param_default(const struct ved_param *p)
         return json_null();
 }
 
-/* A size as a person writes it: the largest binary unit that divides it (64M, 1T). */
-static void size_text(uint64_t v, char *buf, size_t len)
-{
-        static const char units[] = "KMGTPE";
-        int u = -1;
-
-        while (u < 5 && v >= 1024 && v % 1024 == 0) {
-                v /= 1024;
-                u++;
-        }
-        if (u < 0)
-                snprintf(buf, len, "%llu byte%s", (unsigned long long)v, v == 1 ? "" : "s");
-        else
-                snprintf(buf, len, "%llu%c", (unsigned long long)v, units[u]);
-}
-
 static json_t *range_checked(const struct ved_param *p, uint64_t v, struct ve_error *err)
 {
-        char val[32], min[32], max[32];
+        bool size = p->kind == VED_P_SIZE;
+        char min[32], max[32];
 
-        if ((v < p->min || v > p->max) && p->kind == VED_P_SIZE) {
-                size_text(v, val, sizeof(val));
-                size_text(p->min, min, sizeof(min));
-                size_text(p->max, max, sizeof(max));
+        if (v < p->min || v > p->max) {
+                /* Sizes' bounds as a person writes them (64M to 64T). */
+                if (size) {
+                        ve_format_size(p->min, min, sizeof(min));
+                        ve_format_size(p->max, max, sizeof(max));
+                } else {
+                        snprintf(min, sizeof(min), "%llu", (unsigned long long)p->min);
+                        snprintf(max, sizeof(max), "%llu", (unsigned long long)p->max);
+                }
                 /* vzctl counts --diskspace in KiB blocks: here a plain number is bytes. */
-                ve_error_set(err, VE_EINVAL_INPUT, "%s: %s is out of range (%s%s%s%s)%s", p->key,
-                             val, p->max == SZMAX ? "at least " : "", min,
-                             p->max == SZMAX ? "" : " to ", p->max == SZMAX ? "" : max,
+                ve_error_set(err, VE_EINVAL_INPUT, "%s: %llu%s is out of range (%s to %s)%s",
+                             p->key, (unsigned long long)v, size ? " bytes" : "", min, max,
                              strcmp(p->key, "diskspace") == 0
                                  ? "; a number without a unit is bytes: write 10G, 512M"
                                  : "");
-                return NULL;
-        }
-        if (v < p->min || v > p->max) {
-                ve_error_set(err, VE_EINVAL_INPUT, "%s: %llu is out of range (%llu to %llu)",
-                             p->key, (unsigned long long)v, (unsigned long long)p->min,
-                             (unsigned long long)p->max);
                 return NULL;
         }
         return json_integer((json_int_t)v);

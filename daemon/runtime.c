@@ -578,23 +578,12 @@ static bool wants_boot(json_t *ve, bool was_running, bool host_rebooted)
         return was_running && host_rebooted;
 }
 
-static bool array_has(json_t *ctids, json_int_t ctid)
-{
-        size_t i;
-        json_t *c;
-
-        json_array_foreach(ctids, i, c)
-        {
-                if (json_integer_value(c) == ctid)
-                        return true;
-        }
-        return false;
-}
-
 /* The delayed starts a previous daemon left pending: each is pending again, for
  * what is left of its delay (none past it), with its streak, if its VE is still
- * stopped. After a host reboot the VE starts with the others (boot): the loop
- * it was in is a thing of the last boot. */
+ * stopped. After a host reboot the loop it was in is a thing of the last boot:
+ * the VE is one that was running, and starts with the others (boot) if
+ * wants_boot() says so, unless ved_rt_reconcile() has listed it already (onboot
+ * yes, which wants it even stopped). */
 static void restore_holds(struct ved *v, bool host_rebooted, json_t *boot)
 {
         struct ve_error err = { 0 };
@@ -625,7 +614,8 @@ static void restore_holds(struct ved *v, bool host_rebooted, json_t *boot)
                 state = json_string_value(json_object_get(ve, "state"));
                 if (strcmp(state, "stopped") != 0 || host_rebooted) {
                         hold_store(v, ctid, 0, 0);
-                        if (strcmp(state, "stopped") == 0 && !array_has(boot, ctid))
+                        if (strcmp(state, "stopped") == 0 && host_rebooted &&
+                            wants_boot(ve, true, true) && !wants_boot(ve, false, true))
                                 json_array_append_new(boot, json_integer(ctid));
                 } else if ((rl = reboot_loop_new(v, ctid)) != NULL) {
                         rl->streak = streak;

@@ -183,30 +183,37 @@ __attribute__((noreturn)) static void start_child(const struct ve_start_config *
  * with a cgroup fd (cgroup v2) the child is forked as before. */
 #define CHILD_STACK (1024 * 1024)
 
+/* What the child gets, forked or not; the rest is the shared-memory spawn's. */
 struct spawn {
         const struct ve_start_config *cfg;
         const struct ve_cgroupfs *cgroupfs;
         struct ve_lxcfs_fds lxcfs; /* the child's */
-        int csock, psock, master, slave, ready;
+        int csock, psock, master, slave;
         unsigned console_index;
-        int flags;
+        int flags, ready;
         char *stack;
         pid_t pid; /* written by the kernel before the child runs (CLONE_PARENT_SETTID) */
         int err;   /* clone's errno */
         pthread_t thread;
 };
 
+/* The child's side. The parent's ends are closed in its own file table only:
+ * without them, a daemon dying before "go" is an EOF on csock. */
+__attribute__((noreturn)) static void child_main(struct spawn *s, bool shared)
+{
+        close(s->psock);
+        close(s->master);
+        start_child(s->cfg, s->csock, s->slave, s->console_index, s->cgroupfs, &s->lxcfs, shared);
+}
+
 static int spawned_main(void *data)
 {
         struct spawn *s = data;
         uint64_t one = 1;
 
-        /* The parent's ends are closed in our own file table only. */
         (void)!write(s->ready, &one, sizeof(one));
         close(s->ready);
-        close(s->psock);
-        close(s->master);
-        start_child(s->cfg, s->csock, s->slave, s->console_index, s->cgroupfs, &s->lxcfs, true);
+        child_main(s, true);
 }
 
 static void *spawner(void *data)
@@ -227,8 +234,8 @@ static void *spawner(void *data)
         return NULL;
 }
 
-/* Start the child on s (filled but for what this sets); its pid and a pidfd of
- * it once it runs. Then spawn_end() after the child's execve or end. */
+/* Start the child on s (its part filled); its pid and a pidfd of it once it
+ * runs. Then spawn_end() after the child's execve or end. */
 static int spawn_begin(struct spawn *s, pid_t *pid, int *pidfd)
 {
         pthread_attr_t attr;
@@ -417,16 +424,16 @@ static int start(const struct ve_start_config *cfg, struct ve_proc *out, struct 
                 flags |= CLONE_NEWUSER;
         /* Detached copies of lxcfs's file mounts, for the child to attach. */
         ve_rootfs_lxcfs_clone(cfg->lxcfs, &lxcfs);
+        sp = (struct spawn){ .cfg = cfg,
+                             .cgroupfs = cfg->container_mounts ? &cgroupfs : NULL,
+                             .lxcfs = lxcfs,
+                             .csock = csock,
+                             .psock = psock,
+                             .master = master,
+                             .slave = slave,
+                             .console_index = console_index,
+                             .flags = (int)(flags & ~(uint64_t)CLONE_PIDFD) };
         if (cfg->cgroup.fd < 0) {
-                sp = (struct spawn){ .cfg = cfg,
-                                     .cgroupfs = cfg->container_mounts ? &cgroupfs : NULL,
-                                     .lxcfs = lxcfs,
-                                     .csock = csock,
-                                     .psock = psock,
-                                     .master = master,
-                                     .slave = slave,
-                                     .console_index = console_index,
-                                     .flags = (int)(flags & ~(uint64_t)CLONE_PIDFD) };
                 ret = spawn_begin(&sp, &pid, &pidfd);
                 if (ret < 0) {
                         ve_rootfs_lxcfs_close(&lxcfs);
@@ -440,13 +447,8 @@ static int start(const struct ve_start_config *cfg, struct ve_proc *out, struct 
                         return ve_error_errno(err, errno, "clone3");
                 }
         }
-        if (pid == 0) {
-                /* Without the parent's end, a daemon dying before "go" is an EOF here. */
-                close(psock);
-                close(master);
-                start_child(cfg, csock, slave, console_index,
-                            cfg->container_mounts ? &cgroupfs : NULL, &lxcfs, false);
-        }
+        if (pid == 0)
+                child_main(&sp, false);
         ve_rootfs_lxcfs_close(&lxcfs);
         close(steal_fd(&csock));
         ret = join_and_go(cfg, pid, psock, err);

@@ -202,9 +202,9 @@ static void test_size(void **state)
         norm_bad("diskspace", json_string("63M"), "out of range");
         /* Sizes in the message as they are written, and what a plain number is. */
         norm_bad("diskspace", json_integer(10485760),
-                 "10M is out of range (64M to 64T); a "
-                 "number without a unit is bytes");
-        norm_bad("diskspace", json_integer(67108863), "67108863 bytes is out of range (64M");
+                 "10485760 bytes is out of range (64M to 64T); a number without a unit is bytes");
+        norm_bad("ram", json_string("1M"), "1048576 bytes is out of range (4M to ");
+        norm_bad("cpus", json_integer(0), "0 is out of range (1 to 4096)");
         /* Sizes beyond int64 cannot be stored. */
         norm_bad("swap", json_string("9223372036854775808"), "out of range");
         norm_bad("swap", json_string("16383P"), "out of range");
