@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -288,6 +289,15 @@ int main(int argc, char **argv)
         int ret;
 
         signal(SIGPIPE, SIG_IGN);
+        /* The VE's init and every exec's helper and command share the daemon's
+         * memory until their execve (ve/child.h), the command inside the VE's pid
+         * namespace: a non-dumpable memory keeps ptrace, /proc/<pid>/mem and
+         * /proc/<pid>/exe closed to the VE's root (exec.h). So ved writes no core
+         * dump; the host's root can still attach a debugger. */
+        if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) {
+                fprintf(stderr, "ved: prctl PR_SET_DUMPABLE: %s\n", strerror(errno));
+                return 1;
+        }
         /* Operations' steps block worker threads (a start for milliseconds, a
          * template build for minutes; a stop waits for init in the loop): more than
          * libuv's default of 4, not many more. Every VE init and exec helper is

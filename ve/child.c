@@ -3,14 +3,18 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <linux/openat2.h>
 #include <linux/sched.h>
@@ -323,4 +327,90 @@ void ve_child_reset_signals(void)
                         sigaction(sig, &sa, NULL);
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
+static int spawned_main(void *data)
+{
+        struct ve_spawn *s = data;
+        uint64_t one = 1;
+
+        (void)!write(s->ready, &one, sizeof(one));
+        close(s->ready);
+        return s->fn(s->arg);
+}
+
+static void *spawner(void *data)
+{
+        struct ve_spawn *s = data;
+        uint64_t all = ~0ULL, one = 1;
+
+        /* Every signal blocked the kernel's way (glibc's sigprocmask leaves two out)
+         * before the child exists. */
+        syscall(SYS_rt_sigprocmask, SIG_SETMASK, &all, NULL, sizeof(all));
+        if (clone(spawned_main, s->stack + VE_SPAWN_STACK,
+                  s->flags | CLONE_VM | CLONE_VFORK | CLONE_PARENT_SETTID | SIGCHLD, s,
+                  &s->pid) < 0) {
+                s->err = errno;
+                (void)!write(s->ready, &one, sizeof(one));
+        }
+        return NULL;
+}
+
+int ve_spawn_begin(struct ve_spawn *s, pid_t *pid, int *pidfd)
+{
+        pthread_attr_t attr;
+        bool thread = false;
+        uint64_t n;
+        ssize_t r;
+        int ret;
+
+        s->pid = 0;
+        s->err = 0;
+        s->stack = mmap(NULL, VE_SPAWN_STACK, PROT_READ | PROT_WRITE,
+                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+        if (s->stack == MAP_FAILED)
+                return -errno;
+        s->ready = eventfd(0, EFD_CLOEXEC);
+        if (s->ready < 0) {
+                ret = -errno;
+                munmap(s->stack, VE_SPAWN_STACK);
+                return ret;
+        }
+        pthread_attr_init(&attr);
+        pthread_attr_setstacksize(&attr, 64 * 1024);
+        ret = -pthread_create(&s->thread, &attr, spawner, s);
+        pthread_attr_destroy(&attr);
+        thread = ret == 0;
+        /* Written once, by the child as it begins or by the spawner if clone failed. */
+        while (ret == 0 && (r = read(s->ready, &n, sizeof(n))) != sizeof(n))
+                if (r >= 0 || errno != EINTR)
+                        ret = -EIO;
+        if (ret == 0 && s->err != 0)
+                ret = -s->err;
+        *pid = __atomic_load_n(&s->pid, __ATOMIC_ACQUIRE);
+        if (ret == 0) {
+                /* Our child, not reaped before we wait for it: its pid is its own. */
+                *pidfd = ve_pidfd_open(*pid);
+                if (*pidfd < 0)
+                        ret = -errno;
+        }
+        /* A child that runs must end before its spawner can be joined. */
+        if (ret < 0 && s->err == 0 && *pid > 0) {
+                kill(*pid, SIGKILL);
+                waitpid(*pid, NULL, __WALL);
+        }
+        if (ret < 0 && thread)
+                pthread_join(s->thread, NULL);
+        if (ret < 0) {
+                close(s->ready);
+                munmap(s->stack, VE_SPAWN_STACK);
+        }
+        return ret;
+}
+
+void ve_spawn_end(struct ve_spawn *s)
+{
+        pthread_join(s->thread, NULL);
+        close(s->ready);
+        munmap(s->stack, VE_SPAWN_STACK);
 }

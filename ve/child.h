@@ -2,8 +2,9 @@
  * back to the daemon. Internal to ve/.
  *
  * The daemon is multi-threaded (libuv's worker pool), and these children are made
- * with the raw clone3 syscall, so glibc's fork handlers never run in them: a malloc
- * or stdio lock another thread held at clone time stays held forever. Between clone
+ * with clone (ve_spawn_begin()) or the raw clone3 syscall, so glibc's fork
+ * handlers never run in them: a malloc or stdio lock another thread held at clone
+ * time stays held forever. Between clone
  * and execve a child therefore only makes system calls, and formats its messages
  * with vsnprintf into stack buffers (plain %s/%d/%u conversions take no lock and do
  * not allocate). Nothing in this file allocates.
@@ -18,6 +19,7 @@
 #ifndef VE_CHILD_H
 #define VE_CHILD_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -89,6 +91,44 @@ int ve_child_error(const struct ve_child_err *e, struct ve_error *err);
  * cgroup_fd >= 0 adds CLONE_INTO_CGROUP. No stack is given: as with fork, the child
  * continues on a copy of the caller's stack, so CLONE_VM must not be set. */
 pid_t ve_clone3(uint64_t flags, int *pidfd, int cgroup_fd);
+
+/* A child that shares the daemon's memory until its execve or end (CLONE_VM |
+ * CLONE_VFORK), as posix_spawn's does. A fork (clone3 without CLONE_VM) copies
+ * the daemon's ~400 mappings, and while the child lives every page a thread of
+ * the daemon writes is copied again, with a TLB shootdown across its CPUs: on a
+ * VM, the largest part of a start's or an exec's CPU time.
+ *
+ * The child is cloned by a spawner thread of its own that does nothing but wait
+ * in clone until the child's execve or end, so the child's errno (and any other
+ * thread-local variable) is that thread's, which nothing else uses meanwhile.
+ * The caller goes on at once, with the pid the kernel wrote before the child
+ * ran and a pidfd opened on it. Every signal is blocked in the child (it would
+ * run the daemon's handlers on the daemon's memory) until it restores them
+ * (ve_child_reset_signals()). It runs fn(arg) on a stack of VE_SPAWN_STACK
+ * bytes; fn must not return (it execs or _exits), and must not allocate (see
+ * above); everything it reads must stay unchanged until it ends or execs.
+ *
+ * The daemon is non-dumpable (main.c): a child that shares its memory inside a
+ * VE cannot be traced or have its memory read by the VE's root. */
+#define VE_SPAWN_STACK (1024 * 1024)
+struct ve_spawn {
+        int (*fn)(void *arg);
+        void *arg;
+        int flags; /* clone flags besides CLONE_VM, CLONE_VFORK and SIGCHLD */
+        /* ve_spawn_begin()'s: */
+        char *stack;
+        int ready;
+        pid_t pid; /* written by the kernel before the child runs (CLONE_PARENT_SETTID) */
+        int err;   /* clone's errno */
+        pthread_t thread;
+};
+
+/* Start the child; its pid and a pidfd of it (close-on-exec) once it runs. Then
+ * ve_spawn_end() after its execve or end. A failure leaves nothing behind: a
+ * child that ran is killed and reaped. 0 or -errno. */
+int ve_spawn_begin(struct ve_spawn *s, pid_t *pid, int *pidfd);
+/* The child has exec'd or ended (or was killed and reaped): join its spawner. */
+void ve_spawn_end(struct ve_spawn *s);
 
 /* In a child before execve: every signal back to its default action, none blocked. */
 void ve_child_reset_signals(void);

@@ -175,10 +175,10 @@ __attribute__((noreturn)) static void helper(const struct ve_exec_config *cfg, i
                 if (ret < 0)
                         ve_child_die(sock, &e);
         }
-        /* The command runs on a stack of ours and shares our memory until its
-         * execve, while we wait (CLONE_VM | CLONE_VFORK, as posix_spawn does):
-         * copying the daemon's page tables for it took 0.7 ms of each exec. Its
-         * own file table, signal handlers and credentials are copies as before. */
+        /* The command runs on a stack of ours and shares our memory (the
+         * daemon's) until its execve, while we wait (CLONE_VM | CLONE_VFORK, as
+         * posix_spawn does). Its own file table, signal handlers and credentials
+         * are copies. */
         pid = clone(command_main, stack + sizeof(stack), CLONE_VM | CLONE_VFORK | CLONE_PARENT,
                     &(struct command_args){ cfg, sock, stdio, tty });
         if (pid < 0) {
@@ -214,11 +214,30 @@ static int make_pipes(struct stdio_pipes *p, struct ve_error *err)
         return 0;
 }
 
-/* Run the helper, let it go, and gather what it and the command report. */
+struct helper_args {
+        const struct ve_exec_config *cfg;
+        int csock, psock;
+        const int *stdio;
+};
+
+static int helper_main(void *data)
+{
+        const struct helper_args *a = data;
+
+        close(a->psock);
+        helper(a->cfg, a->csock, a->stdio);
+}
+
+/* Run the helper, let it go, and gather what it and the command report. The
+ * helper shares the daemon's memory (ve_spawn_begin()), except with a cgroup fd
+ * (cgroup v2), which only clone3 takes: then it is forked. */
 static int run_helper(const struct ve_exec_config *cfg, const struct stdio_pipes *p,
                       struct ve_child_result *res, struct ve_error *err)
 {
         _cleanup_close_ int psock = -EBADF, csock = -EBADF, pidfd = -EBADF;
+        struct helper_args args;
+        struct ve_spawn sp = { 0 };
+        bool spawned = false;
         int sv[2], ret;
         pid_t pid;
 
@@ -226,13 +245,21 @@ static int run_helper(const struct ve_exec_config *cfg, const struct stdio_pipes
                 return ve_error_errno(err, errno, "socketpair");
         psock = sv[0];
         csock = sv[1];
-        pid = ve_clone3(CLONE_PIDFD, &pidfd, cfg->cgroup.fd);
-        if (pid < 0)
-                return ve_error_errno(err, errno, "clone3");
-        if (pid == 0) {
-                close(psock);
-                helper(cfg, csock, p->child);
+        args =
+            (struct helper_args){ .cfg = cfg, .csock = csock, .psock = psock, .stdio = p->child };
+        if (cfg->cgroup.fd < 0) {
+                sp = (struct ve_spawn){ .fn = helper_main, .arg = &args };
+                ret = ve_spawn_begin(&sp, &pid, &pidfd);
+                if (ret < 0)
+                        return ve_error_errno(err, -ret, "clone");
+                spawned = true;
+        } else {
+                pid = ve_clone3(CLONE_PIDFD, &pidfd, cfg->cgroup.fd);
+                if (pid < 0)
+                        return ve_error_errno(err, errno, "clone3");
         }
+        if (pid == 0)
+                helper_main(&args);
         close(steal_fd(&csock));
         ret = 0;
         if (cfg->cgroup.fd < 0 && cfg->cgroup.attach_cb != NULL)
@@ -244,6 +271,8 @@ static int run_helper(const struct ve_exec_config *cfg, const struct stdio_pipes
         if (ret < 0)
                 ve_pidfd_send_signal(pidfd, SIGKILL);
         ve_proc_wait(pidfd, 0, &(int){ 0 }, NULL);
+        if (spawned)
+                ve_spawn_end(&sp);
         return ret;
 }
 

@@ -4,18 +4,13 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/eventfd.h>
-#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
-#include <sys/wait.h>
 #include <unistd.h>
 #include <linux/close_range.h>
 
@@ -167,133 +162,37 @@ __attribute__((noreturn)) static void start_child(const struct ve_start_config *
         ve_child_die(sock, &e);
 }
 
-/* --- the child without a copy of the daemon's memory ----------------------------
+/* --- the child ---------------------------------------------------------------
  *
- * A fork of the daemon (clone3 without CLONE_VM) copies its ~400 mappings, and
- * while the child lives every page a thread of the daemon writes is copied again,
- * with a TLB shootdown across the daemon's CPUs: on a VM, the largest part of a
- * start's CPU time. Like posix_spawn's child and the exec's command (exec.c), the
- * start child shares the daemon's memory until its execve (CLONE_VM |
- * CLONE_VFORK): it writes only its own stack, and its errno is that of the thread
- * that clones it, a spawner thread of its own that does nothing but wait in clone
- * until the execve (or the child's end). The worker that called ve_start() goes on
- * meanwhile with the parent's part. The child never allocates (child.h) and reads
- * only what the parent no longer changes: its own copy of the lxcfs trees, which
- * the parent closes on its side at once. glibc's clone() has no CLONE_INTO_CGROUP:
- * with a cgroup fd (cgroup v2) the child is forked as before. */
-#define CHILD_STACK (1024 * 1024)
+ * It shares the daemon's memory until its execve (ve_spawn_begin()): the worker
+ * that called ve_start() goes on meanwhile with the parent's part. It reads only
+ * what the parent no longer changes: its own copy of the lxcfs trees, which the
+ * parent closes on its side at once. glibc's clone() has no CLONE_INTO_CGROUP:
+ * with a cgroup fd (cgroup v2) the child is forked (ve_clone3()). */
 
-/* What the child gets, forked or not; the rest is the shared-memory spawn's. */
-struct spawn {
+/* What the child gets, forked or not. */
+struct child_args {
         const struct ve_start_config *cfg;
         const struct ve_cgroupfs *cgroupfs;
         struct ve_lxcfs_fds lxcfs; /* the child's */
         int csock, psock, master, slave;
         unsigned console_index;
-        int flags, ready;
-        char *stack;
-        pid_t pid; /* written by the kernel before the child runs (CLONE_PARENT_SETTID) */
-        int err;   /* clone's errno */
-        pthread_t thread;
+        bool shared;
 };
 
 /* The child's side. The parent's ends are closed in its own file table only:
  * without them, a daemon dying before "go" is an EOF on csock. */
-__attribute__((noreturn)) static void child_main(struct spawn *s, bool shared)
+__attribute__((noreturn)) static void child_main(struct child_args *a)
 {
-        close(s->psock);
-        close(s->master);
-        start_child(s->cfg, s->csock, s->slave, s->console_index, s->cgroupfs, &s->lxcfs, shared);
+        close(a->psock);
+        close(a->master);
+        start_child(a->cfg, a->csock, a->slave, a->console_index, a->cgroupfs, &a->lxcfs,
+                    a->shared);
 }
 
 static int spawned_main(void *data)
 {
-        struct spawn *s = data;
-        uint64_t one = 1;
-
-        (void)!write(s->ready, &one, sizeof(one));
-        close(s->ready);
-        child_main(s, true);
-}
-
-static void *spawner(void *data)
-{
-        struct spawn *s = data;
-        uint64_t all = ~0ULL, one = 1;
-
-        /* Every signal blocked the kernel's way (glibc's sigprocmask leaves two out)
-         * before the child exists: until its execve it would run the daemon's
-         * handlers on the daemon's memory. start_child() restores the defaults. */
-        syscall(SYS_rt_sigprocmask, SIG_SETMASK, &all, NULL, sizeof(all));
-        if (clone(spawned_main, s->stack + CHILD_STACK,
-                  s->flags | CLONE_VM | CLONE_VFORK | CLONE_PARENT_SETTID | SIGCHLD, s,
-                  &s->pid) < 0) {
-                s->err = errno;
-                (void)!write(s->ready, &one, sizeof(one));
-        }
-        return NULL;
-}
-
-/* Start the child on s (its part filled); its pid and a pidfd of it once it
- * runs. Then spawn_end() after the child's execve or end. */
-static int spawn_begin(struct spawn *s, pid_t *pid, int *pidfd)
-{
-        pthread_attr_t attr;
-        uint64_t n;
-        ssize_t r;
-        int ret;
-
-        s->stack = mmap(NULL, CHILD_STACK, PROT_READ | PROT_WRITE,
-                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
-        if (s->stack == MAP_FAILED)
-                return -errno;
-        s->ready = eventfd(0, EFD_CLOEXEC);
-        if (s->ready < 0) {
-                ret = -errno;
-                munmap(s->stack, CHILD_STACK);
-                return ret;
-        }
-        pthread_attr_init(&attr);
-        pthread_attr_setstacksize(&attr, 64 * 1024);
-        ret = -pthread_create(&s->thread, &attr, spawner, s);
-        pthread_attr_destroy(&attr);
-        if (ret < 0)
-                s->thread = 0;
-        /* Written once, by the child as it begins or by the spawner if clone failed. */
-        while (ret == 0 && (r = read(s->ready, &n, sizeof(n))) != sizeof(n))
-                if (r >= 0 || errno != EINTR)
-                        ret = -EIO;
-        if (ret == 0 && s->err != 0)
-                ret = -s->err;
-        *pid = __atomic_load_n(&s->pid, __ATOMIC_ACQUIRE);
-        if (ret == 0) {
-                /* Our child, not reaped before we wait for it: its pid is its own. */
-                *pidfd = (int)syscall(SYS_pidfd_open, *pid, 0);
-                if (*pidfd < 0)
-                        ret = -errno;
-        }
-        /* A child that runs must end before its spawner can be joined. */
-        if (ret < 0 && s->err == 0 && *pid > 0) {
-                kill(*pid, SIGKILL);
-                waitpid(*pid, NULL, __WALL);
-        }
-        if (ret < 0 && s->thread != 0) {
-                pthread_join(s->thread, NULL);
-                s->thread = 0;
-        }
-        if (ret < 0) {
-                close(s->ready);
-                munmap(s->stack, CHILD_STACK);
-        }
-        return ret;
-}
-
-/* The child has exec'd or ended (or was killed): its spawner is back from clone. */
-static void spawn_end(struct spawn *s)
-{
-        pthread_join(s->thread, NULL);
-        close(s->ready);
-        munmap(s->stack, CHILD_STACK);
+        child_main(data);
 }
 
 /* The child is ours until reaped: kill and reap it on any failure after clone. */
@@ -390,7 +289,8 @@ static int start(const struct ve_start_config *cfg, struct ve_proc *out, struct 
         unsigned console_index = 0;
         struct ve_cgroupfs cgroupfs;
         struct ve_lxcfs_fds lxcfs;
-        struct spawn sp = { 0 };
+        struct child_args args;
+        struct ve_spawn sp = { 0 };
         bool spawned = false;
         uint64_t flags;
         int sv[2], ret;
@@ -424,17 +324,20 @@ static int start(const struct ve_start_config *cfg, struct ve_proc *out, struct 
                 flags |= CLONE_NEWUSER;
         /* Detached copies of lxcfs's file mounts, for the child to attach. */
         ve_rootfs_lxcfs_clone(cfg->lxcfs, &lxcfs);
-        sp = (struct spawn){ .cfg = cfg,
-                             .cgroupfs = cfg->container_mounts ? &cgroupfs : NULL,
-                             .lxcfs = lxcfs,
-                             .csock = csock,
-                             .psock = psock,
-                             .master = master,
-                             .slave = slave,
-                             .console_index = console_index,
-                             .flags = (int)(flags & ~(uint64_t)CLONE_PIDFD) };
+        args = (struct child_args){ .cfg = cfg,
+                                    .cgroupfs = cfg->container_mounts ? &cgroupfs : NULL,
+                                    .lxcfs = lxcfs,
+                                    .csock = csock,
+                                    .psock = psock,
+                                    .master = master,
+                                    .slave = slave,
+                                    .console_index = console_index,
+                                    .shared = cfg->cgroup.fd < 0 };
         if (cfg->cgroup.fd < 0) {
-                ret = spawn_begin(&sp, &pid, &pidfd);
+                sp = (struct ve_spawn){ .fn = spawned_main,
+                                        .arg = &args,
+                                        .flags = (int)(flags & ~(uint64_t)CLONE_PIDFD) };
+                ret = ve_spawn_begin(&sp, &pid, &pidfd);
                 if (ret < 0) {
                         ve_rootfs_lxcfs_close(&lxcfs);
                         return ve_error_errno(err, -ret, "clone");
@@ -448,7 +351,7 @@ static int start(const struct ve_start_config *cfg, struct ve_proc *out, struct 
                 }
         }
         if (pid == 0)
-                child_main(&sp, false);
+                child_main(&args);
         ve_rootfs_lxcfs_close(&lxcfs);
         close(steal_fd(&csock));
         ret = join_and_go(cfg, pid, psock, err);
@@ -475,7 +378,7 @@ static int start(const struct ve_start_config *cfg, struct ve_proc *out, struct 
         if (ret < 0)
                 kill_and_reap(pidfd);
         if (spawned)
-                spawn_end(&sp);
+                ve_spawn_end(&sp);
         if (ret < 0) {
                 ve_proc_close(out);
                 return ret;
