@@ -117,6 +117,10 @@ static void spawn_work_cb(uv_work_t *req)
         }
         cfg.statfs_notify = statfsd >= 0;
         cfg.statfsd = statfsd;
+        /* Tests shorten the wait for a command stopped before its execve. */
+        if (getenv("VED_TEST_EXEC_START_TIMEOUT_MS") != NULL)
+                cfg.start_timeout_ms =
+                    (unsigned)strtoul(getenv("VED_TEST_EXEC_START_TIMEOUT_MS"), NULL, 10);
         x->spawn_ret = ve_exec_spawn(&cfg, &x->proc, &x->err);
 }
 

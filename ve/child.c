@@ -4,12 +4,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -233,15 +235,56 @@ static void apply_report(const struct report *r, struct ve_child_result *res)
         }
 }
 
+static uint64_t now_ms(void)
+{
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Until sock is readable (or hung up): 0, or -ETIMEDOUT past deadline (ms,
+ * CLOCK_MONOTONIC; 0: none). */
+static int wait_readable(int sock, uint64_t deadline)
+{
+        struct pollfd p = { .fd = sock, .events = POLLIN };
+
+        while (deadline != 0) {
+                uint64_t now = now_ms();
+                int r;
+
+                if (now >= deadline)
+                        return -ETIMEDOUT;
+                r = poll(&p, 1, (int)(deadline - now));
+                if (r > 0)
+                        return 0;
+                if (r < 0 && errno != EINTR)
+                        return -errno;
+        }
+        return 0;
+}
+
 int ve_child_collect(int sock, struct ve_child_result *res, struct ve_error *err)
 {
+        return ve_child_collect_until(sock, res, 0, err);
+}
+
+int ve_child_collect_until(int sock, struct ve_child_result *res, unsigned timeout_ms,
+                           struct ve_error *err)
+{
+        uint64_t deadline = timeout_ms > 0 ? now_ms() + timeout_ms : 0;
         bool reset = false;
 
         for (;;) {
                 struct report r;
-                int fd;
-                ssize_t n = ve_recv_with_fd(sock, &r, sizeof(r), &fd);
+                int fd, ret = wait_readable(sock, deadline);
+                ssize_t n;
 
+                if (ret == -ETIMEDOUT)
+                        return -ETIMEDOUT;
+                if (ret < 0)
+                        return ve_error_errno(err, -ret, "wait for the child's report");
+                n = ve_recv_with_fd(sock, &r, sizeof(r), &fd);
                 /* ECONNRESET: the child died with a message of ours unread (the second
                  * go of ve_start()); the error is reported once, and its report is
                  * still queued behind it. */

@@ -82,6 +82,10 @@ ssize_t ve_recv_with_fds(int sock, void *buf, size_t len, int *fds, unsigned max
 /* Read reports until end of file into res (res->fd starts at -EBADF; the caller
  * owns and closes it). Returns -errno only when the channel itself fails. */
 int ve_child_collect(int sock, struct ve_child_result *res, struct ve_error *err);
+/* The same, giving up after timeout_ms (0: never) with -ETIMEDOUT, err left
+ * alone: what came until then is in res. */
+int ve_child_collect_until(int sock, struct ve_child_result *res, unsigned timeout_ms,
+                           struct ve_error *err);
 /* Turn a child's error into err; returns -code. */
 int ve_child_error(const struct ve_child_err *e, struct ve_error *err);
 

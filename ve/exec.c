@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -150,7 +151,7 @@ static int enter_ve(const struct ve_exec_config *cfg, struct ve_child_err *e)
 /* The host-side helper: enters the VE, forks the command as the daemon's child,
  * reports its pid (and pty master), and exits. */
 __attribute__((noreturn)) static void helper(const struct ve_exec_config *cfg, int sock,
-                                             const int stdio[3])
+                                             const int stdio[3], pid_t *cmd_pid)
 {
         char stack[COMMAND_STACK] __attribute__((aligned(16)));
         struct ve_child_err e = { 0 };
@@ -179,8 +180,9 @@ __attribute__((noreturn)) static void helper(const struct ve_exec_config *cfg, i
          * daemon's) until its execve, while we wait (CLONE_VM | CLONE_VFORK, as
          * posix_spawn does). Its own file table, signal handlers and credentials
          * are copies. */
-        pid = clone(command_main, stack + sizeof(stack), CLONE_VM | CLONE_VFORK | CLONE_PARENT,
-                    &(struct command_args){ cfg, sock, stdio, tty });
+        pid = clone(command_main, stack + sizeof(stack),
+                    CLONE_VM | CLONE_VFORK | CLONE_PARENT | CLONE_PARENT_SETTID,
+                    &(struct command_args){ cfg, sock, stdio, tty }, cmd_pid);
         if (pid < 0) {
                 ve_child_fail(&e, errno, "fork in the VE");
                 ve_child_die(sock, &e);
@@ -218,6 +220,7 @@ struct helper_args {
         const struct ve_exec_config *cfg;
         int csock, psock;
         const int *stdio;
+        pid_t *cmd_pid; /* shared with the daemon, forked or not */
 };
 
 static int helper_main(void *data)
@@ -225,14 +228,39 @@ static int helper_main(void *data)
         const struct helper_args *a = data;
 
         close(a->psock);
-        helper(a->cfg, a->csock, a->stdio);
+        helper(a->cfg, a->csock, a->stdio, a->cmd_pid);
+}
+
+static unsigned start_timeout(const struct ve_exec_config *cfg)
+{
+        return cfg->start_timeout_ms ? cfg->start_timeout_ms : VE_EXEC_START_TIMEOUT_MS;
+}
+
+/* Until the command's execve, the helper waits in clone (CLONE_VFORK) and the
+ * command is a process of the VE, which its root may stop (SIGSTOP cannot be
+ * blocked). Past the timeout the command is killed, so that the helper goes on
+ * and ends, and the exec fails. */
+static int command_stuck(const struct ve_exec_config *cfg, const pid_t *cmd_pid,
+                         struct ve_error *err)
+{
+        pid_t cmd = __atomic_load_n(cmd_pid, __ATOMIC_ACQUIRE);
+
+        /* Our child (CLONE_PARENT), reaped by no one else: its pid is its own. */
+        if (cmd > 0) {
+                kill(cmd, SIGKILL);
+                waitpid(cmd, NULL, __WALL);
+        }
+        return ve_error_set(err, VE_ECONFLICT,
+                            "the command had not started after %u ms: a process of the VE may "
+                            "have stopped it",
+                            start_timeout(cfg));
 }
 
 /* Run the helper, let it go, and gather what it and the command report. The
  * helper shares the daemon's memory (ve_spawn_begin()), except with a cgroup fd
  * (cgroup v2), which only clone3 takes: then it is forked. */
-static int run_helper(const struct ve_exec_config *cfg, const struct stdio_pipes *p,
-                      struct ve_child_result *res, struct ve_error *err)
+static int run_helper_with(const struct ve_exec_config *cfg, const struct stdio_pipes *p,
+                           pid_t *cmd_pid, struct ve_child_result *res, struct ve_error *err)
 {
         _cleanup_close_ int psock = -EBADF, csock = -EBADF, pidfd = -EBADF;
         struct helper_args args;
@@ -245,8 +273,9 @@ static int run_helper(const struct ve_exec_config *cfg, const struct stdio_pipes
                 return ve_error_errno(err, errno, "socketpair");
         psock = sv[0];
         csock = sv[1];
-        args =
-            (struct helper_args){ .cfg = cfg, .csock = csock, .psock = psock, .stdio = p->child };
+        args = (struct helper_args){
+                .cfg = cfg, .csock = csock, .psock = psock, .stdio = p->child, .cmd_pid = cmd_pid
+        };
         if (cfg->cgroup.fd < 0) {
                 sp = (struct ve_spawn){ .fn = helper_main, .arg = &args };
                 ret = ve_spawn_begin(&sp, &pid, &pidfd);
@@ -266,13 +295,33 @@ static int run_helper(const struct ve_exec_config *cfg, const struct stdio_pipes
                 ret = cfg->cgroup.attach_cb(pid, cfg->cgroup.data, err);
         if (ret == 0)
                 ret = ve_child_send_go(psock, err);
-        if (ret == 0)
-                ret = ve_child_collect(psock, res, err);
+        if (ret == 0) {
+                ret = ve_child_collect_until(psock, res, start_timeout(cfg), err);
+                if (ret == -ETIMEDOUT)
+                        ret = command_stuck(cfg, cmd_pid, err);
+        }
         if (ret < 0)
                 ve_pidfd_send_signal(pidfd, SIGKILL);
         ve_proc_wait(pidfd, 0, &(int){ 0 }, NULL);
         if (spawned)
                 ve_spawn_end(&sp);
+        return ret;
+}
+
+/* The command's pid is written where the daemon reads it even from a forked
+ * helper: a shared page. */
+static int run_helper(const struct ve_exec_config *cfg, const struct stdio_pipes *p,
+                      struct ve_child_result *res, struct ve_error *err)
+{
+        pid_t *cmd_pid;
+        int ret;
+
+        cmd_pid =
+            mmap(NULL, sizeof(*cmd_pid), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+        if (cmd_pid == MAP_FAILED)
+                return ve_error_errno(err, errno, "mmap");
+        ret = run_helper_with(cfg, p, cmd_pid, res, err);
+        munmap(cmd_pid, sizeof(*cmd_pid));
         return ret;
 }
 

@@ -46,7 +46,13 @@ struct ve_exec_config {
         uint32_t ctid;                /* for ve-statfsd's log */
         bool statfs_notify;           /* as in struct ve_start_config */
         int statfsd;
+        /* How long the command may take to reach its execve; 0: the default. */
+        unsigned start_timeout_ms;
 };
+
+/* The command reaches its execve in milliseconds; a process of the VE can stop
+ * it before that (exec.c). */
+#define VE_EXEC_START_TIMEOUT_MS 30000
 
 struct ve_exec_proc {
         pid_t pid;     /* host pid; the caller's child */

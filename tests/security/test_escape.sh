@@ -13,8 +13,8 @@
 # masked files, 8 cgroup v1 release_agent, 9 parent cgroup limits, 10 mknod and
 # open of the host's disk and /dev/mem, 11 guest configuration through planted
 # symlinks, 12 the name=systemd subtree, 13 a statfs flood against ve-statfsd,
-# 14 a /proc flood against lxcfs, 15 signals while ved execs (last: it leaves
-# the VE's processes killed).
+# 14 a /proc flood against lxcfs, 15 an entering command stopped by the VE,
+# 16 signals while ved execs (last: it leaves the VE's processes killed).
 
 . "$(dirname "${BASH_SOURCE[0]}")/../lib/common.sh"
 
@@ -94,6 +94,7 @@ mounts_snapshot()
 # file systems on /proc, /sys and /dev are not in it), as its root could.
 BIND_ROOT='mkdir -p /mnt/r && { mountpoint -q /mnt/r || mount --bind / /mnt/r; }'
 
+export VED_TEST_EXEC_START_TIMEOUT_MS=5000 # case 15
 ved_start || { fail "the daemon starts"; finish; }
 import_template || { fail "the template $TEMPLATE is there"; finish; }
 api POST /v1/ves "{\"ctid\":$CT,\"ostemplate\":\"$TEMPLATE\"}"
@@ -397,7 +398,49 @@ check "lxcfs used $used ticks in 3 s, within its share of $share/1000 CPU ($limi
 check "free in the VE still answers" vectl exec "$CT" free >/dev/null
 vsh 'killall procloop; rm -f /procloop' >/dev/null 2>&1
 
-begin_case "15. a VE signalling all it can while ved execs into it cannot stop the daemon"
+begin_case "15. a VE that stops an entering command cannot hang an exec into it"
+# Until its execve an entering command is a process of the VE named "ved", which
+# the VE's root may stop (SIGSTOP cannot be blocked); its helper waits for it in
+# clone. ved gives up after the start timeout (VED_TEST_EXEC_START_TIMEOUT_MS,
+# 5 s here, 30 s by default), kills it and answers 409. The stopper stops three
+# commands, then quits.
+vsh 'cat > /tmp/stopper <<"EOF"
+n=0 last=
+while [ $n -lt 3 ]; do
+        for p in /proc/[0-9]*; do
+                read c < $p/comm 2>/dev/null || continue
+                pid=${p#/proc/}
+                if [ "$c" = ved ] && [ "$pid" != "$last" ] && kill -STOP $pid 2>/dev/null; then
+                        n=$((n + 1)) last=$pid
+                fi
+        done
+done
+EOF
+setsid sh /tmp/stopper </dev/null >/dev/null 2>&1 &'
+assert_eq "$X_CODE" 0 "start the stopper"
+stopped=0 answered=0 slowest=0
+for i in $(seq 1 12); do
+        t0=$SECONDS
+        api POST "/v1/ves/$CT/exec" '{"command":["true"]}'
+        [ $((SECONDS - t0)) -gt "$slowest" ] && slowest=$((SECONDS - t0))
+        case $STATUS in
+        200) answered=$((answered + 1)) ;;
+        409)
+                assert_match "$BODY" "had not started after 5000 ms" "the error of a stopped command"
+                stopped=$((stopped + 1))
+                ;;
+        *) fail "exec answered $STATUS: $BODY" ;;
+        esac
+        [ "$stopped" = 3 ] && [ "$answered" -ge 1 ] && break
+done
+assert_eq "$stopped" 3 "execs whose command the VE stopped, each answered 409"
+check "an exec works once the stopper is gone (answered: $answered)" test "$answered" -ge 1
+check "no exec waited much past the timeout (slowest: ${slowest}s)" test "$slowest" -le 10
+check "no stopped or unreaped child of the daemon is left" \
+        sh -c "! ps -o stat= --ppid $VED_PID | grep -q '[TZ]'"
+pkill -KILL -f "sh /tmp/stopper" # from the host, in case it missed some
+
+begin_case "16. a VE signalling all it can while ved execs into it cannot stop the daemon"
 # Between its fork and its execve an exec'd process is the VE's to signal, and it
 # still has the daemon's handlers: libuv's SIGTERM handler there used to shut ved
 # down. The killer ignores the signals it sends, and runs in a session of its own.
