@@ -4,10 +4,10 @@
  * The daemon is multi-threaded (libuv's worker pool), and these children are made
  * with clone (ve_spawn_begin()) or the raw clone3 syscall, so glibc's fork
  * handlers never run in them: a malloc or stdio lock another thread held at clone
- * time stays held forever. Between clone
- * and execve a child therefore only makes system calls, and formats its messages
- * with vsnprintf into stack buffers (plain %s/%d/%u conversions take no lock and do
- * not allocate). Nothing in this file allocates.
+ * time stays held forever. Between clone and execve a child therefore only makes
+ * system calls, and formats its messages with vsnprintf into stack buffers (plain
+ * %s/%d/%u conversions take no lock and do not allocate). Nothing in this file
+ * allocates.
  *
  * Report channel: an AF_UNIX SOCK_SEQPACKET socketpair made with SOCK_CLOEXEC. The
  * daemon sends one "go" byte when the child may proceed (after it joined the cgroup
@@ -112,8 +112,10 @@ pid_t ve_clone3(uint64_t flags, int *pidfd, int cgroup_fd);
  * bytes; fn must not return (it execs or _exits), and must not allocate (see
  * above); everything it reads must stay unchanged until it ends or execs.
  *
- * The daemon is non-dumpable (main.c): a child that shares its memory inside a
- * VE cannot be traced or have its memory read by the VE's root. */
+ * A child that joins a VE's pid namespace while it shares this memory (the
+ * exec's command) must find it non-dumpable, or the VE's root could trace it and
+ * read or write the daemon's memory: the exec helper makes it so (exec.h), and
+ * ved is so from its start. */
 #define VE_SPAWN_STACK (1024 * 1024)
 struct ve_spawn {
         int (*fn)(void *arg);
