@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "body.h"
 #include "daemon/actions.h"
@@ -487,6 +488,26 @@ int route_ve_delete(struct api_request *req)
         return start_operation(req, op, NULL);
 }
 
+/* A stopped VE held back after a reboot loop: when it starts again, and after how
+ * many reboots in a row; null when it is not held back. */
+static json_t *delayed_start(struct ved *v, json_t *ve)
+{
+        uint32_t ctid = (uint32_t)json_integer_value(json_object_get(ve, "ctid"));
+        unsigned reboots;
+        uint64_t due;
+        char at[32];
+        struct tm tm;
+        time_t secs;
+
+        if (ved_rt_delayed_start(v, ctid, &reboots, &due) < 0)
+                return json_null();
+        secs = (time_t)(due / 1000);
+        gmtime_r(&secs, &tm);
+        strftime(at, sizeof(at), "%Y-%m-%dT%H:%M:%S", &tm);
+        snprintf(at + strlen(at), sizeof(at) - strlen(at), ".%03uZ", (unsigned)(due % 1000));
+        return json_pack("{s:s, s:I}", "at", at, "reboots", (json_int_t)reboots);
+}
+
 int route_ve_state_get(struct api_request *req)
 {
         json_t *ve = NULL, *out;
@@ -505,6 +526,9 @@ int route_ve_state_get(struct api_request *req)
                       "running", strcmp(state, "running") == 0 || strcmp(state, "suspended") == 0);
         json_object_set_new(out, "pid", pid > 0 ? json_integer(pid) : json_null());
         json_object_set_new(out, "idmap", api_present_idmap(ve));
+        json_object_set_new(out, "delayed_start",
+                            strcmp(state, "stopped") == 0 ? delayed_start(req->v, ve)
+                                                          : json_null());
         json_decref(ve);
         return api_respond_json(req, 200, out);
 }

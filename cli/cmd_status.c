@@ -22,6 +22,8 @@ static int usage(void)
              "  CTID 101 exist mounted down starting\n"
              "A second line gives the host uid/gid range its user namespace maps to:\n"
              "  idmap uid 1000000000-1000065535 gid 1000000000-1000065535\n"
+             "A VE held back after a reboot loop says when it starts again:\n"
+             "  held back after 5 reboots in a row: starts at 2026-12-07T05:50:03.120Z\n"
              "A VE named by a name that does not exist is an error (exit code 4).\n"
              "\n"
              "Options:\n"
@@ -76,6 +78,15 @@ static void print_idmap(const json_t *idmap)
                uid, uid + count - 1, gid, gid + count - 1);
 }
 
+static void print_delayed_start(const json_t *d)
+{
+        if (!json_is_object(d))
+                return;
+        printf("held back after %" JSON_INTEGER_FORMAT " reboots in a row: starts at %s\n",
+               json_integer_value(json_object_get(d, "reboots")),
+               json_string_value(json_object_get(d, "at")) ?: "?");
+}
+
 static void print_status(const char *arg, const json_t *st)
 {
         const json_t *ctid = json_object_get(st, "ctid");
@@ -88,6 +99,7 @@ static void print_status(const char *arg, const json_t *st)
                json_is_true(json_object_get(st, "mounted")) ? "mounted" : "unmounted");
         print_run_state(st);
         print_idmap(json_object_get(st, "idmap"));
+        print_delayed_start(json_object_get(st, "delayed_start"));
 }
 
 int cmd_status(const struct cli *cli, int argc, char **argv, struct ve_error *err)

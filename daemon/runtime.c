@@ -251,6 +251,19 @@ static void hold_store(struct ved *v, uint32_t ctid, unsigned streak, unsigned d
         hold_write(v, key, delay > 0 ? value : NULL);
 }
 
+int ved_rt_delayed_start(struct ved *v, uint32_t ctid, unsigned *reboots, uint64_t *due_ms)
+{
+        unsigned long long due;
+        char key[32], value[64];
+
+        snprintf(key, sizeof(key), HOLD_PREFIX "%u", ctid);
+        if (ved_store_meta_get(&v->store, key, value, sizeof(value)) < 0 ||
+            sscanf(value, "%u %llu", reboots, &due) != 2)
+                return -ENOENT;
+        *due_ms = due;
+        return 0;
+}
+
 bool ved_rt_reboot_loop_cancel(struct ved *v, uint32_t ctid)
 {
         struct reboot_loop *rl = reboot_loop_find(v, ctid);

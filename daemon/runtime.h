@@ -64,6 +64,11 @@ struct ved_rt {
 /* A user's action on the VE: forget its reboot loop, and a delayed start.
  * Whether a delayed start was pending. */
 bool ved_rt_reboot_loop_cancel(struct ved *v, uint32_t ctid);
+
+/* The VE's pending delayed start after a reboot loop: 0 with the reboots in a row
+ * that held it back and when it is due (ms of CLOCK_REALTIME), -ENOENT when it
+ * has none. Loop thread. */
+int ved_rt_delayed_start(struct ved *v, uint32_t ctid, unsigned *reboots, uint64_t *due_ms);
 /* Daemon exit: drop every reboot loop's timer. */
 void ved_rt_reboot_loops_close(struct ved *v);
 

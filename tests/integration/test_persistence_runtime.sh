@@ -331,6 +331,21 @@ init_changed()
         is_state "$1" running && pid=$(ve_init_pid "$1") && [ -n "$pid" ] && [ "$pid" != "$2" ]
 }
 
+# held_back CTID: the API says that the stopped VE is held back, when it starts
+# again and after how many reboots in a row (more than 3).
+held_back()
+{
+        curl -s --max-time 10 --unix-socket "$SOCK" "http://ved/v1/ves/$1/state" |
+                jq -e '.state == "stopped" and .delayed_start.reboots >= 4 and
+                        (.delayed_start.at | test("^20[0-9-]+T[0-9:]+[.][0-9]{3}Z$"))' >/dev/null
+}
+
+# status_held CTID: vectl status says so too.
+status_held()
+{
+        vectl status "$1" 2>&1 | grep -Eq "^held back after [0-9]+ reboots in a row: starts at 20"
+}
+
 begin_case "reboot from inside: the VE starts again by itself, with a new init"
 check "create 121" create_ve 121
 check "start 121" action 121 start
@@ -356,6 +371,8 @@ sleep 3
 n=$(restart_ops 121)
 check "only a few restarts ($n): 4 at once, then one per delay" test "$n" -le 6
 check "it is stopped while held back" wait_until 5 is_state 121 stopped
+check "GET state says when it starts again, and after how many reboots" wait_until 15 held_back 121
+check "vectl status says it is held back, and until when" wait_until 15 status_held 121
 # The delayed start is the store's too: a daemon killed meanwhile still makes it,
 # and the loop goes on (the next fast reboot is held back again, with an event).
 SINCE=$(last_event_id)
@@ -364,11 +381,27 @@ ved_start || fail "the daemon starts again"
 check "after a kill -9 of ved, VE 121 is started again and held back again, within 30 s" \
         wait_until 30 degraded_reboot_loop "$SINCE"
 check "it is stopped while held back" wait_until 5 is_state 121 stopped
+# After a host reboot the loop is a thing of the last boot: the VE, one that was
+# running (onboot unset), starts at once with the others, and loops again.
+SINCE=$(last_event_id)
+ved_kill9
+for c in 111 113 115; do
+        check "kill VE $c's init" kill_init $c
+done
+sqlite3 -cmd '.timeout 5000' "$STATE_DIR/ved.db" \
+        "update meta set value = '00000000-0000-0000-0000-000000000000' where key = 'boot_id'"
+ved_start || fail "the daemon starts again"
+check "after a host reboot, held-back VE 121 starts at once with the others" \
+        wait_until 15 grep -q 'Starting VE 121 (onboot)' "$VED_LOG"
+check "and is held back again, within 30 s" wait_until 30 degraded_reboot_loop "$SINCE"
+check "it is stopped while held back" wait_until 15 held_back 121
 api POST /v1/ves/121/state '{"action":"stop"}'
 assert_status 409
 assert_match "$(jq -r .error.message <<<"$BODY")" "held back after a reboot loop" "the answer to stop"
 sleep 5
 assert_eq "$(ve_state 121)" stopped "VE 121 after a stop asked while it was held back: no delayed start"
+api GET /v1/ves/121/state
+assert_json '.delayed_start' null "delayed_start once the stop cancelled it"
 api DELETE "/v1/ves/121"
 assert_status 202
 wait_op "$(op_id_from_location)" 60
