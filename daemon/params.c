@@ -64,7 +64,10 @@ json_t *ved_param_default(const struct ved_param *p)
         return json_null();
 }
 
-static json_t *range_checked(const struct ved_param *p, uint64_t v, struct ve_error *err)
+/* unitless: v was written as a plain number (vzctl reads --diskspace, for one, in
+ * KiB blocks; a size here is bytes). */
+static json_t *range_checked(const struct ved_param *p, uint64_t v, bool unitless,
+                             struct ve_error *err)
 {
         bool size = p->kind == VED_P_SIZE;
         char min[32], max[32];
@@ -78,12 +81,10 @@ static json_t *range_checked(const struct ved_param *p, uint64_t v, struct ve_er
                         snprintf(min, sizeof(min), "%llu", (unsigned long long)p->min);
                         snprintf(max, sizeof(max), "%llu", (unsigned long long)p->max);
                 }
-                /* vzctl counts --diskspace in KiB blocks: here a plain number is bytes. */
-                ve_error_set(err, VE_EINVAL_INPUT, "%s: %llu%s is out of range (%s to %s)%s",
-                             p->key, (unsigned long long)v, size ? " bytes" : "", min, max,
-                             strcmp(p->key, "diskspace") == 0
-                                 ? "; a number without a unit is bytes: write 10G, 512M"
-                                 : "");
+                ve_error_set(
+                    err, VE_EINVAL_INPUT, "%s: %llu%s is out of range (%s to %s)%s", p->key,
+                    (unsigned long long)v, size ? " bytes" : "", min, max,
+                    size && unitless ? "; a number without a unit is bytes: write 10G, 512M" : "");
                 return NULL;
         }
         return json_integer((json_int_t)v);
@@ -91,6 +92,7 @@ static json_t *range_checked(const struct ved_param *p, uint64_t v, struct ve_er
 
 static json_t *norm_number(const struct ved_param *p, json_t *value, struct ve_error *err)
 {
+        const char *s;
         uint64_t v = 0;
         int ret;
 
@@ -99,7 +101,7 @@ static json_t *norm_number(const struct ved_param *p, json_t *value, struct ve_e
                         ve_error_set(err, VE_EINVAL_INPUT, "%s must not be negative", p->key);
                         return NULL;
                 }
-                return range_checked(p, (uint64_t)json_integer_value(value), err);
+                return range_checked(p, (uint64_t)json_integer_value(value), true, err);
         }
         if (!json_is_string(value)) {
                 ve_error_set(err, VE_EINVAL_INPUT, "%s must be %s", p->key,
@@ -107,13 +109,14 @@ static json_t *norm_number(const struct ved_param *p, json_t *value, struct ve_e
                                                    : "a non-negative integer");
                 return NULL;
         }
+        s = json_string_value(value);
         if (p->kind == VED_P_SIZE)
-                ret = ve_parse_size(json_string_value(value), &v, p->key, err);
+                ret = ve_parse_size(s, &v, p->key, err);
         else if (p->kind == VED_P_PERCENT)
-                ret = ve_parse_percent(json_string_value(value), &v, p->key, err);
+                ret = ve_parse_percent(s, &v, p->key, err);
         else
-                ret = ve_parse_uint(json_string_value(value), UINT64_MAX, &v, p->key, err);
-        return ret < 0 ? NULL : range_checked(p, v, err);
+                ret = ve_parse_uint(s, UINT64_MAX, &v, p->key, err);
+        return ret < 0 ? NULL : range_checked(p, v, s[strspn(s, "0123456789")] == '\0', err);
 }
 
 static bool printable(const char *s)

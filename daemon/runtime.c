@@ -222,6 +222,17 @@ static struct reboot_loop *reboot_loop_new(struct ved *v, uint32_t ctid)
  * restarted meanwhile still starts the VE: "<streak> <due, ms of CLOCK_REALTIME>". */
 #define HOLD_PREFIX "reboot_hold/"
 
+/* A stored delayed start's value: 0, or -EINVAL when garbled. */
+static int hold_parse(const char *value, unsigned *streak, uint64_t *due_ms)
+{
+        unsigned long long due;
+
+        if (value == NULL || sscanf(value, "%u %llu", streak, &due) != 2)
+                return -EINVAL;
+        *due_ms = due;
+        return 0;
+}
+
 /* Write key's value, or delete key for NULL. */
 static void hold_write(struct ved *v, const char *key, const char *value)
 {
@@ -253,14 +264,12 @@ static void hold_store(struct ved *v, uint32_t ctid, unsigned streak, unsigned d
 
 int ved_rt_delayed_start(struct ved *v, uint32_t ctid, unsigned *reboots, uint64_t *due_ms)
 {
-        unsigned long long due;
         char key[32], value[64];
 
         snprintf(key, sizeof(key), HOLD_PREFIX "%u", ctid);
         if (ved_store_meta_get(&v->store, key, value, sizeof(value)) < 0 ||
-            sscanf(value, "%u %llu", reboots, &due) != 2)
+            hold_parse(value, reboots, due_ms) < 0)
                 return -ENOENT;
-        *due_ms = due;
         return 0;
 }
 
@@ -612,13 +621,13 @@ static void restore_holds(struct ved *v, bool host_rebooted, json_t *boot)
         json_object_foreach_safe(holds, tmp, key, value)
         {
                 unsigned ctid = 0, streak = 0;
-                unsigned long long due = 0;
+                uint64_t due = 0;
                 struct reboot_loop *rl;
                 uint64_t now = wall_ms();
                 const char *state;
 
                 if (sscanf(key, HOLD_PREFIX "%u", &ctid) != 1 ||
-                    sscanf(json_string_value(value), "%u %llu", &streak, &due) != 2 ||
+                    hold_parse(json_string_value(value), &streak, &due) < 0 ||
                     ved_store_ve_get_ctid(&v->store, ctid, &ve, &err) < 0) {
                         ve_error_clear(&err);
                         hold_write(v, key, NULL); /* garbled, or its VE is gone */
@@ -634,7 +643,7 @@ static void restore_holds(struct ved *v, bool host_rebooted, json_t *boot)
                         rl->streak = streak;
                         uv_timer_start(&rl->timer, delayed_start_cb, due > now ? due - now : 0, 0);
                         log_info("VE %u: held back after a reboot loop, starts in %llu s", ctid,
-                                 due > now ? (due - now + 999) / 1000 : 0);
+                                 due > now ? (unsigned long long)(due - now + 999) / 1000 : 0);
                 }
                 json_decref(ve);
                 ve = NULL;

@@ -220,7 +220,7 @@ struct helper_args {
         const struct ve_exec_config *cfg;
         int csock, psock;
         const int *stdio;
-        pid_t *cmd_pid; /* shared with the daemon, forked or not */
+        pid_t *cmd_pid; /* where the daemon reads it (run_helper()) */
 };
 
 static int helper_main(void *data)
@@ -308,20 +308,24 @@ static int run_helper_with(const struct ve_exec_config *cfg, const struct stdio_
         return ret;
 }
 
-/* The command's pid is written where the daemon reads it even from a forked
- * helper: a shared page. */
+/* The helper writes the command's pid where the daemon reads it: in the
+ * daemon's memory, which a spawned helper shares; a forked one (cgroup v2)
+ * writes it in a page shared with the daemon. */
 static int run_helper(const struct ve_exec_config *cfg, const struct stdio_pipes *p,
                       struct ve_child_result *res, struct ve_error *err)
 {
-        pid_t *cmd_pid;
+        pid_t here = 0, *cmd_pid = &here;
         int ret;
 
-        cmd_pid =
-            mmap(NULL, sizeof(*cmd_pid), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-        if (cmd_pid == MAP_FAILED)
-                return ve_error_errno(err, errno, "mmap");
+        if (cfg->cgroup.fd >= 0) {
+                cmd_pid = mmap(NULL, sizeof(*cmd_pid), PROT_READ | PROT_WRITE,
+                               MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+                if (cmd_pid == MAP_FAILED)
+                        return ve_error_errno(err, errno, "mmap");
+        }
         ret = run_helper_with(cfg, p, cmd_pid, res, err);
-        munmap(cmd_pid, sizeof(*cmd_pid));
+        if (cmd_pid != &here)
+                munmap(cmd_pid, sizeof(*cmd_pid));
         return ret;
 }
 

@@ -204,6 +204,18 @@ static void test_size(void **state)
         norm_bad("diskspace", json_integer(10485760),
                  "10485760 bytes is out of range (64M to 64T); a number without a unit is bytes");
         norm_bad("ram", json_string("1M"), "1048576 bytes is out of range (4M to ");
+        norm_bad("ram", json_string("1048576"), "a number without a unit is bytes");
+        /* ... and no such hint for a size that has its unit. */
+        {
+                struct ve_error err = { 0 };
+                json_t *v = json_string("63M");
+
+                assert_null(ved_param_normalize(param("diskspace"), v, &err));
+                assert_non_null(strstr(err.message, "(64M to 64T)"));
+                assert_null(strstr(err.message, "without a unit"));
+                json_decref(v);
+                ve_error_clear(&err);
+        }
         norm_bad("cpus", json_integer(0), "0 is out of range (1 to 4096)");
         /* Sizes beyond int64 cannot be stored. */
         norm_bad("swap", json_string("9223372036854775808"), "out of range");
