@@ -1,4 +1,5 @@
-/* vectl status: vzctl's one-line status from GET /v1/ves/{id}/state. */
+/* vectl status: vzctl's one-line status from GET /v1/ves/{id}/state (more lines
+ * with --verbose). */
 #include "cli.h"
 #include "exitcode.h"
 #include "http.h"
@@ -20,21 +21,25 @@ static int usage(void)
              "A VE in another state (starting, stopping, ...) shows that state last, as\n"
              "vzctl shows \"down suspended\":\n"
              "  CTID 101 exist mounted down starting\n"
-             "A second line gives the host uid/gid range its user namespace maps to:\n"
-             "  idmap uid 1000000000-1000065535 gid 1000000000-1000065535\n"
-             "A VE held back after a reboot loop says when it starts again:\n"
-             "  held back after 5 reboots in a row: starts at 2026-12-07T05:50:03.120Z\n"
+             "That is the only line, so that scripts written for vzctl keep working.\n"
              "A VE named by a name that does not exist is an error (exit code 4).\n"
              "\n"
              "Options:\n"
+             "  -v, --verbose            also print the host uid/gid range the VE's user\n"
+             "                           namespace maps to, and, for a VE held back after\n"
+             "                           a reboot loop, when it starts again:\n"
+             "    idmap uid 1000000000-1000065535 gid 1000000000-1000065535\n"
+             "    held back after 5 reboots in a row: starts at 2026-12-07T05:50:03.120Z\n"
              "  -j, --json               print the daemon's answer as JSON\n"
              "  -h, --help               show this help");
         return 0;
 }
 
-static int parse_args(int argc, char **argv, bool *json, bool *help, struct ve_error *err)
+static int parse_args(int argc, char **argv, bool *json, bool *verbose, bool *help,
+                      struct ve_error *err)
 {
         static const struct option opts[] = {
+                { "verbose", no_argument, NULL, 'v' },
                 { "json", no_argument, NULL, 'j' },
                 { "help", no_argument, NULL, 'h' },
                 { 0 },
@@ -42,11 +47,13 @@ static int parse_args(int argc, char **argv, bool *json, bool *help, struct ve_e
         int c;
 
         cli_getopt_reset();
-        while ((c = cli_getopt(argc, argv, "jh", opts, err)) != -1) {
+        while ((c = cli_getopt(argc, argv, "vjh", opts, err)) != -1) {
                 if (c == CLI_OPT_ERROR)
                         return -EINVAL;
                 else if (c == 'j')
                         *json = true;
+                else if (c == 'v')
+                        *verbose = true;
                 else if (c == 'h')
                         return *help = true, 0;
         }
@@ -87,7 +94,7 @@ static void print_delayed_start(const json_t *d)
                json_string_value(json_object_get(d, "at")) ?: "?");
 }
 
-static void print_status(const char *arg, const json_t *st)
+static void print_status(const char *arg, const json_t *st, bool verbose)
 {
         const json_t *ctid = json_object_get(st, "ctid");
 
@@ -98,6 +105,8 @@ static void print_status(const char *arg, const json_t *st)
         printf(" %s %s", json_is_false(json_object_get(st, "exist")) ? "deleted" : "exist",
                json_is_true(json_object_get(st, "mounted")) ? "mounted" : "unmounted");
         print_run_state(st);
+        if (!verbose)
+                return;
         print_idmap(json_object_get(st, "idmap"));
         print_delayed_start(json_object_get(st, "delayed_start"));
 }
@@ -105,12 +114,12 @@ static void print_status(const char *arg, const json_t *st)
 int cmd_status(const struct cli *cli, int argc, char **argv, struct ve_error *err)
 {
         _cleanup_response_ struct http_response resp = { 0 };
-        bool json = false, help = false;
+        bool json = false, verbose = false, help = false;
         char path[128];
         uint32_t ctid;
         int ret;
 
-        ret = parse_args(argc, argv, &json, &help, err);
+        ret = parse_args(argc, argv, &json, &verbose, &help, err);
         if (ret < 0 || help)
                 return help ? usage() : ret;
         ret = cli_ve_path(argv[optind], "/state", path, sizeof(path), err);
@@ -134,6 +143,6 @@ int cmd_status(const struct cli *cli, int argc, char **argv, struct ve_error *er
         if (json)
                 cli_print_json(resp.json);
         else
-                print_status(argv[optind], resp.json);
+                print_status(argv[optind], resp.json, verbose);
         return 0;
 }

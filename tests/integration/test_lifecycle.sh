@@ -190,13 +190,16 @@ assert_eq "$(stat -c %s "$STATE_DIR/ves/101/root.img" 2>/dev/null)" 9663676416 "
 begin_case "vectl status 101: exist unmounted down; nothing on the host yet"
 OUT=$(vectl status 101 2>&1)
 assert_eq "$?" 0 "vectl status exit code"
-assert_eq "$(head -n1 <<<"$OUT")" "CTID 101 exist unmounted down" "vectl status"
+assert_eq "$OUT" "CTID 101 exist unmounted down" "vectl status (vzctl's one line)"
+OUT=$(vectl status -v 101 2>&1)
+assert_match "$OUT" $'^CTID 101 exist unmounted down\nidmap uid [0-9]+-[0-9]+ gid [0-9]+-[0-9]+$' \
+        "vectl status -v adds the idmap"
 assert_ve_gone_from_host 101
 
 begin_case "vectl start 101: exist mounted running, with loop device, mount, cgroup, init"
 OUT=$(vectl start 101 2>&1)
 assert_eq "$?" 0 "vectl start exit code ($OUT)"
-assert_eq "$(vectl status 101 2>&1 | head -n1)" "CTID 101 exist mounted running" "vectl status"
+assert_eq "$(vectl status 101 2>&1)" "CTID 101 exist mounted running" "vectl status"
 assert_ve_on_host 101
 PID1=$(ve_init_pid 101)
 
@@ -213,7 +216,7 @@ assert_match "$OUT" '/run/rcS.done' "the busybox boot marker"
 begin_case "vectl restart 101: running again with a new init"
 OUT=$(vectl restart 101 2>&1)
 assert_eq "$?" 0 "vectl restart exit code ($OUT)"
-assert_eq "$(vectl status 101 2>&1 | head -n1)" "CTID 101 exist mounted running" "vectl status"
+assert_eq "$(vectl status 101 2>&1)" "CTID 101 exist mounted running" "vectl status"
 PID2=$(ve_init_pid 101)
 assert_ne "$PID2" "" "init pid after restart"
 assert_ne "$PID2" "$PID1" "init pid after restart (was $PID1)"
@@ -223,17 +226,17 @@ assert_match "$(vectl exec 101 hostname 2>&1)" 'h101\.example\.com' "exec after 
 begin_case "vectl stop 101 finishes in under 15 s; nothing left on the host"
 timed_stop 101
 check "stop took ${ELAPSED}s, under 15 s" test "$(echo "$ELAPSED < 15" | bc)" = 1
-assert_eq "$(vectl status 101 2>&1 | head -n1)" "CTID 101 exist unmounted down" "vectl status"
+assert_eq "$(vectl status 101 2>&1)" "CTID 101 exist unmounted down" "vectl status"
 assert_ve_gone_from_host 101
 check "the init is gone" pid_gone "$PID2"
 
 begin_case "vectl restart of the stopped 101 starts it, as vzctl restart does"
 OUT=$(vectl restart 101 2>&1)
 assert_eq "$?" 0 "vectl restart exit code ($OUT)"
-assert_eq "$(vectl status 101 2>&1 | head -n1)" "CTID 101 exist mounted running" "vectl status"
+assert_eq "$(vectl status 101 2>&1)" "CTID 101 exist mounted running" "vectl status"
 OUT=$(vectl stop 101 2>&1)
 assert_eq "$?" 0 "vectl stop exit code ($OUT)"
-assert_eq "$(vectl status 101 2>&1 | head -n1)" "CTID 101 exist unmounted down" "vectl status"
+assert_eq "$(vectl status 101 2>&1)" "CTID 101 exist unmounted down" "vectl status"
 assert_ve_gone_from_host 101
 
 begin_case "an init that ignores the halt signal is killed after --stop-timeout"
@@ -252,7 +255,7 @@ assert_match "$(vectl exec 104 cat /proc/1/cmdline 2>&1 | tr '\0' ' ')" "/sbin/s
 timed_stop 104
 check "stop waited the 3 s timeout, then killed (${ELAPSED}s)" \
         test "$(echo "$ELAPSED >= 2.9 && $ELAPSED < 15" | bc)" = 1
-assert_eq "$(vectl status 104 2>&1 | head -n1)" "CTID 104 exist unmounted down" "vectl status"
+assert_eq "$(vectl status 104 2>&1)" "CTID 104 exist unmounted down" "vectl status"
 assert_ve_gone_from_host 104
 # vzctl's spelling on the command line wins over the VE's own timeout for one stop.
 OUT=$(vectl set 104 --stop-timeout 60 2>&1 && vectl start 104 2>&1)
@@ -270,7 +273,7 @@ assert_eq "$?" 0 "vectl destroy 104 ($OUT)"
 begin_case "vectl destroy 101: deleted, ves/101 gone, nothing on the host"
 OUT=$(vectl destroy 101 2>&1)
 assert_eq "$?" 0 "vectl destroy exit code ($OUT)"
-assert_eq "$(vectl status 101 2>&1 | head -n1)" "CTID 101 deleted unmounted down" "vectl status"
+assert_eq "$(vectl status 101 2>&1)" "CTID 101 deleted unmounted down" "vectl status"
 api GET /v1/ves/101
 assert_error 404
 assert_ve_gone_from_host 101 destroyed

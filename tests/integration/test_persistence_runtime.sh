@@ -41,10 +41,10 @@ action()
         [ "$OP_STATUS" = succeeded ] || { echo "$2 $1: $OP_STATUS: $BODY" >&2; return 1; }
 }
 
-# status_line CTID: the first line of vectl status.
+# status_line CTID: vectl status (vzctl's one line).
 status_line()
 {
-        vectl status "$1" 2>&1 | head -n1
+        vectl status "$1" 2>&1
 }
 
 # db_pid CTID: the init pid the daemon recorded.
@@ -343,7 +343,7 @@ held_back()
 # status_held CTID: vectl status says so too.
 status_held()
 {
-        vectl status "$1" 2>&1 | grep -Eq "^held back after [0-9]+ reboots in a row: starts at 20"
+        vectl status -v "$1" 2>&1 | grep -Eq "^held back after [0-9]+ reboots in a row: starts at 20"
 }
 
 begin_case "reboot from inside: the VE starts again by itself, with a new init"
