@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # VEs on a cgroup v2 host: a Debian VE boots systemd in unified mode until
 # `systemctl is-system-running` says running, with its own delegated cgroup2
-# subtree, stops cleanly by SIGRTMIN+3, and a busybox VE runs next to it; the
-# daemon says which limits the host leaves it unable to enforce. Needs root.
+# subtree, stops cleanly by SIGRTMIN+3, and a busybox VE runs next to it (an exec
+# into it whose command the VE stops fails alone); the daemon says which limits
+# the host leaves it unable to enforce. Needs root.
 #
 # On a pure cgroup v2 host the daemon runs as it is. On a hybrid host (v1
 # controllers with a cgroup2 mount at /sys/fs/cgroup/unified, as the CI machine)
@@ -46,6 +47,7 @@ else
         finish
 fi
 
+export VED_TEST_EXEC_START_TIMEOUT_MS=5000 # the stopped command's case
 ved_start || { fail "the daemon starts"; finish; }
 
 begin_case "the daemon runs on cgroup v2"
@@ -115,6 +117,11 @@ ve_run "$BB" sh -c 'echo hello; exit 3'
 assert_eq "$OUT" hello "exec output"
 assert_eq "$RC" 3 "exec exit status"
 check "its cgroup on the host" test -d "$V2/$INSTANCE/$BB"
+
+begin_case "a command the VE stops before its execve fails its exec, not the daemon"
+# On cgroup v2 the exec helper is forked into the VE's cgroup (clone3), and it
+# writes the command's pid in a page shared with the daemon (ve/exec.c).
+check_exec_stopper "$BB" 5000
 
 begin_case "vectl stop shuts systemd down cleanly in under 10 s"
 stop_systemd_ve "$CT"

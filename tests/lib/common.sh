@@ -364,6 +364,55 @@ ve_run()
         RC=$?
 }
 
+# check_exec_stopper CTID TIMEOUT_MS: a process of the VE stops (SIGSTOP) the next
+# three entering commands before their execve (while their comm is "ved"). Each of
+# those execs must answer 409 once the daemon's start timeout has passed
+# (VED_TEST_EXEC_START_TIMEOUT_MS, which was TIMEOUT_MS when the daemon started),
+# the next exec must work, and the daemon must be left with no stopped or unreaped
+# child.
+check_exec_stopper()
+{
+        local ct=$1 timeout_ms=$2 stopped=0 answered=0 slowest=0 i t0
+
+        ve_run "$ct" sh -c 'cat > /tmp/stopper <<"EOF"
+n=0 last=
+while [ $n -lt 3 ]; do
+        for p in /proc/[0-9]*; do
+                read c < $p/comm 2>/dev/null || continue
+                pid=${p#/proc/}
+                if [ "$c" = ved ] && [ "$pid" != "$last" ] && kill -STOP $pid 2>/dev/null; then
+                        n=$((n + 1)) last=$pid
+                fi
+        done
+done
+EOF
+setsid sh /tmp/stopper </dev/null >/dev/null 2>&1 &'
+        assert_eq "$RC" 0 "start the stopper ($OUT)"
+        for i in $(seq 1 12); do
+                t0=$SECONDS
+                api POST "/v1/ves/$ct/exec" '{"command":["true"]}'
+                [ $((SECONDS - t0)) -gt "$slowest" ] && slowest=$((SECONDS - t0))
+                case $STATUS in
+                200) answered=$((answered + 1)) ;;
+                409)
+                        assert_match "$BODY" "had not started after $timeout_ms ms" \
+                                "the error of a stopped command"
+                        stopped=$((stopped + 1))
+                        ;;
+                *) fail "exec answered $STATUS: $BODY" ;;
+                esac
+                [ "$stopped" = 3 ] && [ "$answered" -ge 1 ] && break
+        done
+        assert_eq "$stopped" 3 "execs whose command the VE stopped, each answered 409"
+        check "an exec works once the stopper is gone (answered: $answered)" \
+                test "$answered" -ge 1
+        check "no exec waited much past the timeout (slowest: ${slowest}s)" \
+                test "$slowest" -le $((timeout_ms / 1000 + 5))
+        check "no stopped or unreaped child of the daemon is left" \
+                sh -c "! ps -o stat= --ppid $VED_PID | grep -q '[TZ]'"
+        pkill -KILL -f "sh /tmp/stopper" # from the host, in case it missed some
+}
+
 # systemd_running CTID: `systemctl is-system-running` in the VE says running (its
 # answer in OUT), for wait_until.
 systemd_running()

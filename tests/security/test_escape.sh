@@ -402,43 +402,8 @@ begin_case "15. a VE that stops an entering command cannot hang an exec into it"
 # Until its execve an entering command is a process of the VE named "ved", which
 # the VE's root may stop (SIGSTOP cannot be blocked); its helper waits for it in
 # clone. ved gives up after the start timeout (VED_TEST_EXEC_START_TIMEOUT_MS,
-# 5 s here, 30 s by default), kills it and answers 409. The stopper stops three
-# commands, then quits.
-vsh 'cat > /tmp/stopper <<"EOF"
-n=0 last=
-while [ $n -lt 3 ]; do
-        for p in /proc/[0-9]*; do
-                read c < $p/comm 2>/dev/null || continue
-                pid=${p#/proc/}
-                if [ "$c" = ved ] && [ "$pid" != "$last" ] && kill -STOP $pid 2>/dev/null; then
-                        n=$((n + 1)) last=$pid
-                fi
-        done
-done
-EOF
-setsid sh /tmp/stopper </dev/null >/dev/null 2>&1 &'
-assert_eq "$X_CODE" 0 "start the stopper"
-stopped=0 answered=0 slowest=0
-for i in $(seq 1 12); do
-        t0=$SECONDS
-        api POST "/v1/ves/$CT/exec" '{"command":["true"]}'
-        [ $((SECONDS - t0)) -gt "$slowest" ] && slowest=$((SECONDS - t0))
-        case $STATUS in
-        200) answered=$((answered + 1)) ;;
-        409)
-                assert_match "$BODY" "had not started after 5000 ms" "the error of a stopped command"
-                stopped=$((stopped + 1))
-                ;;
-        *) fail "exec answered $STATUS: $BODY" ;;
-        esac
-        [ "$stopped" = 3 ] && [ "$answered" -ge 1 ] && break
-done
-assert_eq "$stopped" 3 "execs whose command the VE stopped, each answered 409"
-check "an exec works once the stopper is gone (answered: $answered)" test "$answered" -ge 1
-check "no exec waited much past the timeout (slowest: ${slowest}s)" test "$slowest" -le 10
-check "no stopped or unreaped child of the daemon is left" \
-        sh -c "! ps -o stat= --ppid $VED_PID | grep -q '[TZ]'"
-pkill -KILL -f "sh /tmp/stopper" # from the host, in case it missed some
+# 5 s here, 30 s by default), kills it and answers 409 (check_exec_stopper).
+check_exec_stopper "$CT" 5000
 
 begin_case "16. a VE signalling all it can while ved execs into it cannot stop the daemon"
 # Between its fork and its execve an exec'd process is the VE's to signal, and it
