@@ -319,17 +319,6 @@ int ved_netplan_setup(const struct ved_netplan *p, pid_t pid, struct ve_error *e
         return ve_net_setup(&cfg, err);
 }
 
-int ved_netplan_guard_ahead(const struct ved_netplan *p, struct ve_error *err)
-{
-        struct ve_net_config cfg;
-        struct ve_net_bridged b;
-
-        if (p == NULL)
-                return ve_error_set(err, ENOMEM, "out of memory");
-        ved_netplan_config(p, 0, &cfg, &b);
-        return ve_net_guard_ahead(&cfg, err);
-}
-
 /* --- live changes, exit -------------------------------------------------------- */
 
 int ved_net_patch(struct ved *v, uint32_t ctid, json_t *changes, struct ve_error *err)

@@ -24,10 +24,6 @@ void ved_netplan_free(struct ved_netplan *p);
  * daemon's own bridge, that bridge and its NAT are made first when missing. */
 int ved_netplan_setup(const struct ved_netplan *p, pid_t pid, struct ve_error *err);
 
-/* The VE's nftables guard, before its init exists (worker thread; see
- * ve_net_guard_ahead()): ved_netplan_setup() then finds it current. */
-int ved_netplan_guard_ahead(const struct ved_netplan *p, struct ve_error *err);
-
 /* The ve/net.h configuration of the plan for the VE whose init is pid; b is
  * filled and pointed to when the VE is bridged. Both borrow from p. */
 void ved_netplan_config(const struct ved_netplan *p, pid_t pid, struct ve_net_config *cfg,

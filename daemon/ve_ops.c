@@ -3,7 +3,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,8 +69,6 @@ struct ve_op_data {
         const char *const *uplinks; /* the daemon's configuration: immutable */
         size_t n_uplinks;
         struct ved_netplan *net; /* its network (netplan.h) */
-        pthread_t guard;         /* start: makes the network's guard meanwhile */
-        bool guard_running;      /* guard is to be joined */
         pid_t pid;
         int pidfd;                    /* a dup of the running init's pidfd, owned */
         struct ve_proc proc;          /* start's result until the loop adopts it */
@@ -79,41 +76,12 @@ struct ve_op_data {
         struct ved_secrets secrets;   /* create's userpasswd and ssh_key, never stored */
 };
 
-/* A start's first step makes the VE's nftables guard on a thread of its own while
- * the steps mount the disk and write the cgroups and guest files: a VE's first
- * start (or its first after an address change) builds it in ~3 ms, which the
- * network's setup then no longer waits for. A failure is only logged: the setup
- * installs the guard itself, and says why if it cannot. */
-static void *guard_main(void *data)
-{
-        struct ve_op_data *d = data;
-        struct ve_error err = { 0 };
-
-        if (ved_netplan_guard_ahead(d->net, &err) < 0)
-                log_debug("VE %u: guard not made ahead of its link: %s", d->ctid, err.message);
-        ve_error_clear(&err);
-        return NULL;
-}
-
-static void guard_begin(struct ve_op_data *d)
-{
-        d->guard_running = pthread_create(&d->guard, NULL, guard_main, d) == 0;
-}
-
-static void guard_join(struct ve_op_data *d)
-{
-        if (d->guard_running)
-                pthread_join(d->guard, NULL);
-        d->guard_running = false;
-}
-
 static void free_data(void *p)
 {
         struct ve_op_data *d = p;
 
         if (d == NULL)
                 return;
-        guard_join(d);
         if (d->pidfd >= 0)
                 close(d->pidfd);
         if (d->view_fd >= 0)
@@ -422,7 +390,6 @@ static int mount_work(struct ved_op *op, struct ve_error *err)
         struct ve_op_data *d = op->data;
         char loopdev[64];
 
-        guard_begin(d);
         /* Both stay inside ves/<ctid> (0700): the raw mount holds guest ids, so a
          * guest's setuid file there is owned by the host's root. */
         if ((mkdir(d->private_area, 0700) < 0 && errno != EEXIST) ||
@@ -525,7 +492,6 @@ static int ready_cb(pid_t pid, void *data, struct ve_error *err)
         struct timespec t0, t1;
         int ret;
 
-        guard_join(d);
         clock_gettime(CLOCK_MONOTONIC, &t0);
         ret = ved_netplan_setup(d->net, pid, err);
         clock_gettime(CLOCK_MONOTONIC, &t1);
@@ -640,7 +606,6 @@ static void teardown_work(struct ved_op *op)
         struct ve_op_data *d = op->data;
         struct ve_error err = { 0 };
 
-        guard_join(d);
         if (teardown(d, false, &err) < 0)
                 log_error("Cleanup of VE %u: %s", op->ctid, err.message);
         ve_error_clear(&err);

@@ -210,9 +210,10 @@ static int ctx_bridged(struct net_ctx *c, const struct ve_net_bridged *b, struct
         return ret < 0 ? ret : bridge_gateway(&c->gw6, AF_INET6, b->gateway6, b->prefix6, err);
 }
 
-/* The link's names and MACs. */
-static int ctx_names(struct net_ctx *c, const char *instance, uint32_t ctid,
-                     const struct ve_net_config *cfg, struct ve_error *err)
+/* Names, MACs and the host socket; the VE's netns and socket when want_ve and
+ * the config names a netns. */
+static int ctx_open(struct net_ctx *c, const char *instance, uint32_t ctid,
+                    const struct ve_net_config *cfg, struct ve_error *err)
 {
         int ret;
 
@@ -224,21 +225,11 @@ static int ctx_names(struct net_ctx *c, const char *instance, uint32_t ctid,
         ve_net_mac(instance, ctid, true, c->host_mac);
         ve_net_mac(instance, ctid, false, c->ve_mac);
         c->ve_ifname = VE_NET_VE_IFNAME;
-        if (cfg != NULL && cfg->bridged != NULL)
-                return ctx_bridged(c, cfg->bridged, err);
-        return 0;
-}
-
-/* Names, MACs and the host socket; the VE's netns and socket when the config
- * names a netns. */
-static int ctx_open(struct net_ctx *c, const char *instance, uint32_t ctid,
-                    const struct ve_net_config *cfg, struct ve_error *err)
-{
-        int ret;
-
-        ret = ctx_names(c, instance, ctid, cfg, err);
-        if (ret < 0)
-                return ret;
+        if (cfg != NULL && cfg->bridged != NULL) {
+                ret = ctx_bridged(c, cfg->bridged, err);
+                if (ret < 0)
+                        return ret;
+        }
         ret = ve_netnl_open(&c->host, -1);
         if (ret < 0)
                 return ve_error_errno(err, -ret, "open a netlink socket");
@@ -678,24 +669,15 @@ static int bring_up(struct net_ctx *c, struct ve_error *err)
         return ret;
 }
 
-/* cfg and its addresses; a VE to set up needs its pid or netns besides. */
-static int check_config(const struct ve_net_config *cfg, bool need_ns, struct ve_error *err)
+static int check_config(const struct ve_net_config *cfg, struct ve_error *err)
 {
-        struct ve_net_addr a;
-        int ret;
-
         if (cfg == NULL)
                 return ve_error_set(err, EINVAL, "no network configuration");
-        if (need_ns && cfg->pid <= 0 && cfg->netns_fd < 0)
+        if (cfg->pid <= 0 && cfg->netns_fd < 0)
                 return ve_error_set(err, EINVAL, "VE %u: neither a pid nor a netns fd given",
                                     cfg->ctid);
         if (cfg->n_addrs > 0 && cfg->addrs == NULL)
                 return ve_error_set(err, EINVAL, "VE %u: no address list", cfg->ctid);
-        for (size_t i = 0; i < cfg->n_addrs; i++) {
-                ret = parse_addr(cfg->addrs[i], &a, err);
-                if (ret < 0)
-                        return ve_error_prefix(err, "network of VE %u", cfg->ctid);
-        }
         return 0;
 }
 
@@ -739,27 +721,20 @@ static int install_guard(struct net_ctx *c, const struct ve_net_config *cfg, str
                                     err);
 }
 
-int ve_net_guard_ahead(const struct ve_net_config *cfg, struct ve_error *err)
-{
-        struct net_ctx c = NET_CTX_INIT;
-        int ret;
-
-        ret = check_config(cfg, false, err);
-        if (ret == 0)
-                ret = ctx_names(&c, cfg->instance, cfg->ctid, cfg, err);
-        if (ret == 0)
-                ret = install_guard(&c, cfg, err);
-        return ret;
-}
-
 int ve_net_setup(const struct ve_net_config *cfg, struct ve_error *err)
 {
         _cleanup_ctx_ struct net_ctx c = NET_CTX_INIT;
+        struct ve_net_addr a;
         int ret;
 
-        ret = check_config(cfg, true, err);
+        ret = check_config(cfg, err);
         if (ret < 0)
                 return ret;
+        for (size_t i = 0; i < cfg->n_addrs; i++) {
+                ret = parse_addr(cfg->addrs[i], &a, err);
+                if (ret < 0)
+                        return ve_error_prefix(err, "network of VE %u", cfg->ctid);
+        }
         ret = ve_net_host_prepare(cfg->uplinks, cfg->n_uplinks, err);
         if (ret < 0)
                 return ve_error_prefix(err, "network of VE %u", cfg->ctid);
@@ -791,7 +766,7 @@ int ve_net_addr_add(const struct ve_net_config *cfg, const char *addr, struct ve
         struct ve_net_addr a;
         int ret;
 
-        ret = check_config(cfg, true, err);
+        ret = check_config(cfg, err);
         if (ret == 0)
                 ret = parse_addr(addr, &a, err);
         if (ret == 0)

@@ -129,13 +129,6 @@ int ve_net_host_prepare(const char *const *uplinks, size_t n_uplinks, struct ve_
  * VE_ECONFLICT: an address is already routed to another interface of the host. */
 int ve_net_setup(const struct ve_net_config *cfg, struct ve_error *err);
 
-/* The nftables guard of the VE's link, installed ahead of the link (cfg->pid and
- * cfg->netns_fd are not needed): a start makes it while it mounts the VE's
- * disk, and ve_net_setup() then finds it current. A netdev chain may name a
- * device that does not exist yet since Linux 6.16; an older kernel refuses it,
- * and ve_net_setup() installs the guard after the pair as before. */
-int ve_net_guard_ahead(const struct ve_net_config *cfg, struct ve_error *err);
-
 /* Live --ipadd on a running VE set up by ve_net_setup(): the address on eth0
  * (the gateway neighbour and default route are restored too, since the kernel
  * flushes IPv4 routes when the last IPv4 address of a link goes), the host route

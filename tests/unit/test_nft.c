@@ -2,9 +2,9 @@
  * addresses given, through install, reinstall, live add and delete and removal,
  * and the table holds no anonymous sets; an install that would change nothing
  * leaves the guard alone, one after a live change or a tampered guard rebuilds
- * it, and a guard outlives its device and may come before it (Linux >= 6.16).
- * Needs root; skips otherwise. The table is ved_nt<pid>, the interfaces a veth
- * pair of the test's own. */
+ * it, and a guard outlives its device (Linux >= 6.16). Needs root; skips
+ * otherwise. The table is ved_nt<pid>, the interfaces a veth pair of the test's
+ * own. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -227,48 +227,11 @@ static void test_guard_kept(void **state)
         assert_null(strstr(guard_chain(), "ved-guard "));
 }
 
-/* A guard installed before its device exists (a start installs it while the
- * VE's disk mounts: ve_net_guard_ahead()) is bound to the device once it
- * appears, and the install after the device's creation leaves it alone. */
-static void test_guard_ahead(void **state)
-{
-        const char *addrs[] = { "192.0.2.7" };
-        char before[512], after[512], cmd[256];
-        struct ve_error err = { 0 };
-        int ret;
-
-        (void)state;
-        if (geteuid() != 0)
-                skip();
-        snprintf(cmd, sizeof(cmd), "ip link del %s", ifname);
-        assert_int_equal(system(cmd), 0);
-        ret = ve_nft_guard_install(instance, ifname, mac, addrs, 1, &err);
-        if (ret < 0) {
-                /* Before Linux 6.16 a netdev chain needs its device. */
-                print_message("this kernel refuses a guard ahead of its device: %s\n", err.message);
-                ve_error_clear(&err);
-        } else {
-                assert_non_null(strstr(guard_chain(), "ved-guard "));
-                rule_handles(before, sizeof(before));
-        }
-        snprintf(cmd, sizeof(cmd), "ip link add %s type veth peer name %s", ifname, peer);
-        assert_int_equal(system(cmd), 0);
-        assert_int_equal(ve_nft_guard_install(instance, ifname, mac, addrs, 1, &err), 0);
-        assert_non_null(strstr(guard_chain(), "ved-guard "));
-        assert_non_null(strstr(set_of("4"), "192.0.2.7"));
-        if (ret == 0) {
-                rule_handles(after, sizeof(after));
-                assert_string_equal(before, after);
-        }
-        assert_int_equal(ve_nft_guard_remove(instance, ifname, &err), 0);
-}
-
 int main(void)
 {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_guard_sets),
                 cmocka_unit_test(test_guard_kept),
-                cmocka_unit_test(test_guard_ahead),
         };
 
         return cmocka_run_group_tests(tests, setup, teardown);
