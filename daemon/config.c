@@ -26,6 +26,10 @@ void ved_config_init(struct ved_config *cfg)
         cfg->config_file = NULL;
         cfg->log_level = VED_LOG_INFO;
         cfg->foreground = false;
+        /* Tests shorten the wait for a command stopped before its execve. */
+        if (getenv("VED_TEST_EXEC_START_TIMEOUT_MS") != NULL)
+                cfg->exec_start_timeout_ms =
+                    (unsigned)strtoul(getenv("VED_TEST_EXEC_START_TIMEOUT_MS"), NULL, 10);
 }
 
 static void free_uplinks(struct ved_config *cfg)

@@ -20,6 +20,9 @@ struct ved_config {
         char **uplinks;         /* host interfaces that answer ARP/NDP for VE addresses */
         size_t n_uplinks;
         bool foreground;
+        /* How long an exec's command may take to reach its execve; 0: ve/exec.h's
+         * default. Set only by the test hook VED_TEST_EXEC_START_TIMEOUT_MS. */
+        unsigned exec_start_timeout_ms;
 };
 
 void ved_config_init(struct ved_config *cfg);

@@ -110,7 +110,6 @@ static void spawn_work_cb(uv_work_t *req)
                 .ctid = x->ctid,
         };
         _cleanup_close_ int statfsd = ved_statfsd_connect();
-        const char *timeout;
 
         if (x->cgroup_fd < 0) {
                 cfg.cgroup.attach_cb = quota_cgroup_attach_cb;
@@ -118,9 +117,7 @@ static void spawn_work_cb(uv_work_t *req)
         }
         cfg.statfs_notify = statfsd >= 0;
         cfg.statfsd = statfsd;
-        /* Tests shorten the wait for a command stopped before its execve. */
-        if ((timeout = getenv("VED_TEST_EXEC_START_TIMEOUT_MS")) != NULL)
-                cfg.start_timeout_ms = (unsigned)strtoul(timeout, NULL, 10);
+        cfg.start_timeout_ms = x->v->cfg.exec_start_timeout_ms;
         x->spawn_ret = ve_exec_spawn(&cfg, &x->proc, &x->err);
 }
 

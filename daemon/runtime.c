@@ -264,8 +264,12 @@ static void hold_store(struct ved *v, uint32_t ctid, unsigned streak, unsigned d
 
 int ved_rt_delayed_start(struct ved *v, uint32_t ctid, unsigned *reboots, uint64_t *due_ms)
 {
+        struct reboot_loop *rl = reboot_loop_find(v, ctid);
         char key[32], value[64];
 
+        /* Pending only while its timer runs; the store has when it is due. */
+        if (rl == NULL || !uv_is_active((uv_handle_t *)&rl->timer))
+                return -ENOENT;
         snprintf(key, sizeof(key), HOLD_PREFIX "%u", ctid);
         if (ved_store_meta_get(&v->store, key, value, sizeof(value)) < 0 ||
             hold_parse(value, reboots, due_ms) < 0)

@@ -8,8 +8,9 @@
  *
  * How: a short-lived host child, which shares the daemon's memory (ve/child.h;
  * forked with a cgroup fd), marks that memory non-dumpable (PR_SET_DUMPABLE 0;
- * ved is so from its start), joins the init's namespaces with setns(pidfd, CLONE_NEW*) (the user namespace
- * among them when cfg->idmap has a count, becoming the VE's root), and clones the
+ * ved is so from its start), joins the init's namespaces with setns(pidfd,
+ * CLONE_NEW*) (the user namespace among them when cfg->idmap has a count,
+ * becoming the VE's root), and clones the
  * command's process with CLONE_PARENT, so that process is the daemon's own child
  * (reapable through its pidfd) and lives in the VE's pid namespace. Until its
  * execve that process still runs the daemon's image inside the VE; being

@@ -96,14 +96,15 @@ static int enter_root(const struct ve_start_config *cfg, int tree_fd, int *rootf
 }
 
 /* Runs in the child, as PID 1 of the new pid namespace, already in the VE's cgroup.
- * shared: the child shares the daemon's memory (spawn_begin()). The page cache a
+ * Without a cgroup fd it shares the daemon's memory (start()). The page cache a
  * process reads in is charged to the memory cgroup of its memory's owner, there
  * the daemon: init's binary is not read ahead then, so that it is charged to the
  * VE when init maps it. */
 static int setup(const struct ve_start_config *cfg, int tree_fd, int console,
                  unsigned console_index, const struct ve_cgroupfs *cgroupfs,
-                 struct ve_lxcfs_fds *lxcfs, bool shared, struct ve_child_err *e)
+                 struct ve_lxcfs_fds *lxcfs, struct ve_child_err *e)
 {
+        bool shared = cfg->cgroup.fd < 0; /* memory shared with the daemon: start() */
         int rootfd = -1, ret;
 
         umask(0);
@@ -133,7 +134,7 @@ static int setup(const struct ve_start_config *cfg, int tree_fd, int console,
 __attribute__((noreturn)) static void start_child(const struct ve_start_config *cfg, int sock,
                                                   int console, unsigned console_index,
                                                   const struct ve_cgroupfs *cgroupfs,
-                                                  struct ve_lxcfs_fds *lxcfs, bool shared)
+                                                  struct ve_lxcfs_fds *lxcfs)
 {
         char *const *argv = cfg->init_argv ? cfg->init_argv : default_init;
         struct ve_child_err e = { 0 };
@@ -141,7 +142,7 @@ __attribute__((noreturn)) static void start_child(const struct ve_start_config *
 
         if (ve_child_wait_go_fd(sock, &tree_fd) < 0)
                 _exit(127);
-        ret = setup(cfg, tree_fd, console, console_index, cgroupfs, lxcfs, shared, &e);
+        ret = setup(cfg, tree_fd, console, console_index, cgroupfs, lxcfs, &e);
         if (ret == 0)
                 ret = ve_caps_drop(&e);
         /* Last, so that nothing of the setup runs under the filter. */
@@ -177,22 +178,17 @@ struct child_args {
         struct ve_lxcfs_fds lxcfs; /* the child's */
         int csock, psock, master, slave;
         unsigned console_index;
-        bool shared;
 };
 
 /* The child's side. The parent's ends are closed in its own file table only:
  * without them, a daemon dying before "go" is an EOF on csock. */
-__attribute__((noreturn)) static void child_main(struct child_args *a)
+__attribute__((noreturn)) static int child_main(void *data)
 {
+        struct child_args *a = data;
+
         close(a->psock);
         close(a->master);
-        start_child(a->cfg, a->csock, a->slave, a->console_index, a->cgroupfs, &a->lxcfs,
-                    a->shared);
-}
-
-static int spawned_main(void *data)
-{
-        child_main(data);
+        start_child(a->cfg, a->csock, a->slave, a->console_index, a->cgroupfs, &a->lxcfs);
 }
 
 /* The child is ours until reaped: kill and reap it on any failure after clone. */
@@ -331,10 +327,9 @@ static int start(const struct ve_start_config *cfg, struct ve_proc *out, struct 
                                     .psock = psock,
                                     .master = master,
                                     .slave = slave,
-                                    .console_index = console_index,
-                                    .shared = cfg->cgroup.fd < 0 };
+                                    .console_index = console_index };
         if (cfg->cgroup.fd < 0) {
-                sp = (struct ve_spawn){ .fn = spawned_main,
+                sp = (struct ve_spawn){ .fn = child_main,
                                         .arg = &args,
                                         .flags = (int)(flags & ~(uint64_t)CLONE_PIDFD) };
                 ret = ve_spawn_begin(&sp, &pid, &pidfd);

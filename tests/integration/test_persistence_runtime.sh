@@ -331,6 +331,12 @@ init_changed()
         is_state "$1" running && pid=$(ve_init_pid "$1") && [ -n "$pid" ] && [ "$pid" != "$2" ]
 }
 
+# logged_since N TEXT: the daemon's log holds TEXT after its first N lines.
+logged_since()
+{
+        tail -n +"$(($1 + 1))" "$VED_LOG" | grep -qF "$2"
+}
+
 # held_back CTID: the API says that the stopped VE is held back, when it starts
 # again and after how many reboots in a row (more than 3).
 held_back()
@@ -390,9 +396,10 @@ for c in 111 113 115; do
 done
 sqlite3 -cmd '.timeout 5000' "$STATE_DIR/ved.db" \
         "update meta set value = '00000000-0000-0000-0000-000000000000' where key = 'boot_id'"
+LOG_LINES=$(wc -l <"$VED_LOG")
 ved_start || fail "the daemon starts again"
 check "after a host reboot, held-back VE 121 starts at once with the others" \
-        wait_until 15 grep -q 'Starting VE 121 (onboot)' "$VED_LOG"
+        wait_until 15 logged_since "$LOG_LINES" 'Starting VE 121 (onboot)'
 check "and is held back again, within 30 s" wait_until 30 degraded_reboot_loop "$SINCE"
 check "it is stopped while held back" wait_until 15 held_back 121
 api POST /v1/ves/121/state '{"action":"stop"}'
