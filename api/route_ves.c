@@ -185,28 +185,43 @@ static int fail(struct api_request *req, struct ve_error *err, bool rollback)
         return ret;
 }
 
-/* The template must be imported, or have a recipe that builds it: then the
- * create builds it first (*build), under its full name (debian-12 is
- * debian-12-x86_64). */
+/* Whether the store holds a template of this name. */
+static bool template_imported(struct ved *v, const char *name)
+{
+        json_t *t = NULL;
+
+        if (ved_store_template_get(&v->store, name, &t, NULL) < 0)
+                return false;
+        json_decref(t);
+        return true;
+}
+
+/* The template must be imported, under the name given or, for a name without
+ * an architecture, under its full name (centos-7 is centos-7-x86_64 or
+ * centos-7-amd64); or have a recipe that builds it: then the create builds it
+ * first (*build), under its full name (debian-12 is debian-12-x86_64). */
 static int check_template(struct ved *v, json_t *ve, bool *build, struct ve_error *err)
 {
         const char *name = json_string_value(json_object_get(ve, "ostemplate"));
+        char full[2][VE_TEMPLATE_NAME_MAX + 1];
         struct ve_template_recipe r;
-        json_t *t = NULL;
+        int i, n;
 
         *build = false;
-        if (ved_store_template_get(&v->store, name, &t, NULL) == 0) {
-                json_decref(t);
+        if (template_imported(v, name))
                 return 0;
-        }
+        n = ve_template_name_candidates(name, ve_template_host_arch(), full, 2);
+        for (i = 0; i < n; i++)
+                if (template_imported(v, full[i])) {
+                        json_object_set_new(ve, "ostemplate", json_string(full[i]));
+                        return 0;
+                }
         if (ve_template_recipe_find(v->cfg.template_recipes, name, &r, NULL) < 0)
                 return ve_error_set(err, VE_EINVAL_INPUT,
                                     "unknown OS template '%s': see vectl template list, or "
                                     "import it with vectl template import",
                                     name);
-        if (ved_store_template_get(&v->store, r.name, &t, NULL) < 0)
-                *build = true;
-        json_decref(t);
+        *build = !template_imported(v, r.name);
         json_object_set_new(ve, "ostemplate", json_string(r.name));
         return 0;
 }

@@ -41,7 +41,7 @@ struct ve_opt {
 
 static const struct ve_opt ve_opts[] = {
         { "ostemplate", "ostemplate", KIND_TEMPLATE, VE_OPT_CREATE, 0, "NAME",
-          "OS template to create the VE from (required)" },
+          "OS template to create the VE from (required; centos-7: the host's arch)" },
         { "layout", "layout", KIND_TEXT, VE_OPT_CREATE, 0, "image|layered",
           "image (default): a copy of the template; layered: the template shared" },
         { "name", "name", KIND_NAME, BOTH, 0, "NAME", "VE name, usable wherever a CTID is" },

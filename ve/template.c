@@ -109,6 +109,40 @@ int ve_template_name_parse(const char *name, struct ve_template_ident *out)
         return 0;
 }
 
+/* The names distributions give one architecture: x86_64 is Debian's amd64. */
+static const char *const arch_aliases[][2] = {
+        { "x86_64", "amd64" }, { "aarch64", "arm64" }, { "i686", "i386" }, { NULL, NULL }
+};
+
+int ve_template_name_candidates(const char *name, const char *host_arch,
+                                char out[][VE_TEMPLATE_NAME_MAX + 1], size_t max)
+{
+        const char *arches_to_try[2] = { host_arch, NULL };
+        struct ve_template_ident id;
+        const char *rest;
+        size_t n = 0;
+        int i;
+
+        if (ve_template_name_parse(name, &id) < 0 || id.arch[0] != '\0')
+                return 0;
+        /* The arch goes after distro[-release], from the name itself (the
+         * ident's fields are cut at their size). */
+        rest = strchrnul(name, '-');
+        if (*rest == '-' && isdigit((unsigned char)rest[1]))
+                rest = strchrnul(rest + 1, '-');
+        for (i = 0; arch_aliases[i][0]; i++)
+                if (strcmp(host_arch, arch_aliases[i][0]) == 0)
+                        arches_to_try[1] = arch_aliases[i][1];
+        for (i = 0; i < 2 && arches_to_try[i] && n < max; i++) {
+                int len = snprintf(out[n], VE_TEMPLATE_NAME_MAX + 1, "%.*s-%s%s",
+                                   (int)(rest - name), name, arches_to_try[i], rest);
+
+                if (len > 0 && len <= VE_TEMPLATE_NAME_MAX)
+                        n++;
+        }
+        return (int)n;
+}
+
 static const char *const tar_suffixes[] = {
         ".tgz", ".txz", ".tzst", ".tbz2", ".tbz", ".tar", NULL
 };

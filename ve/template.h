@@ -93,4 +93,12 @@ int ve_template_cleanup(const char *templates_dir, struct ve_error *err);
  * Returns 0, or -EINVAL for an empty name. */
 int ve_template_name_parse(const char *name, struct ve_template_ident *out);
 
+/* The full names a name without an architecture stands for on a host_arch
+ * host, as vzctl reads --ostemplate centos-7 as centos-7-x86_64: the name with
+ * host_arch, then with its other spelling (amd64), inserted after the release
+ * ("centos-7-minimal" -> "centos-7-x86_64-minimal"). Writes up to max names
+ * into out and returns how many; 0 when the name has an architecture. */
+int ve_template_name_candidates(const char *name, const char *host_arch,
+                                char out[][VE_TEMPLATE_NAME_MAX + 1], size_t max);
+
 #endif

@@ -176,6 +176,36 @@ for f in bb.tar bb.tar.xz bb.tar.zst; do
         assert_eq "$?" 0 "remove $name ($OUT)"
 done
 
+begin_case "vectl create --ostemplate NAME without an arch takes the host's: centos-7 is centos-7-x86_64"
+ARCH=$(uname -m)
+ALIAS=$ARCH
+[ "$ARCH" = x86_64 ] && ALIAS=amd64 # Debian's name for it
+vectl template import "$TARBALL" --name "bbname-1-$ALIAS" >"$T/out" 2>&1
+assert_eq "$?" 0 "import bbname-1-$ALIAS ($(cat "$T/out"))"
+vectl template import "$TARBALL" --name "bbname-2-$ARCH-mini" >"$T/out" 2>&1
+assert_eq "$?" 0 "import bbname-2-$ARCH-mini ($(cat "$T/out"))"
+OUT=$(vectl create 105 --ostemplate bbname-1 2>&1)
+assert_eq "$?" 0 "create from bbname-1 ($OUT)"
+api GET /v1/ves/105
+assert_json .ostemplate "bbname-1-$ALIAS"
+OUT=$(vectl create 106 --ostemplate bbname-2-mini 2>&1)
+assert_eq "$?" 0 "create from bbname-2-mini: the arch goes before the variant ($OUT)"
+api GET /v1/ves/106
+assert_json .ostemplate "bbname-2-$ARCH-mini"
+OUT=$(vectl create 107 --ostemplate bbname-3 2>&1)
+assert_eq "$?" 6 "create from bbname-3, which no arch makes known ($OUT)"
+assert_match "$OUT" "unknown OS template 'bbname-3'" "the message names what was asked"
+api GET /v1/ves/107
+assert_error 404
+for c in 105 106; do
+        OUT=$(vectl destroy "$c" 2>&1)
+        assert_eq "$?" 0 "destroy $c ($OUT)"
+done
+for n in "bbname-1-$ALIAS" "bbname-2-$ARCH-mini"; do
+        OUT=$(vectl template remove "$n" 2>&1)
+        assert_eq "$?" 0 "remove $n ($OUT)"
+done
+
 begin_case "vectl create 101 --hostname --diskspace 1G"
 OUT=$(vectl create 101 --ostemplate busybox --hostname h101.example.com --diskspace 1G 2>&1)
 assert_eq "$?" 0 "vectl create exit code ($OUT)"

@@ -161,6 +161,37 @@ static void test_name_parse(void **state)
         assert_int_equal(ve_template_name_parse("", &id), -EINVAL);
 }
 
+static void test_name_candidates(void **state)
+{
+        char full[2][VE_TEMPLATE_NAME_MAX + 1];
+        char longname[VE_TEMPLATE_NAME_MAX + 1];
+
+        (void)state;
+        assert_int_equal(ve_template_name_candidates("centos-7", "x86_64", full, 2), 2);
+        assert_string_equal(full[0], "centos-7-x86_64");
+        assert_string_equal(full[1], "centos-7-amd64");
+        assert_int_equal(ve_template_name_candidates("centos-7-minimal", "aarch64", full, 2), 2);
+        assert_string_equal(full[0], "centos-7-aarch64-minimal");
+        assert_string_equal(full[1], "centos-7-arm64-minimal");
+        assert_int_equal(ve_template_name_candidates("ubuntu-22.04", "riscv64", full, 2), 1);
+        assert_string_equal(full[0], "ubuntu-22.04-riscv64");
+        assert_int_equal(ve_template_name_candidates("busybox", "x86_64", full, 1), 1);
+        assert_string_equal(full[0], "busybox-x86_64");
+        /* A name that has an arch stands for itself only. */
+        assert_int_equal(ve_template_name_candidates("debian-12-amd64", "x86_64", full, 2), 0);
+        assert_int_equal(ve_template_name_candidates("", "x86_64", full, 2), 0);
+        /* Built from the name itself, however long its parts. */
+        memset(longname, 'a', 70);
+        strcpy(longname + 70, "-7");
+        assert_int_equal(ve_template_name_candidates(longname, "x86_64", full, 1), 1);
+        assert_int_equal(strlen(full[0]), 70 + strlen("-7-x86_64"));
+        assert_string_equal(full[0] + 70, "-7-x86_64");
+        /* A full name that would be too long is not a candidate. */
+        memset(longname, 'a', VE_TEMPLATE_NAME_MAX - 3);
+        longname[VE_TEMPLATE_NAME_MAX - 3] = '\0';
+        assert_int_equal(ve_template_name_candidates(longname, "x86_64", full, 2), 0);
+}
+
 /* ---- busybox: import, clone, mount, grow, unmount ---------------------------------- */
 
 static void build_busybox(char *tarball)
@@ -676,6 +707,7 @@ int main(void)
 {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_name_parse),
+                cmocka_unit_test(test_name_candidates),
                 cmocka_unit_test(test_busybox_lifecycle),
                 cmocka_unit_test(test_refuse_dotdot),
                 cmocka_unit_test(test_refuse_absolute),
