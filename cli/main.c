@@ -48,7 +48,7 @@ static void usage(FILE *f)
               f);
         for (size_t i = 0; i < CMDS_COUNT; i++)
                 fprintf(f, "  %-16s %s\n", cmds[i].name, cmds[i].help);
-        fputs("  help [COMMAND]  show this help, or a command's options\n"
+        fputs("  help [COMMAND]   show this help, or a command's options\n"
               "\n"
               "Global options (before COMMAND):\n"
               "  --socket PATH    the daemon's unix socket (default: $VED_SOCKET, else\n"

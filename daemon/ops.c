@@ -35,19 +35,12 @@ const struct ved_op_kind *ved_op_kind_find(const char *type)
         return NULL;
 }
 
-int ved_op_create(struct ved *v, const struct ved_op_kind *kind, uint32_t ctid, json_t *params,
-                  struct ved_op **out, struct ve_error *err)
+/* The in-memory operation for record id, prepared; not started. */
+static int op_new(struct ved *v, const struct ved_op_kind *kind, int64_t id, uint32_t ctid,
+                  json_t *params, struct ved_op **out, struct ve_error *err)
 {
-        struct ved_op *op;
-        char who[32];
-        int64_t id;
+        struct ved_op *op = calloc(1, sizeof(*op));
 
-        id = ved_store_op_insert(&v->store, kind->type, ctid, params, err);
-        if (id < 0)
-                return (int)id;
-        ved_event(v, "operation.started", ctid, id, NULL, "Operation %lld (%s)%s started",
-                  (long long)id, kind->type, of_ve(ctid, who, sizeof(who)));
-        op = calloc(1, sizeof(*op));
         if (op == NULL)
                 return ve_error_set(err, ENOMEM, "out of memory");
         op->v = v;
@@ -62,6 +55,20 @@ int ved_op_create(struct ved *v, const struct ved_op_kind *kind, uint32_t ctid, 
         }
         *out = op;
         return 0;
+}
+
+int ved_op_create(struct ved *v, const struct ved_op_kind *kind, uint32_t ctid, json_t *params,
+                  struct ved_op **out, struct ve_error *err)
+{
+        char who[32];
+        int64_t id;
+
+        id = ved_store_op_insert(&v->store, kind->type, ctid, params, err);
+        if (id < 0)
+                return (int)id;
+        ved_event(v, "operation.started", ctid, id, NULL, "Operation %lld (%s)%s started",
+                  (long long)id, kind->type, of_ve(ctid, who, sizeof(who)));
+        return op_new(v, kind, id, ctid, params, out, err);
 }
 
 int64_t ved_op_record_done(struct ved *v, const char *type, uint32_t ctid, json_t *params,
@@ -418,10 +425,18 @@ int ved_ops_recover(struct ved *v, struct ve_error *err)
                         break;
                 if (kind != NULL && kind->recover != NULL)
                         status = kind->recover(v, op, &resolution);
-                ret = ved_store_op_finish(
-                    &v->store, id, status, strcmp(status, "failed") == 0 ? ECANCELED : 0,
-                    strcmp(status, "failed") == 0 ? "interrupted by a daemon restart" : NULL,
-                    resolution, err);
+                if (strcmp(status, "resume") == 0) {
+                        ret = ved_store_op_set_resolution(&v->store, id, resolution, err);
+                        if (v->resumed == NULL)
+                                v->resumed = json_array();
+                        json_array_append(v->resumed, op);
+                } else {
+                        ret = ved_store_op_finish(
+                            &v->store, id, status, strcmp(status, "failed") == 0 ? ECANCELED : 0,
+                            strcmp(status, "failed") == 0 ? "interrupted by a daemon restart"
+                                                          : NULL,
+                            resolution, err);
+                }
                 if (ret == 0)
                         ved_event(v, "operation.resolved", ctid, id, NULL,
                                   "Operation %lld (%s)%s interrupted by a restart: %s",
@@ -436,4 +451,73 @@ int ved_ops_recover(struct ved *v, struct ve_error *err)
         }
         json_decref(ops);
         return ret;
+}
+
+bool ved_ops_resume_pending(struct ved *v, uint32_t ctid)
+{
+        json_t *op;
+        size_t i;
+
+        json_array_foreach(v->resumed, i, op)
+        {
+                if ((uint32_t)json_integer_value(json_object_get(op, "ctid")) == ctid)
+                        return true;
+        }
+        return false;
+}
+
+/* One operation ved_ops_recover() let run on: again from its first step, or
+ * failed when even that cannot begin. */
+static void resume_one(struct ved *v, json_t *rec)
+{
+        const struct ved_op_kind *kind =
+            ved_op_kind_find(json_string_value(json_object_get(rec, "type")));
+        int64_t id = json_integer_value(json_object_get(rec, "id"));
+        uint32_t ctid = (uint32_t)json_integer_value(json_object_get(rec, "ctid"));
+        struct ve_error err = { 0 };
+        struct ved_op *op = NULL;
+        const char *msg;
+        char who[32];
+        int ret;
+
+        ret = ved_begin(v, &err);
+        if (ret == 0 && kind->resume != NULL)
+                ret = kind->resume(v, rec, &err);
+        if (ret == 0)
+                ret = op_new(v, kind, id, ctid, json_object_get(rec, "params"), &op, &err);
+        if (ret == 0)
+                ret = ved_commit(v, &err);
+        if (ret == 0) {
+                log_info("Operation %lld (%s)%s runs again after the restart", (long long)id,
+                         kind->type, of_ve(ctid, who, sizeof(who)));
+                ved_op_run(op);
+                return;
+        }
+        ved_rollback(v);
+        ved_op_free(op);
+        msg = err.message ? err.message : "interrupted by a daemon restart";
+        log_warn("Operation %lld (%s)%s cannot run again: %s", (long long)id, kind->type,
+                 of_ve(ctid, who, sizeof(who)), msg);
+        if (ved_begin(v, NULL) == 0) {
+                if (ved_store_op_finish(&v->store, id, "failed", err.code ? err.code : ECANCELED,
+                                        msg, NULL, NULL) == 0)
+                        ved_event(v, "operation.failed", ctid, id, NULL,
+                                  "Operation %lld (%s)%s failed: %s", (long long)id, kind->type,
+                                  of_ve(ctid, who, sizeof(who)), msg);
+                ved_commit(v, NULL);
+        }
+        ve_error_clear(&err);
+}
+
+void ved_ops_resume(struct ved *v)
+{
+        json_t *op;
+        size_t i;
+
+        json_array_foreach(v->resumed, i, op)
+        {
+                resume_one(v, op);
+        }
+        json_decref(v->resumed);
+        v->resumed = NULL;
 }

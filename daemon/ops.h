@@ -7,7 +7,8 @@
  * transaction that also records the step, so after a crash the steps list tells
  * exactly what was done. On failure the kind's rollback undoes the steps done.
  * At startup, ved_ops_recover() resolves every operation left unfinished by a crash
- * with the kind's `recover`, and records the resolution.
+ * with the kind's `recover`, and records the resolution; an interrupted start, stop
+ * or restart runs again (ved_ops_resume()), once.
  *
  * Test hook: VED_TEST_CRASH_AT=<type>:<step> makes the daemon _exit(137) right after
  * that step's work and before its record is committed, to test recovery. */
@@ -52,8 +53,13 @@ struct ved_op_kind {
         void (*rollback_done)(struct ved_op *op);
         /* Startup: resolve an operation a crash left unfinished (loop, may block
          * briefly; inside a transaction). Returns "succeeded" or "failed" and sets
-         * *resolution to a static sentence saying what was done. */
+         * *resolution to a static sentence saying what was done; or "resume" to
+         * have the operation run again, from its first step and under its id,
+         * once every VE has been reconciled (ved_ops_resume()). */
         const char *(*recover)(struct ved *v, json_t *op, const char **resolution);
+        /* Loop, in a transaction, before a resumed operation is prepared: make the
+         * record ready for it (the VE's state). May be NULL. */
+        int (*resume)(struct ved *v, json_t *op, struct ve_error *err);
 };
 
 struct ved_op {
@@ -91,6 +97,13 @@ const struct ved_op_kind *ved_op_kind_find(const char *type);
 
 /* Resolve operations left unfinished by a crash (startup, before serving). */
 int ved_ops_recover(struct ved *v, struct ve_error *err);
+
+/* Run again the operations ved_ops_recover() let run on (startup, after the
+ * VEs are reconciled). One that cannot begin again fails, with the reason. */
+void ved_ops_resume(struct ved *v);
+
+/* Is an operation on VE ctid waiting for ved_ops_resume()? */
+bool ved_ops_resume_pending(struct ved *v, uint32_t ctid);
 
 /* Is operation id running in this daemon? An operation the store says is
  * running but that is not, ended without its end recorded (a full disk). */

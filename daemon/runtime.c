@@ -16,6 +16,7 @@
 #include "exec.h"
 #include "log.h"
 #include "netplan.h"
+#include "ops.h"
 #include "pidfile.h"
 #include "traffic.h"
 #include "quota/cgroup.h"
@@ -676,7 +677,10 @@ int ved_rt_reconcile(struct ved *v, bool host_rebooted, struct ve_error *err)
                 if (was_running)
                         runs = reconcile_one(v, ve, err);
                 ved_commit(v, NULL);
-                if (!runs && wants_boot(ve, was_running, host_rebooted))
+                /* (An interrupted start or restart of it runs again instead.) */
+                if (!runs && wants_boot(ve, was_running, host_rebooted) &&
+                    !ved_ops_resume_pending(
+                        v, (uint32_t)json_integer_value(json_object_get(ve, "ctid"))))
                         json_array_append(boot, json_object_get(ve, "ctid"));
         }
         json_decref(ves);

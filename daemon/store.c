@@ -735,6 +735,16 @@ int ved_store_op_set_status(struct ved_store *store, int64_t id, const char *sta
                           "set operation status", err, 1, a, status);
 }
 
+int ved_store_op_set_resolution(struct ved_store *store, int64_t id, const char *resolution,
+                                struct ve_error *err)
+{
+        int64_t a[] = { id };
+
+        return exec_bound(store,
+                          "UPDATE operations SET resolution = ?, updated_at = " NOW " WHERE id = ?",
+                          "set operation resolution", err, 1, a, resolution);
+}
+
 int ved_store_op_finish(struct ved_store *store, int64_t id, const char *status, int error_code,
                         const char *error_message, const char *resolution, struct ve_error *err)
 {

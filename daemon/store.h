@@ -94,6 +94,9 @@ int ved_store_op_add_step(struct ved_store *store, int64_t id, const char *step,
                           struct ve_error *err);
 int ved_store_op_set_status(struct ved_store *store, int64_t id, const char *status,
                             struct ve_error *err);
+/* What the recovery did with an operation it lets run on (still running). */
+int ved_store_op_set_resolution(struct ved_store *store, int64_t id, const char *resolution,
+                                struct ve_error *err);
 /* Finish: status "succeeded" or "failed"; error and resolution may be NULL. */
 int ved_store_op_finish(struct ved_store *store, int64_t id, const char *status, int error_code,
                         const char *error_message, const char *resolution, struct ve_error *err);

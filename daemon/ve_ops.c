@@ -619,13 +619,34 @@ static void mark_stopped(struct ved_op *op)
         ved_event(op->v, "ve.state", op->ctid, op->id, "stopped", "VE %u is stopped", op->ctid);
 }
 
+static bool op_has_step(json_t *op, const char *name)
+{
+        json_t *step;
+        size_t i;
+
+        json_array_foreach(json_object_get(op, "steps"), i, step)
+        {
+                if (strcmp(json_string_value(json_object_get(step, "name")), name) == 0)
+                        return true;
+        }
+        return false;
+}
+
 /* Startup: an interrupted start, stop or restart is judged by what runs now (the
  * VE's recorded init, checked by pid, start time and cgroup); reconciliation then
- * makes the record and the host agree. */
+ * makes the record and the host agree. An operation whose VE is not yet as it
+ * asked runs again (state_resume()): the request was accepted, and a stop cut
+ * after its halt signal would otherwise leave a VE that stops on its own later
+ * under a "failed" stop. A restart counts as done only once its new init runs
+ * (until then the init found is the old one). Only once: an operation that was
+ * already run again (it has a resolution) is rolled back, so that one that
+ * brings the daemon down cannot do so at every start. */
 static const char *state_recover(struct ved *v, json_t *op, const char **resolution)
 {
         uint32_t ctid = (uint32_t)json_integer_value(json_object_get(op, "ctid"));
-        bool wanted_running = strcmp(json_string_value(json_object_get(op, "type")), "stop") != 0;
+        const char *type = json_string_value(json_object_get(op, "type"));
+        bool wanted_running = strcmp(type, "stop") != 0;
+        bool resumed_before = json_is_string(json_object_get(op, "resolution"));
         struct ve_proc proc = {
                 .pidfd = -EBADF, .console_fd = -EBADF, .console_peer = -EBADF, .statfs_fd = -EBADF
         };
@@ -644,14 +665,43 @@ static const char *state_recover(struct ved *v, json_t *op, const char **resolut
                 ve_proc_close(&proc);
                 json_decref(ve);
         }
-        if (runs == wanted_running) {
+        if (runs == wanted_running && (strcmp(type, "restart") != 0 || op_has_step(op, "init"))) {
                 *resolution = runs ? "rolled forward: the VE was found running"
                                    : "rolled forward: the VE was found stopped";
                 return "succeeded";
         }
+        if (!resumed_before) {
+                *resolution = "rolled forward: run again from its first step after the restart";
+                return "resume";
+        }
         *resolution =
             runs ? "rolled back: the VE was found still running" : "rolled back: the VE is stopped";
         return "failed";
+}
+
+/* The VE as ved_rt_reconcile() left it: running or stopped, else (broken, or
+ * gone) the operation cannot run again. */
+static int state_resume(struct ved *v, json_t *op, struct ve_error *err)
+{
+        uint32_t ctid = (uint32_t)json_integer_value(json_object_get(op, "ctid"));
+        const char *type = json_string_value(json_object_get(op, "type"));
+        json_t *ve = NULL;
+        const char *state;
+        bool ok;
+        int ret;
+
+        ret = ved_store_ve_get_ctid(&v->store, ctid, &ve, err);
+        if (ret < 0)
+                return ret;
+        state = json_string_value(json_object_get(ve, "state"));
+        ok = strcmp(state, "running") == 0 || strcmp(state, "stopped") == 0;
+        if (!ok)
+                ret = ve_error_set(err, VE_ECONFLICT, "VE %u is %s after the restart", ctid, state);
+        json_decref(ve);
+        if (ret < 0)
+                return ret;
+        return ved_store_ve_set_state(&v->store, ctid,
+                                      strcmp(type, "stop") == 0 ? "stopping" : "starting", err);
 }
 
 static const struct ved_step start_steps[] = {
@@ -670,6 +720,7 @@ const struct ved_op_kind ved_op_start_kind = {
         .rollback_work = teardown_work,
         .rollback_done = mark_stopped,
         .recover = state_recover,
+        .resume = state_resume,
 };
 
 /* --- stop ------------------------------------------------------------------- */
@@ -745,6 +796,7 @@ const struct ved_op_kind ved_op_stop_kind = {
         .finish = stop_finish,
         .rollback_done = stop_rollback_done,
         .recover = state_recover,
+        .resume = state_resume,
 };
 
 /* --- restart: stop, then start ---------------------------------------------- */
@@ -774,6 +826,7 @@ const struct ved_op_kind ved_op_restart_kind = {
         .rollback_work = teardown_work,
         .rollback_done = mark_stopped,
         .recover = state_recover,
+        .resume = state_resume,
 };
 
 /* --- destroy ---------------------------------------------------------------- */

@@ -46,6 +46,7 @@ struct ved {
         struct list_head event_subs;
         struct list_head op_waiters;
         struct list_head ops;         /* operations running now */
+        json_t *resumed;              /* ops.c: interrupted operations to run again, at start */
         bool events_pending;          /* events inserted since the last notify */
         struct ved_event_sub log_sub; /* the log's subscription to events (events.c) */
         int64_t logged_id;            /* the last event it logged */
