@@ -6,9 +6,13 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 /* Seconds the daemon may hold each wait request. */
 #define OP_WAIT_SECONDS 30
+/* How long a wait outlasts the daemon's absence, and how often it asks. */
+#define RECONNECT_SECONDS 60
+#define RETRY_MS          200
 
 static const char *op_status(const json_t *op)
 {
@@ -57,16 +61,46 @@ static int op_failed(const json_t *op, struct ve_error *err)
                             msg ? msg : "the operation failed without a reason");
 }
 
+/* The daemon went away while an operation was waited for: killed, or restarted.
+ * A restarted ved resolves the operation (or runs it again, under its id), so
+ * vectl waits for it to come back, asking every RETRY_MS for up to
+ * RECONNECT_SECONDS; *since is when it went (0: it was there). */
+static bool try_again(int ret, long long id, struct timespec *since)
+{
+        struct timespec now, pause = { 0, RETRY_MS * 1000000L };
+
+        if (ret != -CLI_EUNREACHABLE)
+                return false;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if (since->tv_sec == 0) {
+                *since = now;
+                fprintf(stderr,
+                        "\nvectl: lost ved while waiting for operation %lld; waiting up to "
+                        "%d s for it to come back\n",
+                        id, RECONNECT_SECONDS);
+        } else if (now.tv_sec - since->tv_sec >= RECONNECT_SECONDS) {
+                return false;
+        }
+        nanosleep(&pause, NULL);
+        return true;
+}
+
 static int wait_finished(const struct cli *cli, json_t **op, struct ve_error *err)
 {
         long long id = cli_json_id(*op);
+        struct timespec gone = { 0, 0 };
         json_t *next;
         int ret;
 
         while (!cli_op_finished(*op)) {
                 ret = cli_op_get(cli, id, OP_WAIT_SECONDS, &next, err);
+                if (ret < 0 && try_again(ret, id, &gone)) {
+                        ve_error_clear(err);
+                        continue;
+                }
                 if (ret < 0)
                         return ve_error_prefix(err, "waiting for operation %lld", id);
+                gone.tv_sec = 0;
                 json_decref(*op);
                 *op = next;
         }

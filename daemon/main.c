@@ -185,6 +185,9 @@ static bool host_rebooted(struct ved *v)
         return rebooted;
 }
 
+/* How long the API waits for operations resumed after a crash (ops.h). */
+#define RESUME_WAIT_MS 10000
+
 static int open_state(struct ved *v, struct ve_error *err)
 {
         _cleanup_free_ char *db = NULL;
@@ -212,7 +215,7 @@ static int open_state(struct ved *v, struct ve_error *err)
         if (ret == 0)
                 ret = ved_rt_reconcile(v, host_rebooted(v), err);
         if (ret == 0)
-                ved_ops_resume(v);
+                ved_ops_resume(v, RESUME_WAIT_MS);
         if (ret == 0) {
                 ved_lxcfs_rebind_running(v);
                 ved_statfsd_collect(v);

@@ -509,14 +509,42 @@ static void resume_one(struct ved *v, json_t *rec)
         ve_error_clear(&err);
 }
 
-void ved_ops_resume(struct ved *v)
+static bool resumed_running(struct ved *v)
 {
         json_t *op;
         size_t i;
 
         json_array_foreach(v->resumed, i, op)
         {
+                if (ved_op_active(v, json_integer_value(json_object_get(op, "id"))))
+                        return true;
+        }
+        return false;
+}
+
+static void deadline_cb(uv_timer_t *t)
+{
+        (void)t; /* the loop woke up: that was all */
+}
+
+void ved_ops_resume(struct ved *v, unsigned wait_ms)
+{
+        static uv_timer_t deadline;
+        json_t *op;
+        size_t i;
+
+        json_array_foreach(v->resumed, i, op)
+        {
                 resume_one(v, op);
+        }
+        if (resumed_running(v)) {
+                uv_timer_init(v->loop, &deadline);
+                uv_timer_start(&deadline, deadline_cb, wait_ms, 0);
+                while (resumed_running(v) && uv_is_active((uv_handle_t *)&deadline))
+                        uv_run(v->loop, UV_RUN_ONCE);
+                if (resumed_running(v))
+                        log_info("Operations resumed after the restart go on while ved serves");
+                uv_close((uv_handle_t *)&deadline, NULL);
         }
         json_decref(v->resumed);
         v->resumed = NULL;

@@ -99,8 +99,11 @@ const struct ved_op_kind *ved_op_kind_find(const char *type);
 int ved_ops_recover(struct ved *v, struct ve_error *err);
 
 /* Run again the operations ved_ops_recover() let run on (startup, after the
- * VEs are reconciled). One that cannot begin again fails, with the reason. */
-void ved_ops_resume(struct ved *v);
+ * VEs are reconciled), and run the loop until they end, for up to wait_ms: so
+ * that the API, started next, shows no VE half way through its recovery (a
+ * stop that waits longer for init goes on while it serves). One that cannot
+ * begin again fails, with the reason. */
+void ved_ops_resume(struct ved *v, unsigned wait_ms);
 
 /* Is an operation on VE ctid waiting for ved_ops_resume()? */
 bool ved_ops_resume_pending(struct ved *v, uint32_t ctid);

@@ -307,35 +307,51 @@ slow_halt_ve()
                 vectl set "$1" --init /sbin/slowhalt >/dev/null && bring_to "$1" running
 }
 
-# kill_while_halting CTID ACTION: ask for ACTION, kill -9 ved once init has the
-# halt signal, start ved again.
+# kill_while_halting CTID ACTION: vectl ACTION CTID in the background (VECTL_PID,
+# its output in $T/vectl.out), kill -9 ved once init has the halt signal, start
+# ved again. OP is the operation's id.
 kill_while_halting()
 {
-        request_op POST "/v1/ves/$1/state" "{\"action\":\"$2\"}"
-        assert_ne "$OP" "" "$2 $1 accepted"
+        vectl "$2" "$1" >"$T/vectl.out" 2>&1 &
+        VECTL_PID=$!
         check "init of $1 got the halt signal" \
                 wait_until 10 test -e "$STATE_DIR/ves/$1/private/halting"
+        OP=$(sqlite3 -cmd '.timeout 5000' "$STATE_DIR/ved.db" \
+                "select max(id) from operations where ctid = $1 and type = '$2'")
         ved_kill9
         ved_start || fail "ved starts again"
 }
 
-begin_case "kill -9 while a stop waits for init to halt: the restarted ved finishes the stop"
+# vectl_waited ACTION: the vectl of kill_while_halting waited through the
+# daemon's absence and says the operation is done.
+vectl_waited()
+{
+        wait "$VECTL_PID"
+        assert_eq "$?" 0 "vectl $1's exit status ($(cat "$T/vectl.out"))"
+        assert_match "$(cat "$T/vectl.out")" "lost ved while waiting for operation $OP" \
+                "vectl $1 said it lost ved"
+        assert_match "$(cat "$T/vectl.out")" "done$" "vectl $1 ends with done"
+}
+
+begin_case "kill -9 while a stop waits for init to halt: the restarted ved finishes it, vectl waits through"
 check "VE 105 runs an init that halts in 3 s" slow_halt_ve 105
 PID=$(ve_init_pid 105)
 kill_while_halting 105 stop
 assert_resolved "$OP"
+vectl_waited stop
 assert_json .status succeeded "the stop's status"
 assert_json .resolution "rolled forward: run again from its first step after the restart"
 assert_eq "$(ve_state 105)" stopped "VE 105's state"
 check "VE 105's init $PID is gone" pid_gone "$PID"
 assert_consistent
 
-begin_case "kill -9 while a restart waits for init to halt: the VE runs a new init"
+begin_case "kill -9 while a restart waits for init to halt: the VE runs a new init, vectl waits through"
 check "VE 105 starts" bring_to 105 running
 PID=$(ve_init_pid 105)
 rm -f "$STATE_DIR/ves/105/private/halting"
 kill_while_halting 105 restart
 assert_resolved "$OP"
+vectl_waited restart
 assert_json .status succeeded "the restart's status"
 assert_eq "$(ve_state 105)" running "VE 105's state"
 NEWPID=$(ve_init_pid 105)
@@ -460,8 +476,9 @@ for round in $(seq "$ROUNDS"); do
         done
         sleep "0.0$((RANDOM % 4))$((RANDOM % 10))"
         ved_kill9
-        wait "${pids[@]}" 2>/dev/null
         ved_start || { fail "ved starts again in round $round"; break; }
+        # (A vectl that was waiting for its operation waits for ved to come back.)
+        wait "${pids[@]}" 2>/dev/null
         wait_until 30 no_running_ops ||
                 fail "round $round: operations still running after 30 s"
         assert_consistent
