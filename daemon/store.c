@@ -725,24 +725,29 @@ int ved_store_op_add_step(struct ved_store *store, int64_t id, const char *step,
                           "record operation step", err, 1, a, step);
 }
 
-int ved_store_op_set_status(struct ved_store *store, int64_t id, const char *status,
-                            struct ve_error *err)
+/* One text column of operation id, from a statement binding the value, then id. */
+static int op_set_text(struct ved_store *store, int64_t id, const char *sql, const char *what,
+                       const char *value, struct ve_error *err)
 {
         int64_t a[] = { id };
 
-        return exec_bound(store,
-                          "UPDATE operations SET status = ?, updated_at = " NOW " WHERE id = ?",
-                          "set operation status", err, 1, a, status);
+        return exec_bound(store, sql, what, err, 1, a, value);
+}
+
+int ved_store_op_set_status(struct ved_store *store, int64_t id, const char *status,
+                            struct ve_error *err)
+{
+        return op_set_text(store, id,
+                           "UPDATE operations SET status = ?, updated_at = " NOW " WHERE id = ?",
+                           "set operation status", status, err);
 }
 
 int ved_store_op_set_resolution(struct ved_store *store, int64_t id, const char *resolution,
                                 struct ve_error *err)
 {
-        int64_t a[] = { id };
-
-        return exec_bound(store,
-                          "UPDATE operations SET resolution = ?, updated_at = " NOW " WHERE id = ?",
-                          "set operation resolution", err, 1, a, resolution);
+        return op_set_text(
+            store, id, "UPDATE operations SET resolution = ?, updated_at = " NOW " WHERE id = ?",
+            "set operation resolution", resolution, err);
 }
 
 int ved_store_op_finish(struct ved_store *store, int64_t id, const char *status, int error_code,

@@ -901,6 +901,20 @@ static void test_op_lifecycle(void **state)
         json_decref(op);
         assert_null(err.message);
 
+        /* A resolution set while the operation runs on (resumed after a crash) is
+         * kept by a finish that gives none. */
+        id = op_insert(fx, "stop", 0);
+        assert_int_equal(ved_store_op_set_resolution(&fx->store, id, "run again", &err), 0);
+        op = op_get(fx, id);
+        assert_string_equal(ve_str(op, "status"), "running");
+        assert_string_equal(ve_str(op, "resolution"), "run again");
+        json_decref(op);
+        assert_int_equal(ved_store_op_finish(&fx->store, id, "succeeded", 0, NULL, NULL, &err), 0);
+        op = op_get(fx, id);
+        assert_string_equal(ve_str(op, "status"), "succeeded");
+        assert_string_equal(ve_str(op, "resolution"), "run again");
+        json_decref(op);
+
         /* No params is an empty object. */
         id = ved_store_op_insert(&fx->store, "stop", 101, NULL, &err);
         assert_true(id > 0);
@@ -915,6 +929,8 @@ static void test_op_lifecycle(void **state)
         assert_int_equal(ved_store_op_add_step(&fx->store, 999, "x", &err), -VE_ENOTFOUND);
         ve_error_clear(&err);
         assert_int_equal(ved_store_op_set_status(&fx->store, 999, "failed", &err), -VE_ENOTFOUND);
+        ve_error_clear(&err);
+        assert_int_equal(ved_store_op_set_resolution(&fx->store, 999, "x", &err), -VE_ENOTFOUND);
         ve_error_clear(&err);
 }
 
