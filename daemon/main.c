@@ -214,11 +214,10 @@ static int open_state(struct ved *v, struct ve_error *err)
                 ret = ved_ops_recover(v, err);
         if (ret == 0)
                 ret = ved_rt_reconcile(v, host_rebooted(v), err);
-        if (ret == 0)
-                ved_ops_resume(v, RESUME_WAIT_MS);
         if (ret == 0) {
                 ved_lxcfs_rebind_running(v);
                 ved_statfsd_collect(v);
+                ved_ops_resume(v, RESUME_WAIT_MS);
         }
         return ret;
 }
