@@ -185,17 +185,6 @@ static int fail(struct api_request *req, struct ve_error *err, bool rollback)
         return ret;
 }
 
-/* Whether the store holds a template of this name. */
-static bool template_imported(struct ved *v, const char *name)
-{
-        json_t *t = NULL;
-
-        if (ved_store_template_get(&v->store, name, &t, NULL) < 0)
-                return false;
-        json_decref(t);
-        return true;
-}
-
 /* The template must be imported, under the name given or, for a name without
  * an architecture, under its full name (centos-7 is centos-7-x86_64 or
  * centos-7-amd64); or have a recipe that builds it: then the create builds it
@@ -208,11 +197,11 @@ static int check_template(struct ved *v, json_t *ve, bool *build, struct ve_erro
         int i, n;
 
         *build = false;
-        if (template_imported(v, name))
+        if (ved_store_template_exists(&v->store, name))
                 return 0;
         n = ve_template_name_candidates(name, ve_template_host_arch(), full, 2);
         for (i = 0; i < n; i++)
-                if (template_imported(v, full[i])) {
+                if (ved_store_template_exists(&v->store, full[i])) {
                         json_object_set_new(ve, "ostemplate", json_string(full[i]));
                         return 0;
                 }
@@ -221,7 +210,7 @@ static int check_template(struct ved *v, json_t *ve, bool *build, struct ve_erro
                                     "unknown OS template '%s': see vectl template list, or "
                                     "import it with vectl template import",
                                     name);
-        *build = !template_imported(v, r.name);
+        *build = !ved_store_template_exists(&v->store, r.name);
         json_object_set_new(ve, "ostemplate", json_string(r.name));
         return 0;
 }

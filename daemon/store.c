@@ -1040,6 +1040,17 @@ int ved_store_template_get(struct ved_store *store, const char *name, json_t **o
         return 0;
 }
 
+bool ved_store_template_exists(struct ved_store *store, const char *name)
+{
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+
+        if (name == NULL || sqlite3_prepare_v2(store->db, "SELECT 1 FROM templates WHERE name = ?",
+                                               -1, &st, NULL) != SQLITE_OK)
+                return false;
+        sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
+        return sqlite3_step(st) == SQLITE_ROW;
+}
+
 int ved_store_template_list(struct ved_store *store, json_t **out, struct ve_error *err)
 {
         _cleanup_stmt_ sqlite3_stmt *st = NULL;

@@ -148,6 +148,8 @@ int ved_store_traffic_put(struct ved_store *store, uint32_t ctid, const struct v
 int ved_store_template_insert(struct ved_store *store, json_t *t, struct ve_error *err);
 int ved_store_template_get(struct ved_store *store, const char *name, json_t **out,
                            struct ve_error *err);
+/* Whether a template of this name is recorded (false for NULL, or on a read error). */
+bool ved_store_template_exists(struct ved_store *store, const char *name);
 int ved_store_template_list(struct ved_store *store, json_t **out, struct ve_error *err);
 int ved_store_template_delete(struct ved_store *store, const char *name, struct ve_error *err);
 

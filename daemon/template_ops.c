@@ -99,14 +99,12 @@ static const char *import_recover(struct ved *v, json_t *op, const char **resolu
 {
         json_t *params = json_object_get(op, "params");
         const char *upload = json_string_value(json_object_get(params, "upload"));
-        json_t *t = NULL;
 
         if (upload != NULL)
                 unlink(upload);
         ve_template_cleanup(v->templates_dir, NULL);
-        if (ved_store_template_get(&v->store, json_string_value(json_object_get(params, "name")),
-                                   &t, NULL) == 0) {
-                json_decref(t);
+        if (ved_store_template_exists(&v->store,
+                                      json_string_value(json_object_get(params, "name")))) {
                 *resolution = "the template had been recorded: kept";
                 return "succeeded";
         }
@@ -194,11 +192,9 @@ static const char *build_recover(struct ved *v, json_t *op, const char **resolut
 {
         json_t *params = json_object_get(op, "params");
         const char *name = json_string_value(json_object_get(params, "name"));
-        json_t *t = NULL;
 
         ve_template_cleanup(v->templates_dir, NULL);
-        if (name != NULL && ved_store_template_get(&v->store, name, &t, NULL) == 0) {
-                json_decref(t);
+        if (ved_store_template_exists(&v->store, name)) {
                 *resolution = "the template had been recorded: kept";
                 return "succeeded";
         }

@@ -312,7 +312,7 @@ static const char *create_recover(struct ved *v, json_t *op, const char **resolu
         uint32_t ctid = (uint32_t)json_integer_value(json_object_get(op, "ctid"));
         json_t *params = json_object_get(op, "params");
         struct ve_error err = { 0 };
-        json_t *ve = NULL, *t = NULL;
+        json_t *ve = NULL;
 
         /* A template it was building, and had not recorded, goes too. */
         if (json_is_true(json_object_get(params, "build_template")) &&
@@ -320,9 +320,8 @@ static const char *create_recover(struct ved *v, json_t *op, const char **resolu
                 const char *name = json_string_value(json_object_get(ve, "ostemplate"));
 
                 ve_template_cleanup(v->templates_dir, NULL);
-                if (name != NULL && ved_store_template_get(&v->store, name, &t, NULL) < 0)
+                if (name != NULL && !ved_store_template_exists(&v->store, name))
                         ve_template_remove(v->templates_dir, name, NULL);
-                json_decref(t);
                 json_decref(ve);
         }
         if (recover_remove(v, ctid, &err) < 0)

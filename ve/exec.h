@@ -10,9 +10,9 @@
  * forked with a cgroup fd), marks that memory non-dumpable (PR_SET_DUMPABLE 0;
  * ved is so from its start), joins the init's namespaces with setns(pidfd,
  * CLONE_NEW*) (the user namespace among them when cfg->idmap has a count,
- * becoming the VE's root), and clones the
- * command's process with CLONE_PARENT, so that process is the daemon's own child
- * (reapable through its pidfd) and lives in the VE's pid namespace. Until its
+ * becoming the VE's root), and clones the command's process with CLONE_PARENT,
+ * so that process is the daemon's own child (reapable through its pidfd) and
+ * lives in the VE's pid namespace. Until its
  * execve that process still runs the daemon's image inside the VE; being
  * non-dumpable, its /proc/<pid>/exe, /proc/<pid>/mem and ptrace are closed to the
  * VE's root (the runc and LXC answer to CVE-2019-5736), and execve of the guest

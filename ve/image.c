@@ -286,12 +286,18 @@ static uint64_t overhead_blocks(const unsigned char *sb, const struct ve_image_g
         return n;
 }
 
+/* The ext4 magic, and a block size ved can read (1 KiB to 64 KiB). */
+static bool is_ext4_super(const unsigned char *sb)
+{
+        return sb[56] == 0x53 && sb[57] == 0xef && le32(sb + 24) <= 6;
+}
+
 /* Fill geo from a superblock; false if it is not one ved can read. */
 static bool parse_geometry(const unsigned char *sb, struct ve_image_geometry *geo)
 {
         bool is64 = (le32(sb + 96) & 0x80) != 0;
 
-        if (sb[56] != 0x53 || sb[57] != 0xef || le32(sb + 24) > 6)
+        if (!is_ext4_super(sb))
                 return false;
         geo->block_size = 1024ULL << le32(sb + 24);
         geo->blocks = le32(sb + 4) | (is64 ? (uint64_t)le32(sb + 0x150) << 32 : 0);
@@ -317,7 +323,7 @@ int ve_image_geometry(const char *img, struct ve_image_geometry *geo, struct ve_
                 return ve_error_errno(err, errno, "open %s", img);
         if (pread(fd, sb, sizeof(sb), 1024) != (ssize_t)sizeof(sb))
                 return ve_error_set(err, EINVAL, "%s: too short for an ext4 file system", img);
-        if (sb[56] != 0x53 || sb[57] != 0xef || le32(sb + 24) > 6)
+        if (!is_ext4_super(sb))
                 return ve_error_set(err, EINVAL, "%s is not an ext4 file system", img);
         if (!parse_geometry(sb, geo))
                 return ve_error_set(err, EINVAL, "%s: corrupt ext4 superblock", img);
@@ -490,7 +496,7 @@ static int put_super(int fd, off_t off, uint64_t group, const unsigned char *uui
 
         if (pread(fd, sb, sizeof(sb), off) != (ssize_t)sizeof(sb))
                 return -EIO;
-        if (sb[56] != 0x53 || sb[57] != 0xef || (group > 0 && le16(sb + 0x5A) != (group & 0xffff)))
+        if (!is_ext4_super(sb) || (group > 0 && le16(sb + 0x5A) != (group & 0xffff)))
                 return -EINVAL;
         if (uuid != NULL)
                 memcpy(sb + SB_UUID, uuid, 16);

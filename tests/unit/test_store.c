@@ -1106,7 +1106,11 @@ static void test_templates(void **state)
         assert_string_equal(ve_str(json_array_get(list, 0), "name"), "alpine-3");
         json_decref(list);
 
+        assert_true(ved_store_template_exists(&fx->store, "debian-12"));
+        assert_false(ved_store_template_exists(&fx->store, "debian"));
+        assert_false(ved_store_template_exists(&fx->store, NULL));
         assert_int_equal(ved_store_template_delete(&fx->store, "debian-12", &err), 0);
+        assert_false(ved_store_template_exists(&fx->store, "debian-12"));
         assert_int_equal(ved_store_template_get(&fx->store, "debian-12", &got, &err),
                          -VE_ENOTFOUND);
         ve_error_clear(&err);
