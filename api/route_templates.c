@@ -168,6 +168,84 @@ static int run_op(struct api_request *req, const struct ved_op_kind *kind, json_
         return 0;
 }
 
+/* The request that sent a tarball, held until the import has accepted the
+ * tarball or ended: a refused tarball is the request's error (4xx), as any
+ * other bad input, not only the operation's. */
+struct import_wait {
+        struct ved_op_waiter waiter;
+        struct api_request *req;
+        int64_t op_id;
+};
+
+static void import_wake(struct ved_op_waiter *waiter)
+{
+        struct import_wait *w = container_of(waiter, struct import_wait, waiter);
+
+        if (w->req != NULL) {
+                api_request_resume(w->req);
+                w->req = NULL;
+        }
+}
+
+static void import_wait_release(void *data)
+{
+        struct import_wait *w = data;
+
+        ved_op_unwait(&w->waiter);
+        free(w);
+}
+
+/* The upload's answer: the operation's error if it failed (the tarball was
+ * refused, most likely), else 202 while it makes the golden image. */
+static int answer_import(struct api_request *req)
+{
+        struct import_wait *w = req->data;
+        int64_t id = w->op_id;
+        struct ve_error err = { 0 };
+        json_t *op = NULL, *e;
+        const char *status;
+        int ret;
+
+        if (ved_store_op_get(&req->v->store, id, &op, &err) < 0) {
+                ret = api_respond_ve_error(req, &err);
+                ve_error_clear(&err);
+                return ret;
+        }
+        status = json_string_value(json_object_get(op, "status"));
+        e = json_object_get(op, "error");
+        if (status != NULL && strcmp(status, "failed") == 0 && json_is_object(e)) {
+                ve_error_set(&err, (int)json_integer_value(json_object_get(e, "code")), "%s",
+                             json_string_value(json_object_get(e, "message")) ?: "failed");
+                json_decref(op);
+                ret = api_respond_ve_error(req, &err);
+                ve_error_clear(&err);
+                return ret;
+        }
+        json_decref(op);
+        return api_respond_operation(req, id, NULL);
+}
+
+/* Hand the upload over to operation id and hold req until the operation has
+ * checked the tarball (or ended). */
+static int wait_for_check(struct api_request *req, struct upload *u, int64_t id)
+{
+        struct import_wait *w = calloc(1, sizeof(*w));
+
+        if (w == NULL)
+                return api_respond_operation(req, id, NULL);
+        upload_free(u);
+        w->req = req;
+        w->op_id = id;
+        w->waiter.op_id = id;
+        w->waiter.done_cb = import_wake;
+        w->waiter.checked_cb = import_wake;
+        ved_op_wait(req->v, &w->waiter);
+        req->data = w;
+        req->free_data = import_wait_release;
+        api_request_suspend(req, answer_import);
+        return 0;
+}
+
 int route_template_import(struct api_request *req)
 {
         const char *name = api_query(req, "name"), *sha = api_query(req, "sha256");
@@ -198,7 +276,7 @@ int route_template_import(struct api_request *req)
         if (run_op(req, &ved_op_template_import_kind, params, &id, &err) < 0)
                 goto fail;
         u->path[0] = '\0'; /* the operation owns the file now */
-        return api_respond_operation(req, id, NULL);
+        return wait_for_check(req, u, id);
 fail:
         ret = api_respond_ve_error(req, &err);
         ve_error_clear(&err);

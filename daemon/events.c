@@ -130,6 +130,19 @@ void ved_op_notify(struct ved *v, int64_t op_id)
         }
 }
 
+void ved_op_notify_checked(struct ved *v, int64_t op_id)
+{
+        struct list_head *pos, *tmp;
+
+        list_for_each_safe(pos, tmp, &v->op_waiters)
+        {
+                struct ved_op_waiter *w = container_of(pos, struct ved_op_waiter, link);
+
+                if (w->op_id == op_id && w->checked_cb != NULL)
+                        w->checked_cb(w);
+        }
+}
+
 const char *ved_ve_dir(struct ved *v, uint32_t ctid, char *buf, size_t len)
 {
         snprintf(buf, len, "%s/%u", v->ves_dir, ctid);

@@ -18,24 +18,74 @@ struct import_data {
         char name[VE_TEMPLATE_NAME_MAX + 1];
         char sha256[80];
         struct ve_template_info info;
+        /* Sent from the worker once the tarball is accepted (an upload's
+         * import: the request that sent it waits for it); NULL for a build. */
+        uv_async_t *checked;
 };
 
-static int import_prepare(struct ved_op *op, struct ve_error *err)
+/* An upload's import: its data and the handle through which the worker tells
+ * the loop that the tarball was accepted. */
+struct upload_import {
+        struct import_data d;
+        uv_async_t checked;
+        struct ved *v;
+        int64_t op_id;
+};
+
+static void import_fill(struct import_data *d, struct ved_op *op)
 {
-        struct import_data *d = calloc(1, sizeof(*d));
         const char *sha = json_string_value(json_object_get(op->params, "sha256"));
 
-        if (d == NULL)
-                return ve_error_set(err, ENOMEM, "out of memory");
         snprintf(d->templates_dir, sizeof(d->templates_dir), "%s", op->v->templates_dir);
         snprintf(d->upload, sizeof(d->upload), "%s",
                  json_string_value(json_object_get(op->params, "upload")));
         snprintf(d->name, sizeof(d->name), "%s",
                  json_string_value(json_object_get(op->params, "name")));
         snprintf(d->sha256, sizeof(d->sha256), "%s", sha ? sha : "");
-        op->data = d;
-        op->free_data = free;
+}
+
+static void checked_cb(uv_async_t *h)
+{
+        struct upload_import *u = h->data;
+
+        ved_op_notify_checked(u->v, u->op_id);
+}
+
+static void upload_import_closed(uv_handle_t *h)
+{
+        free(h->data);
+}
+
+static void upload_import_free(void *data)
+{
+        struct upload_import *u = data;
+
+        uv_close((uv_handle_t *)&u->checked, upload_import_closed);
+}
+
+static int import_prepare(struct ved_op *op, struct ve_error *err)
+{
+        struct upload_import *u = calloc(1, sizeof(*u));
+
+        if (u == NULL)
+                return ve_error_set(err, ENOMEM, "out of memory");
+        if (uv_async_init(op->v->loop, &u->checked, checked_cb) < 0) {
+                free(u);
+                return ve_error_set(err, ENOMEM, "cannot make an async handle");
+        }
+        import_fill(&u->d, op);
+        u->checked.data = u;
+        u->d.checked = &u->checked;
+        u->v = op->v;
+        u->op_id = op->id;
+        op->data = u;
+        op->free_data = upload_import_free;
         return 0;
+}
+
+static void send_checked(void *opaque)
+{
+        uv_async_send(opaque);
 }
 
 /* Worker: import the tarball d->upload as template d->name into d->info. */
@@ -46,6 +96,8 @@ static int import_tarball(struct import_data *d, struct ve_error *err)
                 .source = d->upload,
                 .name = d->name,
                 .sha256 = d->sha256[0] ? d->sha256 : NULL,
+                .checked_cb = d->checked ? send_checked : NULL,
+                .opaque = d->checked,
         };
 
         return ve_template_import(&req, &d->info, err);

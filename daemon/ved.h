@@ -35,6 +35,8 @@ struct ved_op_waiter {
         struct list_head link;
         int64_t op_id;
         void (*done_cb)(struct ved_op_waiter *w);
+        /* Optional: the operation has checked its input (ved_op_notify_checked()). */
+        void (*checked_cb)(struct ved_op_waiter *w);
 };
 
 struct ved {
@@ -90,6 +92,9 @@ void ved_op_wait(struct ved *v, struct ved_op_waiter *w);
 void ved_op_unwait(struct ved_op_waiter *w);
 /* Wake the waiters of op_id (called when it finishes). */
 void ved_op_notify(struct ved *v, int64_t op_id);
+/* Tell the waiters of op_id that want to know that its input is checked: from
+ * now on only the host can make it fail (a template's tarball was accepted). */
+void ved_op_notify_checked(struct ved *v, int64_t op_id);
 
 /* "<state>/ves/<ctid>" into buf. */
 const char *ved_ve_dir(struct ved *v, uint32_t ctid, char *buf, size_t len);

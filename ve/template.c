@@ -449,6 +449,12 @@ static int archive_fail(struct extract *x, struct archive *a, const char *what, 
         const char *msg = archive_error_string(a);
         int code = archive_errno(a) > 0 ? archive_errno(a) : VE_EINVAL_INPUT;
 
+        /* Bytes that are no archive, or a broken one, are the tarball's fault:
+         * libarchive says so with EILSEQ (its ARCHIVE_ERRNO_FILE_FORMAT on Linux)
+         * or EINVAL. */
+        if (code == EILSEQ || code == EINVAL)
+                code = VE_EINVAL_INPUT;
+
         if (path != NULL)
                 return ve_error_set(x->err, code, "%s '%s': %s", what, path, msg ? msg : "failed");
         return ve_error_set(x->err, code, "%s: %s", what, msg ? msg : "failed");
@@ -799,6 +805,8 @@ static int import_into(struct extract *x, const char *name, const char *staging,
                 ret = extract_and_hash(x, sha);
         if (ret < 0)
                 return ret;
+        if (x->req->checked_cb != NULL)
+                x->req->checked_cb(x->req->opaque);
         snprintf(tree, sizeof(tree), "%s/root", staging);
         ret = build_image(x->req->templates_dir, name, tree, image_size_for(x), x->err);
         if (ret < 0)

@@ -43,6 +43,11 @@ struct ve_template_import {
          * its size, from the extraction thread (not the caller's): it must
          * only hand the figures over (e.g. uv_async_send), never block. */
         void (*progress_cb)(uint64_t done, uint64_t total, void *opaque);
+        /* Optional: called once, from the importing thread, when the whole
+         * tarball has been read, every entry accepted and the checksum
+         * matched: from then on only the host can make the import fail. Same
+         * rules as progress_cb. */
+        void (*checked_cb)(void *opaque);
         void *opaque;
 };
 

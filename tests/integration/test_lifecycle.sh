@@ -157,7 +157,7 @@ assert_eq "$?" 0 "vectl template remove bbsum ($OUT)"
 begin_case "vectl template import of a file that is no tarball: the error says so, nothing kept"
 head -c 65536 /dev/urandom >"$T/junk.tar.gz"
 OUT=$(vectl template import "$T/junk.tar.gz" 2>&1)
-assert_eq "$?" 7 "exit code: the import operation failed ($OUT)"
+assert_eq "$?" 6 "exit code: the tarball is refused as invalid input ($OUT)"
 assert_match "$OUT" "not a tar archive" "the message"
 api GET /v1/templates/junk
 assert_error 404

@@ -204,9 +204,18 @@ static void build_busybox(char *tarball)
         assert_int_equal(system(cmd), 0);
 }
 
+/* ve_template_import's checked_cb: counts its calls. */
+static void count_checked(void *opaque)
+{
+        ++*(int *)opaque;
+}
+
 static void import_busybox(char *golden)
 {
-        struct ve_template_import req = { .templates_dir = tpl_dir };
+        int checked = 0;
+        struct ve_template_import req = { .templates_dir = tpl_dir,
+                                          .checked_cb = count_checked,
+                                          .opaque = &checked };
         struct ve_template_info info;
         struct ve_error err = { 0 };
         char tarball[PATH_MAX];
@@ -217,6 +226,7 @@ static void import_busybox(char *golden)
         ret = ve_template_import(&req, &info, &err);
         if (ret < 0)
                 fail_msg("import: %s", err.message);
+        assert_int_equal(checked, 1);
         assert_string_equal(info.name, "busybox");
         assert_string_equal(info.distro, "busybox");
         assert_int_equal(strlen(info.sha256), 64);
@@ -515,17 +525,24 @@ static void write_tar(const char *file, const struct tar_entry *entries)
 static void import_must_fail(const char *name, const struct tar_entry *entries, uint64_t max_size,
                              const char *expect)
 {
+        int checked = 0;
         struct ve_template_import req = { .templates_dir = tpl_dir,
                                           .name = name,
-                                          .max_size = max_size };
+                                          .max_size = max_size,
+                                          .checked_cb = count_checked,
+                                          .opaque = &checked };
         struct ve_template_info info;
         struct ve_error err = { 0 };
         char tar[PATH_MAX], img[PATH_MAX];
+        int ret;
 
         pathf(tar, "%s/%s.tar.gz", base, name);
         write_tar(tar, entries);
         req.source = tar;
-        assert_true(ve_template_import(&req, &info, &err) < 0);
+        ret = ve_template_import(&req, &info, &err);
+        /* Refused as bad input (the API's 400 or 413), before it was accepted. */
+        assert_true(ret == -VE_EINVAL_INPUT || ret == -VE_ETOOLARGE);
+        assert_int_equal(checked, 0);
         assert_non_null(err.message);
         if (strstr(err.message, expect) == NULL)
                 fail_msg("message '%s' lacks '%s'", err.message, expect);
@@ -664,6 +681,46 @@ static void test_refuse_bad_checksum(void **state)
         ve_error_clear(&err);
 }
 
+/* Bytes that are no archive, and a cut one: bad input (400), not the host's error. */
+static void test_refuse_junk(void **state)
+{
+        static const char *const names[] = { "junk", "cut" };
+        struct ve_template_import req = { .templates_dir = tpl_dir };
+        const struct tar_entry e[] = { { AE_IFREG, "a", NULL, 100000 }, { 0, NULL, NULL, 0 } };
+        struct ve_template_info info;
+        struct ve_error err = { 0 };
+        char path[PATH_MAX], whole[PATH_MAX];
+        FILE *f;
+
+        (void)state;
+        skip_unless_root();
+        pathf(path, "%s/junk.tar.gz", base);
+        f = fopen(path, "w");
+        assert_non_null(f);
+        for (int i = 0; i < 4096; i++)
+                fputc((i * 7919) & 0xff, f);
+        fclose(f);
+        pathf(whole, "%s/whole.tar.gz", base);
+        write_tar(whole, e);
+        for (unsigned i = 0; i < 2; i++) {
+                if (i == 1) {
+                        struct stat st;
+
+                        assert_int_equal(stat(whole, &st), 0);
+                        pathf(path, "%s/cut.tar.gz", base);
+                        assert_int_equal(truncate(whole, st.st_size / 2), 0);
+                        assert_int_equal(rename(whole, path), 0);
+                }
+                req.source = path;
+                req.name = names[i];
+                assert_int_equal(ve_template_import(&req, &info, &err), -VE_EINVAL_INPUT);
+                assert_non_null(err.message);
+                assert_int_equal(leftovers(), 0);
+                ve_error_clear(&err);
+                unlink(path);
+        }
+}
+
 /* ---- safe recursive delete ------------------------------------------------------ */
 
 static void test_rmtree_refuses_mounts(void **state)
@@ -716,6 +773,7 @@ int main(void)
                 cmocka_unit_test(test_refuse_hardlink_escape),
                 cmocka_unit_test(test_refuse_oversize),
                 cmocka_unit_test(test_refuse_bad_checksum),
+                cmocka_unit_test(test_refuse_junk),
                 cmocka_unit_test(test_rmtree_refuses_mounts),
         };
 
