@@ -123,8 +123,6 @@ int route_templates_list(struct api_request *req)
 static int check_import_args(struct api_request *req, const char *name, const char *sha,
                              struct ve_error *err)
 {
-        json_t *t = NULL;
-
         if (name == NULL)
                 return ve_error_set(err, VE_EINVAL_INPUT, "give the template's name as ?name=NAME");
         if (ve_check_template_name(name, err) < 0)
@@ -136,11 +134,12 @@ static int check_import_args(struct api_request *req, const char *name, const ch
                         return ve_error_set(err, VE_EINVAL_INPUT,
                                             "sha256 must be 64 hexadecimal digits");
         }
-        if (ved_store_template_get(&req->v->store, name, &t, NULL) == 0) {
-                json_decref(t);
+        if (ved_store_template_exists(&req->v->store, name))
                 return ve_error_set(err, VE_ECONFLICT,
                                     "template '%s' already exists: remove it first", name);
-        }
+        if (ved_op_running_on(req->v, &ved_op_template_import_kind, "name", name))
+                return ve_error_set(err, VE_ECONFLICT,
+                                    "template '%s' is being imported by another request", name);
         return 0;
 }
 

@@ -113,6 +113,22 @@ bool ved_op_active(struct ved *v, int64_t id)
         return false;
 }
 
+bool ved_op_running_on(struct ved *v, const struct ved_op_kind *kind, const char *key,
+                       const char *value)
+{
+        struct list_head *pos, *tmp;
+
+        list_for_each_safe(pos, tmp, &v->ops)
+        {
+                struct ved_op *op = container_of(pos, struct ved_op, link);
+                const char *s = json_string_value(json_object_get(op->params, key));
+
+                if (op->kind == kind && s != NULL && strcmp(s, value) == 0)
+                        return true;
+        }
+        return false;
+}
+
 unsigned ved_ops_running(struct ved *v)
 {
         struct list_head *pos, *tmp;

@@ -112,6 +112,11 @@ bool ved_ops_resume_pending(struct ved *v, uint32_t ctid);
  * running but that is not, ended without its end recorded (a full disk). */
 bool ved_op_active(struct ved *v, int64_t id);
 
+/* Is an operation of kind running whose parameter key is the string value (an
+ * import of the same template name)? */
+bool ved_op_running_on(struct ved *v, const struct ved_op_kind *kind, const char *key,
+                       const char *value);
+
 /* Number of operations running now; the daemon waits for them on shutdown. */
 unsigned ved_ops_running(struct ved *v);
 

@@ -315,4 +315,32 @@ api DELETE /v1/templates/good
 assert_status 200
 assert_eq "$(template_leftovers)" "" "staging, upload or temporary image files"
 
+begin_case "four uploads of one template name at once: one is taken, the others are 409"
+TARBALL=$(template_tarball)
+PIDS=()
+for i in 1 2 3 4; do
+        curl -s --max-time 60 --unix-socket "$SOCK" -X POST \
+                -H "Content-Type: application/octet-stream" --data-binary "@$TARBALL" \
+                -o "$T/same-$i.json" -w '%{http_code}\n' "http://ved/v1/templates?name=same" \
+                >"$T/same-$i.code" &
+        PIDS+=($!)
+done
+wait "${PIDS[@]}"
+CODES=$(cat "$T"/same-*.code | sort | tr '\n' ' ')
+assert_eq "$CODES" "202 409 409 409 " "the answers' statuses"
+for i in 1 2 3 4; do
+        if [ "$(cat "$T/same-$i.code")" = 409 ]; then
+                assert_match "$(jq -r .error.message "$T/same-$i.json")" \
+                        "already exists|being imported" "a refused upload's message"
+        else
+                wait_op "$(jq -r .operation.id "$T/same-$i.json")" 120
+                assert_eq "$OP_STATUS" succeeded "the upload that was taken"
+        fi
+done
+api GET /v1/templates
+assert_json '[.templates[] | select(.name == "same")] | length' 1 "templates named same"
+api DELETE /v1/templates/same
+assert_status 200
+assert_eq "$(template_leftovers)" "" "staging, upload or temporary image files"
+
 finish
