@@ -249,22 +249,33 @@ static int import_path(const struct template_args *a, const char *name, char *pa
         return 0;
 }
 
-static int upload(const struct cli *cli, const char *file, const char *path,
+/* Send file as the body of POST path. The answer comes once the whole tarball is
+ * sent and checked: f's label says what is going on meanwhile. */
+static int upload(const struct cli *cli, const char *file, const char *path, struct op_follow *f,
                   struct http_response *resp, struct ve_error *err)
 {
-        _cleanup_fclose_ FILE *f = fopen(file, "re");
+        _cleanup_fclose_ FILE *fp = fopen(file, "re");
         struct http_request req = { .method = "POST", .path = path };
         struct stat st;
+        int ret;
 
-        if (f == NULL)
+        if (fp == NULL)
                 return ve_error_errno(err, errno, "cannot open %s", file);
-        if (fstat(fileno(f), &st) < 0)
+        if (fstat(fileno(fp), &st) < 0)
                 return ve_error_errno(err, errno, "cannot stat %s", file);
         if (!S_ISREG(st.st_mode))
                 return ve_error_set(err, VE_EINVAL_INPUT, "%s is not a regular file", file);
-        req.upload = f;
+        req.upload = fp;
         req.upload_size = st.st_size;
-        return http_do(cli, &req, resp, err);
+        if (!f->no_wait && !f->json) {
+                printf("%s ... ", f->label);
+                fflush(stdout);
+                f->shown = true;
+        }
+        ret = http_do(cli, &req, resp, err);
+        if (ret < 0 && f->shown)
+                printf("failed\n");
+        return ret;
 }
 
 static int template_import(const struct cli *cli, int argc, char **argv, struct ve_error *err)
@@ -285,12 +296,12 @@ static int template_import(const struct cli *cli, int argc, char **argv, struct 
         if (name == NULL)
                 return ve_error_set(err, ENOMEM, "out of memory");
         ret = import_path(&a, name, path, sizeof(path), err);
-        if (ret == 0)
-                ret = upload(cli, argv[optind], path, &resp, err);
-        if (ret < 0)
-                return ret;
         snprintf(label, sizeof(label), "Importing template %s", name);
         a.f.label = label;
+        if (ret == 0)
+                ret = upload(cli, argv[optind], path, &a.f, &resp, err);
+        if (ret < 0)
+                return ret;
         return cli_op_follow(cli, resp.json, &a.f, err);
 }
 

@@ -137,7 +137,7 @@ int cli_op_follow(const struct cli *cli, const json_t *answer, const struct op_f
                         printf("%lld\n", cli_json_id(start));
                 return 0;
         }
-        if (!f->json) {
+        if (!f->json && !f->shown) {
                 printf("%s ... ", f->label);
                 fflush(stdout);
         }

@@ -8,6 +8,7 @@ struct op_follow {
         const char *label; /* "Creating VE 101": printed with " ... done" */
         bool no_wait;      /* print the operation id (or the answer with json) and return */
         bool json;         /* print the final operation as JSON instead of the label */
+        bool shown;        /* the label is printed already (before a long request) */
 };
 
 /* The operation in a 202 answer: answer.operation, or the answer itself when it is
