@@ -24,7 +24,9 @@ static int usage(void)
         puts("  --no-wait                print the operation id and return at once\n"
              "  -j, --json               print the finished operation as JSON\n"
              "  -h, --help               show this help\n"
-             "SIZE takes K, M, G or T suffixes (binary units), e.g. 512M or 1.5G.\n"
+             "SIZE takes K, M, G or T suffixes (binary units), e.g. 512M or 1.5G; without\n"
+             "one it is bytes (vzctl reads a bare --diskspace as 1 KiB blocks: vectl\n"
+             "warns).\n"
              "[:N] takes vzctl's BARRIER:LIMIT too (--diskspace 10G:11G): ved enforces\n"
              "the LIMIT.");
         return 0;

@@ -3,6 +3,7 @@
 #include "ve/parse.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 enum ve_opt_kind {
@@ -224,6 +225,15 @@ static int check_number(const struct ve_opt *o, const char *v, json_t **out, str
                 return ret;
         if (n > (uint64_t)INT64_MAX)
                 return ve_error_set(err, VE_EINVAL_INPUT, "%s: '%s' is too large", what, v);
+        /* vzctl reads a bare --diskspace as 1 KiB blocks: say how it is read here. */
+        if (strcmp(o->name, "diskspace") == 0 && strspn(v, "0123456789:") == strlen(v)) {
+                char size[32];
+
+                fprintf(stderr,
+                        "vectl: warning: --diskspace %s is read as bytes (%s), where vzctl "
+                        "reads 1 KiB blocks; give a unit (10G) to be sure\n",
+                        v, ve_format_size(n, size, sizeof(size)));
+        }
         *out = json_integer((json_int_t)n);
         return 0;
 }

@@ -217,6 +217,16 @@ check "ves/101/root.img exists" test -f "$STATE_DIR/ves/101/root.img"
 # The file system has headroom (ve/disk.h): 1 GiB + 8 GiB, sparse.
 assert_eq "$(stat -c %s "$STATE_DIR/ves/101/root.img" 2>/dev/null)" 9663676416 "root.img size"
 
+begin_case "vectl set 101 --diskspace with a bare number: bytes, and a warning about vzctl's blocks"
+OUT=$(vectl set 101 --diskspace 1073741824 2>&1)
+assert_eq "$?" 0 "vectl set exit code ($OUT)"
+assert_match "$OUT" "warning: --diskspace 1073741824 is read as bytes \\(1(\\.0)?G\\), where vzctl reads 1 KiB blocks" \
+        "the warning"
+api GET /v1/ves/101
+assert_json .diskspace 1073741824
+OUT=$(vectl set 101 --diskspace 1G 2>&1)
+assert_eq "$OUT" "Saved parameters for VE 101" "no warning with a unit"
+
 begin_case "vectl status 101: exist unmounted down; nothing on the host yet"
 OUT=$(vectl status 101 2>&1)
 assert_eq "$?" 0 "vectl status exit code"
