@@ -253,6 +253,23 @@ static void restart_work(uv_work_t *w)
         ve_rootfs_lxcfs_open(rs->state != LXCFS_DOWN ? rs->dir : NULL, &rs->fds);
 }
 
+/* After a restart: one that failed is tried again after 1 s, then 2, 4 ... 60 s,
+ * while VEs go on (and start) without lxcfs; a restart that works gives the
+ * running VEs its files. */
+static void retry_later(struct ved *v, bool failed)
+{
+        v->lxcfs_lost = failed;
+        if (!failed) {
+                v->lxcfs_retry_ms = 0;
+                return;
+        }
+        v->lxcfs_retry_ms = v->lxcfs_retry_ms ? v->lxcfs_retry_ms * 2 : 1000;
+        if (v->lxcfs_retry_ms > 60000)
+                v->lxcfs_retry_ms = 60000;
+        v->lxcfs_retry_at = uv_now(v->loop) + v->lxcfs_retry_ms;
+        log_warn("lxcfs did not come back: trying again in %u s", v->lxcfs_retry_ms / 1000);
+}
+
 static void restart_done(uv_work_t *w, int status)
 {
         struct restart *rs = container_of(w, struct restart, work);
@@ -274,6 +291,7 @@ static void restart_done(uv_work_t *w, int status)
                         rebind_free(&rs->r);
                 }
         }
+        retry_later(v, rs->state == LXCFS_DOWN);
         free(rs);
         v->lxcfs_restarting = false;
         if (v->lxcfs_stop_wanted)
@@ -285,10 +303,14 @@ void ved_lxcfs_check(struct ved *v)
         char dir[PATH_MAX], pidfile[PATH_MAX], logfile[PATH_MAX];
         struct restart *rs;
 
-        if (!v->lxcfs_up || v->lxcfs_restarting)
-                return; /* not installed or never came up: no retry loop */
+        if (v->lxcfs_restarting || v->lxcfs_stop_wanted)
+                return;
+        /* Not installed, or never came up at the start: no retry loop. One that
+         * died and did not come back is tried again (retry_later()). */
+        if (!v->lxcfs_up && (!v->lxcfs_lost || uv_now(v->loop) < v->lxcfs_retry_at))
+                return;
         paths(v, dir, pidfile, logfile, sizeof(dir));
-        if (ved_pidfile_alive(pidfile, "lxcfs") > 0)
+        if (v->lxcfs_up && ved_pidfile_alive(pidfile, "lxcfs") > 0)
                 return;
         rs = calloc(1, sizeof(*rs));
         if (rs == NULL)
@@ -296,7 +318,10 @@ void ved_lxcfs_check(struct ved *v)
         memcpy(rs->dir, dir, sizeof(dir));
         memcpy(rs->pidfile, pidfile, sizeof(pidfile));
         memcpy(rs->logfile, logfile, sizeof(logfile));
-        log_warn("lxcfs at %s is gone; starting it again", rs->dir);
+        if (v->lxcfs_up)
+                log_warn("lxcfs at %s is gone; starting it again", rs->dir);
+        else
+                log_info("lxcfs at %s: trying again", rs->dir);
         rs->v = v;
         if (uv_queue_work(v->loop, &rs->work, restart_work, restart_done) < 0) {
                 free(rs);

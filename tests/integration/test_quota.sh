@@ -16,6 +16,8 @@ fi
 
 test_cleanup()
 {
+        # The stand-in over lxcfs's binary (the case "an lxcfs that does not come back").
+        [ -n "${LXCFS_FAKED:-}" ] && umount "$LXCFS_FAKED" 2>/dev/null
         ves_teardown_all
 }
 
@@ -389,6 +391,11 @@ assert_eq "$(ve_state 301)" running "VE 301 runs"
 OLD=$(cat "$STATE_DIR/lxcfs.pid" 2>/dev/null)
 kill -KILL "$OLD" 2>/dev/null
 check "lxcfs runs again under a new pid" wait_until 10 pidfile_renewed "$STATE_DIR/lxcfs.pid" "$OLD"
+if ! pidfile_renewed "$STATE_DIR/lxcfs.pid" "$OLD"; then
+        echo "   (lxcfs's log, and the daemon's lines about it:)"
+        tail -n 20 "$STATE_DIR/lxcfs.log" 2>/dev/null | sed 's/^/   | /'
+        grep lxcfs "$VED_LOG" | tail -n 5 | sed 's/^/   | /'
+fi
 meminfo_301() { vectl exec 301 awk '/^MemTotal/ { print $2 }' /proc/meminfo 2>&1; }
 meminfo_301_ok() { [ "$(meminfo_301)" = $((RAM301 / 1024)) ]; }
 check "VE 301, running all along, reads its own MemTotal again ($(meminfo_301))" wait_until 5 meminfo_301_ok
@@ -401,6 +408,21 @@ assert_eq "$(vectl exec 321 awk '/^MemTotal/ { print $2 }' /proc/meminfo 2>&1)" 
         "MemTotal in VE 321 (kB)"
 assert_match "$(cat "$VED_LOG")" 'lxcfs at .* is gone; starting it again' "the daemon's log"
 vectl destroy 321 --force >/dev/null 2>&1
+
+begin_case "an lxcfs that does not come back is tried again until it does"
+# A stand-in that exits at once, bind-mounted over lxcfs's binary: the restart
+# fails; once it is gone, a later try brings lxcfs back to the running VE.
+LXCFS_BIN=$(command -v lxcfs)
+printf '#!/bin/sh\nexit 1\n' >"$T/lxcfs-broken"
+chmod 0755 "$T/lxcfs-broken"
+mount --bind "$T/lxcfs-broken" "$LXCFS_BIN" && LXCFS_FAKED=$LXCFS_BIN
+OLD=$(cat "$STATE_DIR/lxcfs.pid" 2>/dev/null)
+kill -KILL "$OLD" 2>/dev/null
+check "ved says it will try again" wait_until 20 grep -q 'lxcfs did not come back: trying again' \
+        "$VED_LOG"
+umount "$LXCFS_BIN" && LXCFS_FAKED=
+check "lxcfs runs again under a new pid" wait_until 20 pidfile_renewed "$STATE_DIR/lxcfs.pid" "$OLD"
+check "VE 301 reads its own MemTotal again ($(meminfo_301))" wait_until 10 meminfo_301_ok
 
 begin_case "without lxcfs a VE still starts, and ved says so"
 ves_teardown_all
