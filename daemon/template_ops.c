@@ -27,9 +27,7 @@ struct import_data {
  * the loop that the tarball was accepted. */
 struct upload_import {
         struct import_data d;
-        uv_async_t checked;
-        struct ved *v;
-        int64_t op_id;
+        uv_async_t checked; /* data: the operation (the handle is closed with it) */
 };
 
 static void import_fill(struct import_data *d, struct ved_op *op)
@@ -46,14 +44,14 @@ static void import_fill(struct import_data *d, struct ved_op *op)
 
 static void checked_cb(uv_async_t *h)
 {
-        struct upload_import *u = h->data;
+        struct ved_op *op = h->data;
 
-        ved_op_notify_checked(u->v, u->op_id);
+        ved_op_notify_checked(op->v, op->id);
 }
 
 static void upload_import_closed(uv_handle_t *h)
 {
-        free(h->data);
+        free(container_of((uv_async_t *)h, struct upload_import, checked));
 }
 
 static void upload_import_free(void *data)
@@ -74,10 +72,8 @@ static int import_prepare(struct ved_op *op, struct ve_error *err)
                 return ve_error_set(err, ENOMEM, "cannot make an async handle");
         }
         import_fill(&u->d, op);
-        u->checked.data = u;
+        u->checked.data = op;
         u->d.checked = &u->checked;
-        u->v = op->v;
-        u->op_id = op->id;
         op->data = u;
         op->free_data = upload_import_free;
         return 0;
