@@ -258,7 +258,6 @@ static void restart_work(uv_work_t *w)
  * running VEs its files. */
 static void retry_later(struct ved *v, bool failed)
 {
-        v->lxcfs_lost = failed;
         if (!failed) {
                 v->lxcfs_retry_ms = 0;
                 return;
@@ -307,7 +306,7 @@ void ved_lxcfs_check(struct ved *v)
                 return;
         /* Not installed, or never came up at the start: no retry loop. One that
          * died and did not come back is tried again (retry_later()). */
-        if (!v->lxcfs_up && (!v->lxcfs_lost || uv_now(v->loop) < v->lxcfs_retry_at))
+        if (!v->lxcfs_up && (v->lxcfs_retry_ms == 0 || uv_now(v->loop) < v->lxcfs_retry_at))
                 return;
         paths(v, dir, pidfile, logfile, sizeof(dir));
         if (v->lxcfs_up && ved_pidfile_alive(pidfile, "lxcfs") > 0)

@@ -64,9 +64,9 @@ struct ved {
         bool lxcfs_fresh;              /* this daemon started it: running VEs need its files */
         bool lxcfs_restarting;         /* a restart runs on a worker (lxcfs.c) */
         bool lxcfs_stop_wanted;        /* the daemon stops: no restart, stop lxcfs after one */
-        bool lxcfs_lost;               /* it died and did not come back: tried again later */
+        unsigned lxcfs_retry_ms;       /* not 0: it died and did not come back; the wait
+                                          before its next try (doubles at each) */
         uint64_t lxcfs_retry_at;       /* then: uv_now() of the next try, in ms */
-        unsigned lxcfs_retry_ms;       /* and the wait before the one after (doubles) */
         struct ve_lxcfs_fds lxcfs_fds; /* its files, O_PATH, while lxcfs_up (lxcfs.h) */
         uv_timer_t usage_timer;        /* usage.c: samples counters, raises limit events */
         bool usage_timer_on;
