@@ -303,7 +303,10 @@ static int through_symlink(int root_fd, const char *path)
 
 static int refuse(struct extract *x, const char *path, const char *why)
 {
-        return ve_error_set(x->err, VE_EINVAL_INPUT, "entry '%s': %s refused", path, why);
+        /* A name is shown whole up to 256 bytes: enough to find it, and a
+         * hostile one does not make the answer huge. */
+        return ve_error_set(x->err, VE_EINVAL_INPUT, "entry '%.256s%s': %s refused", path,
+                            strlen(path) > 256 ? "..." : "", why);
 }
 
 static int check_type(struct extract *x, struct archive_entry *e, const char *path)
@@ -397,7 +400,9 @@ static int check_entry(struct extract *x, struct archive_entry *e)
         if (++x->entries > x->max_entries)
                 return ve_error_set(x->err, VE_ETOOLARGE, "more than %llu entries in %s",
                                     (unsigned long long)x->max_entries, x->req->source);
-        snprintf(path, sizeof(path), "%s", strip_dot_slash(raw));
+        /* Cut to fit, the name would be another one than the tarball's. */
+        if (snprintf(path, sizeof(path), "%s", strip_dot_slash(raw)) >= (int)sizeof(path))
+                return refuse(x, raw, "name longer than PATH_MAX");
         if (path[0] == '\0' || strcmp(path, ".") == 0 || strcmp(path, "./") == 0)
                 return 1;
         why = check_inside(path);

@@ -1,0 +1,117 @@
+/* Fuzz harness: a guest file the VE's root wrote as it liked (/etc/hosts,
+ * /etc/resolv.conf, /etc/network/interfaces), with the host's marked block put
+ * in it (ve_guest_edit_block(), what every start and every set does).
+ *
+ * An input is the guest's text; its first byte picks the tag, whether the block
+ * goes first, and whether it is set or removed. On every input:
+ * - a block that is set is in the result whole: its begin line, its lines, its
+ *   end line, one after the other;
+ * - a removed block is gone: the result has no begin line of the tag (unless
+ *   the guest wrote one more than ours; then one fewer is left);
+ * - the guest's text before our block is kept as it was;
+ * - editing again changes nothing once the block is in place: the second and
+ *   the third result are equal, so a start does not rewrite a file for nothing
+ *   and an edit never grows a file.
+ *
+ * A broken rule aborts. Built with libFuzzer (-DVED_FUZZ=ON, clang) it fuzzes;
+ * otherwise tests/fuzz/driver.c replays tests/fuzz/corpus/fuzz_guest_block. */
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ve/guest.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+#define require(cond, ...)                                                                         \
+        do {                                                                                       \
+                if (!(cond)) {                                                                     \
+                        fprintf(stderr, "fuzz_guest_block: " __VA_ARGS__);                         \
+                        fputc('\n', stderr);                                                       \
+                        abort();                                                                   \
+                }                                                                                  \
+        } while (0)
+
+static const char *const tags[] = { "hostname", "dns", "network", "ssh" };
+static const char *const contents[] = {
+        "127.0.1.1\tweb1.example.com web1\n",
+        "nameserver 10.0.0.1\nnameserver 2001:db8::1\nsearch example.com\n",
+        "auto eth0\niface eth0 inet manual",
+        "",
+};
+
+/* The first line of text equal to line (with its '\n'), or NULL; and how many. */
+static const char *first_line(const char *text, const char *line, unsigned *count)
+{
+        size_t len = strlen(line);
+        const char *first = NULL;
+
+        *count = 0;
+        for (const char *p = text; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
+                if (strncmp(p, line, len) == 0) {
+                        first = first ? first : p;
+                        (*count)++;
+                }
+        return first;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+        char begin[64], end[64], *text, *once, *twice, *thrice, *whole;
+        const char *tag, *content, *b, *ours;
+        bool prepend, remove;
+        unsigned before, after;
+
+        if (size == 0)
+                return 0;
+        tag = tags[data[0] & 3];
+        content = contents[(data[0] >> 2) & 3];
+        prepend = data[0] & 16;
+        remove = data[0] & 32;
+        if (remove)
+                content = NULL;
+        /* The guest's file as ved reads it: a C string. */
+        text = strndup((const char *)data + 1, size - 1);
+        require(text != NULL, "out of memory");
+        snprintf(begin, sizeof(begin), "# BEGIN ved %s\n", tag);
+        snprintf(end, sizeof(end), "# END ved %s\n", tag);
+        b = first_line(text, begin, &before);
+
+        once = ve_guest_edit_block(text, tag, content, prepend);
+        require(once != NULL, "out of memory");
+        if (content != NULL && *content) {
+                size_t n = strlen(content);
+                bool nl = content[n - 1] != '\n';
+
+                require(asprintf(&whole, "%s%s%s%s", begin, content, nl ? "\n" : "", end) > 0,
+                        "out of memory");
+                ours = strstr(once, whole);
+                require(ours != NULL && (ours == once || ours[-1] == '\n'),
+                        "the block is not whole in the result");
+                free(whole);
+        } else {
+                /* The guest's own begin lines inside ours go with it. */
+                first_line(once, begin, &after);
+                require(after + 1 <= before || after == 0,
+                        "%u begin lines before the removal, %u after", before, after);
+        }
+        /* What came before our block (or all of it, when appended) is kept. */
+        if (!prepend || b != NULL) {
+                size_t keep = b ? (size_t)(b - text) : strlen(text);
+
+                require(strncmp(once, text, keep) == 0,
+                        "the guest's text before the block changed");
+        }
+
+        twice = ve_guest_edit_block(once, tag, content, prepend);
+        thrice = twice ? ve_guest_edit_block(twice, tag, content, prepend) : NULL;
+        require(twice != NULL && thrice != NULL, "out of memory");
+        require(strcmp(twice, thrice) == 0, "editing again still changes the file");
+        free(text);
+        free(once);
+        free(twice);
+        free(thrice);
+        return 0;
+}
