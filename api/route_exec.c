@@ -387,8 +387,13 @@ static void handle_frame(struct exec_call *c, char type, const unsigned char *p,
 static void consume(struct exec_call *c, const char *data, size_t len)
 {
         size_t off = 0;
+        char *in = realloc(c->in, c->in_len + len + 1);
 
-        c->in = realloc(c->in, c->in_len + len);
+        if (in == NULL) {
+                stream_close(c);
+                return;
+        }
+        c->in = in;
         memcpy(c->in + c->in_len, data, len);
         c->in_len += len;
         while (c->in_len - off >= 5) {

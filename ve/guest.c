@@ -401,32 +401,21 @@ static int set_net_debian(const char *root, const struct ve_guest_config *c, str
                                   err);
 }
 
-/* /etc/shadow has no comments: the user's line is edited in place, the file keeps
- * its mode and owner (root:shadow 0640 on Debian). */
-static int set_password(const char *root, const char *user, const char *hash, struct ve_error *err)
+char *ve_guest_edit_shadow(const char *text, const char *user, const char *hash, long days)
 {
-        _cleanup_close_ int dirfd = -EBADF;
-        _cleanup_free_ char *old = NULL, *new = NULL;
-        struct owner o = { 0640, new_uid, new_gid };
         size_t ulen = strlen(user);
         const char *line = NULL, *eol, *rest;
-        long days = (long)(time(NULL) / 86400);
-        int ret;
+        char *out;
 
-        dirfd = open_dir(root, "/etc", err);
-        if (dirfd < 0)
-                return dirfd;
-        ret = read_at(dirfd, "shadow", "/etc/shadow", &old, &o, err);
-        if (ret < 0)
-                return ret;
-        for (const char *p = old; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
+        for (const char *p = text; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
                 if (strncmp(p, user, ulen) == 0 && p[ulen] == ':') {
                         line = p;
                         break;
                 }
-        if (line == NULL)
-                return ve_error_set(err, VE_EINVAL_INPUT, "the VE has no user '%s' in /etc/shadow",
-                                    user);
+        if (line == NULL) {
+                errno = ENOENT;
+                return NULL;
+        }
         eol = line + strcspn(line, "\n");
         /* user:PASSWORD:LASTCHG:rest -> keep the rest from the fourth field on. */
         rest = line + ulen + 1;
@@ -435,8 +424,34 @@ static int set_password(const char *root, const char *user, const char *hash, st
 
                 rest = colon ? colon + 1 : eol;
         }
-        if (asprintf(&new, "%.*s%s:%s:%ld:%.*s%s", (int)(line - old), old, user, hash, days,
-                     (int)(eol - rest), rest, eol) < 0)
+        if (asprintf(&out, "%.*s%s:%s:%ld:%.*s%s", (int)(line - text), text, user, hash, days,
+                     (int)(eol - rest), rest, eol) < 0) {
+                errno = ENOMEM;
+                return NULL;
+        }
+        return out;
+}
+
+/* /etc/shadow has no comments: the user's line is edited in place, the file keeps
+ * its mode and owner (root:shadow 0640 on Debian). */
+static int set_password(const char *root, const char *user, const char *hash, struct ve_error *err)
+{
+        _cleanup_close_ int dirfd = -EBADF;
+        _cleanup_free_ char *old = NULL, *new = NULL;
+        struct owner o = { 0640, new_uid, new_gid };
+        int ret;
+
+        dirfd = open_dir(root, "/etc", err);
+        if (dirfd < 0)
+                return dirfd;
+        ret = read_at(dirfd, "shadow", "/etc/shadow", &old, &o, err);
+        if (ret < 0)
+                return ret;
+        new = ve_guest_edit_shadow(old, user, hash, (long)(time(NULL) / 86400));
+        if (new == NULL && errno == ENOENT)
+                return ve_error_set(err, VE_EINVAL_INPUT, "the VE has no user '%s' in /etc/shadow",
+                                    user);
+        if (new == NULL)
                 return ve_error_errno(err, ENOMEM, "edit /etc/shadow");
         ret = replace_at(dirfd, "shadow", "/etc/shadow", new, strlen(new), &o, err);
         explicit_bzero(new, strlen(new));

@@ -106,6 +106,12 @@ int ve_guest_set_block(const char *root, const char *path, const char *tag, cons
  * copy of text with the block replaced, added or removed. NULL on ENOMEM. */
 char *ve_guest_edit_block(const char *text, const char *tag, const char *content, bool prepend);
 
+/* Pure text transformation behind the password's setting, for tests: a malloc'd
+ * copy of an /etc/shadow text with the first line of user given hash and
+ * last-change day, its fields from the fourth on kept. NULL with errno ENOENT
+ * when user has no line, ENOMEM. */
+char *ve_guest_edit_shadow(const char *text, const char *user, const char *hash, long days);
+
 /* Check "USER:PASSWORD" (user a valid login name, password printable, at most
  * 256 bytes) and hash the password with yescrypt (sha512crypt where libcrypt
  * lacks it) and a fresh salt. *user and *hash are malloc'd. The password itself is

@@ -3,7 +3,9 @@
  * in it (ve_guest_edit_block(), what every start and every set does).
  *
  * An input is the guest's text; its first byte picks the tag, whether the block
- * goes first, and whether it is set or removed. On every input:
+ * goes first, and whether it is set or removed, or (bit 6) that the text is
+ * /etc/shadow, where root's password is set (ve_guest_edit_shadow()). For a
+ * block, on every input:
  * - a block that is set is in the result whole: its begin line, its lines, its
  *   end line, one after the other;
  * - a removed block is gone: the result has no begin line of the tag (unless
@@ -12,9 +14,13 @@
  * - editing again changes nothing once the block is in place: the second and
  *   the third result are equal, so a start does not rewrite a file for nothing
  *   and an edit never grows a file.
+ * For /etc/shadow: root's first line is the one changed, to "root:HASH:DAY:"
+ * and its old fields from the fourth on; every other byte is kept; a text
+ * without root is refused (ENOENT); setting the same again changes nothing.
  *
  * A broken rule aborts. Built with libFuzzer (-DVED_FUZZ=ON, clang) it fuzzes;
  * otherwise tests/fuzz/driver.c replays tests/fuzz/corpus/fuzz_guest_block. */
+#include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -57,6 +63,44 @@ static const char *first_line(const char *text, const char *line, unsigned *coun
         return first;
 }
 
+#define HASH "$y$j9T$salt$hashhashhash"
+#define DAY  20000L
+
+static void check_shadow(const char *text)
+{
+        const char *line = NULL, *eol;
+        size_t before, after;
+        char *once, *twice, head[64];
+
+        for (const char *p = text; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
+                if (strncmp(p, "root:", 5) == 0) {
+                        line = p;
+                        break;
+                }
+        errno = 0;
+        once = ve_guest_edit_shadow(text, "root", HASH, DAY);
+        if (line == NULL) {
+                require(once == NULL && errno == ENOENT, "a shadow without root was edited");
+                return;
+        }
+        require(once != NULL, "root's line was not edited: %s", strerror(errno));
+        eol = line + strcspn(line, "\n");
+        before = (size_t)(line - text);
+        after = strlen(eol);
+        snprintf(head, sizeof(head), "root:%s:%ld:", HASH, DAY);
+        require(strlen(once) >= before + strlen(head) + after, "the edit lost bytes");
+        require(strncmp(once, text, before) == 0, "lines before root's changed");
+        require(strncmp(once + before, head, strlen(head)) == 0, "root's line does not start %s",
+                head);
+        require(strcmp(once + strlen(once) - after, eol) == 0, "lines after root's changed");
+        require(memchr(once + before, '\n', strlen(once) - before - after) == NULL,
+                "root's line became more than one");
+        twice = ve_guest_edit_shadow(once, "root", HASH, DAY);
+        require(twice != NULL && strcmp(once, twice) == 0, "setting the same again changed it");
+        free(once);
+        free(twice);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
         char begin[64], end[64], *text, *once, *twice, *thrice, *whole;
@@ -75,6 +119,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         /* The guest's file as ved reads it: a C string. */
         text = strndup((const char *)data + 1, size - 1);
         require(text != NULL, "out of memory");
+        if (data[0] & 64) {
+                check_shadow(text);
+                free(text);
+                return 0;
+        }
         snprintf(begin, sizeof(begin), "# BEGIN ved %s\n", tag);
         snprintf(end, sizeof(end), "# END ved %s\n", tag);
         b = first_line(text, begin, &before);
