@@ -572,6 +572,36 @@ static void test_refuse_dotdot(void **state)
         assert_false(exists(p));
 }
 
+/* A name past PATH_MAX was once cut to fit and written under the cut name: an
+ * entry ending in "/../../x" could lose its ".." and be accepted. It is refused
+ * whole now, and the message shows only the start of the name. */
+static void test_refuse_long_name(void **state)
+{
+        static char name[PATH_MAX + 300];
+        struct tar_entry e[] = { { AE_IFREG, name, NULL, 10 }, { 0, NULL, NULL, 0 } };
+        struct ve_template_import req = { .templates_dir = tpl_dir, .name = "longname" };
+        struct ve_template_info info;
+        struct ve_error err = { 0 };
+        char tar[PATH_MAX];
+        size_t n = 0;
+
+        (void)state;
+        skip_unless_root();
+        while (n < PATH_MAX)
+                n += (size_t)snprintf(name + n, sizeof(name) - n, "%s/", "dddddddddddddddddddd");
+        snprintf(name + n, sizeof(name) - n, "../../evil");
+        import_must_fail("longname", e, 0, "name longer than PATH_MAX refused");
+        /* The message names the entry by its first 256 bytes and "...". */
+        pathf(tar, "%s/longname.tar.gz", base);
+        write_tar(tar, e);
+        req.source = tar;
+        assert_true(ve_template_import(&req, &info, &err) < 0);
+        assert_non_null(strstr(err.message, "dddd...': name longer than PATH_MAX refused"));
+        assert_true(strlen(err.message) < 512);
+        unlink(tar);
+        ve_error_clear(&err);
+}
+
 static void test_refuse_absolute(void **state)
 {
         char abs[PATH_MAX];
@@ -767,6 +797,7 @@ int main(void)
                 cmocka_unit_test(test_name_candidates),
                 cmocka_unit_test(test_busybox_lifecycle),
                 cmocka_unit_test(test_refuse_dotdot),
+                cmocka_unit_test(test_refuse_long_name),
                 cmocka_unit_test(test_refuse_absolute),
                 cmocka_unit_test(test_refuse_write_through_symlink),
                 cmocka_unit_test(test_refuse_device),
