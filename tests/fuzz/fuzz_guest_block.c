@@ -27,18 +27,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tests/fuzz/fuzz.h"
 #include "ve/guest.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define require(cond, ...)                                                                         \
-        do {                                                                                       \
-                if (!(cond)) {                                                                     \
-                        fprintf(stderr, "fuzz_guest_block: " __VA_ARGS__);                         \
-                        fputc('\n', stderr);                                                       \
-                        abort();                                                                   \
-                }                                                                                  \
-        } while (0)
 
 static const char *const tags[] = { "hostname", "dns", "network", "ssh" };
 static const char *const contents[] = {

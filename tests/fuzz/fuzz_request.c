@@ -21,6 +21,7 @@
 
 #include <jansson.h>
 
+#include "tests/fuzz/fuzz.h"
 #include "api/body.h"
 #include "api/router.h"
 #include "api/server.h"
@@ -29,17 +30,6 @@
 #include "ve/guest.h"
 #include "ve/parse.h"
 #include "ve/template.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define require(cond, ...)                                                                         \
-        do {                                                                                       \
-                if (!(cond)) {                                                                     \
-                        fprintf(stderr, "fuzz_request: " __VA_ARGS__);                             \
-                        fputc('\n', stderr);                                                       \
-                        abort();                                                                   \
-                }                                                                                  \
-        } while (0)
 
 static void require_message(int ret, struct ve_error *err, const char *what, const char *value)
 {
