@@ -265,6 +265,9 @@ char *ve_guest_edit_block(const char *text, const char *tag, const char *content
                         return NULL;
                 return out;
         }
+        /* Nothing to remove: the file stays as it is, even without a last '\n'. */
+        if (*block == '\0')
+                return strdup(text);
         if (prepend) {
                 if (asprintf(&out, "%s%s", block, text) < 0)
                         return NULL;

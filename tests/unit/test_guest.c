@@ -57,6 +57,11 @@ static void test_block_add_replace_remove(void **state)
         free(b);
         free(c);
         free(d);
+        /* Removing a block that is not there changes nothing, not even a last
+         * line without its newline (found by fuzz_guest_block). */
+        a = ve_guest_edit_block("x", "dns", NULL, false);
+        assert_string_equal(a, "x");
+        free(a);
 }
 
 static void test_block_other_tags_kept(void **state)
