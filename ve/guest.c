@@ -243,10 +243,10 @@ static const char *find_line(const char *text, const char *line)
 
 char *ve_guest_edit_block(const char *text, const char *tag, const char *content, bool prepend)
 {
-        _cleanup_free_ char *begin = NULL, *end = NULL, *block = NULL;
-        const char *b, *e, *after;
-        char *out = NULL;
-        size_t tlen = strlen(text);
+        _cleanup_free_ char *begin = NULL, *end = NULL, *block = NULL, *rest = NULL;
+        const char *e, *after;
+        char *b, *out = NULL;
+        size_t tlen = strlen(text), first = SIZE_MAX;
         bool nl;
 
         if (asprintf(&begin, "# BEGIN ved %s\n", tag) < 0 ||
@@ -256,12 +256,21 @@ char *ve_guest_edit_block(const char *text, const char *tag, const char *content
         if (asprintf(&block, "%s%s%s%s", content && *content ? begin : "", content ? content : "",
                      nl ? "\n" : "", content && *content ? end : "") < 0)
                 return NULL;
-        b = find_line(text, begin);
-        if (b != NULL) {
+        /* Every block of tag goes (a guest may have copied ours), and the new
+         * one takes the first one's place. */
+        rest = strdup(text);
+        if (rest == NULL)
+                return NULL;
+        while ((b = (char *)find_line(rest, begin)) != NULL) {
                 e = find_line(b, end);
                 /* An unterminated block runs to the end: it is still ours. */
-                after = e ? e + strlen(end) : text + tlen;
-                if (asprintf(&out, "%.*s%s%s", (int)(b - text), text, block, after) < 0)
+                after = e ? e + strlen(end) : rest + strlen(rest);
+                if (first == SIZE_MAX)
+                        first = (size_t)(b - rest);
+                memmove(b, after, strlen(after) + 1);
+        }
+        if (first != SIZE_MAX) {
+                if (asprintf(&out, "%.*s%s%s", (int)first, rest, block, rest + first) < 0)
                         return NULL;
                 return out;
         }

@@ -98,7 +98,8 @@ int ve_guest_set_hostname(const char *root, const char *hostname, struct ve_erro
 /* Put content (lines, each ending in '\n'; NULL or "" removes the block) in the
  * block `tag` of file path, creating the file (mode) when missing. prepend: a new
  * block goes first (resolv.conf's nameservers must come before the guest's),
- * else last. An existing block is replaced where it is. */
+ * else last. An existing block is replaced where it is; any more blocks of the
+ * same tag (a guest's copies of ours) are removed. */
 int ve_guest_set_block(const char *root, const char *path, const char *tag, const char *content,
                        mode_t mode, bool prepend, struct ve_error *err);
 

@@ -62,6 +62,16 @@ static void test_block_add_replace_remove(void **state)
         a = ve_guest_edit_block("x", "dns", NULL, false);
         assert_string_equal(a, "x");
         free(a);
+        /* A guest's copies of the block go: one edit leaves one block (or none),
+         * where the first was, so the next edit changes nothing. */
+        a = ve_guest_edit_block("a\n# BEGIN ved dns\nold\n# END ved dns\nb\n"
+                                "# BEGIN ved dns\nolder\n# END ved dns\nc\n",
+                                "dns", "new\n", true);
+        assert_string_equal(a, "a\n# BEGIN ved dns\nnew\n# END ved dns\nb\nc\n");
+        b = ve_guest_edit_block(a, "dns", NULL, true);
+        assert_string_equal(b, "a\nb\nc\n");
+        free(a);
+        free(b);
 }
 
 static void test_block_other_tags_kept(void **state)
