@@ -303,10 +303,15 @@ static int through_symlink(int root_fd, const char *path)
 
 static int refuse(struct extract *x, const char *path, const char *why)
 {
+        size_t len = strlen(path), n = len > 256 ? 256 : len;
+
         /* A name is shown whole up to 256 bytes: enough to find it, and a
-         * hostile one does not make the answer huge. */
-        return ve_error_set(x->err, VE_EINVAL_INPUT, "entry '%.256s%s': %s refused", path,
-                            strlen(path) > 256 ? "..." : "", why);
+         * hostile one does not make the answer huge. Cut between characters,
+         * so that a UTF-8 name stays valid UTF-8. */
+        while (n > 0 && n < len && ((unsigned char)path[n] & 0xc0) == 0x80)
+                n--;
+        return ve_error_set(x->err, VE_EINVAL_INPUT, "entry '%.*s%s': %s refused", (int)n, path,
+                            n < len ? "..." : "", why);
 }
 
 static int check_type(struct extract *x, struct archive_entry *e, const char *path)
