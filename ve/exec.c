@@ -16,6 +16,7 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <termios.h>
+#include <time.h>
 #include <unistd.h>
 #include <linux/close_range.h>
 
@@ -238,9 +239,10 @@ static unsigned start_timeout(const struct ve_exec_config *cfg)
 
 /* Until the command's execve, the helper waits in clone (CLONE_VFORK) and the
  * command is a process of the VE, which its root may stop (SIGSTOP cannot be
- * blocked). Past the timeout the command is killed, so that the helper goes on
- * and ends, and the exec fails. */
-static int command_stuck(const struct ve_exec_config *cfg, const pid_t *cmd_pid,
+ * blocked). A command seen stopped is killed at once, so that the helper goes
+ * on and ends, and the exec fails: waiting for a SIGCONT would let a VE hold a
+ * worker of the daemon per exec into it. */
+static int command_stuck(const struct ve_exec_config *cfg, const pid_t *cmd_pid, bool stopped,
                          struct ve_error *err)
 {
         pid_t cmd = __atomic_load_n(cmd_pid, __ATOMIC_ACQUIRE);
@@ -250,10 +252,51 @@ static int command_stuck(const struct ve_exec_config *cfg, const pid_t *cmd_pid,
                 kill(cmd, SIGKILL);
                 waitpid(cmd, NULL, __WALL);
         }
+        if (stopped)
+                return ve_error_set(err, VE_ECONFLICT,
+                                    "a process of the VE stopped the command before it started");
         return ve_error_set(err, VE_ECONFLICT,
                             "the command had not started after %u ms: a process of the VE may "
                             "have stopped it",
                             start_timeout(cfg));
+}
+
+static uint64_t now_ms(void)
+{
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* The helper's and the command's reports, until the start timeout; every
+ * STOP_CHECK_MS the command (once it exists) is checked for being stopped. */
+#define STOP_CHECK_MS 50
+
+static int collect_reports(const struct ve_exec_config *cfg, int psock, const pid_t *cmd_pid,
+                           struct ve_child_result *res, struct ve_error *err)
+{
+        uint64_t deadline = now_ms() + start_timeout(cfg);
+
+        for (;;) {
+                uint64_t now = now_ms();
+                unsigned slice = deadline > now + STOP_CHECK_MS ? STOP_CHECK_MS
+                                 : deadline > now               ? (unsigned)(deadline - now)
+                                                                : 1;
+                pid_t cmd;
+                char state;
+                int ret;
+
+                ret = ve_child_collect_until(psock, res, slice, err);
+                if (ret != -ETIMEDOUT)
+                        return ret;
+                cmd = __atomic_load_n(cmd_pid, __ATOMIC_ACQUIRE);
+                state = cmd > 0 ? ve_proc_state(cmd) : '\0';
+                if (state == 'T' || state == 't')
+                        return command_stuck(cfg, cmd_pid, true, err);
+                if (now_ms() >= deadline)
+                        return command_stuck(cfg, cmd_pid, false, err);
+        }
 }
 
 /* Run the helper, let it go, and gather what it and the command report. The
@@ -296,9 +339,7 @@ static int run_helper_with(const struct ve_exec_config *cfg, const struct stdio_
         if (ret == 0)
                 ret = ve_child_send_go(psock, err);
         if (ret == 0) {
-                ret = ve_child_collect_until(psock, res, start_timeout(cfg), err);
-                if (ret == -ETIMEDOUT)
-                        ret = command_stuck(cfg, cmd_pid, err);
+                ret = collect_reports(cfg, psock, cmd_pid, res, err);
         }
         if (ret < 0)
                 ve_pidfd_send_signal(pidfd, SIGKILL);

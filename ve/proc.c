@@ -108,7 +108,7 @@ static int verify(pid_t pid, uint64_t starttime, const char *cgroup_path, struct
 
 /* Open the pidfd first and check it is still alive last: if it is, the pid could
  * not have been reused in between, so what /proc said was about this process. */
-bool ve_proc_exited(pid_t pid)
+char ve_proc_state(pid_t pid)
 {
         char path[64], buf[512];
         _cleanup_close_ int fd = -EBADF;
@@ -118,13 +118,21 @@ bool ve_proc_exited(pid_t pid)
         snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
         fd = open(path, O_RDONLY | O_CLOEXEC);
         if (fd < 0)
-                return errno == ENOENT;
+                return errno == ENOENT ? 'X' : '\0';
         n = read(fd, buf, sizeof(buf) - 1);
         if (n <= 0)
-                return false;
+                return '\0';
         buf[n] = '\0';
+        /* The comm field (2) may hold spaces and parentheses: the last ')'. */
         p = strrchr(buf, ')');
-        return p != NULL && (p[2] == 'Z' || p[2] == 'X');
+        return p != NULL && p[1] == ' ' ? p[2] : '\0';
+}
+
+bool ve_proc_exited(pid_t pid)
+{
+        char state = ve_proc_state(pid);
+
+        return state == 'Z' || state == 'X';
 }
 
 int ve_proc_find(pid_t pid, uint64_t starttime, const char *cgroup_path, struct ve_proc *out,

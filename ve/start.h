@@ -134,6 +134,10 @@ int ve_proc_find(pid_t pid, uint64_t starttime, const char *cgroup_path, struct 
  * same (ve_proc_find() refuses it). */
 bool ve_proc_exited(pid_t pid);
 
+/* The state letter of /proc/<pid>/stat ('R', 'S', 'T' for stopped, 'Z'...), 'X'
+ * when there is no such process, '\0' when it cannot be read. */
+char ve_proc_state(pid_t pid);
+
 /* Ask the VE's init to shut down: SIGRTMIN+3 for systemd, SIGPWR for sysvinit and
  * busybox init (both halt on it). init_kind: "systemd", "sysvinit", "busybox", or
  * NULL to look at what runs as init (/proc/<pid>/exe named systemd). Sent through

@@ -401,8 +401,10 @@ vsh 'killall procloop; rm -f /procloop' >/dev/null 2>&1
 begin_case "15. a VE that stops an entering command cannot hang an exec into it"
 # Until its execve an entering command is a process of the VE named "ved", which
 # the VE's root may stop (SIGSTOP cannot be blocked); its helper waits for it in
-# clone. ved gives up after the start timeout (VED_TEST_EXEC_START_TIMEOUT_MS,
-# 5 s here, 30 s by default), kills it and answers 409 (check_exec_stopper).
+# clone. ved looks at the command every 50 ms: seen stopped, it is killed and
+# the exec answers 409 at once, long before the start timeout
+# (VED_TEST_EXEC_START_TIMEOUT_MS, 5 s here, 30 s by default), so that a VE
+# cannot hold a worker of the daemon per exec into it (check_exec_stopper).
 check_exec_stopper "$CT" 5000
 
 begin_case "16. a VE signalling all it can while ved execs into it cannot stop the daemon"
