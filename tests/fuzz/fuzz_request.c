@@ -60,6 +60,27 @@ static void check_route(const char *method, char *url)
         free(req.param_buf);
 }
 
+/* --ostemplate centos-7 stands for centos-7-x86_64: each name it may stand for
+ * has an architecture, and is a valid template name when s is one. */
+static void check_template_candidates(const char *s)
+{
+        char names[2][VE_TEMPLATE_NAME_MAX + 1];
+        struct ve_template_ident id;
+        struct ve_error err = { 0 };
+        bool valid = ve_check_template_name(s, &err) == 0;
+        int n = ve_template_name_candidates(s, "x86_64", names, 2);
+
+        ve_error_clear(&err);
+        require(n >= 0 && n <= 2, "%d names for '%s'", n, s);
+        for (int i = 0; i < n; i++) {
+                require(ve_template_name_parse(names[i], &id) == 0 && id.arch[0] != '\0',
+                        "'%s' stands for '%s', which has no architecture", s, names[i]);
+                require(!valid || ve_check_template_name(names[i], &err) == 0,
+                        "'%s' stands for '%s', which is no template name", s, names[i]);
+                ve_error_clear(&err);
+        }
+}
+
 /* The parsers shared with vectl, on one string value. */
 static void check_string(const char *s)
 {
@@ -89,6 +110,7 @@ static void check_string(const char *s)
         ve_parse_ctid(s, &ctid, &err); /* quiet by design: a name is tried next */
         ve_error_clear(&err);
         ve_template_name_parse(s, &id);
+        check_template_candidates(s);
 
         ret = ve_parse_ip(s, ip, &family, &err);
         require_message(ret, &err, "ve_parse_ip", s);
