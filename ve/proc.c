@@ -106,8 +106,6 @@ static int verify(pid_t pid, uint64_t starttime, const char *cgroup_path, struct
         return cgroup_path ? check_cgroup(pid, cgroup_path, err) : 0;
 }
 
-/* Open the pidfd first and check it is still alive last: if it is, the pid could
- * not have been reused in between, so what /proc said was about this process. */
 char ve_proc_state(pid_t pid)
 {
         char path[64], buf[512];
@@ -135,6 +133,8 @@ bool ve_proc_exited(pid_t pid)
         return state == 'Z' || state == 'X';
 }
 
+/* Open the pidfd first and check it is still alive last: if it is, the pid could
+ * not have been reused in between, so what /proc said was about this process. */
 int ve_proc_find(pid_t pid, uint64_t starttime, const char *cgroup_path, struct ve_proc *out,
                  struct ve_error *err)
 {
