@@ -387,6 +387,7 @@ static void handle_frame(struct exec_call *c, char type, const unsigned char *p,
 static void consume(struct exec_call *c, const char *data, size_t len)
 {
         size_t off = 0;
+        /* One byte more: realloc to 0 bytes may free and answer NULL. */
         char *in = realloc(c->in, c->in_len + len + 1);
 
         if (in == NULL) {

@@ -235,7 +235,7 @@ static void apply_report(const struct report *r, struct ve_child_result *res)
         }
 }
 
-static uint64_t now_ms(void)
+uint64_t ve_now_ms(void)
 {
         struct timespec ts;
 
@@ -250,7 +250,7 @@ static int wait_readable(int sock, uint64_t deadline)
         struct pollfd p = { .fd = sock, .events = POLLIN };
 
         while (deadline != 0) {
-                uint64_t now = now_ms();
+                uint64_t now = ve_now_ms();
                 int r;
 
                 if (now >= deadline)
@@ -272,7 +272,7 @@ int ve_child_collect(int sock, struct ve_child_result *res, struct ve_error *err
 int ve_child_collect_until(int sock, struct ve_child_result *res, unsigned timeout_ms,
                            struct ve_error *err)
 {
-        uint64_t deadline = timeout_ms > 0 ? now_ms() + timeout_ms : 0;
+        uint64_t deadline = timeout_ms > 0 ? ve_now_ms() + timeout_ms : 0;
         bool reset = false;
 
         for (;;) {

@@ -86,6 +86,8 @@ int ve_child_collect(int sock, struct ve_child_result *res, struct ve_error *err
  * alone: what came until then is in res. */
 int ve_child_collect_until(int sock, struct ve_child_result *res, unsigned timeout_ms,
                            struct ve_error *err);
+/* CLOCK_MONOTONIC in milliseconds: the clock of the deadlines here. */
+uint64_t ve_now_ms(void);
 /* Turn a child's error into err; returns -code. */
 int ve_child_error(const struct ve_child_err *e, struct ve_error *err);
 

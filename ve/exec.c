@@ -16,7 +16,6 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <termios.h>
-#include <time.h>
 #include <unistd.h>
 #include <linux/close_range.h>
 
@@ -261,14 +260,6 @@ static int command_stuck(const struct ve_exec_config *cfg, const pid_t *cmd_pid,
                             start_timeout(cfg));
 }
 
-static uint64_t now_ms(void)
-{
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* The helper's and the command's reports, until the start timeout; every
  * STOP_CHECK_MS the command (once it exists) is checked for being stopped. */
 #define STOP_CHECK_MS 50
@@ -276,13 +267,11 @@ static uint64_t now_ms(void)
 static int collect_reports(const struct ve_exec_config *cfg, int psock, const pid_t *cmd_pid,
                            struct ve_child_result *res, struct ve_error *err)
 {
-        uint64_t deadline = now_ms() + start_timeout(cfg);
+        uint64_t deadline = ve_now_ms() + start_timeout(cfg);
 
         for (;;) {
-                uint64_t now = now_ms();
-                unsigned slice = deadline > now + STOP_CHECK_MS ? STOP_CHECK_MS
-                                 : deadline > now               ? (unsigned)(deadline - now)
-                                                                : 1;
+                uint64_t now = ve_now_ms(), left = deadline > now ? deadline - now : 1;
+                unsigned slice = left < STOP_CHECK_MS ? (unsigned)left : STOP_CHECK_MS;
                 pid_t cmd;
                 char state;
                 int ret;
@@ -294,7 +283,7 @@ static int collect_reports(const struct ve_exec_config *cfg, int psock, const pi
                 state = cmd > 0 ? ve_proc_state(cmd) : '\0';
                 if (state == 'T' || state == 't')
                         return command_stuck(cfg, cmd_pid, true, err);
-                if (now_ms() >= deadline)
+                if (ve_now_ms() >= deadline)
                         return command_stuck(cfg, cmd_pid, false, err);
         }
 }

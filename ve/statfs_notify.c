@@ -15,7 +15,6 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
-#include <time.h>
 #include <unistd.h>
 #include <linux/audit.h>
 #include <linux/magic.h>
@@ -390,11 +389,8 @@ int ve_console_log_write(int log, const void *buf, size_t n)
 
 unsigned ve_bucket_take(struct ve_bucket *b, double n, double rate, double burst, double resume)
 {
-        struct timespec ts;
-        long long now;
+        long long now = (long long)ve_now_ms();
 
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        now = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
         if (b->at_ms == 0)
                 b->tokens = burst;
         else

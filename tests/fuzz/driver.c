@@ -10,8 +10,10 @@
 #include <string.h>
 #include <sys/stat.h>
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-int LLVMFuzzerInitialize(int *argc, char ***argv) __attribute__((weak));
+#include "tests/fuzz/fuzz.h"
+
+/* Optional, as with libFuzzer: a harness without one leaves it NULL. */
+#pragma weak LLVMFuzzerInitialize
 
 static int run_file(const char *path, unsigned *runs)
 {

@@ -295,8 +295,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         struct ve_error err = { 0 };
         int ret;
 
-        if (base[0] == '\0')
-                LLVMFuzzerInitialize(NULL, NULL);
         write_file(input, data, size);
         checked = false;
         ret = ve_template_import(&req, &info, &err);

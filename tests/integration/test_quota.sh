@@ -417,9 +417,11 @@ printf '#!/bin/sh\nexit 1\n' >"$T/lxcfs-broken"
 chmod 0755 "$T/lxcfs-broken"
 mount --bind "$T/lxcfs-broken" "$LXCFS_BIN" && LXCFS_FAKED=$LXCFS_BIN
 OLD=$(cat "$STATE_DIR/lxcfs.pid" 2>/dev/null)
+# Counted, not just found: the restart case above may have logged one already.
+RETRIES=$(grep -c 'lxcfs did not come back: trying again' "$VED_LOG")
+retried() { [ "$(grep -c 'lxcfs did not come back: trying again' "$VED_LOG")" -gt "$RETRIES" ]; }
 kill -KILL "$OLD" 2>/dev/null
-check "ved says it will try again" wait_until 20 grep -q 'lxcfs did not come back: trying again' \
-        "$VED_LOG"
+check "ved says it will try again" wait_until 20 retried
 umount "$LXCFS_BIN" && LXCFS_FAKED=
 check "lxcfs runs again under a new pid" wait_until 20 pidfile_renewed "$STATE_DIR/lxcfs.pid" "$OLD"
 check "VE 301 reads its own MemTotal again ($(meminfo_301))" wait_until 10 meminfo_301_ok
