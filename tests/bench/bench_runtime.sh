@@ -182,11 +182,17 @@ median()
 
 count() { [ -f "$1" ] && wc -l <"$1" || echo 0; }
 
-# mem_available: MemAvailable in kB, the median of five readings 0.2s apart. The
-# page cache is written back and dropped first (unless BENCH_DROP_CACHES=0): the
-# images and rootfs copies just written would otherwise swing MemAvailable by more
-# than what 20 VEs use; what a running VE maps stays.
-mem_available()
+# mem_readings: "MemAvailable pinned" in kB, each the median of five readings
+# 0.2s apart. The page cache is written back and dropped first (unless
+# BENCH_DROP_CACHES=0): the images and rootfs copies just written would otherwise
+# swing MemAvailable by more than what 20 VEs use; what a running VE maps stays.
+# pinned is the memory in use that dropping every cache cannot give back: all
+# that is not free, less the page cache, buffers and reclaimable slab, plus the
+# page cache that processes map (their binaries) and tmpfs files. MemAvailable
+# counts only half of a small page cache as available (it keeps the low
+# watermark in reserve, up to half of the file pages), so after a drop it moves
+# with page cache that pinned counts whole or not at all.
+mem_readings()
 {
         local i
 
@@ -196,9 +202,14 @@ mem_available()
                 sleep 1
         fi
         for i in 1 2 3 4 5; do
-                awk '/^MemAvailable:/ { print $2 }' /proc/meminfo
+                awk '{ m[$1] = $2 }
+                     END { print m["MemAvailable:"],
+                                 m["MemTotal:"] - m["MemFree:"] - m["Cached:"] - m["Buffers:"] \
+                                     - m["SReclaimable:"] + m["Mapped:"] + m["Shmem:"] }' /proc/meminfo
                 sleep 0.2
-        done | sort -n | sed -n 3p
+        done >"$T/mem"
+        echo "$(cut -d' ' -f1 "$T/mem" | sort -n | sed -n 3p)" \
+                "$(cut -d' ' -f2 "$T/mem" | sort -n | sed -n 3p)"
 }
 
 # cgroup_sum DIR...: the summed memory usage of memory cgroups, in bytes; and in
@@ -294,29 +305,34 @@ ved_start_api_and_ready() # CTID: POST state start, then HTTP exec until it work
 
 # round PREFIX START STARTFIG STOP MIDDLE NAME...: start every NAME with the
 # function START (timed into $R/STARTFIG), run MIDDLE, stop each with STOP (timed
-# into $R/PREFIX.stop). MemAvailable is read before the starts, once all run and
-# after the stops, and both drops go into $R/PREFIX.mem (bytes for all NAMEs).
+# into $R/PREFIX.stop). The memory is read before the starts, once all run and
+# after the stops; both drops go into $R/PREFIX.mem (MemAvailable) and
+# $R/PREFIX.pinned (mem_readings), in bytes for all NAMEs.
 round()
 {
         local pfx=$1 start=$2 startfig=$3 stop=$4 middle=$5 name before running after
+        local pbefore prunning pafter
 
         shift 5
-        before=$(mem_available)
+        read -r before pbefore <<<"$(mem_readings)"
         for name in "$@"; do
                 timed "$startfig" "$start" "$name" || echo "  start $name failed" >&2
         done
         progress "$startfig" "$(count "$R/$startfig") done"
         sleep 3 # let init and rcS settle
-        running=$(mem_available)
+        read -r running prunning <<<"$(mem_readings)"
         "$middle" "$@"
         for name in "$@"; do
                 timed "$pfx.stop" "$stop" "$name" >/dev/null 2>&1 ||
                         echo "  stop $name failed" >&2
         done
-        after=$(mem_available)
+        read -r after pafter <<<"$(mem_readings)"
         echo $(((before - running) * 1024)) >>"$R/$pfx.mem"
         echo $(((after - running) * 1024)) >>"$R/$pfx.mem"
-        progress "$pfx.stop" "$(count "$R/$pfx.stop") done; MemAvailable $before -> $running -> $after kB"
+        echo $(((prunning - pbefore) * 1024)) >>"$R/$pfx.pinned"
+        echo $(((prunning - pafter) * 1024)) >>"$R/$pfx.pinned"
+        progress "$pfx.stop" "$(count "$R/$pfx.stop") done; MemAvailable $before -> $running" \
+                "-> $after kB; pinned $pbefore -> $prunning -> $pafter kB"
 }
 
 nothing() { :; }
@@ -595,6 +611,7 @@ report()
         row "stop (API)" "$(median "$R/api.stop")" "$(median "$R/lxc.stop")" ms ""
         row "destroy (API)" "$(median "$R/api.destroy")" "$(median "$R/lxc.destroy")" ms ""
         mem_row "memory/VE (MemAvail)" "$(per_ve_median "$R/ved.mem")" "$(per_ve_median "$R/lxc.mem")"
+        mem_row "memory/VE (pinned)" "$(per_ve_median "$R/ved.pinned")" "$(per_ve_median "$R/lxc.pinned")"
         mem_row "memory/VE (cgroup)" "$(per_ve "$R/ved.cg_total")" "$(per_ve "$R/lxc.cg_total")"
         echo
         echo "samples: $(for f in ved.create ved.start ved.start_http ved.exec_vectl ved.exec_http \
@@ -615,13 +632,17 @@ report()
                 "the execs until one answers 0 $(ms "$(median "$R/api.start-exec")")"
         echo "memory: median drop of MemAvailable between all stopped and all running" \
                 "(2 rounds, before start and after stop; page cache dropped before each" \
-                "reading) / $N; cgroup: summed $MEM_USAGE / $N"
+                "reading) / $N; pinned: the same for the memory in use that no cache drop" \
+                "gives back (MemTotal - MemFree - Cached - Buffers - SReclaimable + Mapped" \
+                "+ Shmem); cgroup: summed $MEM_USAGE / $N"
         echo "cgroup memory/VE includes page cache: ved $(mb "$(per_ve "$R/ved.cg_cache")")," \
                 "LXC $(mb "$(per_ve "$R/lxc.cg_cache")")"
         for f in ved lxc; do
                 [ -s "$R/$f.mem" ] || continue
                 echo "$f: MemAvailable drops per VE, one per start and stop of all:" \
                         "$(sort -n "$R/$f.mem" | while read -r b; do mb $((b / N)); echo -n ' '; done)"
+                echo "$f: pinned rises per VE, one per start and stop of all:" \
+                        "$(sort -n "$R/$f.pinned" | while read -r b; do mb $((b / N)); echo -n ' '; done)"
         done
         [ -s "$R/ved.template_import" ] &&
                 echo "template import (vectl template import): $(ms "$(cat "$R/ved.template_import")")"
