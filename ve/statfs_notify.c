@@ -211,27 +211,117 @@ static int resolve_fd(struct call *c, int *target)
         return *target < 0 ? PASS : 0;
 }
 
+/* The i386 table's calls (arch/x86/entry/syscalls/syscall_32.tbl), and the bit
+ * that marks x32's calls, which share x86-64's struct statfs. */
+#define I386_NR_STATFS    99
+#define I386_NR_FSTATFS   100
+#define I386_NR_STATFS64  268
+#define I386_NR_FSTATFS64 269
+#define X32_SYSCALL_BIT   0x40000000u
+
+/* One notified call: by path or by fd, the layout of its answer and where it
+ * goes. PASS for a call that is not a statfs of ours (any other, or a
+ * statfs64 whose size argument the kernel refuses with EINVAL). */
+static int classify(const struct seccomp_notif *req, bool *by_fd, enum ve_statfs_layout *layout,
+                    uint64_t *buf)
+{
+        const __u64 *a = req->data.args;
+        int nr = req->data.nr;
+
+        if (req->data.arch == AUDIT_ARCH_X86_64) {
+                nr = (int)((unsigned)nr & ~X32_SYSCALL_BIT);
+                if (nr != __NR_statfs && nr != __NR_fstatfs)
+                        return PASS;
+                *by_fd = nr == __NR_fstatfs;
+                *layout = VE_STATFS_NATIVE;
+                *buf = a[1];
+                return 0;
+        }
+        if (req->data.arch != AUDIT_ARCH_I386)
+                return PASS;
+        *by_fd = nr == I386_NR_FSTATFS || nr == I386_NR_FSTATFS64;
+        if (nr == I386_NR_STATFS || nr == I386_NR_FSTATFS) {
+                *layout = VE_STATFS_I386;
+                *buf = (uint32_t)a[1];
+                return 0;
+        }
+        if ((nr == I386_NR_STATFS64 || nr == I386_NR_FSTATFS64) &&
+            (uint32_t)a[1] == sizeof(struct ve_statfs64_i386)) {
+                *layout = VE_STATFS_I386_64;
+                *buf = (uint32_t)a[2];
+                return 0;
+        }
+        return PASS;
+}
+
+ssize_t ve_statfs_encode(const struct statfs *sfs, enum ve_statfs_layout layout, void *out)
+{
+        const uint64_t high = 0xffffffff00000000ULL;
+        struct ve_statfs64_i386 w;
+        struct ve_statfs_i386 n;
+
+        if (layout == VE_STATFS_NATIVE) {
+                memcpy(out, sfs, sizeof(*sfs));
+                return (ssize_t)sizeof(*sfs);
+        }
+        if (((uint64_t)sfs->f_bsize | (uint64_t)sfs->f_frsize) & high)
+                return -EOVERFLOW;
+        if (layout == VE_STATFS_I386_64) {
+                memset(&w, 0, sizeof(w));
+                w.f_type = (uint32_t)sfs->f_type;
+                w.f_bsize = (uint32_t)sfs->f_bsize;
+                w.f_blocks = sfs->f_blocks;
+                w.f_bfree = sfs->f_bfree;
+                w.f_bavail = sfs->f_bavail;
+                w.f_files = sfs->f_files;
+                w.f_ffree = sfs->f_ffree;
+                memcpy(w.f_fsid, &sfs->f_fsid, sizeof(w.f_fsid));
+                w.f_namelen = (uint32_t)sfs->f_namelen;
+                w.f_frsize = (uint32_t)sfs->f_frsize;
+                w.f_flags = (uint32_t)sfs->f_flags;
+                memcpy(out, &w, sizeof(w));
+                return (ssize_t)sizeof(w);
+        }
+        /* f_files and f_ffree may be -1 ("no limit"), which 32 bits still say. */
+        if (((uint64_t)sfs->f_blocks | (uint64_t)sfs->f_bfree | (uint64_t)sfs->f_bavail) & high ||
+            ((uint64_t)sfs->f_files != UINT64_MAX && ((uint64_t)sfs->f_files & high)) ||
+            ((uint64_t)sfs->f_ffree != UINT64_MAX && ((uint64_t)sfs->f_ffree & high)))
+                return -EOVERFLOW;
+        memset(&n, 0, sizeof(n));
+        n.f_type = (uint32_t)sfs->f_type;
+        n.f_bsize = (uint32_t)sfs->f_bsize;
+        n.f_blocks = (uint32_t)sfs->f_blocks;
+        n.f_bfree = (uint32_t)sfs->f_bfree;
+        n.f_bavail = (uint32_t)sfs->f_bavail;
+        n.f_files = (uint32_t)sfs->f_files;
+        n.f_ffree = (uint32_t)sfs->f_ffree;
+        memcpy(n.f_fsid, &sfs->f_fsid, sizeof(n.f_fsid));
+        n.f_namelen = (uint32_t)sfs->f_namelen;
+        n.f_frsize = (uint32_t)sfs->f_frsize;
+        n.f_flags = (uint32_t)sfs->f_flags;
+        memcpy(out, &n, sizeof(n));
+        return (ssize_t)sizeof(n);
+}
+
 /* 0 with the answer written, PASS, or -errno for the process. */
 static int answer(int listener, struct call *c)
 {
         _cleanup_close_ int target = -EBADF;
-        struct statfs sfs, root_sfs;
-        uint64_t buf = c->req->data.args[1];
+        struct statfs sfs, root_sfs, out;
+        enum ve_statfs_layout layout;
+        uint64_t buf;
+        ssize_t len;
+        bool by_fd;
         int ret;
 
-        if (c->req->data.arch != AUDIT_ARCH_X86_64)
+        if (classify(c->req, &by_fd, &layout, &buf) != 0)
                 return PASS;
         /* The VE's root: its image's ext4, or the overlay of a layered VE (layer.h),
          * whose statfs is its own image's. */
         if (fstat(c->root, &c->root_st) < 0 || fstatfs(c->root, &root_sfs) < 0 ||
             (root_sfs.f_type != EXT4_SUPER_MAGIC && root_sfs.f_type != OVERLAYFS_SUPER_MAGIC))
                 return PASS;
-        if (c->req->data.nr == __NR_statfs)
-                ret = resolve_path(c, &target);
-        else if (c->req->data.nr == __NR_fstatfs)
-                ret = resolve_fd(c, &target);
-        else
-                ret = PASS;
+        ret = by_fd ? resolve_fd(c, &target) : resolve_path(c, &target);
         if (ret != 0)
                 return ret;
         /* On the root's file system: the same type and id (an overlay's files
@@ -240,12 +330,15 @@ static int answer(int listener, struct call *c)
             memcmp(&sfs.f_fsid, &root_sfs.f_fsid, sizeof(sfs.f_fsid)) != 0)
                 return PASS;
         ve_statfs_transform(&sfs);
+        len = ve_statfs_encode(&sfs, layout, &out);
+        if (len < 0)
+                return (int)len;
         /* Everything of /proc/<pid> was opened before this check, so it is the
          * notifying process's, not a later one's with the same pid. */
         if (ioctl(listener, SECCOMP_IOCTL_NOTIF_ID_VALID, &c->req->id) < 0)
                 return -ENOENT;
-        if (buf > (uint64_t)INT64_MAX - sizeof(sfs) ||
-            pwrite(c->mem, &sfs, sizeof(sfs), (off_t)buf) != (ssize_t)sizeof(sfs))
+        if (buf > (uint64_t)INT64_MAX - (uint64_t)len ||
+            pwrite(c->mem, &out, (size_t)len, (off_t)buf) != len)
                 return -EFAULT;
         return 0;
 }

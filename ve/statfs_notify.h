@@ -36,14 +36,16 @@
  * across CPUs (the wake-ups were two thirds of it); 35 us with the synchronous
  * wake-up (ve_statfs_notify_sync_wakeup()), 21 us for "/", which needs no
  * reading of the process's ids. A Debian VE's boot to "running" (0.7-1.4 s)
- * shows no difference within its noise. Calls of other architectures (i386,
- * x32) are not notified: they see the file system's own size. */
+ * shows no difference within its noise. The i386 table's statfs,
+ * fstatfs, statfs64 and fstatfs64 (a 32-bit guest) and x32's calls are notified
+ * too, and answered in their own layout (ve_statfs_encode()). */
 #ifndef VE_STATFS_NOTIFY_H
 #define VE_STATFS_NOTIFY_H
 
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/statfs.h>
+#include <sys/types.h>
 
 /* The messages of ve-statfsd's socket. A child sends its listener (SCM_RIGHTS)
  * with ADD (an exec'd command) or ADD_INIT (a VE's init). The daemon keeps a
@@ -150,6 +152,33 @@ unsigned ve_statfsd_addr(const char *instance, struct sockaddr_un *addr);
  * (disk.h's headroom, ext4's own reserve, root's reserved blocks) are no longer
  * counted in the size. With the reservation of disk.h, Size is diskspace. */
 void ve_statfs_transform(struct statfs *sfs);
+
+/* The layouts a statfs answer takes: x86-64's (x32's too), and the i386
+ * table's struct statfs (statfs, fstatfs: 32-bit fields) and struct statfs64
+ * (statfs64, fstatfs64: packed to 4 bytes), the kernel's compat_statfs and
+ * compat_statfs64. */
+enum ve_statfs_layout { VE_STATFS_NATIVE, VE_STATFS_I386, VE_STATFS_I386_64 };
+
+struct ve_statfs_i386 {
+        uint32_t f_type, f_bsize, f_blocks, f_bfree, f_bavail, f_files, f_ffree;
+        int32_t f_fsid[2];
+        uint32_t f_namelen, f_frsize, f_flags, f_spare[4];
+};
+
+struct ve_statfs64_i386 {
+        uint32_t f_type, f_bsize;
+        uint64_t f_blocks, f_bfree, f_bavail, f_files, f_ffree;
+        int32_t f_fsid[2];
+        uint32_t f_namelen, f_frsize, f_flags, f_spare[4];
+} __attribute__((packed, aligned(4)));
+
+_Static_assert(sizeof(struct ve_statfs_i386) == 64, "i386 struct statfs");
+_Static_assert(sizeof(struct ve_statfs64_i386) == 84, "i386 struct statfs64");
+
+/* sfs in layout, written to out (room for a struct statfs): its size, or
+ * -EOVERFLOW where 32-bit fields cannot hold it (f_files and f_ffree may be -1,
+ * "no limit"), as the kernel's own answer would be. */
+ssize_t ve_statfs_encode(const struct statfs *sfs, enum ve_statfs_layout layout, void *out);
 
 /* Server side: receive one notification from listener and answer it. 0 when
  * answered (or when the process went away meanwhile), -errno when the listener

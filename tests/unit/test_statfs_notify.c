@@ -4,10 +4,12 @@
  * The child's root is the host's, an ext4 here, so "/" gets the VE answer
  * (Size = Used + Avail) and /proc the kernel's own. Needs root; skips otherwise. */
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <limits.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,13 +42,70 @@ enum {
         USER_DIR,   /* as nobody: statfs of a root-only directory itself */
         USER_FILE,  /* as nobody: statfs of a file inside it */
         GRANDCHILD, /* statfs("/") in a child of the filtered process */
+        /* The i386 table (int $0x80), as a 32-bit guest's df calls it. */
+        I386_STATFS64,  /* statfs64("/", 84, buf) */
+        I386_FSTATFS64, /* fstatfs64(open("/etc"), 84, buf) */
+        I386_STATFS,    /* statfs("/", buf): 32-bit fields */
+        I386_FSTATFS,   /* fstatfs(open("/etc"), buf) */
+        I386_BAD_SIZE,  /* statfs64("/", 88, buf): the kernel's EINVAL */
+        I386_PROC,      /* statfs64("/proc", 84, buf): not ours */
+        I386_BAD_BUF,   /* statfs64("/", 84, (void *)8) */
         NCASES,
 };
 
 struct result {
         int ret, err;
         struct statfs sfs;
+        unsigned char raw[96]; /* an i386 call's answer, as the kernel lays it out */
 };
+
+/* Fields of an i386 answer, read at the kernel ABI's offsets (the oracle's own,
+ * not ve_statfs_notify.h's structs): struct statfs64 (packed to 4) and struct
+ * statfs of 32-bit fields. */
+enum {
+        W_TYPE = 0,
+        W_BSIZE = 4,
+        W_BLOCKS = 8,
+        W_BFREE = 16,
+        W_BAVAIL = 24,
+        W_FILES = 32,
+        W_FFREE = 40,
+        W_FSID = 48,
+        W_NAMELEN = 56,
+        W_FRSIZE = 60,
+        W_FLAGS = 64,
+        W_SIZE = 84,
+        N_TYPE = 0,
+        N_BSIZE = 4,
+        N_BLOCKS = 8,
+        N_BFREE = 12,
+        N_BAVAIL = 16,
+        N_FILES = 20,
+        N_FFREE = 24,
+        N_FSID = 28,
+        N_NAMELEN = 36,
+        N_FRSIZE = 40,
+        N_FLAGS = 44,
+        N_SIZE = 64,
+};
+
+static uint64_t u32_at(const unsigned char *raw, size_t off)
+{
+        uint32_t v;
+
+        memcpy(&v, raw + off, sizeof(v));
+        return v;
+}
+
+static uint64_t u64_at(const unsigned char *raw, size_t off)
+{
+        uint64_t v;
+
+        memcpy(&v, raw + off, sizeof(v));
+        return v;
+}
+
+static bool have_i386; /* the kernel runs int $0x80 (IA32 emulation) */
 
 static struct result *results;
 static char private_dir[64];
@@ -57,6 +116,56 @@ static void record(int i, int ret, const struct statfs *sfs)
         results[i].err = ret < 0 ? errno : 0;
         if (sfs != NULL)
                 results[i].sfs = *sfs;
+}
+
+/* A call of the i386 table from this 64-bit process; -errno on failure. The
+ * kernel zeroes r8-r15 on the way back. */
+static int int80(long nr, long a, long b, long c)
+{
+        long ret;
+
+        __asm__ volatile("int $0x80"
+                         : "=a"(ret)
+                         : "a"(nr), "b"(a), "c"(b), "d"(c)
+                         : "memory", "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15");
+        return (int)ret;
+}
+
+static void record_i386(int i, int ret, const void *buf, size_t len)
+{
+        results[i].ret = ret < 0 ? -1 : ret;
+        results[i].err = ret < 0 ? -ret : 0;
+        if (ret == 0)
+                memcpy(results[i].raw, buf, len);
+}
+
+/* Pointers below 4 GiB, which 32-bit arguments can carry. */
+static void i386_calls(void)
+{
+        char *low = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
+                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_32BIT, -1, 0);
+        char *buf = low + 256;
+        int fd;
+
+        if (low == MAP_FAILED)
+                _exit(4);
+        strcpy(low, "/");
+        strcpy(low + 16, "/proc");
+        memset(buf, 0, 128);
+        record_i386(I386_STATFS64, int80(268, (long)low, 84, (long)buf), buf, 84);
+        fd = open("/etc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        memset(buf, 0, 128);
+        record_i386(I386_FSTATFS64, int80(269, fd, 84, (long)buf), buf, 84);
+        memset(buf, 0, 128);
+        record_i386(I386_STATFS, int80(99, (long)low, (long)buf, 0), buf, 64);
+        memset(buf, 0, 128);
+        record_i386(I386_FSTATFS, int80(100, fd, (long)buf, 0), buf, 64);
+        close(fd);
+        record_i386(I386_BAD_SIZE, int80(268, (long)low, 88, (long)buf), buf, 88);
+        memset(buf, 0, 128);
+        record_i386(I386_PROC, int80(268, (long)(low + 16), 84, (long)buf), buf, 84);
+        record_i386(I386_BAD_BUF, int80(268, (long)low, 84, 8), buf, 0);
+        munmap(low, 4096);
 }
 
 static void as_nobody(void)
@@ -111,6 +220,8 @@ static void run_in_child(int sock)
                 _exit(0);
         }
         waitpid(pid, NULL, 0);
+        if (have_i386)
+                i386_calls();
         _exit(0);
 }
 
@@ -172,6 +283,72 @@ static int teardown(void **state)
         return 0;
 }
 
+/* Each layout at the kernel ABI's offsets, and its limits. */
+static void test_encode(void **state)
+{
+        struct statfs sfs = { .f_type = EXT4_SUPER_MAGIC,
+                              .f_bsize = 4096,
+                              .f_blocks = 1000,
+                              .f_bfree = 300,
+                              .f_bavail = 200,
+                              .f_files = 5000,
+                              .f_ffree = 4000,
+                              .f_namelen = 255,
+                              .f_frsize = 4096,
+                              .f_flags = 0x1020 };
+        unsigned char out[sizeof(struct statfs)];
+
+        (void)state;
+        memcpy(&sfs.f_fsid, (int[2]){ 0x11223344, 0x55667788 }, 8);
+        assert_int_equal(ve_statfs_encode(&sfs, VE_STATFS_NATIVE, out), sizeof(sfs));
+        assert_memory_equal(out, &sfs, sizeof(sfs));
+
+        memset(out, 0xaa, sizeof(out));
+        assert_int_equal(ve_statfs_encode(&sfs, VE_STATFS_I386_64, out), W_SIZE);
+        assert_int_equal(u32_at(out, W_TYPE), EXT4_SUPER_MAGIC);
+        assert_int_equal(u32_at(out, W_BSIZE), 4096);
+        assert_int_equal(u64_at(out, W_BLOCKS), 1000);
+        assert_int_equal(u64_at(out, W_BFREE), 300);
+        assert_int_equal(u64_at(out, W_BAVAIL), 200);
+        assert_int_equal(u64_at(out, W_FILES), 5000);
+        assert_int_equal(u64_at(out, W_FFREE), 4000);
+        assert_memory_equal(out + W_FSID, &sfs.f_fsid, 8);
+        assert_int_equal(u32_at(out, W_NAMELEN), 255);
+        assert_int_equal(u32_at(out, W_FRSIZE), 4096);
+        assert_int_equal(u32_at(out, W_FLAGS), 0x1020);
+        assert_int_equal(u64_at(out, W_FLAGS + 4) | u64_at(out, W_FLAGS + 12), 0); /* spare */
+
+        memset(out, 0xaa, sizeof(out));
+        assert_int_equal(ve_statfs_encode(&sfs, VE_STATFS_I386, out), N_SIZE);
+        assert_int_equal(u32_at(out, N_TYPE), EXT4_SUPER_MAGIC);
+        assert_int_equal(u32_at(out, N_BSIZE), 4096);
+        assert_int_equal(u32_at(out, N_BLOCKS), 1000);
+        assert_int_equal(u32_at(out, N_BFREE), 300);
+        assert_int_equal(u32_at(out, N_BAVAIL), 200);
+        assert_int_equal(u32_at(out, N_FILES), 5000);
+        assert_int_equal(u32_at(out, N_FFREE), 4000);
+        assert_memory_equal(out + N_FSID, &sfs.f_fsid, 8);
+        assert_int_equal(u32_at(out, N_NAMELEN), 255);
+        assert_int_equal(u32_at(out, N_FRSIZE), 4096);
+        assert_int_equal(u32_at(out, N_FLAGS), 0x1020);
+        assert_int_equal(u64_at(out, N_FLAGS + 4) | u64_at(out, N_FLAGS + 12), 0);
+
+        /* "No limit" on inodes (-1) fits 32 bits; a real count past them does not. */
+        sfs.f_files = sfs.f_ffree = (fsfilcnt_t)-1;
+        assert_int_equal(ve_statfs_encode(&sfs, VE_STATFS_I386, out), N_SIZE);
+        assert_int_equal(u32_at(out, N_FILES), UINT32_MAX);
+        sfs.f_files = 1ULL << 32;
+        assert_int_equal(ve_statfs_encode(&sfs, VE_STATFS_I386, out), -EOVERFLOW);
+        /* 2^32 blocks: only statfs64 can say it. */
+        sfs.f_files = 5000;
+        sfs.f_blocks = 1ULL << 32;
+        assert_int_equal(ve_statfs_encode(&sfs, VE_STATFS_I386, out), -EOVERFLOW);
+        assert_int_equal(ve_statfs_encode(&sfs, VE_STATFS_I386_64, out), W_SIZE);
+        assert_int_equal(u64_at(out, W_BLOCKS), 1ULL << 32);
+        sfs.f_bsize = 1LL << 32;
+        assert_int_equal(ve_statfs_encode(&sfs, VE_STATFS_I386_64, out), -EOVERFLOW);
+}
+
 static void test_transform(void **state)
 {
         struct statfs sfs = { .f_blocks = 1000, .f_bfree = 900, .f_bavail = 200 };
@@ -197,6 +374,39 @@ static void assert_ve_view(const struct result *r, const struct statfs *host)
         assert_int_equal(r->sfs.f_bfree, r->sfs.f_bavail);
 }
 
+/* Does int $0x80 work here? A kernel without IA32 emulation kills the caller. */
+static bool probe_i386(void)
+{
+        int status;
+        pid_t pid = fork();
+
+        if (pid == 0) {
+                /* Not cmocka's handlers: a fault must end this child. */
+                signal(SIGSEGV, SIG_DFL);
+                signal(SIGBUS, SIG_DFL);
+                signal(SIGILL, SIG_DFL);
+                _exit(int80(20 /* getpid */, 0, 0, 0) == getpid() ? 0 : 1);
+        }
+        return pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
+               WEXITSTATUS(status) == 0;
+}
+
+static void assert_ve_view_i386(const struct result *r, const struct statfs *host, bool wide)
+{
+        const unsigned char *a = r->raw;
+        uint64_t blocks = wide ? u64_at(a, W_BLOCKS) : u32_at(a, N_BLOCKS);
+        uint64_t bfree = wide ? u64_at(a, W_BFREE) : u32_at(a, N_BFREE);
+        uint64_t bavail = wide ? u64_at(a, W_BAVAIL) : u32_at(a, N_BAVAIL);
+
+        assert_int_equal(r->ret, 0);
+        assert_int_equal(u32_at(a, wide ? W_TYPE : N_TYPE), EXT4_SUPER_MAGIC);
+        assert_int_equal(u32_at(a, wide ? W_BSIZE : N_BSIZE), host->f_bsize);
+        assert_int_equal(u32_at(a, wide ? W_NAMELEN : N_NAMELEN), host->f_namelen);
+        assert_memory_equal(a + (wide ? W_FSID : N_FSID), &host->f_fsid, 8);
+        assert_int_equal(blocks, host->f_blocks - (host->f_bfree - host->f_bavail));
+        assert_int_equal(bfree, bavail);
+}
+
 static void test_calls(void **state)
 {
         struct statfs host;
@@ -209,6 +419,10 @@ static void test_calls(void **state)
         assert_int_equal(statfs("/", &host), 0);
         if (host.f_type != EXT4_SUPER_MAGIC || host.f_bfree == host.f_bavail)
                 skip(); /* nothing to tell the two answers apart */
+        have_i386 = probe_i386();
+        if (!have_i386)
+                fprintf(stderr, "int $0x80 does not run in this kernel (no IA32 emulation): i386 "
+                                "calls not tried\n");
         assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
         pid = fork();
         assert_true(pid >= 0);
@@ -245,6 +459,19 @@ static void test_calls(void **state)
         /* nobody cannot search the 0700 directory: no answer of ours says
          * whether the file exists. */
         assert_int_equal(results[USER_FILE].err, EACCES);
+        if (!have_i386)
+                return;
+        assert_ve_view_i386(&results[I386_STATFS64], &host, true);
+        assert_ve_view_i386(&results[I386_FSTATFS64], &host, true);
+        /* 32-bit fields: this host's root fits them (blocks of 4 KiB). */
+        if (host.f_blocks <= UINT32_MAX && host.f_files <= UINT32_MAX) {
+                assert_ve_view_i386(&results[I386_STATFS], &host, false);
+                assert_ve_view_i386(&results[I386_FSTATFS], &host, false);
+        }
+        assert_int_equal(results[I386_BAD_SIZE].err, EINVAL);
+        assert_int_equal(results[I386_PROC].ret, 0);
+        assert_int_equal(u32_at(results[I386_PROC].raw, W_TYPE), PROC_SUPER_MAGIC);
+        assert_int_equal(results[I386_BAD_BUF].err, EFAULT);
 }
 
 /* An ADD_CONSOLE carries four fds in order; a message with more fds than a
@@ -379,9 +606,9 @@ static void test_console_bucket(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_transform),         cmocka_unit_test(test_calls),
-                cmocka_unit_test(test_messages_with_fds), cmocka_unit_test(test_console_log_cap),
-                cmocka_unit_test(test_console_bucket),
+                cmocka_unit_test(test_transform),       cmocka_unit_test(test_encode),
+                cmocka_unit_test(test_calls),           cmocka_unit_test(test_messages_with_fds),
+                cmocka_unit_test(test_console_log_cap), cmocka_unit_test(test_console_bucket),
         };
 
         return cmocka_run_group_tests(tests, setup, teardown);
