@@ -254,11 +254,27 @@ static int classify(const struct seccomp_notif *req, bool *by_fd, enum ve_statfs
         return PASS;
 }
 
+/* The fields both i386 layouts have, each cast to the width of d's. */
+#define COPY_STATFS(d, s)                                                                          \
+        do {                                                                                       \
+                (d).f_type = (uint32_t)(s)->f_type;                                                \
+                (d).f_bsize = (uint32_t)(s)->f_bsize;                                              \
+                (d).f_blocks = (__typeof__((d).f_blocks))(s)->f_blocks;                            \
+                (d).f_bfree = (__typeof__((d).f_bfree))(s)->f_bfree;                               \
+                (d).f_bavail = (__typeof__((d).f_bavail))(s)->f_bavail;                            \
+                (d).f_files = (__typeof__((d).f_files))(s)->f_files;                               \
+                (d).f_ffree = (__typeof__((d).f_ffree))(s)->f_ffree;                               \
+                memcpy((d).f_fsid, &(s)->f_fsid, sizeof((d).f_fsid));                              \
+                (d).f_namelen = (uint32_t)(s)->f_namelen;                                          \
+                (d).f_frsize = (uint32_t)(s)->f_frsize;                                            \
+                (d).f_flags = (uint32_t)(s)->f_flags;                                              \
+        } while (0)
+
 ssize_t ve_statfs_encode(const struct statfs *sfs, enum ve_statfs_layout layout, void *out)
 {
         const uint64_t high = 0xffffffff00000000ULL;
-        struct ve_statfs64_i386 w;
-        struct ve_statfs_i386 n;
+        struct ve_statfs64_i386 w = { 0 };
+        struct ve_statfs_i386 n = { 0 };
 
         if (layout == VE_STATFS_NATIVE) {
                 memcpy(out, sfs, sizeof(*sfs));
@@ -267,18 +283,7 @@ ssize_t ve_statfs_encode(const struct statfs *sfs, enum ve_statfs_layout layout,
         if (((uint64_t)sfs->f_bsize | (uint64_t)sfs->f_frsize) & high)
                 return -EOVERFLOW;
         if (layout == VE_STATFS_I386_64) {
-                memset(&w, 0, sizeof(w));
-                w.f_type = (uint32_t)sfs->f_type;
-                w.f_bsize = (uint32_t)sfs->f_bsize;
-                w.f_blocks = sfs->f_blocks;
-                w.f_bfree = sfs->f_bfree;
-                w.f_bavail = sfs->f_bavail;
-                w.f_files = sfs->f_files;
-                w.f_ffree = sfs->f_ffree;
-                memcpy(w.f_fsid, &sfs->f_fsid, sizeof(w.f_fsid));
-                w.f_namelen = (uint32_t)sfs->f_namelen;
-                w.f_frsize = (uint32_t)sfs->f_frsize;
-                w.f_flags = (uint32_t)sfs->f_flags;
+                COPY_STATFS(w, sfs);
                 memcpy(out, &w, sizeof(w));
                 return (ssize_t)sizeof(w);
         }
@@ -287,18 +292,7 @@ ssize_t ve_statfs_encode(const struct statfs *sfs, enum ve_statfs_layout layout,
             ((uint64_t)sfs->f_files != UINT64_MAX && ((uint64_t)sfs->f_files & high)) ||
             ((uint64_t)sfs->f_ffree != UINT64_MAX && ((uint64_t)sfs->f_ffree & high)))
                 return -EOVERFLOW;
-        memset(&n, 0, sizeof(n));
-        n.f_type = (uint32_t)sfs->f_type;
-        n.f_bsize = (uint32_t)sfs->f_bsize;
-        n.f_blocks = (uint32_t)sfs->f_blocks;
-        n.f_bfree = (uint32_t)sfs->f_bfree;
-        n.f_bavail = (uint32_t)sfs->f_bavail;
-        n.f_files = (uint32_t)sfs->f_files;
-        n.f_ffree = (uint32_t)sfs->f_ffree;
-        memcpy(n.f_fsid, &sfs->f_fsid, sizeof(n.f_fsid));
-        n.f_namelen = (uint32_t)sfs->f_namelen;
-        n.f_frsize = (uint32_t)sfs->f_frsize;
-        n.f_flags = (uint32_t)sfs->f_flags;
+        COPY_STATFS(n, sfs);
         memcpy(out, &n, sizeof(n));
         return (ssize_t)sizeof(n);
 }
