@@ -158,7 +158,15 @@ __attribute__((noreturn)) static void start_child(const struct ve_start_config *
         if (ret == 0) {
                 ve_child_reset_signals();
                 execve(argv[0], argv, init_env);
-                ve_child_fail(&e, errno, "execute %s", argv[0]);
+                /* What an admin meets with a template of another architecture (an
+                 * i386 one where the kernel runs no 32-bit programs). */
+                if (errno == ENOEXEC)
+                        ve_child_fail_plain(&e, ENOEXEC,
+                                            "execute %s: Exec format error (a program of "
+                                            "another architecture, or a script without #!)",
+                                            argv[0]);
+                else
+                        ve_child_fail(&e, errno, "execute %s", argv[0]);
         }
         ve_child_die(sock, &e);
 }

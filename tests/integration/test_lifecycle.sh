@@ -307,6 +307,19 @@ ELAPSED=$(echo "$(date +%s.%N) - $t0" | bc)
 check "stop waited 1 s, not 60, then killed (${ELAPSED}s)" \
         test "$(echo "$ELAPSED >= 0.9 && $ELAPSED < 30" | bc)" = 1
 assert_ve_gone_from_host 104
+
+begin_case "an init the kernel cannot run (another architecture) fails the start, saying so"
+OUT=$(vectl start 104 2>&1 && vectl exec 104 sh -c 'printf "\177ELF\002\001\001 not a program" \
+        >/sbin/notelf && chmod 755 /sbin/notelf' 2>&1 && vectl stop 104 --fast 2>&1)
+assert_eq "$?" 0 "write /sbin/notelf ($OUT)"
+OUT=$(vectl set 104 --init /sbin/notelf 2>&1)
+assert_eq "$?" 0 "vectl set 104 --init /sbin/notelf ($OUT)"
+OUT=$(vectl start 104 2>&1)
+assert_eq "$?" 7 "vectl start 104 fails"
+assert_match "$OUT" 'execute /sbin/notelf: Exec format error \(a program of another architecture' \
+        "the message"
+assert_eq "$(vectl status 104 2>&1)" "CTID 104 exist unmounted down" "vectl status"
+assert_ve_gone_from_host 104
 OUT=$(vectl destroy 104 2>&1)
 assert_eq "$?" 0 "vectl destroy 104 ($OUT)"
 
