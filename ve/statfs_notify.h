@@ -7,9 +7,9 @@
  * df said "9.0G" for a 1 GiB VE. The kernel has no other source for the size
  * (ext4 project quota would be one, but needs QFMT_V2, which the hosts' kernels
  * may lack), so the answer is changed on its way to the VE: every VE process
- * runs under a second seccomp filter that turns statfs and fstatfs (native
- * architecture) into user notifications, and one small server per daemon
- * instance (ve-statfsd, statfsd/main.c) answers them.
+ * runs under a second seccomp filter that turns statfs and fstatfs (and the
+ * i386 table's statfs64 and fstatfs64) into user notifications, and one small
+ * server per daemon instance (ve-statfsd, statfsd/main.c) answers them.
  *
  * The server is stateless about VEs. For each call it resolves the object the
  * process named, as the process would see it, and when that is on the same
@@ -36,9 +36,8 @@
  * across CPUs (the wake-ups were two thirds of it); 35 us with the synchronous
  * wake-up (ve_statfs_notify_sync_wakeup()), 21 us for "/", which needs no
  * reading of the process's ids. A Debian VE's boot to "running" (0.7-1.4 s)
- * shows no difference within its noise. The i386 table's statfs,
- * fstatfs, statfs64 and fstatfs64 (a 32-bit guest) and x32's calls are notified
- * too, and answered in their own layout (ve_statfs_encode()). */
+ * shows no difference within its noise. A 32-bit guest's calls (the i386
+ * table's) and x32's are answered in their own layout (ve_statfs_encode()). */
 #ifndef VE_STATFS_NOTIFY_H
 #define VE_STATFS_NOTIFY_H
 
