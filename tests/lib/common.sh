@@ -370,7 +370,9 @@ ve_run()
 # before its start timeout (VED_TEST_EXEC_START_TIMEOUT_MS, which was TIMEOUT_MS
 # when the daemon started), so that a VE cannot hold the daemon's workers; the
 # next exec must work, and the daemon must be left with no stopped or unreaped
-# child.
+# child. A command may reach its execve between the stopper's look at its comm and
+# its SIGSTOP: once stopped (or gone), a command whose comm is no longer "ved" is
+# the VE's own program, which the stopper lets go on (SIGCONT) and does not count.
 check_exec_stopper()
 {
         local ct=$1 timeout_ms=$2 stopped=0 answered=0 slowest=0 i t0
@@ -381,9 +383,12 @@ while [ $n -lt 3 ]; do
         for p in /proc/[0-9]*; do
                 read c < $p/comm 2>/dev/null || continue
                 pid=${p#/proc/}
-                if [ "$c" = ved ] && [ "$pid" != "$last" ] && kill -STOP $pid 2>/dev/null; then
-                        n=$((n + 1)) last=$pid
-                fi
+                [ "$c" = ved ] && [ "$pid" != "$last" ] && kill -STOP $pid 2>/dev/null || continue
+                last=$pid
+                while read -r f1 f2 st rest < $p/stat 2>/dev/null &&
+                        [ "$st" != T ] && [ "$st" != t ] && [ "$st" != Z ]; do :; done
+                read c < $p/comm 2>/dev/null || c=ved # gone: the daemon killed it
+                if [ "$c" = ved ]; then n=$((n + 1)); else kill -CONT $pid; fi
         done
 done
 EOF
