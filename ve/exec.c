@@ -261,7 +261,10 @@ static int command_stuck(const struct ve_exec_config *cfg, const pid_t *cmd_pid,
 }
 
 /* The helper's and the command's reports, until the start timeout; every
- * STOP_CHECK_MS the command (once it exists) is checked for being stopped. */
+ * STOP_CHECK_MS the command (once it exists) is checked for being stopped. Only
+ * until the helper reports its pid: the helper's clone (CLONE_VFORK) returns once
+ * the command has exec'd, and what the VE then does to its own program (stop it
+ * too) is its business, not a command that never started. */
 #define STOP_CHECK_MS 50
 
 static int collect_reports(const struct ve_exec_config *cfg, int psock, const pid_t *cmd_pid,
@@ -280,7 +283,7 @@ static int collect_reports(const struct ve_exec_config *cfg, int psock, const pi
                 if (ret != -ETIMEDOUT)
                         return ret;
                 cmd = __atomic_load_n(cmd_pid, __ATOMIC_ACQUIRE);
-                state = cmd > 0 ? ve_proc_state(cmd) : '\0';
+                state = cmd > 0 && res->pid <= 0 ? ve_proc_state(cmd) : '\0';
                 if (state == 'T' || state == 't')
                         return command_stuck(cfg, cmd_pid, true, err);
                 if (ve_now_ms() >= deadline)

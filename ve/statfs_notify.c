@@ -219,11 +219,8 @@ static int resolve_fd(struct call *c, int *target)
 #define I386_NR_FSTATFS64 269
 #define X32_SYSCALL_BIT   0x40000000u
 
-/* One notified call: by path or by fd, the layout of its answer and where it
- * goes. PASS for a call that is not a statfs of ours (any other, or a
- * statfs64 whose size argument the kernel refuses with EINVAL). */
-static int classify(const struct seccomp_notif *req, bool *by_fd, enum ve_statfs_layout *layout,
-                    uint64_t *buf)
+int ve_statfs_classify(const struct seccomp_notif *req, bool *by_fd, enum ve_statfs_layout *layout,
+                       uint64_t *buf)
 {
         const __u64 *a = req->data.args;
         int nr = req->data.nr;
@@ -231,14 +228,14 @@ static int classify(const struct seccomp_notif *req, bool *by_fd, enum ve_statfs
         if (req->data.arch == AUDIT_ARCH_X86_64) {
                 nr = (int)((unsigned)nr & ~X32_SYSCALL_BIT);
                 if (nr != __NR_statfs && nr != __NR_fstatfs)
-                        return PASS;
+                        return 1;
                 *by_fd = nr == __NR_fstatfs;
                 *layout = VE_STATFS_NATIVE;
                 *buf = a[1];
                 return 0;
         }
         if (req->data.arch != AUDIT_ARCH_I386)
-                return PASS;
+                return 1;
         *by_fd = nr == I386_NR_FSTATFS || nr == I386_NR_FSTATFS64;
         if (nr == I386_NR_STATFS || nr == I386_NR_FSTATFS) {
                 *layout = VE_STATFS_I386;
@@ -251,7 +248,7 @@ static int classify(const struct seccomp_notif *req, bool *by_fd, enum ve_statfs
                 *buf = (uint32_t)a[2];
                 return 0;
         }
-        return PASS;
+        return 1;
 }
 
 /* The fields both i386 layouts have, each cast to the width of d's. */
@@ -308,7 +305,7 @@ static int answer(int listener, struct call *c)
         bool by_fd;
         int ret;
 
-        if (classify(c->req, &by_fd, &layout, &buf) != 0)
+        if (ve_statfs_classify(c->req, &by_fd, &layout, &buf) != 0)
                 return PASS;
         /* The VE's root: its image's ext4, or the overlay of a layered VE (layer.h),
          * whose statfs is its own image's. */

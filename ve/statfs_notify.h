@@ -41,6 +41,7 @@
 #ifndef VE_STATFS_NOTIFY_H
 #define VE_STATFS_NOTIFY_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/statfs.h>
@@ -173,6 +174,14 @@ struct ve_statfs64_i386 {
 
 _Static_assert(sizeof(struct ve_statfs_i386) == 64, "i386 struct statfs");
 _Static_assert(sizeof(struct ve_statfs64_i386) == 84, "i386 struct statfs64");
+
+/* What a notified call asks (ve_statfs_notify_serve()): by path (args[0]) or by
+ * fd, the layout of its answer and the buffer it goes to. 0, or 1 for a call that
+ * is not a statfs of ours (any other, a statfs64 whose size argument the kernel
+ * refuses with EINVAL), which the kernel then runs itself. */
+struct seccomp_notif;
+int ve_statfs_classify(const struct seccomp_notif *req, bool *by_fd, enum ve_statfs_layout *layout,
+                       uint64_t *buf);
 
 /* sfs in layout, written to out (room for a struct statfs): its size, or
  * -EOVERFLOW where 32-bit fields cannot hold it (f_files and f_ffree may be -1,
