@@ -363,6 +363,15 @@ void ved_op_run(struct ved_op *op)
         next_step(op);
 }
 
+/* Test hook: VED_TEST_FAIL_FINISH=<type> makes the finish transaction of every
+ * operation of that type fail, as a full disk or an I/O error would. */
+static bool finish_fails(const struct ved_op *op)
+{
+        const char *type = getenv("VED_TEST_FAIL_FINISH");
+
+        return type != NULL && strcmp(type, op->kind->type) == 0;
+}
+
 static int commit_result(struct ved_op *op, bool ok)
 {
         struct ve_error err = { 0 };
@@ -372,7 +381,11 @@ static int commit_result(struct ved_op *op, bool ok)
         ret = ved_begin(op->v, &err);
         if (ret < 0)
                 goto out;
-        if (ok && op->kind->finish)
+        if (ok && finish_fails(op))
+                ret =
+                    ve_error_set(&op->err, EIO, "VED_TEST_FAIL_FINISH=%s: the result not recorded",
+                                 op->kind->type);
+        else if (ok && op->kind->finish)
                 ret = op->kind->finish(op, &op->err);
         if (!ok && op->kind->rollback_done)
                 op->kind->rollback_done(op);
@@ -409,9 +422,19 @@ static void finish_op(struct ved_op *op, bool ok)
         if (ret == -ENOSPC && ved_store_release_reserve(&v->store))
                 ret = commit_result(op, ok);
         if (ret < 0 && ok) {
-                /* The finish itself failed: undo as for a failed step. */
+                /* The finish itself failed, so nothing says the work was done: undo
+                 * it as for a failed step (a start's init is torn down again, a
+                 * create's image removed), then record the failure. Kinds without
+                 * a finish record their result in their steps: that stands. */
                 if (op->err.code == 0)
                         ve_error_set(&op->err, EIO, "cannot record the result");
+                if (op->kind->finish != NULL && op->kind->rollback_work != NULL) {
+                        if (op->kind->finish_failed != NULL)
+                                op->kind->finish_failed(op);
+                        if (uv_queue_work(v->loop, &op->work, rollback_work_cb,
+                                          rollback_after_cb) == 0)
+                                return;
+                }
                 commit_result(op, false);
         }
         ved_op_free(op);

@@ -51,6 +51,10 @@ struct ved_op_kind {
          * transaction. Either may be NULL. op->step is the failed step's index. */
         void (*rollback_work)(struct ved_op *op);
         void (*rollback_done)(struct ved_op *op);
+        /* Loop, when the finish could not be recorded, before rollback_work runs:
+         * take back what the steps' done callbacks handed on (a start's init from
+         * the runtime's exit watch). May be NULL. */
+        void (*finish_failed)(struct ved_op *op);
         /* Startup: resolve an operation a crash left unfinished (loop, may block
          * briefly; inside a transaction). Returns "succeeded" or "failed" and sets
          * *resolution to a static sentence saying what was done; or "resume" to

@@ -610,6 +610,17 @@ static void teardown_work(struct ved_op *op)
         ve_error_clear(&err);
 }
 
+/* A start whose result could not be recorded: its init, adopted by init_done(),
+ * is this operation's again, so that the teardown that kills it is not taken for
+ * an exit of its own (which would start a stop). */
+static void start_finish_failed(struct ved_op *op)
+{
+        struct ved_rt *rt = ved_rt_find(op->v, op->ctid);
+
+        if (rt != NULL)
+                rt->busy = true;
+}
+
 static void mark_stopped(struct ved_op *op)
 {
         ved_rt_release(op->v, op->ctid);
@@ -718,6 +729,7 @@ const struct ved_op_kind ved_op_start_kind = {
         .finish = start_finish,
         .rollback_work = teardown_work,
         .rollback_done = mark_stopped,
+        .finish_failed = start_finish_failed,
         .recover = state_recover,
         .resume = state_resume,
 };
@@ -824,6 +836,7 @@ const struct ved_op_kind ved_op_restart_kind = {
         .finish = start_finish,
         .rollback_work = teardown_work,
         .rollback_done = mark_stopped,
+        .finish_failed = start_finish_failed,
         .recover = state_recover,
         .resume = state_resume,
 };

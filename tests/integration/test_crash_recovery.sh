@@ -387,6 +387,64 @@ assert_ve_gone 102
 check "VE 102's init is gone" wait_until 5 pid_gone "$PID"
 assert_consistent
 
+# --- a finish that cannot be recorded ----------------------------------------
+# VED_TEST_FAIL_FINISH=<type> (daemon/ops.c) fails the transaction that records an
+# operation's result, as a full disk or an I/O error would: the work is undone as
+# for a failed step, and the operation fails.
+
+begin_case "a start whose result cannot be recorded: its init is torn down again"
+check "create 108" run_op POST /v1/ves "{\"ctid\":108,\"ostemplate\":\"$TEMPLATE\"}"
+ved_stop
+VED_TEST_FAIL_FINISH=start ved_start || fail "ved starts with the hook"
+LOG_AT=$(wc -l <"$VED_LOG")
+request_op POST /v1/ves/108/state '{"action":"start"}'
+assert_ne "$OP" "" "start 108 accepted"
+wait_op "$OP" 60
+assert_eq "$OP_STATUS" failed "the start's status"
+assert_json '.error.message' "VED_TEST_FAIL_FINISH=start: the result not recorded"
+assert_eq "$(ve_state 108)" stopped "VE 108's state"
+assert_eq "$(ve_init_pid 108)" "" "VE 108's init"
+assert_eq "$(host_leftovers 108)" "" "what the host holds of VE 108"
+# The teardown's kill of init is the operation's own, not an exit to handle.
+assert_eq "$(tail -n +"$LOG_AT" "$VED_LOG" | grep -c 'cannot clean up after its init')" 0 \
+        "no stop started for the torn-down init"
+assert_consistent
+
+begin_case "a restart whose result cannot be recorded: VE 108 ends stopped, nothing left"
+ved_stop
+ved_start || fail "ved starts without the hook"
+check "start 108" bring_to 108 running
+ved_stop
+VED_TEST_FAIL_FINISH=restart ved_start || fail "ved starts with the hook"
+request_op POST /v1/ves/108/state '{"action":"restart"}'
+assert_ne "$OP" "" "restart 108 accepted"
+wait_op "$OP" 60
+assert_eq "$OP_STATUS" failed "the restart's status"
+assert_eq "$(ve_state 108)" stopped "VE 108's state"
+assert_eq "$(ve_init_pid 108)" "" "VE 108's init"
+assert_eq "$(host_leftovers 108)" "" "what the host holds of VE 108"
+assert_consistent
+
+begin_case "a create whose result cannot be recorded: no record and no image left"
+ved_stop
+VED_TEST_FAIL_FINISH=create ved_start || fail "ved starts with the hook"
+request_op POST /v1/ves "{\"ctid\":109,\"ostemplate\":\"$TEMPLATE\"}"
+assert_ne "$OP" "" "create 109 accepted"
+wait_op "$OP" 60
+assert_eq "$OP_STATUS" failed "the create's status"
+assert_ve_gone 109
+assert_consistent
+
+begin_case "without the hook: VE 108 starts and CTID 109 can be created"
+ved_stop
+ved_start || fail "ved starts without the hook"
+check "start 108" bring_to 108 running
+check "exec in 108" exec_works 108
+check "create 109" run_op POST /v1/ves "{\"ctid\":109,\"ostemplate\":\"$TEMPLATE\"}"
+check "destroy 109" run_op DELETE /v1/ves/109
+check "destroy 108" run_op DELETE '/v1/ves/108?force=true'
+assert_consistent
+
 # --- template import --------------------------------------------------------
 
 begin_case "crash at template-import:import: no staging, upload or image left"
