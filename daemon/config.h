@@ -20,6 +20,11 @@ struct ved_config {
         char **uplinks;         /* host interfaces that answer ARP/NDP for VE addresses */
         size_t n_uplinks;
         bool foreground;
+        /* On a v1 host, turn on the cgroup2 option favordynmods at startup
+         * (ve/cgroupfs.h): starts and execs then move their process into the VE's
+         * cgroups without waiting for an RCU grace period. Default no:
+         * host-wide, and its effect may last until reboot (it did on Linux 6.18). */
+        bool cgroup_favordynmods;
         /* How long an exec's command may take to reach its execve; 0: ve/exec.h's
          * default. Set only by the test hook VED_TEST_EXEC_START_TIMEOUT_MS. */
         unsigned exec_start_timeout_ms;
@@ -29,7 +34,7 @@ void ved_config_init(struct ved_config *cfg);
 void ved_config_free(struct ved_config *cfg);
 
 /* Set one key ("state-dir", "socket", "instance", "log-level", "foreground",
- * "uplink": comma-separated interface names) from
+ * "cgroup-favordynmods", "uplink": comma-separated interface names) from
  * text; validates the value. */
 int ved_config_set(struct ved_config *cfg, const char *key, const char *value,
                    struct ve_error *err);

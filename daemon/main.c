@@ -209,6 +209,7 @@ static int open_state(struct ved *v, struct ve_error *err)
         if (ret == 0) {
                 ved_lxcfs_start(v);
                 ved_statfsd_start(v);
+                ved_rt_favor_dynmods(v);
         }
         if (ret == 0)
                 ret = ved_ops_recover(v, err);

@@ -20,12 +20,36 @@
 #include "pidfile.h"
 #include "traffic.h"
 #include "quota/cgroup.h"
+#include "ve/cgroupfs.h"
 #include "ve/cleanup.h"
 #include "ve/mount.h"
 #include "ve/net.h"
 #include "ve/statfs_notify.h"
 
 #define CONSOLE_RETRY_MS 1000
+
+/* A v1 host moves each start's init and each exec's command into the VE's cgroups
+ * by writing cgroup.procs; v2 clones them there (CLONE_INTO_CGROUP). */
+void ved_rt_favor_dynmods(struct ved *v)
+{
+        struct ve_error err = { 0 };
+        char where[256] = "";
+        int ret;
+
+        if (!v->cfg.cgroup_favordynmods || strcmp(quota_cgroup_name(v->cgroup), "v1") != 0)
+                return;
+        ret = ve_cgroupfs_favor_dynmods(where, sizeof(where), &err);
+
+        if (ret > 0)
+                log_info("Turned on the cgroup2 option favordynmods (on %s): a start or exec no "
+                         "longer waits for an RCU grace period to enter the VE's cgroups",
+                         where);
+        else if (ret < 0)
+                log_info("Starts and execs wait for an RCU grace period to enter the VE's "
+                         "cgroups (cannot turn on favordynmods: %s)",
+                         err.message);
+        ve_error_clear(&err);
+}
 
 int ved_rt_init(struct ved *v, struct ve_error *err)
 {

@@ -74,6 +74,12 @@ void ved_rt_reboot_loops_close(struct ved *v);
 
 /* Choose the cgroup backend (startup). */
 int ved_rt_init(struct ved *v, struct ve_error *err);
+
+/* --cgroup-favordynmods yes on a v1 host: turn the option on
+ * (ve_cgroupfs_favor_dynmods()), or again. A mount of cgroup2 in the host's cgroup
+ * namespace without it (lxcfs mounts every hierarchy) turns it off: called after
+ * lxcfs has started, and after each restart of it. */
+void ved_rt_favor_dynmods(struct ved *v);
 void ved_rt_shutdown(struct ved *v);
 
 /* Start watching a running init; takes ownership of proc's fds. */

@@ -389,6 +389,8 @@ static int mount_work(struct ved_op *op, struct ve_error *err)
         struct ve_op_data *d = op->data;
         char loopdev[64];
 
+        /* While the image is attached and mounted, not when init joins its cgroup. */
+        quota_cgroup_prewarm(d->cg);
         /* Both stay inside ves/<ctid> (0700): the raw mount holds guest ids, so a
          * guest's setuid file there is owned by the host's root. */
         if ((mkdir(d->private_area, 0700) < 0 && errno != EEXIST) ||

@@ -126,6 +126,12 @@ int quota_cgroup_attach(const struct quota_cgroup *cg, const char *instance, uin
         return ret < 0 ? ret : cg->ops->attach(cg, instance, ctid, pid, err);
 }
 
+void quota_cgroup_prewarm(const struct quota_cgroup *cg)
+{
+        if (cg->ops->prewarm != NULL)
+                cg->ops->prewarm(cg);
+}
+
 int quota_cgroup_attach_cb(pid_t pid, void *data, struct ve_error *err)
 {
         const struct quota_cgroup_target *t = data;

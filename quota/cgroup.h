@@ -40,6 +40,8 @@ struct quota_cgroup_ops {
                        struct ve_error *err);
         int (*attach)(const struct quota_cgroup *cg, const char *instance, uint32_t ctid, pid_t pid,
                       struct ve_error *err);
+        /* quota_cgroup_prewarm(); NULL: nothing to do */
+        void (*prewarm)(const struct quota_cgroup *cg);
         int (*procs)(const struct quota_cgroup *cg, const char *instance, uint32_t ctid,
                      pid_t **pids, size_t *n, struct ve_error *err);
         int (*is_populated)(const struct quota_cgroup *cg, const char *instance, uint32_t ctid,
@@ -130,6 +132,16 @@ int quota_cgroup_delegate(const struct quota_cgroup *cg, const char *instance, u
  * CLONE_INTO_CGROUP; the caller closes it. v1 answers -EOPNOTSUPP. */
 int quota_cgroup_open_fd(const struct quota_cgroup *cg, const char *instance, uint32_t ctid,
                          struct ve_error *err);
+
+/* v1: an attach waits for an RCU grace period (5-20 ms) when the kernel's global
+ * threadgroup lock must first be switched to its writers' mode, and the switch
+ * lasts about one grace period after the last writer. This starts, on a thread of
+ * its own, a move that changes nothing (a thread into the freezer cgroup it is
+ * in), so that an attach a few ms later finds the switch done or under way: a
+ * start calls it at its first step. Returns at once; at most one runs at a time.
+ * v2 has nothing to do: its processes are cloned into their cgroup. Nor has a
+ * host with favordynmods (ve/cgroupfs.h), where the lock stays switched. */
+void quota_cgroup_prewarm(const struct quota_cgroup *cg);
 
 /* Move process pid (all its threads) into the VE's cgroup, in every hierarchy. */
 int quota_cgroup_attach(const struct quota_cgroup *cg, const char *instance, uint32_t ctid,

@@ -2,6 +2,8 @@
 #include "quota/cgroup.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -9,6 +11,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <unistd.h>
 #include <linux/magic.h>
 
 #include "ve/cleanup.h"
@@ -422,11 +425,55 @@ static int v1_delegate(const struct quota_cgroup *cg, const char *instance, uint
         return 0;
 }
 
+/* The thread moves itself into the freezer cgroup it is in: a move that changes
+ * nothing but takes the kernel's threadgroup lock for writing, as an attach does. */
+static atomic_bool warming;
+
+static void *prewarm_thread(void *arg)
+{
+        const char *root = arg;
+        _cleanup_fclose_ FILE *f = fopen("/proc/thread-self/cgroup", "re");
+        char line[PATH_MAX], path[PATH_MAX + 300], tid[16];
+        struct ve_error err = { 0 };
+
+        while (f != NULL && fgets(line, sizeof(line), f) != NULL) {
+                char *ctl = strchr(line, ':'), *rel = ctl ? strchr(ctl + 1, ':') : NULL;
+
+                if (rel == NULL || strncmp(ctl, ":freezer:", 9) != 0)
+                        continue;
+                rel[1 + strcspn(rel + 1, "\n")] = '\0';
+                snprintf(path, sizeof(path), "%s/freezer%s%stasks", root, rel + 1,
+                         strcmp(rel + 1, "/") == 0 ? "" : "/");
+                snprintf(tid, sizeof(tid), "%d", (int)gettid());
+                quota_cg_write(path, tid, &err);
+                ve_error_clear(&err);
+                break;
+        }
+        atomic_store(&warming, false);
+        return NULL;
+}
+
+static void v1_prewarm(const struct quota_cgroup *cg)
+{
+        pthread_attr_t attr;
+        pthread_t t;
+
+        if (atomic_exchange(&warming, true))
+                return; /* one in flight already switches the lock */
+        pthread_attr_init(&attr);
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        pthread_attr_setstacksize(&attr, 64 * 1024);
+        if (pthread_create(&t, &attr, prewarm_thread, cg->root) != 0)
+                atomic_store(&warming, false);
+        pthread_attr_destroy(&attr);
+}
+
 const struct quota_cgroup_ops quota_cgroup_v1_ops = {
         .name = "v1",
         .create = v1_create,
         .open_fd = v1_open_fd,
         .attach = v1_attach,
+        .prewarm = v1_prewarm,
         .procs = v1_procs,
         .is_populated = v1_is_populated,
         .kill_all = v1_kill_all,

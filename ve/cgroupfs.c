@@ -158,6 +158,59 @@ int ve_cgroupfs_probe(struct ve_cgroupfs *out, struct ve_error *err)
         return ret;
 }
 
+/* The reconfigure sets the cgroup2 root's flags to what it is given: every option
+ * the superblock has now is given again, favordynmods added. */
+static int reconfigure_favor(const char *mp, char *super, struct ve_error *err)
+{
+        _cleanup_close_ int fd = fspick(AT_FDCWD, mp, FSPICK_CLOEXEC | FSPICK_NO_AUTOMOUNT);
+        char *save = NULL, *opt, *eq;
+        int ret;
+
+        if (fd < 0)
+                return ve_error_errno(err, errno, "fspick %s", mp);
+        for (opt = strtok_r(super, ",", &save); opt; opt = strtok_r(NULL, ",", &save)) {
+                if (strcmp(opt, "rw") == 0 || strcmp(opt, "ro") == 0)
+                        continue;
+                eq = strchr(opt, '=');
+                if (eq != NULL)
+                        *eq = '\0';
+                ret = eq ? fsconfig(fd, FSCONFIG_SET_STRING, opt, eq + 1, 0)
+                         : fsconfig(fd, FSCONFIG_SET_FLAG, opt, NULL, 0);
+                if (ret < 0)
+                        return ve_error_errno(err, errno, "%s: keep its option %s", mp, opt);
+        }
+        if (fsconfig(fd, FSCONFIG_SET_FLAG, "favordynmods", NULL, 0) < 0)
+                return errno == EINVAL ? ve_error_set(err, VE_EUNSUPPORTED,
+                                                      "this kernel has no cgroup2 option "
+                                                      "favordynmods (Linux 6.0 has)")
+                                       : ve_error_errno(err, errno, "%s: favordynmods", mp);
+        if (fsconfig(fd, FSCONFIG_CMD_RECONFIGURE, NULL, NULL, 0) < 0)
+                return ve_error_errno(err, errno, "remount %s with favordynmods", mp);
+        return 1;
+}
+
+int ve_cgroupfs_favor_dynmods(char *where, size_t len, struct ve_error *err)
+{
+        _cleanup_fclose_ FILE *f = fopen("/proc/self/mountinfo", "re");
+        _cleanup_free_ char *line = NULL;
+        char *mp, *fstype, *super;
+        size_t cap = 0;
+
+        if (f == NULL)
+                return ve_error_errno(err, errno, "open /proc/self/mountinfo");
+        while (getline(&line, &cap, f) > 0) {
+                /* A mount point with a space (mountinfo's \040) is left alone. */
+                if (parse_line(line, &mp, &fstype, &super) < 0 || strcmp(fstype, "cgroup2") != 0 ||
+                    strchr(mp, '\\') != NULL)
+                        continue;
+                snprintf(where, len, "%s", mp);
+                if (strstr(super, "favordynmods") != NULL)
+                        return 0;
+                return reconfigure_favor(mp, super, err);
+        }
+        return ve_error_set(err, VE_EUNSUPPORTED, "no cgroup2 file system is mounted");
+}
+
 static int open_cgroup_dir(int rootfd, int *fd, struct ve_child_err *e)
 {
         *fd = ve_openat2(rootfd, "sys/fs/cgroup", O_PATH | O_DIRECTORY | O_CLOEXEC, IN_ROOT);

@@ -52,6 +52,18 @@ struct ve_cgroupfs {
  * out->version 0. */
 int ve_cgroupfs_probe(struct ve_cgroupfs *out, struct ve_error *err);
 
+/* Turn on the cgroup2 root's favordynmods (Linux 6.0) through the first cgroup2
+ * mount in mountinfo (a v1 host's hybrid `unified`), keeping its other options.
+ * Without it, every move of a process into a cgroup (a v1 host's start and exec:
+ * a write to cgroup.procs) waits for an RCU grace period, 5-20 ms, as it switches
+ * the kernel's global threadgroup lock to its writers' mode; with it that lock
+ * stays so, at a small cost to every fork and exit. The option is the cgroup2
+ * root's, but the lock is shared with every v1 hierarchy. Host-wide; on Linux
+ * 6.18 its effect outlived a remount without it. *where gets the mount point.
+ * Returns 1 when turned on now, 0 when it was on, VE_EUNSUPPORTED without a
+ * cgroup2 mount or on an older kernel. */
+int ve_cgroupfs_favor_dynmods(char *where, size_t len, struct ve_error *err);
+
 /* In the VE's init-to-be, after unsharing the cgroup namespace and mounting /sys:
  * mount the layout of fs at /sys/fs/cgroup below rootfd. Child-safe. */
 int ve_cgroupfs_mount(int rootfd, const struct ve_cgroupfs *fs, struct ve_child_err *e);

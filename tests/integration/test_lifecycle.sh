@@ -506,6 +506,48 @@ assert_error 404
 api DELETE /v1/ves/199
 assert_error 404
 
+# A v1 host's cgroup2 mount (the hybrid `unified`): mountinfo's options fields.
+cgroup2_line()
+{
+        awk '/ - cgroup2 / && $5 !~ /\\/ { print; exit }' /proc/self/mountinfo
+}
+
+begin_case "--cgroup-favordynmods yes turns the option on and keeps the mount's others"
+LINE=$(cgroup2_line)
+if [ "$(stat -fc %T /sys/fs/cgroup)" = cgroup2fs ] || [ -z "$LINE" ]; then
+        fail "this case needs a cgroup v1 host with a cgroup2 mount (the CI machine's layout)"
+else
+        CG2=$(awk '{ print $5 }' <<<"$LINE")
+        VFS_BEFORE=$(awk '{ print $6 }' <<<"$LINE")
+        SUPER_BEFORE=$(awk '{ print $NF }' <<<"$LINE")
+        ved_stop
+        ved_start --cgroup-favordynmods yes || fail "ved starts with --cgroup-favordynmods yes"
+        LINE=$(cgroup2_line)
+        SUPER=$(awk '{ print $NF }' <<<"$LINE")
+        assert_match ",$SUPER," ",favordynmods," "$CG2's options with the flag"
+        assert_eq "$(tr , '\n' <<<"$SUPER" | grep -vx favordynmods | sort)" \
+                "$(tr , '\n' <<<"$SUPER_BEFORE" | grep -vx favordynmods | sort)" \
+                "$CG2's other options kept"
+        assert_eq "$(awk '{ print $6 }' <<<"$LINE")" "$VFS_BEFORE" "$CG2's mount flags kept"
+        # The VE's own cgroup2 mount is in its cgroup namespace: it changes nothing.
+        check "start 105" vectl start 105
+        OUT=$(vectl exec 105 cat /proc/1/comm 2>&1)
+        assert_eq "$OUT" init "exec in VE 105"
+        SUPER=$(awk '{ print $NF }' <<<"$(cgroup2_line)")
+        assert_match ",$SUPER," ",favordynmods," "$CG2's options with a VE running"
+        check "stop 105" vectl stop 105
+        # Back as it was (the kernel may keep the lock's mode until reboot).
+        if [[ ,$SUPER_BEFORE, != *,favordynmods,* ]]; then
+                EXTRA=${SUPER_BEFORE#rw}
+                mount --options-source disable -o "remount,$VFS_BEFORE${EXTRA:+,${EXTRA#,}}" \
+                        "$CG2" || fail "remount $CG2 as it was"
+        fi
+        ved_stop
+        ved_start || fail "ved starts again without the flag"
+        assert_eq "$(awk '{ print $NF }' <<<"$(cgroup2_line)")" "$SUPER_BEFORE" \
+                "$CG2's options without the flag: ved leaves the host alone"
+fi
+
 begin_case "at the end: nothing of this instance on the host"
 destroy_api 105
 assert_eq "$OP_STATUS" succeeded "destroy 105"
