@@ -4,6 +4,7 @@
 
 #include "ops.h"
 #include "ve_ops.h"
+#include "quota/cgroup.h"
 
 static int check_state(uint32_t ctid, const char *action, const char *state, struct ve_error *err)
 {
@@ -39,6 +40,9 @@ int ved_ve_action(struct ved *v, uint32_t ctid, const char *action, bool force, 
         json_decref(ve);
         if (ret < 0)
                 return ret;
+        /* Its first step starts it too; from here it has the record's commit more. */
+        if (strcmp(action, "start") == 0)
+                quota_cgroup_prewarm(v->cgroup);
         kind = ved_op_kind_find(action);
         params = json_pack("{s:b}", "force", force);
         if (reason != NULL)

@@ -455,6 +455,7 @@ static void *prewarm_thread(void *arg)
 
 static void v1_prewarm(const struct quota_cgroup *cg)
 {
+        sigset_t all, old;
         pthread_attr_t attr;
         pthread_t t;
 
@@ -463,8 +464,12 @@ static void v1_prewarm(const struct quota_cgroup *cg)
         pthread_attr_init(&attr);
         pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
         pthread_attr_setstacksize(&attr, 64 * 1024);
+        /* The thread takes no signal: the daemon's are the loop's. */
+        sigfillset(&all);
+        pthread_sigmask(SIG_SETMASK, &all, &old);
         if (pthread_create(&t, &attr, prewarm_thread, cg->root) != 0)
                 atomic_store(&warming, false);
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
         pthread_attr_destroy(&attr);
 }
 
