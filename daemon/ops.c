@@ -184,7 +184,8 @@ static void fail_op(struct ved_op *op)
 }
 
 /* Loop: record the step done (with its `done` hook) in one transaction, which
- * need not wait for the disk: the operation's end does. */
+ * need not wait for the disk: the operation's end does (or, for a kind with a
+ * lazy finish, the next operation's record). */
 static int record_step(struct ved_op *op)
 {
         const struct ved_step *step = &op->kind->steps[op->step];
@@ -378,7 +379,7 @@ static int commit_result(struct ved_op *op, bool ok)
         char who[32];
         int ret;
 
-        ret = ved_begin(op->v, &err);
+        ret = op->kind->lazy_finish ? ved_begin_lazy(op->v, &err) : ved_begin(op->v, &err);
         if (ret < 0)
                 goto out;
         if (ok && finish_fails(op))

@@ -47,6 +47,12 @@ struct ved_op_kind {
         int (*prepare)(struct ved_op *op, struct ve_error *err);
         /* Loop, in a transaction, after the last step: commit the result. */
         int (*finish)(struct ved_op *op, struct ve_error *err);
+        /* The result's transaction need not wait for the disk (SQLite's
+         * synchronous=NORMAL: kept if the daemon dies, maybe not if the host
+         * does): for kinds whose recover() judges by what runs on the host (start,
+         * stop, restart), which a host's crash ends anyway. The next operation's
+         * record or result syncs it. */
+        bool lazy_finish;
         /* Undo after a failed step: work on a worker thread, done on the loop in a
          * transaction. Either may be NULL. op->step is the failed step's index. */
         void (*rollback_work)(struct ved_op *op);
