@@ -431,15 +431,24 @@ static atomic_bool warming;
 
 static void *prewarm_thread(void *arg)
 {
-        const char *root = arg;
+        _cleanup_free_ char *root = arg; /* its own copy: it may outlive the handle */
         _cleanup_fclose_ FILE *f = fopen("/proc/thread-self/cgroup", "re");
         char line[PATH_MAX], path[PATH_MAX + 300], tid[16];
         struct ve_error err = { 0 };
 
+        /* "6:freezer:/path", the freezer maybe mounted with others ("6:a,freezer:/"). */
         while (f != NULL && fgets(line, sizeof(line), f) != NULL) {
                 char *ctl = strchr(line, ':'), *rel = ctl ? strchr(ctl + 1, ':') : NULL;
+                char *save = NULL, *name;
+                bool freezer = false;
 
-                if (rel == NULL || strncmp(ctl, ":freezer:", 9) != 0)
+                if (rel == NULL)
+                        continue;
+                *rel = '\0';
+                for (name = strtok_r(ctl + 1, ",", &save); name && !freezer;
+                     name = strtok_r(NULL, ",", &save))
+                        freezer = strcmp(name, "freezer") == 0;
+                if (!freezer)
                         continue;
                 rel[1 + strcspn(rel + 1, "\n")] = '\0';
                 snprintf(path, sizeof(path), "%s/freezer%s%stasks", root, rel + 1,
@@ -455,20 +464,28 @@ static void *prewarm_thread(void *arg)
 
 static void v1_prewarm(const struct quota_cgroup *cg)
 {
+        char *root;
         sigset_t all, old;
         pthread_attr_t attr;
         pthread_t t;
 
         if (atomic_exchange(&warming, true))
                 return; /* one in flight already switches the lock */
+        root = strdup(cg->root);
+        if (root == NULL) {
+                atomic_store(&warming, false);
+                return;
+        }
         pthread_attr_init(&attr);
         pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
         pthread_attr_setstacksize(&attr, 64 * 1024);
         /* The thread takes no signal: the daemon's are the loop's. */
         sigfillset(&all);
         pthread_sigmask(SIG_SETMASK, &all, &old);
-        if (pthread_create(&t, &attr, prewarm_thread, cg->root) != 0)
+        if (pthread_create(&t, &attr, prewarm_thread, root) != 0) {
+                free(root);
                 atomic_store(&warming, false);
+        }
         pthread_sigmask(SIG_SETMASK, &old, NULL);
         pthread_attr_destroy(&attr);
 }
