@@ -36,8 +36,15 @@ void ved_rt_favor_dynmods(struct ved *v)
         char where[256] = "";
         int ret;
 
-        if (!v->cfg.cgroup_favordynmods || strcmp(quota_cgroup_name(v->cgroup), "v1") != 0)
+        if (strcmp(quota_cgroup_name(v->cgroup), "v1") != 0)
                 return;
+        if (!v->cfg.cgroup_favordynmods) {
+                if (!ve_cgroupfs_favors_dynmods())
+                        log_info("cgroup v1: each start and exec waits for an RCU grace period "
+                                 "(5-20 ms) to enter the VE's cgroups; cgroup-favordynmods = yes "
+                                 "ends that wait (host-wide, see README)");
+                return;
+        }
         ret = ve_cgroupfs_favor_dynmods(where, sizeof(where), &err);
 
         if (ret > 0)

@@ -189,26 +189,52 @@ static int reconfigure_favor(const char *mp, char *super, struct ve_error *err)
         return 1;
 }
 
+/* The first cgroup2 mount in mountinfo: its mount point and superblock options,
+ * pointing into *line. A mount point with a space (mountinfo's \040) is skipped. */
+static int find_cgroup2(FILE *f, char **line, size_t *cap, char **mp, char **super)
+{
+        char *fstype;
+
+        while (getline(line, cap, f) > 0)
+                if (parse_line(*line, mp, &fstype, super) == 0 && strcmp(fstype, "cgroup2") == 0 &&
+                    strchr(*mp, '\\') == NULL)
+                        return 0;
+        return -ENOENT;
+}
+
+static bool has_favor(const char *super)
+{
+        size_t n = strlen("favordynmods");
+
+        for (const char *p = super; (p = strstr(p, "favordynmods")) != NULL; p += n)
+                if ((p == super || p[-1] == ',') && (p[n] == ',' || p[n] == '\0'))
+                        return true;
+        return false;
+}
+
 int ve_cgroupfs_favor_dynmods(char *where, size_t len, struct ve_error *err)
 {
         _cleanup_fclose_ FILE *f = fopen("/proc/self/mountinfo", "re");
         _cleanup_free_ char *line = NULL;
-        char *mp, *fstype, *super;
+        char *mp, *super;
         size_t cap = 0;
 
         if (f == NULL)
                 return ve_error_errno(err, errno, "open /proc/self/mountinfo");
-        while (getline(&line, &cap, f) > 0) {
-                /* A mount point with a space (mountinfo's \040) is left alone. */
-                if (parse_line(line, &mp, &fstype, &super) < 0 || strcmp(fstype, "cgroup2") != 0 ||
-                    strchr(mp, '\\') != NULL)
-                        continue;
-                snprintf(where, len, "%s", mp);
-                if (strstr(super, "favordynmods") != NULL)
-                        return 0;
-                return reconfigure_favor(mp, super, err);
-        }
-        return ve_error_set(err, VE_EUNSUPPORTED, "no cgroup2 file system is mounted");
+        if (find_cgroup2(f, &line, &cap, &mp, &super) < 0)
+                return ve_error_set(err, VE_EUNSUPPORTED, "no cgroup2 file system is mounted");
+        snprintf(where, len, "%s", mp);
+        return has_favor(super) ? 0 : reconfigure_favor(mp, super, err);
+}
+
+bool ve_cgroupfs_favors_dynmods(void)
+{
+        _cleanup_fclose_ FILE *f = fopen("/proc/self/mountinfo", "re");
+        _cleanup_free_ char *line = NULL;
+        char *mp, *super;
+        size_t cap = 0;
+
+        return f != NULL && find_cgroup2(f, &line, &cap, &mp, &super) == 0 && has_favor(super);
 }
 
 static int open_cgroup_dir(int rootfd, int *fd, struct ve_child_err *e)

@@ -64,6 +64,9 @@ int ve_cgroupfs_probe(struct ve_cgroupfs *out, struct ve_error *err);
  * cgroup2 mount or on an older kernel. */
 int ve_cgroupfs_favor_dynmods(char *where, size_t len, struct ve_error *err);
 
+/* Does the first cgroup2 mount show favordynmods? */
+bool ve_cgroupfs_favors_dynmods(void);
+
 /* In the VE's init-to-be, after unsharing the cgroup namespace and mounting /sys:
  * mount the layout of fs at /sys/fs/cgroup below rootfd. Child-safe. */
 int ve_cgroupfs_mount(int rootfd, const struct ve_cgroupfs *fs, struct ve_child_err *e);
