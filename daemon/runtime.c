@@ -46,14 +46,13 @@ void ved_rt_favor_dynmods(struct ved *v)
                 return;
         }
         ret = ve_cgroupfs_favor_dynmods(where, sizeof(where), &err);
-
         if (ret > 0)
                 log_info("Turned on the cgroup2 option favordynmods (on %s): a start or exec no "
                          "longer waits for an RCU grace period to enter the VE's cgroups",
                          where);
         else if (ret < 0)
-                log_info("Starts and execs wait for an RCU grace period to enter the VE's "
-                         "cgroups (cannot turn on favordynmods: %s)",
+                log_warn("cgroup-favordynmods: cannot turn the option on (%s): starts and execs "
+                         "wait for an RCU grace period to enter the VE's cgroups",
                          err.message);
         ve_error_clear(&err);
 }

@@ -138,7 +138,8 @@ int quota_cgroup_open_fd(const struct quota_cgroup *cg, const char *instance, ui
  * lasts about one grace period after the last writer. This starts, on a thread of
  * its own, a move that changes nothing (a thread into the freezer cgroup it is
  * in), so that an attach a few ms later finds the switch done or under way: a
- * start calls it at its first step. Returns at once; at most one runs at a time.
+ * start calls it when its request arrives and at its first step. Returns at
+ * once; at most one runs at a time.
  * v2 has nothing to do: its processes are cloned into their cgroup. Nor has a
  * host with favordynmods (ve/cgroupfs.h), where the lock stays switched. */
 void quota_cgroup_prewarm(const struct quota_cgroup *cg);
