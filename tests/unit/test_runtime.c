@@ -7,8 +7,10 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -22,6 +24,7 @@
 #include <cmocka.h>
 
 #include "quota/cgroup.h"
+#include "ve/cgroupfs.h"
 #include "ve/cleanup.h"
 #include "ve/exec.h"
 #include "ve/start.h"
@@ -887,6 +890,67 @@ static void test_start_userns(void **state)
         ve_error_clear(&err);
 }
 
+/* --- favordynmods (ve/cgroupfs.c) --- */
+
+/* The first cgroup2 line of mountinfo: "<mount flags> <superblock options>". */
+static bool cgroup2_options(char *out, size_t len)
+{
+        _cleanup_fclose_ FILE *f = fopen("/proc/self/mountinfo", "re");
+        char line[4096], flags[1024], super[1024];
+
+        while (f != NULL && fgets(line, sizeof(line), f) != NULL) {
+                char *dash = strstr(line, " - cgroup2 ");
+
+                if (dash == NULL || sscanf(line, "%*s %*s %*s %*s %*s %1023s", flags) != 1 ||
+                    sscanf(dash, " - cgroup2 %*s %1023s", super) != 1)
+                        continue;
+                snprintf(out, len, "%s %s", flags, super);
+                return true;
+        }
+        return false;
+}
+
+/* The remount that turns favordynmods on, run for real but from a cgroup namespace
+ * of its own: the kernel parses every option given again and answers the
+ * reconfigure, but applies a cgroup2 root's flags only from the initial cgroup
+ * namespace. So the host keeps its mode: once the option is on, Linux 6.18 keeps
+ * its effect until reboot, and would change every later measurement here. */
+static void test_favor_dynmods(void **state)
+{
+        char before[2048], after[2048];
+        bool on;
+        int status = 0;
+        pid_t pid;
+
+        (void)state;
+        SKIP_UNLESS_ROOT();
+        assert_true(cgroup2_options(before, sizeof(before)));
+        on = strstr(strchr(before, ' '), "favordynmods") != NULL;
+        assert_int_equal(ve_cgroupfs_favors_dynmods(), on);
+        pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                struct ve_error err = { 0 };
+                char where[256] = "";
+                int ret;
+
+                if (unshare(CLONE_NEWCGROUP) < 0)
+                        _exit(10);
+                ret = ve_cgroupfs_favor_dynmods(where, sizeof(where), &err);
+                if (ret < 0)
+                        fprintf(stderr, "ve_cgroupfs_favor_dynmods: %s\n", err.message);
+                if (where[0] != '/')
+                        _exit(11);
+                _exit(ret == 1 ? 0 : ret == 0 ? 1 : 12);
+        }
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        assert_true(WIFEXITED(status));
+        /* 0: asked and answered; 1: the option was on already. */
+        assert_int_equal(WEXITSTATUS(status), on ? 1 : 0);
+        assert_true(cgroup2_options(after, sizeof(after)));
+        assert_string_equal(after, before);
+}
+
 int main(void)
 {
         const struct CMUnitTest running_ve[] = {
@@ -904,6 +968,7 @@ int main(void)
                 cmocka_unit_test(test_exec_cb),
                 cmocka_unit_test(test_start_v2),
                 cmocka_unit_test(test_start_userns),
+                cmocka_unit_test(test_favor_dynmods),
         };
         int failed;
 
