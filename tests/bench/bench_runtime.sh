@@ -128,6 +128,7 @@ cleanup()
                 done
         fi
         ved_stop
+        [ -d "$MEMCG/vbprobe$$" ] && rmdir "$MEMCG/vbprobe$$" 2>/dev/null
         if [ -e "$MEMCG/$INSTANCE" ]; then
                 echo "warning: ved left its cgroup $MEMCG/$INSTANCE behind" >&2
         fi
@@ -594,6 +595,11 @@ report()
                 "$( (lxc-start --version) 2>/dev/null || echo -); $N VEs; kernel $(uname -r);" \
                 "$(nproc) CPUs; cgroup $([ "$MEMCG" = /sys/fs/cgroup ] && echo v2 || echo v1)"
         echo "medians; each interval includes ~$(ms "$(median "$R/timer")") of timer overhead"
+        [ -s "$R/attach" ] &&
+                echo "this host moves a process into a cgroup after a pause in" \
+                        "$(ms "$(median "$R/attach")") (> 2 ms: it waits for an RCU grace" \
+                        "period, as on a fresh boot of a cgroup v1 host; LXC pays that" \
+                        "several times per start, ved once at most)"
         [ -n "$LXC_NOTE" ] && echo "LXC: $LXC_NOTE"
         echo
         printf '%-24s %12s %12s %8s   %s\n' operation ved LXC ved/LXC target
@@ -648,6 +654,31 @@ report()
                 echo "template import (vectl template import): $(ms "$(cat "$R/ved.template_import")")"
 }
 
+# The host's cost of moving a process into a cgroup after a pause, timed with
+# bash's own clock: a cgroup v1 host waits for an RCU grace period (5-20 ms) at the
+# first move after a pause, as the kernel switches its threadgroup lock, unless the
+# cgroup2 option favordynmods was ever on since boot (~0.05 ms; Linux 6.18 keeps
+# that mode until reboot). Each ved start pays that wait once, or less (its
+# prewarm), LXC's several times: the report says which host this was.
+attach_probe()
+{
+        local dir=$MEMCG/vbprobe$$ i t0 t1 pid
+
+        mkdir "$dir" 2>/dev/null || return 0
+        for i in 1 2 3; do
+                sleep 0.3
+                sleep 5 &
+                pid=$!
+                t0=${EPOCHREALTIME/./}
+                echo "$pid" >"$dir/cgroup.procs"
+                t1=${EPOCHREALTIME/./}
+                echo $((t1 - t0)) >>"$R/attach"
+                kill "$pid" 2>/dev/null
+                wait "$pid" 2>/dev/null
+        done
+        rmdir "$dir" 2>/dev/null
+}
+
 # --- main -------------------------------------------------------------------
 
 echo "building the busybox template" >&2
@@ -656,6 +687,7 @@ if ! bash "$REPO/templates/busybox/build" "$T/busybox.tar.gz" >"$T/template.log"
         tail -n 20 "$T/template.log" >&2
         exit 1
 fi
+attach_probe
 bench_ved || echo "the ved run stopped early; its log is $VED_LOG" >&2
 bench_lxc || echo "the LXC run stopped early${LXC_NOTE:+: $LXC_NOTE}" >&2
 report
