@@ -667,13 +667,15 @@ attach_probe()
         mkdir "$dir" 2>/dev/null || return 0
         for i in 1 2 3; do
                 sleep 0.3
-                sleep 5 &
+                # Without the script's traps: killed before its exec, a forked copy
+                # of this shell would run cleanup().
+                (trap - EXIT INT TERM && exec sleep 5) &
                 pid=$!
                 t0=${EPOCHREALTIME/./}
                 echo "$pid" >"$dir/cgroup.procs"
                 t1=${EPOCHREALTIME/./}
                 echo $((t1 - t0)) >>"$R/attach"
-                kill "$pid" 2>/dev/null
+                kill -KILL "$pid" 2>/dev/null
                 wait "$pid" 2>/dev/null
         done
         rmdir "$dir" 2>/dev/null
