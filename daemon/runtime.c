@@ -40,9 +40,10 @@ void ved_rt_favor_dynmods(struct ved *v)
                 return;
         if (!v->cfg.cgroup_favordynmods) {
                 if (!ve_cgroupfs_favors_dynmods())
-                        log_info("cgroup v1: each start and exec waits for an RCU grace period "
-                                 "(5-20 ms) to enter the VE's cgroups; cgroup-favordynmods = yes "
-                                 "ends that wait (host-wide, see README)");
+                        log_info("On this cgroup v1 host each start and exec waits for an RCU "
+                                 "grace period (5-20 ms) to enter the VE's cgroups; "
+                                 "cgroup-favordynmods = yes ends that wait (host-wide, see "
+                                 "README)");
                 return;
         }
         ret = ve_cgroupfs_favor_dynmods(where, sizeof(where), &err);
@@ -51,8 +52,8 @@ void ved_rt_favor_dynmods(struct ved *v)
                          "longer waits for an RCU grace period to enter the VE's cgroups",
                          where);
         else if (ret < 0)
-                log_warn("cgroup-favordynmods: cannot turn the option on (%s): starts and execs "
-                         "wait for an RCU grace period to enter the VE's cgroups",
+                log_warn("Cannot turn on the cgroup2 option favordynmods (%s): starts and "
+                         "execs wait for an RCU grace period to enter the VE's cgroups",
                          err.message);
         ve_error_clear(&err);
 }
