@@ -188,6 +188,11 @@ int ve_seccomp_load(struct ve_child_err *e)
         return 0;
 }
 
+const struct sock_fprog *ve_seccomp_notify_filter(void)
+{
+        return notify_filter.filter != NULL ? &notify_filter : NULL;
+}
+
 int ve_seccomp_load_notify(int statfsd, uint32_t ctid, int report, struct ve_child_err *e)
 {
         int fd, ret;

@@ -41,4 +41,10 @@ int ve_seccomp_load(struct ve_child_err *e);
  * (EBUSY). */
 int ve_seccomp_load_notify(int statfsd, uint32_t ctid, int report, struct ve_child_err *e);
 
+/* The prepared notification filter, for a test that runs it on made-up calls of
+ * every architecture (this kernel may run no i386 code); NULL before
+ * ve_seccomp_prepare() succeeds. */
+struct sock_fprog;
+const struct sock_fprog *ve_seccomp_notify_filter(void);
+
 #endif
