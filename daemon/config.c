@@ -169,12 +169,17 @@ int ved_config_set(struct ved_config *cfg, const char *key, const char *value, s
                 ret = check_bridge_subnet(key, AF_INET6, value, err);
                 return ret < 0 ? ret : set_string(&cfg->bridge_subnet6, value);
         }
-        if (strcmp(key, "foreground") == 0 || strcmp(key, "cgroup-favordynmods") == 0) {
+        if (strcmp(key, "foreground") == 0) {
                 ret = ve_parse_bool(value, &b, key, err);
-                if (ret < 0)
-                        return ret;
-                *(key[0] == 'f' ? &cfg->foreground : &cfg->cgroup_favordynmods) = b;
-                return 0;
+                if (ret == 0)
+                        cfg->foreground = b;
+                return ret;
+        }
+        if (strcmp(key, "cgroup-favordynmods") == 0) {
+                ret = ve_parse_bool(value, &b, key, err);
+                if (ret == 0)
+                        cfg->cgroup_favordynmods = b;
+                return ret;
         }
         return ve_error_set(err, EINVAL, "unknown configuration key '%s'", key);
 }

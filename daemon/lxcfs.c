@@ -283,8 +283,9 @@ static void restart_done(uv_work_t *w, int status)
                 v->lxcfs_up = rs->state != LXCFS_DOWN;
                 if (v->lxcfs_up)
                         ved_rt_confine_helper(v, rs->pidfile, "lxcfs", rs->state == LXCFS_STARTED);
-                if (rs->state == LXCFS_STARTED)
-                        ved_rt_favor_dynmods(v); /* its cgroup2 mount turned it off */
+                /* Its cgroup2 mount turned the option off. */
+                if (rs->state == LXCFS_STARTED && v->cfg.cgroup_favordynmods)
+                        ved_rt_favor_dynmods(v);
                 if (rs->state == LXCFS_STARTED && rebind_prepare(v, &rs->r) == 0) {
                         rs->rebinding = true;
                         if (uv_queue_work(v->loop, &rs->work, restart_work, restart_done) == 0)

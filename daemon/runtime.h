@@ -76,9 +76,10 @@ void ved_rt_reboot_loops_close(struct ved *v);
 int ved_rt_init(struct ved *v, struct ve_error *err);
 
 /* --cgroup-favordynmods yes on a v1 host: turn the option on
- * (ve_cgroupfs_favor_dynmods()), or again. A mount of cgroup2 in the host's cgroup
- * namespace without it (lxcfs mounts every hierarchy) turns it off: called after
- * lxcfs has started, and after each restart of it. */
+ * (ve_cgroupfs_favor_dynmods()), or again; without the key, say at startup (info)
+ * when starts and execs wait for a grace period. A mount of cgroup2 in the host's
+ * cgroup namespace without it (lxcfs mounts every hierarchy) turns it off: called
+ * after lxcfs has started, and after each restart of it when the key is set. */
 void ved_rt_favor_dynmods(struct ved *v);
 void ved_rt_shutdown(struct ved *v);
 
