@@ -143,6 +143,21 @@ OUT=$(vectl start 201 2>&1)
 assert_eq "$?" 0 "vectl start again ($OUT)"
 assert_eq "$(vectl exec 201 cat /root/f 2>&1)" hi "/root/f after a restart"
 assert_eq "$(vectl exec 201 cat /etc/hostname 2>&1)" l201b.example.com "/etc/hostname after it"
+
+begin_case "a start writes the guest's files set while stopped, through the overlay, as the VE's root"
+vectl stop 202 >/dev/null 2>&1
+OUT=$(vectl set 202 --hostname l202.example.com --nameserver 192.0.2.53 2>&1)
+assert_eq "$?" 0 "vectl set while stopped ($OUT)"
+OUT=$(vectl start 202 2>&1)
+assert_eq "$?" 0 "vectl start 202 ($OUT)"
+assert_eq "$(vectl exec 202 sh -c 'hostname; cat /etc/hostname' 2>&1)" \
+        $'l202.example.com\nl202.example.com' "hostname and /etc/hostname in 202"
+check "/etc/resolv.conf in 202 names the nameserver" \
+        bash -c "$VECTL_BIN --socket $SOCK exec 202 cat /etc/resolv.conf | grep -qx 'nameserver 192.0.2.53'"
+assert_eq "$(stat -c %u:%g "$STATE_DIR/ves/202/private/upper/etc/hostname" 2>&1)" 0:0 \
+        "/etc/hostname's owner on 202's image"
+assert_eq "$(findmnt -n -o FSTYPE "$STATE_DIR/ves/202/root")" overlay "the host's view of 202"
+assert_eq "$(findmnt -n "$STATE_DIR/ves/202/root" | wc -l)" 1 "mounts at 202's root"
 ved_kill9
 ved_start || fail "the daemon starts again"
 assert_eq "$(ve_state 201)" running "VE 201 after the daemon's restart"
