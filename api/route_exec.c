@@ -251,7 +251,7 @@ static void plain_timeout_cb(uv_timer_t *t)
         struct exec_call *c = t->data;
 
         if (c->x != NULL)
-                ved_exec_signal(c->x, SIGKILL);
+                ved_exec_cut(c->x);
 }
 
 static const struct ved_exec_ops plain_ops = { plain_started, plain_output, plain_exited, NULL };

@@ -22,7 +22,12 @@
 struct session {
         struct exec_stream *stream;
         bool stdin_open;
-        int resize_fd;  /* readable after SIGWINCH; -1 without a tty */
+        int resize_fd; /* readable after SIGWINCH; -1 without a tty */
+        /* Without a tty: readable after SIGINT, SIGTERM, SIGHUP or SIGQUIT, which
+         * go to the command (its process group), as a terminal sends Ctrl-C to
+         * its job; -1 otherwise. A second one ends vectl, and the command with
+         * the connection. */
+        int interrupt_fd;
         int status;     /* the command's exit status; -1 until it is known */
         bool sent_all;  /* ved closed its side: nothing more is sent, the rest is read */
         bool console;   /* vectl console */
@@ -137,6 +142,15 @@ static int forward_size(struct session *ss, struct ve_error *err)
         return exec_stream_queue(ss->stream, EXEC_FRAME_RESIZE, p, sizeof(p), err);
 }
 
+static int forward_interrupt(struct session *ss, struct ve_error *err)
+{
+        unsigned char sig = (unsigned char)terminal_next_interrupt(ss->interrupt_fd);
+
+        if (sig == 0)
+                return 0;
+        return exec_stream_queue(ss->stream, EXEC_FRAME_SIGNAL, &sig, 1, err);
+}
+
 static int receive(struct session *ss, struct ve_error *err)
 {
         bool eof = false;
@@ -161,14 +175,16 @@ static int session_loop(struct session *ss, struct ve_error *err)
         ret = handle_frames(ss, err); /* what came with the 101 answer */
         while (ret == 0 && ss->status < 0) {
                 bool pending = exec_stream_pending(ss->stream) > 0;
-                struct pollfd p[3] = {
+                bool quiet = pending || ss->sent_all;
+                struct pollfd p[4] = {
                         { .fd = exec_stream_fd(ss->stream),
                           .events = (short)(POLLIN | (pending ? POLLOUT : 0)) },
                         { .fd = ss->stdin_open && !pending ? STDIN_FILENO : -1, .events = POLLIN },
-                        { .fd = pending || ss->sent_all ? -1 : ss->resize_fd, .events = POLLIN },
+                        { .fd = quiet ? -1 : ss->resize_fd, .events = POLLIN },
+                        { .fd = quiet ? -1 : ss->interrupt_fd, .events = POLLIN },
                 };
 
-                ret = poll(p, 3, -1);
+                ret = poll(p, 4, -1);
                 if (ret < 0 && errno == EINTR) {
                         ret = 0;
                         continue;
@@ -182,6 +198,8 @@ static int session_loop(struct session *ss, struct ve_error *err)
                         ret = forward_stdin(ss, err);
                 if (ret == 0 && ss->status < 0 && p[2].revents != 0)
                         ret = forward_size(ss, err);
+                if (ret == 0 && ss->status < 0 && p[3].revents != 0)
+                        ret = forward_interrupt(ss, err);
                 if (ret == 0 && ss->status < 0 && !ss->sent_all &&
                     exec_stream_flush(ss->stream, err) < 0) {
                         /* The command ended and ved closed the stream while we
@@ -290,9 +308,11 @@ static int run(const struct cli *cli, const char *ve, char *const *cmd, size_t n
                bool console, struct ve_error *err)
 {
         _cleanup_json_ json_t *body = NULL;
-        struct session ss = {
-                .stdin_open = true, .resize_fd = -1, .status = -1, .console = console
-        };
+        struct session ss = { .stdin_open = true,
+                              .resize_fd = -1,
+                              .interrupt_fd = -1,
+                              .status = -1,
+                              .console = console };
         char path[128];
         int ret;
 
@@ -304,6 +324,10 @@ static int run(const struct cli *cli, const char *ve, char *const *cmd, size_t n
                 ss.resize_fd = terminal_watch_resize(err);
                 if (ss.resize_fd < 0)
                         return ss.resize_fd;
+        } else if (!console) {
+                ss.interrupt_fd = terminal_watch_interrupts(err);
+                if (ss.interrupt_fd < 0)
+                        return ss.interrupt_fd;
         }
         body = console ? console_body() : request_body(cmd, n, tty);
         if (body == NULL)
@@ -392,6 +416,9 @@ static int exec_usage(void)
              "argument that is a shell command line (it holds spaces or ;&|<>$ and\n"
              "the like) is run by the VE's /bin/sh -c, as vzctl exec does:\n"
              "  vectl exec 101 'apt-get update && apt-get -y upgrade'\n"
+             "Without --tty, SIGINT, SIGTERM, SIGHUP and SIGQUIT sent to vectl go to\n"
+             "COMMAND and what it started (its process group), as Ctrl-C does in a\n"
+             "terminal; a second one ends vectl, which kills them.\n"
              "\n"
              "Options:\n"
              "  -t, --tty                give COMMAND a terminal (pty), sized as vectl's,\n"

@@ -13,6 +13,7 @@ static const int fatal_signals[] = { SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGPIPE }
 static struct termios saved;
 static volatile sig_atomic_t raw_fd = -1;
 static int winch_pipe[2] = { -1, -1 };
+static int interrupt_pipe[2] = { -1, -1 };
 
 void terminal_restore(void)
 {
@@ -103,4 +104,45 @@ void terminal_resize_drain(int fd)
 
         while (read(fd, buf, sizeof(buf)) > 0)
                 ;
+}
+
+static void interrupt_cb(int sig)
+{
+        int saved_errno = errno;
+        unsigned char b = (unsigned char)sig;
+        ssize_t n;
+
+        n = write(interrupt_pipe[1], &b, 1);
+        (void)n;
+        errno = saved_errno;
+}
+
+int terminal_watch_interrupts(struct ve_error *err)
+{
+        static const int forwarded[] = { SIGHUP, SIGINT, SIGQUIT, SIGTERM };
+        struct sigaction sa = { .sa_handler = interrupt_cb, .sa_flags = SA_RESTART | SA_RESETHAND };
+
+        if (interrupt_pipe[0] >= 0)
+                return interrupt_pipe[0];
+        if (pipe2(interrupt_pipe, O_CLOEXEC | O_NONBLOCK) < 0)
+                return ve_error_errno(err, errno, "creating a pipe");
+        sigemptyset(&sa.sa_mask);
+        for (size_t i = 0; i < sizeof(forwarded) / sizeof(forwarded[0]); i++) {
+                struct sigaction old;
+
+                /* One ignored by who started us (nohup, a shell's background
+                 * job) stays ignored. */
+                if (sigaction(forwarded[i], NULL, &old) == 0 && old.sa_handler == SIG_IGN)
+                        continue;
+                if (sigaction(forwarded[i], &sa, NULL) < 0)
+                        return ve_error_errno(err, errno, "watching signal %d", forwarded[i]);
+        }
+        return interrupt_pipe[0];
+}
+
+int terminal_next_interrupt(int fd)
+{
+        unsigned char b;
+
+        return read(fd, &b, 1) == 1 ? b : 0;
 }

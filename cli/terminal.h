@@ -25,4 +25,10 @@ bool terminal_size(unsigned short *rows, unsigned short *cols);
 int terminal_watch_resize(struct ve_error *err);
 void terminal_resize_drain(int fd);
 
+/* Starts catching SIGHUP, SIGINT, SIGQUIT and SIGTERM (those not ignored), each
+ * once (a second one has its default action): returns a non-blocking fd from which
+ * terminal_next_interrupt() reads the number of each one caught, or 0. */
+int terminal_watch_interrupts(struct ve_error *err);
+int terminal_next_interrupt(int fd);
+
 #endif

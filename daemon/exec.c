@@ -41,6 +41,7 @@ struct ved_exec {
         bool paused;                   /* ved_exec_pause_output() */
         bool stdin_full;               /* ved_exec_stdin_full() said so; not drained yet */
         bool exited, released, reported;
+        bool cut; /* ved_exec_cut(): its end no longer waits for its output to close */
         int code;
         int handles;
         /* An attachment to a VE's console (ved_exec_attach_console()) instead of
@@ -183,6 +184,7 @@ static void spawn_after_cb(uv_work_t *req, int status)
         if (x->released) {
                 /* Its owner went away meanwhile: kill it; pid_cb reaps it. */
                 if (ret == 0) {
+                        kill(-x->proc.pid, SIGKILL);
                         kill(x->proc.pid, SIGKILL);
                         if (watch_pid(x) < 0)
                                 ve_proc_wait(x->proc.pidfd, 0, NULL, NULL);
@@ -208,6 +210,9 @@ static void spawn_after_cb(uv_work_t *req, int status)
                         ve_error_set(&x->err, -ret, "watch the command: %s", uv_strerror(ret));
         }
         x->ops->started(x, ret, &x->err);
+        /* Cut while it was being started. */
+        if (ret == 0 && x->cut && !x->released)
+                ved_exec_cut(x);
 }
 
 static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
@@ -269,31 +274,35 @@ void ved_exec_pause_output(struct ved_exec *x, bool pause)
         }
 }
 
-/* Reads what the pty still holds after the command's exit. Its last writes may
- * still be on their way to the master's side (the kernel moves them in a work
- * item); a non-blocking read of the master waits for that work before it says
- * EAGAIN, so reading until EAGAIN gets all of them. ved holds a slave fd of its
- * own (pty_peer) so that the master never reads EIO early: when the last slave
- * closed, output still in flight was lost. A background process still writing
- * is cut off after DRAIN_MAX bytes. */
-static void drain_pty(struct ved_exec *x)
+/* Reads what an output stream (the pty, or a pipe: non-blocking, as libuv made
+ * it) still holds once the end no longer waits for it, then stops reading it. A
+ * pty's last writes may still be on their way to the master's side (the kernel
+ * moves them in a work item); a non-blocking read of the master waits for that
+ * work before it says EAGAIN, so reading until EAGAIN gets all of them. ved holds
+ * a slave fd of its own (pty_peer) so that the master never reads EIO early: when
+ * the last slave closed, output still in flight was lost. A background process
+ * still writing is cut off after DRAIN_MAX bytes. */
+static void drain(struct ved_exec *x, uv_pipe_t *p, bool open, bool *reading, char stream)
 {
         char buf[16384];
         size_t total = 0;
         uv_os_fd_t fd;
         ssize_t n;
 
-        if (uv_fileno((uv_handle_t *)&x->out, &fd) < 0)
+        if (!open || !*reading || uv_fileno((uv_handle_t *)p, &fd) < 0)
                 return;
-        while (x->out_open && !x->released && total < DRAIN_MAX) {
+        while (!x->released && total < DRAIN_MAX) {
                 n = read(fd, buf, sizeof(buf));
                 if (n < 0 && errno == EINTR)
                         continue;
                 if (n <= 0)
                         break;
-                x->ops->output(x, 'o', buf, (size_t)n);
+                x->ops->output(x, stream, buf, (size_t)n);
                 total += (size_t)n;
         }
+        uv_read_stop((uv_stream_t *)p);
+        *reading = false;
+        x->open_readers--;
 }
 
 static void maybe_finish(struct ved_exec *x)
@@ -302,11 +311,12 @@ static void maybe_finish(struct ved_exec *x)
                 return;
         /* With a pty, the reader sees EIO only after every holder of the slave is
          * gone, which a background process of the command may never be: the
-         * command's exit is enough once the pty is drained. */
-        if (x->open_readers > 0 && !x->tty)
+         * command's exit is enough once the pty is drained. Pipes are read to
+         * their end, unless the command was cut. */
+        if (x->open_readers > 0 && !x->tty && !x->cut)
                 return;
-        if (x->tty && x->open_readers > 0)
-                drain_pty(x);
+        drain(x, &x->out, x->out_open, &x->out_reading, 'o');
+        drain(x, &x->errp, x->err_open, &x->err_reading, 'e');
         if (x->pty_peer >= 0)
                 close(steal_fd(&x->pty_peer));
         x->reported = true;
@@ -432,10 +442,26 @@ void ved_exec_resize(struct ved_exec *x, unsigned short rows, unsigned short col
                 ve_exec_resize(fd, rows, cols, NULL);
 }
 
+/* The command is a session leader (ve/exec.c), so its process group holds what
+ * it started, as a terminal's foreground job would, unless a process left it.
+ * Only while the command is not reaped: its pid, the group's id, is then still
+ * its own, where after the reaping it could be another process's. */
 void ved_exec_signal(struct ved_exec *x, int sig)
 {
-        if (x->proc.pid > 0 && !x->exited)
+        if (x->proc.pid <= 0 || x->exited)
+                return;
+        /* With a pty, the terminal sends the keyboard's signals to its foreground
+         * job; a signal asked for goes to the shell. */
+        if (x->tty || kill(-x->proc.pid, sig) < 0)
                 kill(x->proc.pid, sig);
+}
+
+void ved_exec_cut(struct ved_exec *x)
+{
+        x->cut = true;
+        if (x->proc.pid > 0 && !x->exited)
+                kill(-x->proc.pid, SIGKILL);
+        maybe_finish(x);
 }
 
 void ved_exec_release(struct ved_exec *x)
@@ -448,9 +474,11 @@ void ved_exec_release(struct ved_exec *x)
         close_handle(x, (uv_handle_t *)&x->out, &x->out_open);
         close_handle(x, (uv_handle_t *)&x->errp, &x->err_open);
         close_handle(x, (uv_handle_t *)&x->in, &x->in_open);
-        /* A command still running is killed and reaped by pid_cb(): waiting here
-         * would hold the loop while it dies (seconds, in throttled I/O). */
+        /* A command still running is killed, with its process group, and reaped
+         * by pid_cb(): waiting here would hold the loop while it dies (seconds, in
+         * throttled I/O). */
         if (x->proc.pid > 0 && !x->exited) {
+                kill(-x->proc.pid, SIGKILL);
                 kill(x->proc.pid, SIGKILL);
                 if (!x->pid_watched)
                         ve_proc_wait(x->proc.pidfd, 0, NULL, NULL);

@@ -63,7 +63,15 @@ void ved_exec_stdin(struct ved_exec *x, const char *buf, size_t len);
  * client's input until ops->stdin_drained is called. */
 bool ved_exec_stdin_full(struct ved_exec *x);
 void ved_exec_resize(struct ved_exec *x, unsigned short rows, unsigned short cols);
+/* Signal the command: without a pty, its process group (what it started, unless
+ * a process left the group), as a terminal signals its foreground job; with one,
+ * the command itself. */
 void ved_exec_signal(struct ved_exec *x, int sig);
+/* The command's time is up: kill it and its process group, and end without
+ * waiting for its output to close (a process that left the group may hold it):
+ * what the output holds now is read, then ops->exited() runs, with the
+ * command's own status if it had ended already. */
+void ved_exec_cut(struct ved_exec *x);
 /* Attach to the running VE ctid's console instead (vectl console): output is
  * what the VE writes to /dev/console from now on (stream 'o'), input is typed
  * into it, resize sets its window size; exited(x, 0) comes when the VE stops.

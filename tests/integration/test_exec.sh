@@ -330,6 +330,69 @@ assert_eq "$RC" 4 "exit code for an unknown VE"
 api GET "/v1/ves/$CTID/console?tail=-1"
 assert_status 400
 
+# ve_procs REGEX [WANT]: how many lines of ps in the VE match REGEX, once that is
+# WANT (default 0), or after 3 s.
+ve_procs()
+{
+        local n i
+
+        for i in $(seq 30); do
+                n=$("$VECTL_BIN" --socket "$SOCK" exec "$CTID" ps </dev/null 2>/dev/null |
+                        grep -c -- "$1")
+                [ "$n" = "${2:-0}" ] && break
+                sleep 0.1
+        done
+        echo "$n"
+}
+
+begin_case "plain mode: the timeout ends the answer and kills the command's process group"
+API_TIMEOUT=20 api POST "/v1/ves/$CTID/exec" \
+        '{"command":["sh","-c","echo before; sleep 1011 | cat; echo never"],"timeout":1}'
+assert_eq "$STATUS" 200 "status, answered long before the pipeline's end"
+assert_eq "$(jq -r '.exit_code, .stdout' <<<"$BODY")" $'137\nbefore' "exit code and stdout"
+assert_eq "$(ve_procs 'sleep 1011$')" 0 "the pipeline's sleep left in the VE"
+
+begin_case "plain mode: a command that ended is answered at its timeout, not when its output closes"
+API_TIMEOUT=20 api POST "/v1/ves/$CTID/exec" \
+        '{"command":["sh","-c","echo hi; sleep 1014 & exit 3"],"timeout":1}'
+assert_eq "$STATUS" 200 "status, with a background process holding stdout"
+assert_eq "$(jq -r '.exit_code, .stdout' <<<"$BODY")" $'3\nhi' "the command's own exit code, stdout"
+"$VECTL_BIN" --socket "$SOCK" exec "$CTID" sh -c 'kill $(pidof sleep)' </dev/null >/dev/null 2>&1
+
+begin_case "vectl exec: SIGTERM goes to the command's process group; a second one ends vectl and the command"
+"$VECTL_BIN" --socket "$SOCK" exec "$CTID" sh -c \
+        'trap "echo got TERM; exit 9" TERM; sleep 1015 | cat; echo unreached' \
+        </dev/null >"$T/out" 2>"$T/err" &
+pid=$!
+bg_track "$pid"
+assert_eq "$(ve_procs 'sleep 1015$' 1)" 1 "the pipeline runs"
+kill -TERM "$pid"
+wait "$pid"
+assert_eq "$?" 9 "vectl's exit code: the command's, after its trap"
+assert_eq "$(cat "$T/out")" "got TERM" "the command's trap ran"
+assert_eq "$(ve_procs 'sleep 1015$')" 0 "the pipeline's sleep left in the VE"
+"$VECTL_BIN" --socket "$SOCK" exec "$CTID" sh -c 'trap "" TERM; sleep 1016 | cat' \
+        </dev/null >/dev/null 2>&1 &
+pid=$!
+bg_track "$pid"
+assert_eq "$(ve_procs 'sleep 1016$' 1)" 1 "a pipeline that ignores SIGTERM runs"
+kill -TERM "$pid"
+sleep 0.3
+assert_eq "$(ve_procs 'sleep 1016$' 1)" 1 "it still runs after one SIGTERM"
+kill -TERM "$pid"
+wait "$pid"
+assert_eq "$?" 143 "vectl's exit code after a second SIGTERM"
+assert_eq "$(ve_procs 'sleep 1016$')" 0 "the pipeline's sleep left in the VE"
+
+begin_case "vectl exec killed: the connection's end kills the command's process group"
+"$VECTL_BIN" --socket "$SOCK" exec "$CTID" sh -c 'sleep 1017 | cat' </dev/null >/dev/null 2>&1 &
+pid=$!
+bg_track "$pid"
+assert_eq "$(ve_procs 'sleep 1017$' 1)" 1 "the pipeline runs"
+kill -KILL "$pid"
+wait "$pid" 2>/dev/null
+assert_eq "$(ve_procs 'sleep 1017$')" 0 "the pipeline's sleep left in the VE"
+
 begin_case "an unknown VE is 4"
 run_exec exec 4242 true </dev/null
 assert_eq "$RC" 4 "exit code"
