@@ -25,6 +25,7 @@
 #include "daemon/usage.h"
 #include "daemon/ved.h"
 #include "ve/cleanup.h"
+#include "ve/template.h"
 
 /* Per-instance lock files: one root-owned directory for all state directories. */
 #define VED_LOCK_DIR "/run/ved"
@@ -210,6 +211,13 @@ static int open_state(struct ved *v, struct ve_error *err)
                 ved_lxcfs_start(v);
                 ved_statfsd_start(v);
                 ved_rt_favor_dynmods(v);
+        }
+        /* What a daemon killed while it wrote templates left: uploads, staging
+         * directories, images not renamed into place (no operation may own an
+         * upload: one killed mid-body had none yet). */
+        if (ret == 0 && ve_template_cleanup(v->templates_dir, err) < 0) {
+                log_warn("%s", err->message);
+                ve_error_clear(err);
         }
         if (ret == 0)
                 ret = ved_ops_recover(v, err);

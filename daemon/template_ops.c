@@ -150,7 +150,6 @@ static const char *import_recover(struct ved *v, json_t *op, const char **resolu
 
         if (upload != NULL)
                 unlink(upload);
-        ve_template_cleanup(v->templates_dir, NULL);
         if (ved_store_template_exists(&v->store,
                                       json_string_value(json_object_get(params, "name")))) {
                 *resolution = "the template had been recorded: kept";
@@ -241,7 +240,6 @@ static const char *build_recover(struct ved *v, json_t *op, const char **resolut
         json_t *params = json_object_get(op, "params");
         const char *name = json_string_value(json_object_get(params, "name"));
 
-        ve_template_cleanup(v->templates_dir, NULL);
         if (ved_store_template_exists(&v->store, name)) {
                 *resolution = "the template had been recorded: kept";
                 return "succeeded";

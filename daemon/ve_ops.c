@@ -319,7 +319,6 @@ static const char *create_recover(struct ved *v, json_t *op, const char **resolu
             ved_store_ve_get_ctid(&v->store, ctid, &ve, NULL) == 0) {
                 const char *name = json_string_value(json_object_get(ve, "ostemplate"));
 
-                ve_template_cleanup(v->templates_dir, NULL);
                 if (name != NULL && !ved_store_template_exists(&v->store, name))
                         ve_template_remove(v->templates_dir, name, NULL);
                 json_decref(ve);

@@ -891,7 +891,8 @@ int ve_template_remove(const char *templates_dir, const char *name, struct ve_er
 
 static bool is_leftover(const char *n)
 {
-        return strncmp(n, ".staging-", 9) == 0 || (n[0] == '.' && strstr(n, ".img.tmp-") != NULL);
+        return strncmp(n, ".staging-", 9) == 0 || strncmp(n, ".upload-", 8) == 0 ||
+               (n[0] == '.' && strstr(n, ".img.tmp-") != NULL);
 }
 
 int ve_template_cleanup(const char *templates_dir, struct ve_error *err)

@@ -90,8 +90,9 @@ int ve_template_remove(const char *templates_dir, const char *name, struct ve_er
 int ve_template_image_path(const char *dir, const char *name, char *path, size_t len,
                            struct ve_error *err);
 
-/* Remove what interrupted imports left in templates_dir: .staging-* trees and
- * .*.img.tmp-* files. For the daemon's startup, before any import runs. */
+/* Remove what interrupted imports left in templates_dir: .staging-* trees,
+ * .*.img.tmp-* files and .upload-* files. For the daemon's startup, before any
+ * import runs. */
 int ve_template_cleanup(const char *templates_dir, struct ve_error *err);
 
 /* Split an OpenVZ-style template name into its parts (see struct above).

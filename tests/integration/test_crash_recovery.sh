@@ -467,6 +467,29 @@ else
 fi
 assert_consistent
 
+begin_case "kill -9 of ved in the middle of a template's upload: the partial upload is removed"
+head -c $((64 << 20)) /dev/zero >"$T/big.tar"
+curl -s --max-time 60 --limit-rate 4M --unix-socket "$SOCK" -X POST \
+        -H 'Content-Type: application/x-tar' --data-binary "@$T/big.tar" \
+        "http://ved/v1/templates?name=halfway" >/dev/null 2>&1 &
+UPLOAD_PID=$!
+bg_track "$UPLOAD_PID"
+for _ in $(seq 50); do
+        compgen -G "$STATE_DIR/templates/.upload-*" >/dev/null && break
+        sleep 0.1
+done
+check "the upload is being written" compgen -G "$STATE_DIR/templates/.upload-*"
+ved_kill9
+wait "$UPLOAD_PID" 2>/dev/null
+check "the partial upload is still there while ved is down" \
+        compgen -G "$STATE_DIR/templates/.upload-*"
+ved_start || fail "the daemon starts again"
+check "no upload left after the restart" bash -c "! compgen -G '$STATE_DIR/templates/.upload-*'"
+api GET /v1/templates/halfway
+assert_error 404
+rm -f "$T/big.tar"
+assert_consistent
+
 # --- a layered VE (ve/layer.h) ---------------------------------------------
 
 begin_case "crash at create:private of a layered VE: the half-created VE is removed"
