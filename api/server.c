@@ -383,6 +383,19 @@ static void mhd_log_cb(void *cls, const char *fmt, va_list ap)
         log_debug("HTTP: %s", msg);
 }
 
+/* Percent-decoding of the path and the query, as libmicrohttpd's own, except that
+ * a string holding %00 or an encoded '/' is left as it is: decoded, the first
+ * would cut the path short ("/v1/ves/101%00x" read as VE 101) and the second
+ * would add parts to it ("/v1/ves/101%2Fstate" read as the state). */
+static size_t unescape_cb(void *cls, struct MHD_Connection *c, char *s)
+{
+        (void)cls;
+        (void)c;
+        if (strstr(s, "%00") != NULL || strcasestr(s, "%2f") != NULL)
+                return strlen(s);
+        return MHD_http_unescape(s);
+}
+
 int api_server_start(struct ved *v, const char *socket_path, struct api_server **out,
                      struct ve_error *err)
 {
@@ -404,7 +417,7 @@ int api_server_start(struct ved *v, const char *socket_path, struct api_server *
             NULL, NULL, access_cb, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log_cb, NULL,
             MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_NOTIFY_COMPLETED, completed_cb, s,
             MHD_OPTION_CONNECTION_LIMIT, (unsigned)512, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)0,
-            MHD_OPTION_END);
+            MHD_OPTION_UNESCAPE_CALLBACK, unescape_cb, NULL, MHD_OPTION_END);
         if (s->mhd == NULL) {
                 close(fd);
                 unlink(socket_path);
