@@ -474,7 +474,8 @@ int route_ve_delete(struct api_request *req)
         if (transitional(ve) || (strcmp(state, "running") == 0 && !forced)) {
                 ve_error_set(&err, VE_ECONFLICT,
                              strcmp(state, "running") == 0
-                                 ? "VE %u is running: stop it first, or destroy with force"
+                                 ? "VE %u is running: stop it first, or destroy it with force "
+                                   "(?force=1; vectl destroy --force)"
                                  : "VE %u is %s: wait for it to finish",
                              ctid, state);
                 json_decref(ve);

@@ -41,7 +41,8 @@ static const char import_usage[] =
     "\n"
     "Options:\n"
     "  --name NAME              template name (default: FILE's name without\n"
-    "                           .tar, .tar.gz, .tgz, .tar.xz, .tar.zst, .tar.bz2)\n"
+    "                           .tar, .tar.gz, .tgz, .tar.xz, .tar.zst, .tar.bz2,\n"
+    "                           .tar.lz and the like)\n"
     "  --sha256 HEX             refuse the file unless its SHA-256 is HEX\n"
     "  --no-wait                print the operation id once the file is accepted\n"
     "  -j, --json               print the finished operation as JSON\n"
@@ -200,23 +201,36 @@ static int template_list(const struct cli *cli, int argc, char **argv, struct ve
         return print_templates(resp.json, a.header, err);
 }
 
-/* "debian-12-amd64.tar.gz" -> "debian-12-amd64". */
+/* A compressor's suffix after ".tar" (".gz", ".lz", ".zst"): short, letters
+ * and digits. */
+static bool compressor_suffix(const char *s)
+{
+        size_t n = strlen(s);
+
+        return s[0] == '.' && n >= 2 && n <= 6 &&
+               strspn(s + 1, "abcdefghijklmnopqrstuvwxyz0123456789") == n - 1;
+}
+
+/* "debian-12-amd64.tar.gz" -> "debian-12-amd64": ".tar" and what compressed
+ * it (any: libarchive reads them), or a short form (.tgz, .txz, ...). */
 static char *default_name(const char *file)
 {
-        static const char *const exts[] = { ".tar.gz",  ".tar.xz", ".tar.zst",
-                                            ".tar.bz2", ".tgz",    ".tar" };
-        const char *base = strrchr(file, '/');
+        static const char *const short_exts[] = {
+                ".tgz", ".tbz", ".tbz2", ".txz", ".tlz", ".tzst"
+        };
+        const char *base = strrchr(file, '/'), *tar;
         size_t len;
 
         base = base ? base + 1 : file;
         len = strlen(base);
-        for (size_t i = 0; i < sizeof(exts) / sizeof(exts[0]); i++) {
-                size_t elen = strlen(exts[i]);
+        for (tar = strstr(base, ".tar"); tar != NULL; tar = strstr(tar + 1, ".tar"))
+                if (tar > base && (tar[4] == '\0' || compressor_suffix(tar + 4)))
+                        return strndup(base, (size_t)(tar - base));
+        for (size_t i = 0; i < sizeof(short_exts) / sizeof(short_exts[0]); i++) {
+                size_t elen = strlen(short_exts[i]);
 
-                if (len > elen && strcmp(base + len - elen, exts[i]) == 0) {
-                        len -= elen;
-                        break;
-                }
+                if (len > elen && strcmp(base + len - elen, short_exts[i]) == 0)
+                        return strndup(base, len - elen);
         }
         return strndup(base, len);
 }

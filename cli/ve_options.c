@@ -207,6 +207,7 @@ static int parse_pair(const struct ve_opt *o, const char *v, uint64_t *n, const 
 
 static int check_number(const struct ve_opt *o, const char *v, json_t **out, struct ve_error *err)
 {
+        const char *limit;
         char what[64];
         uint64_t n;
         bool b;
@@ -234,7 +235,13 @@ static int check_number(const struct ve_opt *o, const char *v, json_t **out, str
                         "reads 1 KiB blocks; give a unit (10G) to be sure\n",
                         v, ve_format_size(n, size, sizeof(size)));
         }
-        *out = json_integer((json_int_t)n);
+        /* A size with a unit goes as written, so that ved's errors quote it as a
+         * size, not as a bare number of bytes. */
+        limit = strrchr(v, ':') ? strrchr(v, ':') + 1 : v;
+        if (o->kind == KIND_SIZE && limit[strspn(limit, "0123456789")] != '\0')
+                *out = json_string(limit);
+        else
+                *out = json_integer((json_int_t)n);
         return 0;
 }
 

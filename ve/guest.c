@@ -79,8 +79,9 @@ static int open_dir(const char *root, const char *dir, struct ve_error *err)
          * missing resource of the API. */
         if (fd < 0 && (errno == ENOENT || errno == ENOTDIR || errno == ELOOP || errno == EXDEV))
                 return ve_error_set(err, VE_ECONFLICT,
-                                    "cannot use %s in the VE: %s (the guest changed it; ved "
-                                    "follows no link there)",
+                                    "cannot use %s in the VE: %s (the guest removed or "
+                                    "replaced it, or its template has none; ved follows no "
+                                    "link there)",
                                     dir[0] ? dir : "/", strerror(errno));
         if (fd < 0)
                 return ve_error_errno(err, errno, "open %s in the VE", dir[0] ? dir : "/");

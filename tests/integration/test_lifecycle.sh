@@ -176,6 +176,20 @@ for f in bb.tar bb.tar.xz bb.tar.zst; do
         assert_eq "$?" 0 "remove $name ($OUT)"
 done
 
+begin_case "vectl template import names a template after its file, without .tar and its compressor"
+mkdir -p "$T/names"
+for f in bbn-1.tar bbn-2.tar.gz bbn-3.tgz bbn-4.tar.lz bbn-5.1-x86_64.tar.zst; do
+        cp "$T/bb.tar.zst" "$T/names/$f" # libarchive reads what it holds, whatever its name
+        OUT=$(vectl template import "$T/names/$f" 2>&1)
+        assert_eq "$?" 0 "import of $f ($OUT)"
+done
+assert_eq "$(vectl template list -j | jq -r '.templates[].name' | grep '^bbn-' | sort | tr '\n' ' ')" \
+        "bbn-1 bbn-2 bbn-3 bbn-4 bbn-5.1-x86_64 " "the templates' names"
+for n in bbn-1 bbn-2 bbn-3 bbn-4 bbn-5.1-x86_64; do
+        vectl template remove "$n" >/dev/null 2>&1
+done
+rm -rf "$T/names"
+
 begin_case "vectl create --ostemplate NAME without an arch takes the host's: centos-7 is centos-7-x86_64"
 ARCH=$(uname -m)
 ALIAS=$ARCH
