@@ -765,12 +765,35 @@ int ved_rt_net_change(struct ved *v, uint32_t ctid, json_t *old_ips, json_t *new
         ved_netplan_config(plan, rt->proc.pid, &cfg, &bridged);
         olds = ved_ip_list(old_ips, &n_old);
         news = ved_ip_list(new_ips, &n_new);
-        for (size_t i = 0; ret == 0 && i < n_old; i++)
-                if (!list_has(news, olds[i]))
-                        ret = ve_net_addr_del(&cfg, olds[i], err);
-        for (size_t i = 0; ret == 0 && i < n_new; i++)
-                if (!list_has(olds, news[i]))
-                        ret = ve_net_addr_add(&cfg, news[i], err);
+        /* How many of each list were gone through without a failure. */
+        size_t dels = 0, adds = 0;
+
+        while (ret == 0 && dels < n_old) {
+                if (!list_has(news, olds[dels]))
+                        ret = ve_net_addr_del(&cfg, olds[dels], err);
+                if (ret == 0)
+                        dels++;
+        }
+        while (ret == 0 && adds < n_new) {
+                if (!list_has(olds, news[adds]))
+                        ret = ve_net_addr_add(&cfg, news[adds], err);
+                if (ret == 0)
+                        adds++;
+        }
+        /* A change that fails is undone, as the record keeps the old addresses:
+         * what was added goes (an add that fails cleans up after itself), what
+         * was deleted comes back, with the one whose delete failed. */
+        if (ret < 0) {
+                struct ve_error tmp = { 0 };
+
+                for (size_t i = 0; i < adds; i++)
+                        if (!list_has(olds, news[i]) && ve_net_addr_del(&cfg, news[i], &tmp) < 0)
+                                log_warn("VE %u: undoing an address change: %s", ctid, tmp.message);
+                for (size_t i = 0; i < n_old && i <= dels; i++)
+                        if (!list_has(news, olds[i]) && ve_net_addr_add(&cfg, olds[i], &tmp) < 0)
+                                log_warn("VE %u: undoing an address change: %s", ctid, tmp.message);
+                ve_error_clear(&tmp);
+        }
         ved_ip_list_free(olds);
         ved_ip_list_free(news);
         ved_netplan_free(plan);

@@ -778,8 +778,17 @@ int ve_net_addr_add(const struct ve_net_config *cfg, const char *addr, struct ve
         if (ret == 0)
                 ret = ctx_find_links(&c, err);
         c.guard = true;
-        if (ret == 0)
+        if (ret == 0) {
                 ret = add_addr(&c, &a, err);
+                /* Nothing of a failed add stays: its guard entry would let the VE
+                 * send from an address its record does not give it. */
+                if (ret < 0) {
+                        struct ve_error tmp = { 0 };
+
+                        del_addr(&c, &a, &tmp);
+                        ve_error_clear(&tmp);
+                }
+        }
         if (ret < 0)
                 return ve_error_prefix(err, "add address %s to VE %u", addr ? addr : "",
                                        cfg != NULL ? cfg->ctid : 0);

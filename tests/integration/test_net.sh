@@ -257,6 +257,22 @@ api PATCH /v1/ves/202 '{"ipadd":["10.23.1.1"]}'
 assert_error 409
 assert_match "$BODY" '201' "the message names VE 201"
 
+begin_case "an address change that fails leaves nothing of it: not on the VE, not in its guard"
+# A route of the host's own to the address: the VE's host route cannot be added.
+ip route add 10.23.9.9/32 dev lo
+api PATCH /v1/ves/202 '{"ipadd":["10.23.9.9","fd00:23::99"],"ipdel":["10.23.1.2"]}'
+assert_error 409
+assert_match "$BODY" '10\.23\.9\.9' "the message names the address"
+ip route del 10.23.9.9/32 dev lo
+VEADDRS=$(vectl exec 202 ip addr show dev eth0 2>&1)
+assert_eq "$(grep -c -E '10\.23\.9\.9|fd00:23::99' <<<"$VEADDRS")" 0 "new addresses on 202's eth0"
+assert_match "$VEADDRS" '10\.23\.1\.2/' "the address the change would have deleted"
+assert_eq "$(nft list table netdev "ved_$INSTANCE" 2>&1 | grep -c -E '10\.23\.9\.9|fd00:23::99')" 0 \
+        "the new addresses in the guard"
+check "201 still reaches 10.23.1.2" ve_ping 201 10.23.1.2
+api GET /v1/ves/202
+assert_json '.ip | join(",")' "10.23.1.2,fd00:23::2" "202's addresses in the API"
+
 # --- anti-spoofing ----------------------------------------------------------
 
 begin_case "a VE sending from a foreign address: nothing arrives"
