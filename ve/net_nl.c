@@ -393,12 +393,12 @@ int ve_netnl_route(struct ve_netnl *nl, bool add, int family, const struct ve_ne
                         return -ENOMEM;
                 }
                 rtnl_route_nh_set_gateway(nh, g);
-                /* 169.254.0.1 is on no subnet of eth0: "onlink" tells the
-                 * kernel the gateway is directly reachable anyway. */
-                if (family == AF_INET) {
-                        rtnl_route_nh_set_flags(nh, RTNH_F_ONLINK);
-                        rtnl_route_set_flags(r, RTNH_F_ONLINK);
-                }
+                /* 169.254.0.1 is on no subnet of eth0, nor is a bridge's
+                 * gateway for an address outside the bridge's subnet (a /32 or
+                 * /128): "onlink" tells the kernel the gateway is directly
+                 * reachable anyway. */
+                rtnl_route_nh_set_flags(nh, RTNH_F_ONLINK);
+                rtnl_route_set_flags(r, RTNH_F_ONLINK);
         }
         rtnl_route_add_nexthop(r, nh);
         nl->error = 0;

@@ -444,6 +444,19 @@ assert_error 400
 api PATCH /v1/ves/301 '{"netif":{"ifname":"eth0","nope":1}}'
 assert_error 400
 
+begin_case "a bridged VE whose IPv6 address is outside the bridge's subnet starts: a /128, on-link gateway"
+OUT=$(vectl create 302 --ostemplate "$TEMPLATE" --netif_add eth0 --ipadd 10.23.200.12 \
+        --ipadd fd00:23:201::12 2>&1)
+assert_eq "$?" 0 "vectl create 302 ($OUT)"
+OUT=$(vectl start 302 2>&1)
+assert_eq "$?" 0 "vectl start 302 ($OUT)"
+assert_match "$(vectl exec 302 ip -6 addr show dev eth0 2>&1)" 'fd00:23:201::12/128' "the /128"
+assert_match "$(vectl exec 302 ip -6 route 2>&1)" 'default via fd00:23:200::1 dev eth0.*onlink' \
+        "the VE's IPv6 default route"
+OUT=$(vectl destroy 302 --force 2>&1)
+assert_eq "$?" 0 "vectl destroy 302 ($OUT)"
+assert_eq "$(leftovers 302 10.23.200.12 fd00:23:201::12)" "" "what the host holds of 302"
+
 begin_case "destroying the bridged VE leaves nothing of it"
 OUT=$(vectl destroy 301 --force 2>&1)
 assert_eq "$?" 0 "vectl destroy ($OUT)"
