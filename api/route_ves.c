@@ -7,6 +7,7 @@
 #include "body.h"
 #include "daemon/actions.h"
 #include "daemon/guest_config.h"
+#include "daemon/log.h"
 #include "daemon/ops.h"
 #include "daemon/params.h"
 #include "daemon/policy.h"
@@ -398,11 +399,85 @@ static int check_patch_body(json_t *body, json_t *ve, json_t *changes, struct ve
         return apply_ip_changes(body, ve, changes, err);
 }
 
+/* How far a PATCH got in changing a running VE (route_ve_patch()). */
+enum live_stage { LIVE_NONE, LIVE_RATE, LIVE_LIMITS, LIVE_IP, LIVE_DONE };
+
+/* A PATCH that failed after it began to change a running VE: what it changed live
+ * is put back as the record, which keeps the old values, says. A step that failed
+ * is undone too (putting back the old values again is harmless), except the
+ * addresses' own, which undoes itself. The disk's size is not shrunk back. */
+static void undo_live(struct ved *v, uint32_t ctid, json_t *ve, json_t *changes,
+                      enum live_stage stage)
+{
+        static const char *const limit_keys[] = { "ram",      "swap",    "cpus",    "cpulimit",
+                                                  "cpuunits", "numproc", "iolimit", "iopslimit" };
+        json_auto_t *after = json_deep_copy(ve), *old = json_object();
+        struct ve_error e = { 0 };
+        json_t *rate;
+
+        if (after == NULL || old == NULL)
+                return;
+        json_object_update(after, changes);
+        if (stage > LIVE_IP && json_object_get(changes, "ip") != NULL &&
+            ved_rt_net_change(v, ctid, json_object_get(changes, "ip"), json_object_get(ve, "ip"),
+                              &e) < 0)
+                log_warn("VE %u: undoing a refused change: %s", ctid, e.message);
+        ve_error_clear(&e);
+        for (size_t i = 0; i < sizeof(limit_keys) / sizeof(limit_keys[0]); i++)
+                if (json_object_get(changes, limit_keys[i]) != NULL) {
+                        json_t *was = json_object_get(ve, limit_keys[i]);
+
+                        json_object_set(old, limit_keys[i], was ? was : json_null());
+                }
+        if (stage >= LIVE_LIMITS && json_object_size(old) > 0 &&
+            ved_limits_change(v, after, old, &e) < 0)
+                log_warn("VE %u: undoing a refused change: %s", ctid, e.message);
+        ve_error_clear(&e);
+        if (stage >= LIVE_RATE && json_object_get(changes, "rate") != NULL) {
+                rate = json_object_get(ve, "rate");
+                json_object_clear(old);
+                json_object_set(old, "rate", rate ? rate : json_null());
+                if (ved_net_patch(v, ctid, old, &e) < 0)
+                        log_warn("VE %u: undoing a refused change: %s", ctid, e.message);
+                ve_error_clear(&e);
+        }
+}
+
+/* The PATCH's record and its live changes, in the transaction; stage says how far
+ * the live changes got. */
+static int patch_in_transaction(struct ved *v, uint32_t ctid, json_t *ve, json_t *changes,
+                                int64_t version, const struct ved_secrets *secrets,
+                                enum live_stage *stage, struct ve_error *err)
+{
+        json_t *ips = json_object_get(changes, "ip");
+
+        if (ved_policy_check_ips(v, ctid, ips, err) < 0 ||
+            ved_store_ve_update(&v->store, ctid, changes, version, err) < 0)
+                return -err->code;
+        *stage = LIVE_RATE;
+        if (ved_net_patch(v, ctid, changes, err) < 0)
+                return -err->code;
+        *stage = LIVE_LIMITS;
+        if (ved_limits_change(v, ve, changes, err) < 0)
+                return -err->code;
+        *stage = LIVE_IP;
+        if (ips != NULL && ved_rt_net_change(v, ctid, json_object_get(ve, "ip"), ips, err) < 0)
+                return -err->code;
+        *stage = LIVE_DONE;
+        if (ved_guest_patch(v, ctid, ve, changes, secrets, err) < 0 ||
+            ved_op_record_done(v, "set", ctid, changes, err) < 0)
+                return -err->code;
+        if (ved_event(v, "ve.changed", ctid, 0, NULL, "VE %u changed", ctid) < 0)
+                return ve_error_set(err, EIO, "record the change of VE %u", ctid);
+        return ved_commit(v, err) < 0 ? -err->code : 0;
+}
+
 int route_ve_patch(struct api_request *req)
 {
         json_t *body = NULL, *ve = NULL, *changes;
         struct ve_error err = { 0 };
         struct ved_secrets secrets = { 0 };
+        enum live_stage stage = LIVE_NONE;
         int64_t version;
         uint32_t ctid;
         char etag[32];
@@ -422,19 +497,11 @@ int route_ve_patch(struct api_request *req)
                              json_string_value(json_object_get(ve, "state")));
                 goto bad;
         }
-        if (ved_begin(req->v, &err) < 0 ||
-            ved_policy_check_ips(req->v, ctid, json_object_get(changes, "ip"), &err) < 0 ||
-            ved_store_ve_update(&req->v->store, ctid, changes, version, &err) < 0 ||
-            ved_net_patch(req->v, ctid, changes, &err) < 0 ||
-            ved_limits_change(req->v, ve, changes, &err) < 0 ||
-            (json_object_get(changes, "ip") != NULL &&
-             ved_rt_net_change(req->v, ctid, json_object_get(ve, "ip"),
-                               json_object_get(changes, "ip"), &err) < 0) ||
-            ved_guest_patch(req->v, ctid, ve, changes, &secrets, &err) < 0 ||
-            ved_op_record_done(req->v, "set", ctid, changes, &err) < 0 ||
-            ved_event(req->v, "ve.changed", ctid, 0, NULL, "VE %u changed", ctid) < 0 ||
-            ved_commit(req->v, &err) < 0) {
+        if (ved_begin(req->v, &err) < 0)
+                goto bad;
+        if (patch_in_transaction(req->v, ctid, ve, changes, version, &secrets, &stage, &err) < 0) {
                 ved_rollback(req->v);
+                undo_live(req->v, ctid, ve, changes, stage);
                 goto bad;
         }
         ved_secrets_clear(&secrets);

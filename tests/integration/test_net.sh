@@ -370,6 +370,16 @@ check "no ifb after --rate 0" bash -c "! ip link show $(ifb_of 202) >/dev/null 2
 r=$(iperf_rate 202 10.23.1.2 -R)
 check "unlimited again: $r Mbit/s" awk -v r="$r" 'BEGIN { exit !(r > 30) }'
 
+begin_case "a change refused by the kernel (ram below what the VE holds) leaves the rate as it was"
+vectl exec 202 sh -c 'dd if=/dev/zero of=/dev/shm/hold bs=1M count=40' >/dev/null 2>&1
+api PATCH /v1/ves/202 '{"rate":5,"ram":"8M"}'
+assert_error 409
+check "no tbf on the host veth" bash -c "! tc qdisc show dev $(veth_of 202) | grep -q tbf"
+check "no ifb of 202" bash -c "! ip link show $(ifb_of 202) >/dev/null 2>&1"
+api GET /v1/ves/202
+assert_json '[.rate, .ram] | map(tostring) | join(",")' "0,null" "202's rate and ram in the API"
+vectl exec 202 rm -f /dev/shm/hold >/dev/null 2>&1
+
 begin_case "bad --rate is refused"
 api PATCH /v1/ves/202 '{"rate":-1}'
 assert_error 400
