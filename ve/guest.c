@@ -529,7 +529,13 @@ static int apply_files(const char *root, const struct ve_guest_config *c, struct
         bool debian = c->family != NULL && strcmp(c->family, "debian") == 0;
         int ret = 0;
 
-        if (c->hostname != NULL) {
+        /* First what the guest's own files can refuse (a user it does not have),
+         * so that a refused change writes nothing. */
+        if (c->user != NULL && c->password_hash != NULL)
+                ret = set_password(root, c->user, c->password_hash, err);
+        if (ret == 0 && c->ssh_keys != NULL)
+                ret = set_ssh_keys(root, c->ssh_keys, err);
+        if (ret == 0 && c->hostname != NULL) {
                 ret = ve_guest_set_hostname(root, c->hostname, err);
                 if (ret == 0)
                         ret = set_hosts(root, c->hostname, err);
@@ -538,10 +544,6 @@ static int apply_files(const char *root, const struct ve_guest_config *c, struct
                 ret = set_dns(root, c, err);
         if (ret == 0 && c->set_net && debian)
                 ret = set_net_debian(root, c, err);
-        if (ret == 0 && c->user != NULL && c->password_hash != NULL)
-                ret = set_password(root, c->user, c->password_hash, err);
-        if (ret == 0 && c->ssh_keys != NULL)
-                ret = set_ssh_keys(root, c->ssh_keys, err);
         if (ret == 0 && c->machine_id)
                 ret = set_machine_id(root, err);
         return ret;

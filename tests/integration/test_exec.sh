@@ -393,6 +393,16 @@ kill -KILL "$pid"
 wait "$pid" 2>/dev/null
 assert_eq "$(ve_procs 'sleep 1017$')" 0 "the pipeline's sleep left in the VE"
 
+begin_case "a change the guest refuses (no such user) writes none of its files"
+BEFORE=$("$VECTL_BIN" --socket "$SOCK" exec "$CTID" cat /etc/hostname /etc/resolv.conf </dev/null 2>&1)
+api PATCH "/v1/ves/$CTID" '{"hostname":"partial.example","nameserver":["192.0.2.53"],"userpasswd":"ghost:pw"}'
+assert_error 400
+assert_match "$(jq -r .error.message <<<"$BODY")" "ghost" "the message names the user"
+assert_eq "$("$VECTL_BIN" --socket "$SOCK" exec "$CTID" cat /etc/hostname /etc/resolv.conf </dev/null 2>&1)" \
+        "$BEFORE" "the guest's /etc/hostname and /etc/resolv.conf"
+assert_eq "$("$VECTL_BIN" --socket "$SOCK" exec "$CTID" hostname </dev/null 2>&1)" \
+        "$(head -1 <<<"$BEFORE")" "the VE's hostname"
+
 begin_case "an unknown VE is 4"
 run_exec exec 4242 true </dev/null
 assert_eq "$RC" 4 "exit code"
