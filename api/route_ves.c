@@ -256,6 +256,7 @@ int route_ve_create(struct api_request *req)
         ret = 0;
         if (ved_begin(req->v, &err) < 0 ||
             ved_policy_check_ips(req->v, ctid, json_object_get(ve, "ip"), &err) < 0 ||
+            ved_policy_check_macs(req->v, ctid, json_object_get(ve, "netif"), &err) < 0 ||
             ved_store_ve_insert(&req->v->store, ve, &err) < 0 ||
             allocate_idmap(req->v, ctid, &err) < 0 ||
             ved_op_create(req->v, &ved_op_create_kind, ctid, params, &op, &err) < 0)
@@ -452,6 +453,7 @@ static int patch_in_transaction(struct ved *v, uint32_t ctid, json_t *ve, json_t
         json_t *ips = json_object_get(changes, "ip");
 
         if (ved_policy_check_ips(v, ctid, ips, err) < 0 ||
+            ved_policy_check_macs(v, ctid, json_object_get(changes, "netif"), err) < 0 ||
             ved_store_ve_update(&v->store, ctid, changes, version, err) < 0)
                 return -err->code;
         *stage = LIVE_RATE;

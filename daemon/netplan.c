@@ -225,6 +225,15 @@ static void plan_bridged(struct ved_netplan *p, struct ved *v, json_t *ve, json_
                 own_bridge_subnets(p, v->cfg.bridge_subnet, v->cfg.bridge_subnet6);
 }
 
+void ved_netplan_macs(struct ved *v, uint32_t ctid, json_t *netif, uint8_t mac[6],
+                      uint8_t host_mac[6])
+{
+        if (!str(netif, "mac") || parse_mac(str(netif, "mac"), mac) < 0)
+                ve_net_mac(v->cfg.instance, ctid, false, mac);
+        if (!str(netif, "host_mac") || parse_mac(str(netif, "host_mac"), host_mac) < 0)
+                ve_net_mac(v->cfg.instance, ctid, true, host_mac);
+}
+
 struct ved_netplan *ved_netplan_new(struct ved *v, json_t *ve)
 {
         struct ved_netplan *p = calloc(1, sizeof(*p));

@@ -29,6 +29,11 @@ int ved_netplan_setup(const struct ved_netplan *p, pid_t pid, struct ve_error *e
 void ved_netplan_config(const struct ved_netplan *p, pid_t pid, struct ve_net_config *cfg,
                         struct ve_net_bridged *b);
 
+/* The MACs of a bridged VE's two ends: netif's "mac" and "host_mac", else those
+ * ve_net_mac() derives from the instance and ctid. */
+void ved_netplan_macs(struct ved *v, uint32_t ctid, json_t *netif, uint8_t mac[6],
+                      uint8_t host_mac[6]);
+
 /* PATCH on a VE (loop thread, inside the PATCH's transaction, after the record
  * is updated): a running VE gets its new rate (changes["rate"], null or 0: none)
  * live; its netif and bridge cannot change while it runs (VE_ECONFLICT). A VE

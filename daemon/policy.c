@@ -5,6 +5,7 @@
 #include <net/if.h>
 #include <string.h>
 
+#include "netplan.h"
 #include "ve/parse.h"
 
 /* The address part of "a.b.c.d/nn". */
@@ -69,5 +70,43 @@ int ved_policy_check_ips(struct ved *v, uint32_t ctid, json_t *ips, struct ve_er
                                             "address %s is already used by the host (%s)", addr,
                                             ifname);
         }
+        return 0;
+}
+
+int ved_policy_check_macs(struct ved *v, uint32_t ctid, json_t *netif, struct ve_error *err)
+{
+        uint8_t mine[2][6], theirs[2][6];
+        json_t *ves = NULL, *ve;
+        size_t i;
+        int ret;
+
+        if (!json_is_object(netif))
+                return 0;
+        ved_netplan_macs(v, ctid, netif, mine[0], mine[1]);
+        ret = ved_store_ve_list(&v->store, NULL, NULL, &ves, err);
+        if (ret < 0)
+                return ret;
+        json_array_foreach(ves, i, ve)
+        {
+                uint32_t other = (uint32_t)json_integer_value(json_object_get(ve, "ctid"));
+                json_t *their_netif = json_object_get(ve, "netif");
+
+                if (other == ctid || !json_is_object(their_netif))
+                        continue;
+                ved_netplan_macs(v, other, their_netif, theirs[0], theirs[1]);
+                for (int a = 0; a < 2; a++)
+                        for (int b = 0; b < 2; b++)
+                                if (memcmp(mine[a], theirs[b], 6) == 0) {
+                                        ret = ve_error_set(
+                                            err, VE_ECONFLICT,
+                                            "MAC %02x:%02x:%02x:%02x:%02x:%02x is already used "
+                                            "by VE %u",
+                                            mine[a][0], mine[a][1], mine[a][2], mine[a][3],
+                                            mine[a][4], mine[a][5], other);
+                                        json_decref(ves);
+                                        return ret;
+                                }
+        }
+        json_decref(ves);
         return 0;
 }

@@ -454,6 +454,21 @@ assert_error 400
 api PATCH /v1/ves/301 '{"netif":{"ifname":"eth0","nope":1}}'
 assert_error 400
 
+begin_case "a bridged VE cannot be given another's MAC: 409 naming it"
+MAC301=$(vectl exec 301 cat /sys/class/net/eth0/address 2>&1)
+OUT=$(vectl create 303 --ostemplate "$TEMPLATE" --netif_add "eth0,$MAC301" 2>&1)
+assert_eq "$?" 5 "create with 301's MAC ($OUT)"
+assert_match "$OUT" 'VE 301' "the message names VE 301"
+api GET /v1/ves/303
+assert_error 404
+OUT=$(vectl create 303 --ostemplate "$TEMPLATE" --netif_add eth0 2>&1)
+assert_eq "$?" 0 "create 303 with a MAC of its own ($OUT)"
+api PATCH /v1/ves/303 "{\"netif\":\"eth0,$MAC301\"}"
+assert_error 409
+assert_match "$BODY" 'VE 301' "the PATCH's message names VE 301"
+OUT=$(vectl destroy 303 2>&1)
+assert_eq "$?" 0 "destroy 303 ($OUT)"
+
 begin_case "a bridged VE whose IPv6 address is outside the bridge's subnet starts: a /128, on-link gateway"
 OUT=$(vectl create 302 --ostemplate "$TEMPLATE" --netif_add eth0 --ipadd 10.23.200.12 \
         --ipadd fd00:23:201::12 2>&1)
