@@ -60,19 +60,21 @@ static const struct ve_opt ve_opts[] = {
         { "ssh-key", "ssh_key", KIND_SSHKEY, BOTH, 0, "FILE|KEY",
           "root's authorized_keys in the VE: a public key, or a file of them" },
         { "onboot", "onboot", KIND_BOOL, BOTH, 0, "yes|no", "start the VE when ved starts" },
-        { "ram", "ram", KIND_SIZE, BOTH, 0, "SIZE", "memory limit" },
+        { "ram", "ram", KIND_SIZE, BOTH, 0, "SIZE", "memory limit (unlimited: none)" },
         { "swap", "swap", KIND_SIZE, BOTH, 0, "SIZE", "swap allowed beyond ram" },
-        { "cpus", "cpus", KIND_COUNT, BOTH, 4096, "N", "number of CPUs the VE may use" },
-        { "cpulimit", "cpulimit", KIND_PERCENT, BOTH, 0, "N[%]", "CPU cap, 100% = one CPU" },
+        { "cpus", "cpus", KIND_COUNT, BOTH, 4096, "N", "number of CPUs the VE may use (0: all)" },
+        { "cpulimit", "cpulimit", KIND_PERCENT, BOTH, 0, "N[%]",
+          "CPU cap, 100% = one CPU (0: none)" },
         { "cpuunits", "cpuunits", KIND_COUNT, BOTH, COUNT_MAX, "N",
           "relative CPU weight (default 1000)" },
         { "numproc", "numproc", KIND_COUNT, BOTH, COUNT_MAX, "N[:N]",
-          "processes and threads limit" },
+          "processes and threads limit (unlimited: none)" },
         { "diskspace", "diskspace", KIND_SIZE, BOTH, 0, "SIZE[:SIZE]", "disk space (default 2G)" },
         { "diskinodes", "diskinodes", KIND_COUNT, BOTH, COUNT_MAX, "N[:N]", "inode limit" },
-        { "iolimit", "iolimit", KIND_SIZE, BOTH, 0, "SIZE", "disk I/O limit, bytes per second" },
+        { "iolimit", "iolimit", KIND_SIZE, BOTH, 0, "SIZE",
+          "disk I/O limit, bytes per second (0: none)" },
         { "iopslimit", "iopslimit", KIND_COUNT, BOTH, COUNT_MAX, "N",
-          "disk I/O limit, operations per second" },
+          "disk I/O limit, operations per second (0: none)" },
         { "rate", "rate", KIND_COUNT, BOTH, COUNT_MAX, "MBIT",
           "network bandwidth each way, Mbit/s (0: no limit; live)" },
         { "netif_add", "netif", KIND_NETIF, BOTH, 0, "SPEC",
@@ -205,6 +207,22 @@ static int parse_pair(const struct ve_opt *o, const char *v, uint64_t *n, const 
         return 0;
 }
 
+/* vzctl's ways to lift a limit: "unlimited", and 0 where 0 means none. ved's
+ * null does it (the limit's default). */
+static bool lifts_limit(const struct ve_opt *o, const char *v)
+{
+        static const char *const limits[] = { "ram",     "cpus",    "cpulimit",
+                                              "numproc", "iolimit", "iopslimit" };
+        bool limit = false;
+
+        for (size_t i = 0; i < sizeof(limits) / sizeof(limits[0]); i++)
+                limit = limit || strcmp(o->name, limits[i]) == 0;
+        if (!limit)
+                return false;
+        return strcmp(v, "unlimited") == 0 || (strcmp(v, "0") == 0 && strcmp(o->name, "ram") != 0 &&
+                                               strcmp(o->name, "numproc") != 0);
+}
+
 static int check_number(const struct ve_opt *o, const char *v, json_t **out, struct ve_error *err)
 {
         const char *limit;
@@ -214,6 +232,10 @@ static int check_number(const struct ve_opt *o, const char *v, json_t **out, str
         int ret;
 
         snprintf(what, sizeof(what), "--%s", o->name);
+        if (lifts_limit(o, v)) {
+                *out = json_null();
+                return 0;
+        }
         if (o->kind == KIND_BOOL) {
                 ret = ve_parse_bool(v, &b, what, err);
                 if (ret < 0)

@@ -344,6 +344,23 @@ assert_eq "$(limits_of 301)" "$EXPECT" "limits after the VE restart"
 api GET /v1/ves/301/usage
 assert_json '.disk.bytes_total > 900000000' true
 
+begin_case "vectl set lifts a limit as vzctl does: unlimited, or 0 where 0 means none"
+OUT=$(vectl set 301 --ram unlimited --numproc unlimited --cpulimit 0 --iolimit 0 --iopslimit 0 \
+        --cpus 0 2>&1)
+assert_eq "$?" 0 "vectl set ($OUT)"
+api GET /v1/ves/301
+assert_json '[.ram, .numproc, .cpulimit, .cpus, .iolimit, .iopslimit] | map(tostring) | join(" ")' \
+        "null null null null null null"
+if [ "$CG" = v1 ]; then
+        assert_eq "$(cgfile pids 301 pids.max)" max "pids.max"
+        assert_eq "$(cgfile cpu 301 cpu.cfs_quota_us)" -1 "cpu.cfs_quota_us"
+fi
+OUT=$(vectl set 301 --ram 0 2>&1)
+assert_eq "$?" 6 "--ram 0 is no memory at all, refused ($OUT)"
+OUT=$(vectl set 301 --ram 384M --numproc 100 --cpulimit 150 --iolimit 20M --iopslimit 400 --cpus 2 2>&1)
+assert_eq "$?" 0 "vectl set them again ($OUT)"
+assert_eq "$(limits_of 301)" "$EXPECT" "limits set again"
+
 begin_case "bad limits are refused with a clear error, and nothing changes"
 api PATCH /v1/ves/301 '{"ram":"1K"}'
 assert_error 400
