@@ -608,7 +608,10 @@ static bool reconcile_one(struct ved *v, json_t *ve, struct ve_error *err)
 
         if (pid > 0 && ve_proc_find(pid, start, cgpath, &proc, NULL) == 0 &&
             ved_rt_adopt(v, ctid, &proc, &idmap, err) == 0) {
-                ved_store_ve_set_state(&v->store, ctid, "running", NULL);
+                /* Found again, not changed: its version (the ETag a panel holds)
+                 * stays as it was. */
+                if (strcmp(json_string_value(json_object_get(ve, "state")) ?: "", "running") != 0)
+                        ved_store_ve_set_state(&v->store, ctid, "running", NULL);
                 log_info("VE %u is still running (pid %d)", ctid, (int)pid);
                 return true;
         }

@@ -138,6 +138,11 @@ for c in 101 102 103; do
 done
 
 begin_case "kill -9 of ved: the three VEs keep running"
+declare -A ETAG
+for c in 101 102 103; do
+        api GET "/v1/ves/$c"
+        ETAG[$c]=$(header ETag)
+done
 check "VE 101 writes to its console" console_write 101 before-kill
 check "the console is logged" wait_until 5 console_logged 101 before-kill
 check "a process of VE 101 will write to its console in 1.5 s" console_write 101 while-down 1.5
@@ -159,6 +164,10 @@ for c in 101 102 103; do
         assert_eq "$(db_pid $c)" "${PID[$c]}" "the recorded pid of VE $c"
 done
 assert_match "$(cat "$VED_LOG")" 'VE 101 is still running' "the daemon's log"
+for c in 101 102 103; do
+        api GET "/v1/ves/$c"
+        assert_eq "$(header ETag)" "${ETAG[$c]}" "VE $c's ETag: found again is not changed"
+done
 
 begin_case "after the restart: exec works in all three"
 for c in 101 102 103; do
