@@ -227,6 +227,8 @@ static int open_state(struct ved *v, struct ve_error *err)
                 ved_lxcfs_rebind_running(v);
                 ved_statfsd_collect(v);
                 ved_ops_resume(v, RESUME_WAIT_MS);
+                ved_event(v, "daemon.started", 0, 0, NULL, "ved %s started (instance %s)",
+                          VED_VERSION, v->cfg.instance);
         }
         return ret;
 }

@@ -477,11 +477,19 @@ int ved_ops_recover(struct ved *v, struct ve_error *err)
                                                           : NULL,
                             resolution, err);
                 }
-                if (ret == 0)
+                if (ret == 0) {
                         ved_event(v, "operation.resolved", ctid, id, NULL,
                                   "Operation %lld (%s)%s interrupted by a restart: %s",
                                   (long long)id, kind ? kind->type : "?",
                                   of_ve(ctid, who, sizeof(who)), resolution);
+                        /* Its end, as for any operation, for a client that waits
+                         * for operation.succeeded or operation.failed. */
+                        ved_event(v,
+                                  strcmp(status, "failed") == 0 ? "operation.failed"
+                                                                : "operation.succeeded",
+                                  ctid, id, NULL, "Operation %lld (%s)%s %s", (long long)id,
+                                  kind ? kind->type : "?", of_ve(ctid, who, sizeof(who)), status);
+                }
                 if (ret == 0)
                         ret = ved_commit(v, err);
                 else

@@ -458,6 +458,11 @@ OP=$(sqlite3 "$STATE_DIR/ved.db" "select max(id) from operations where type='tem
         and json_extract(params, '\$.name') = 'crashed'")
 assert_ne "$OP" "" "the import of 'crashed' was recorded"
 assert_resolved "$OP"
+EVENTS=$(curl -s --max-time 10 --unix-socket "$SOCK" "http://ved/v1/events?since=0&follow=0")
+assert_match "$(jq -r --argjson op "$OP" 'select(.operation == $op) | .type' <<<"$EVENTS" | sort -u | tr '\n' ' ')" \
+        'operation.(failed|succeeded) operation.resolved' "the interrupted import's events: its end too"
+assert_eq "$(jq -r 'select(.type == "daemon.started") | .type' <<<"$EVENTS" | tail -1)" \
+        daemon.started "the restarted daemon's daemon.started event"
 api GET /v1/templates/crashed
 if [ "$STATUS" = 200 ]; then
         check "a listed template has its image" test -s "$STATE_DIR/templates/crashed.img"
