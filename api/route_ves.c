@@ -410,38 +410,25 @@ enum live_stage { LIVE_NONE, LIVE_RATE, LIVE_LIMITS, LIVE_IP, LIVE_DONE };
 static void undo_live(struct ved *v, uint32_t ctid, json_t *ve, json_t *changes,
                       enum live_stage stage)
 {
-        static const char *const limit_keys[] = { "ram",      "swap",    "cpus",    "cpulimit",
-                                                  "cpuunits", "numproc", "iolimit", "iopslimit" };
-        json_auto_t *after = json_deep_copy(ve), *old = json_object();
+        struct ved_rt *rt = ved_rt_find(v, ctid);
+        json_t *rate = json_object_get(ve, "rate");
+        json_auto_t *old_rate = json_pack("{s:O}", "rate", rate ? rate : json_null());
         struct ve_error e = { 0 };
-        json_t *rate;
 
-        if (after == NULL || old == NULL)
+        if (rt == NULL || rt->exited)
                 return;
-        json_object_update(after, changes);
         if (stage > LIVE_IP && json_object_get(changes, "ip") != NULL &&
             ved_rt_net_change(v, ctid, json_object_get(changes, "ip"), json_object_get(ve, "ip"),
                               &e) < 0)
                 log_warn("VE %u: undoing a refused change: %s", ctid, e.message);
         ve_error_clear(&e);
-        for (size_t i = 0; i < sizeof(limit_keys) / sizeof(limit_keys[0]); i++)
-                if (json_object_get(changes, limit_keys[i]) != NULL) {
-                        json_t *was = json_object_get(ve, limit_keys[i]);
-
-                        json_object_set(old, limit_keys[i], was ? was : json_null());
-                }
-        if (stage >= LIVE_LIMITS && json_object_size(old) > 0 &&
-            ved_limits_change(v, after, old, &e) < 0)
+        if (stage >= LIVE_LIMITS && ved_limits_reapply(v, ve, &e) < 0)
                 log_warn("VE %u: undoing a refused change: %s", ctid, e.message);
         ve_error_clear(&e);
-        if (stage >= LIVE_RATE && json_object_get(changes, "rate") != NULL) {
-                rate = json_object_get(ve, "rate");
-                json_object_clear(old);
-                json_object_set(old, "rate", rate ? rate : json_null());
-                if (ved_net_patch(v, ctid, old, &e) < 0)
-                        log_warn("VE %u: undoing a refused change: %s", ctid, e.message);
-                ve_error_clear(&e);
-        }
+        if (stage >= LIVE_RATE && json_object_get(changes, "rate") != NULL && old_rate != NULL &&
+            ved_net_patch(v, ctid, old_rate, &e) < 0)
+                log_warn("VE %u: undoing a refused change: %s", ctid, e.message);
+        ve_error_clear(&e);
 }
 
 /* The PATCH's record and its live changes, in the transaction; stage says how far

@@ -146,10 +146,8 @@ static void import_rollback_work(struct ved_op *op)
 static const char *import_recover(struct ved *v, json_t *op, const char **resolution)
 {
         json_t *params = json_object_get(op, "params");
-        const char *upload = json_string_value(json_object_get(params, "upload"));
 
-        if (upload != NULL)
-                unlink(upload);
+        /* Its upload (templates/.upload-*) went at startup (ve_template_cleanup()). */
         if (ved_store_template_exists(&v->store,
                                       json_string_value(json_object_get(params, "name")))) {
                 *resolution = "the template had been recorded: kept";

@@ -159,19 +159,23 @@ int ved_limits_change(struct ved *v, json_t *ve, json_t *changes, struct ve_erro
                 if (ret < 0)
                         return ret;
                 merged = json_deep_copy(ve);
-                char root[PATH_MAX], priv[PATH_MAX];
-                struct quota_limits l;
-
                 if (merged == NULL)
                         return ve_error_set(err, ENOMEM, "out of memory");
                 json_object_update(merged, changes);
-                ved_limits_from_record(merged, &l);
-                ved_ve_mountpoints(v, ctid, root, priv, sizeof(root));
-                ret = ved_limits_apply(v->cgroup, v->cfg.instance, ctid, &l, priv, err);
-                if (ret < 0)
-                        return ret;
+                return ved_limits_reapply(v, merged, err);
         }
         return 0;
+}
+
+int ved_limits_reapply(struct ved *v, json_t *ve, struct ve_error *err)
+{
+        uint32_t ctid = (uint32_t)json_integer_value(json_object_get(ve, "ctid"));
+        char root[PATH_MAX], priv[PATH_MAX];
+        struct quota_limits l;
+
+        ved_limits_from_record(ve, &l);
+        ved_ve_mountpoints(v, ctid, root, priv, sizeof(root));
+        return ved_limits_apply(v->cgroup, v->cfg.instance, ctid, &l, priv, err);
 }
 
 /* --- usage ------------------------------------------------------------------ */

@@ -32,6 +32,10 @@ int ved_limits_apply(const struct quota_cgroup *cg, const char *instance, uint32
  * are written when the VE runs. */
 int ved_limits_change(struct ved *v, json_t *ve, json_t *changes, struct ve_error *err);
 
+/* Write the cgroup limits of the record ve to its running VE again (a refused
+ * PATCH puts the old ones back). */
+int ved_limits_reapply(struct ved *v, json_t *ve, struct ve_error *err);
+
 /* The usage object of one VE record (GET /v1/ves/{ve}/usage). */
 json_t *ved_usage_json(struct ved *v, json_t *ve);
 
