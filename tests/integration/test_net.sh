@@ -408,9 +408,10 @@ check "masqueraded packets arrive outside ($m0 -> $(out_count masq))" test "$(ou
 assert_eq "$(out_count raw)" 0 "packets outside with the VE's private source"
 ip netns exec "$OUTSIDE" timeout 10 busybox nc -l -p 8080 >"$T/nat.txt" 2>/dev/null &
 bg_track $!
-sleep 0.5
+# The listener may take a while to listen on a busy host: wait for it, not a guess.
+wait_until 5 bash -c "ip netns exec $OUTSIDE ss -ltn | grep -q ':8080 '"
 vectl exec 301 sh -c 'echo hello-from-301 | nc 10.23.50.2 8080' >/dev/null 2>&1
-sleep 0.5
+wait_until 5 test -s "$T/nat.txt"
 assert_eq "$(cat "$T/nat.txt" 2>/dev/null)" hello-from-301 "what the outside received over TCP"
 
 begin_case "a bridged VE reaches the outside over IPv6 through NAT66"
