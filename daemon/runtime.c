@@ -14,6 +14,7 @@
 
 #include "actions.h"
 #include "exec.h"
+#include "idrange.h"
 #include "log.h"
 #include "netplan.h"
 #include "ops.h"
@@ -516,6 +517,83 @@ int ved_rt_ensure_idmap(struct ved *v, uint32_t ctid, struct ve_error *err)
         return ved_store_ve_set_idmap(&v->store, ctid, base, err);
 }
 
+/* The lowest range that neither another VE of ours holds (its record's) nor a live
+ * claim of another instance: claimed for me, under the registry's lock. */
+static int64_t claim_free_range(struct ved *v, int dirfd, const struct ved_idrange_holder *me,
+                                struct ve_error *err)
+{
+        int64_t from = VED_IDMAP_FIRST;
+
+        for (;;) {
+                int64_t base = ved_store_idmap_allocate(&v->store, from, VED_IDMAP_COUNT,
+                                                        VED_IDMAP_LIMIT, err);
+                int ret;
+
+                if (base < 0)
+                        return base;
+                ret = ved_idrange_claim(dirfd, base, me, NULL, err);
+                if (ret == 0)
+                        return base;
+                if (ret != -EBUSY)
+                        return ret;
+                ve_error_clear(err);
+                from = base + VED_IDMAP_COUNT;
+        }
+}
+
+int ved_rt_claim_idmap(struct ved *v, uint32_t ctid, struct ve_error *err)
+{
+        _cleanup_close_ int dirfd = -EBADF;
+        struct ved_idrange_holder me, other;
+        json_t *ve = NULL;
+        int64_t base;
+        int ret;
+
+        ret = ved_idrange_holder_init(&me, v->cfg.instance, ctid, 0, err);
+        if (ret < 0)
+                return ret;
+        ret = ved_store_ve_get_ctid(&v->store, ctid, &ve, err);
+        if (ret < 0)
+                return ret;
+        base = json_is_integer(json_object_get(ve, "idmap_base"))
+                   ? json_integer_value(json_object_get(ve, "idmap_base"))
+                   : -1;
+        json_decref(ve);
+        if (base < 0) /* no user namespace */
+                return 0;
+        dirfd = ved_idrange_lock(VED_IDRANGE_DIR, err);
+        if (dirfd < 0)
+                return dirfd;
+        ret = ved_idrange_claim(dirfd, base, &me, &other, err);
+        if (ret != -EBUSY)
+                return ret;
+        ve_error_clear(err);
+        base = claim_free_range(v, dirfd, &me, err);
+        if (base < 0)
+                return (int)base;
+        log_info("VE %u: its uid range is in use by VE %u of ved instance %s: it gets "
+                 "%lld-%lld",
+                 ctid, other.ctid, other.instance, (long long)base,
+                 (long long)(base + VED_IDMAP_COUNT - 1));
+        ret = ved_store_ve_set_idmap(&v->store, ctid, base, err);
+        if (ret < 0)
+                ved_idrange_release(VED_IDRANGE_DIR, base, v->cfg.instance, ctid);
+        return ret;
+}
+
+void ved_rt_release_idmap(struct ved *v, uint32_t ctid)
+{
+        json_t *ve = NULL;
+
+        if (ved_store_ve_get_ctid(&v->store, ctid, &ve, NULL) < 0)
+                return;
+        if (json_is_integer(json_object_get(ve, "idmap_base")))
+                ved_idrange_release(VED_IDRANGE_DIR,
+                                    json_integer_value(json_object_get(ve, "idmap_base")),
+                                    v->cfg.instance, ctid);
+        json_decref(ve);
+}
+
 int ved_rt_adopt(struct ved *v, uint32_t ctid, struct ve_proc *proc, const struct ve_idmap *idmap,
                  struct ve_error *err)
 {
@@ -591,6 +669,26 @@ int ved_rt_teardown_record(struct ved *v, json_t *ve, bool removing, struct ve_e
         return ret;
 }
 
+/* A VE found running at startup claims its range again, for its init: a claim
+ * lost with /run, or one a daemon older than claims never made. Another VE's
+ * claim on it (two instances that allocated alike before claims) cannot be
+ * helped while both run: said, and the next start of this one moves it. */
+static void claim_running(struct ved *v, uint32_t ctid, pid_t pid, uint32_t base)
+{
+        struct ved_idrange_holder me, other;
+        struct ve_error err = { 0 };
+
+        if (ved_idrange_holder_init(&me, v->cfg.instance, ctid, pid, &err) == 0 &&
+            ved_idrange_claim_locked(VED_IDRANGE_DIR, base, &me, &other, &err) == -EBUSY)
+                log_warn("VE %u shares its uid range %u-%u with VE %u of ved instance %s: it "
+                         "moves to a free range at its next start",
+                         ctid, base, base + (uint32_t)VED_IDMAP_COUNT - 1, other.ctid,
+                         other.instance);
+        else if (err.message != NULL)
+                log_warn("VE %u: cannot claim its uid range: %s", ctid, err.message);
+        ve_error_clear(&err);
+}
+
 /* One VE the store says runs (or was between states): find its init again, or
  * clean up what it left and mark it stopped. Returns true when it runs. */
 static bool reconcile_one(struct ved *v, json_t *ve, struct ve_error *err)
@@ -612,6 +710,8 @@ static bool reconcile_one(struct ved *v, json_t *ve, struct ve_error *err)
                  * stays as it was. */
                 if (strcmp(json_string_value(json_object_get(ve, "state")) ?: "", "running") != 0)
                         ved_store_ve_set_state(&v->store, ctid, "running", NULL);
+                if (idmap.count > 0)
+                        claim_running(v, ctid, pid, idmap.uid_base);
                 log_info("VE %u is still running (pid %d)", ctid, (int)pid);
                 return true;
         }
@@ -622,6 +722,7 @@ static bool reconcile_one(struct ved *v, json_t *ve, struct ve_error *err)
                 ved_store_ve_set_state(&v->store, ctid, "broken", NULL);
                 return false;
         }
+        ved_rt_release_idmap(v, ctid);
         ved_store_ve_set_runtime(&v->store, ctid, 0, 0, NULL);
         ved_store_ve_set_state(&v->store, ctid, "stopped", NULL);
         ved_event(v, "ve.state", ctid, 0, "stopped", "VE %u stopped while ved was down", ctid);

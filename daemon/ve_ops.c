@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "guest_config.h"
+#include "idrange.h"
 #include "layers.h"
 #include "log.h"
 #include "lxcfs.h"
@@ -116,6 +117,15 @@ static void fill_from_record(struct ve_op_data *d, json_t *ve)
         ved_limits_from_record(ve, &d->limits);
 }
 
+/* A start, or a restart: its range is claimed host-wide first (idrange.h). */
+static bool starts_init(const struct ved_op_kind *kind)
+{
+        for (const struct ved_step *s = kind->steps; s->name != NULL; s++)
+                if (strcmp(s->name, "init") == 0)
+                        return true;
+        return false;
+}
+
 static int prepare(struct ved_op *op, struct ve_error *err)
 {
         struct ved *v = op->v;
@@ -146,6 +156,7 @@ static int prepare(struct ved_op *op, struct ve_error *err)
         d->force = json_is_true(json_object_get(op->params, "force"));
         d->timeout = (unsigned)json_integer_value(json_object_get(op->params, "timeout"));
         if (ved_rt_ensure_idmap(v, op->ctid, err) < 0 ||
+            (starts_init(op->kind) && ved_rt_claim_idmap(v, op->ctid, err) < 0) ||
             ved_store_ve_get_ctid(&v->store, op->ctid, &ve, err) < 0)
                 return -err->code;
         /* Count the traffic of a run before a stop or destroy ends it. */
@@ -505,6 +516,17 @@ static int attach_view(struct ve_op_data *d, struct ve_error *err)
         return 0;
 }
 
+static int claim_for_init(struct ve_op_data *d, pid_t pid, struct ve_error *err)
+{
+        struct ved_idrange_holder me;
+        int ret;
+
+        ret = ved_idrange_holder_init(&me, d->instance, d->ctid, pid, err);
+        if (ret == 0)
+                ret = ved_idrange_claim_locked(VED_IDRANGE_DIR, d->idmap.uid_base, &me, NULL, err);
+        return ret;
+}
+
 /* While the VE's init is being set up (ve_start_config.ready_cb): a layered VE's
  * guest files, and its network (veth pair, addresses, routes, proxy entries,
  * guard), which init's own scripts expect. The child's own setup takes about as
@@ -515,6 +537,9 @@ static int ready_cb(pid_t pid, void *data, struct ve_error *err)
         struct timespec t0, t1;
         int ret;
 
+        /* From here on the init vouches for the range the daemon claimed. */
+        if (d->idmap.count > 0 && claim_for_init(d, pid, err) < 0)
+                return ve_error_prefix(err, "VE %u", d->ctid);
         if (d->layered && layered_config(d, err) < 0)
                 return ve_error_prefix(err, "VE %u", d->ctid);
         clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -650,6 +675,7 @@ static void start_finish_failed(struct ved_op *op)
 static void mark_stopped(struct ved_op *op)
 {
         ved_rt_release(op->v, op->ctid);
+        ved_rt_release_idmap(op->v, op->ctid);
         ved_store_ve_set_runtime(&op->v->store, op->ctid, 0, 0, NULL);
         ved_store_ve_set_state(&op->v->store, op->ctid, "stopped", NULL);
         ved_event(op->v, "ve.state", op->ctid, op->id, "stopped", "VE %u is stopped", op->ctid);
@@ -890,6 +916,7 @@ static int destroy_finish(struct ved_op *op, struct ve_error *err)
         int ret;
 
         ved_rt_release(op->v, op->ctid);
+        ved_rt_release_idmap(op->v, op->ctid);
         ret = ved_store_ve_delete(&op->v->store, op->ctid, err);
         if (ret == 0)
                 ved_event(op->v, "ve.destroyed", op->ctid, op->id, NULL, "VE %u destroyed",
@@ -907,6 +934,7 @@ static void destroy_rollback_done(struct ved_op *op)
                 return;
         }
         ved_rt_release(op->v, op->ctid);
+        ved_rt_release_idmap(op->v, op->ctid);
         ved_store_ve_set_runtime(&op->v->store, op->ctid, 0, 0, NULL);
         ved_store_ve_set_state(&op->v->store, op->ctid, "broken", NULL);
 }

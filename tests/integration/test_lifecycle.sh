@@ -17,9 +17,28 @@ if [ "$(id -u)" != 0 ]; then
         exit 0
 fi
 
+# The second daemon of the uid range case: its own instance, state and socket.
+B_INSTANCE=${INSTANCE}b B_STATE=$T/b/state B_SOCK=$T/b/ved.sock B_LOG=$T/b/ved.log B_PID=
+
+# swap_daemon: make the second daemon the one the helpers (api, vectl, ved_start,
+# ves_teardown_all ...) work on, or the first again.
+swap_daemon()
+{
+        local i=$INSTANCE s=$STATE_DIR k=$SOCK l=$VED_LOG p=$VED_PID
+
+        INSTANCE=$B_INSTANCE STATE_DIR=$B_STATE SOCK=$B_SOCK VED_LOG=$B_LOG VED_PID=$B_PID
+        B_INSTANCE=$i B_STATE=$s B_SOCK=$k B_LOG=$l B_PID=$p
+}
+
 test_cleanup()
 {
         ves_teardown_all
+        if [ -d "$T/b" ]; then
+                swap_daemon
+                ves_teardown_all
+                instance_cleanup
+                swap_daemon
+        fi
 }
 
 # exec_plain CTID JSON: POST /v1/ves/CTID/exec in plain mode; sets STATUS and BODY.
@@ -549,6 +568,61 @@ else
         assert_eq "$OUT" init "exec in VE 105"
         check "stop 105" vectl stop 105
 fi
+
+# uid_of PID: the host uid a process runs as.
+uid_of()
+{
+        awk '/^Uid:/ { print $2 }' "/proc/$1/status"
+}
+
+begin_case "VEs of two instances get different host uid ranges, claimed host-wide"
+mkdir -p "$T/b"
+swap_daemon
+ved_start && ensure_template || fail "a second daemon starts, with the template"
+check "create 201 in the second instance" vectl create 201 --ostemplate "$TEMPLATE"
+check "create 202 in the second instance" vectl create 202 --ostemplate "$TEMPLATE"
+check "start 201" vectl start 201
+api GET /v1/ves/201
+B_BASE=$(jqb .idmap.uid_base)
+B_INIT=$(ve_init_pid 201)
+swap_daemon
+check "create 106" vectl create 106 --ostemplate "$TEMPLATE"
+check "start 106" vectl start 106
+api GET /v1/ves/106
+A_BASE=$(jqb .idmap.uid_base)
+A_INIT=$(ve_init_pid 106)
+assert_ne "$A_BASE" "$B_BASE" "the two VEs' uid_base"
+assert_eq "$(uid_of "$A_INIT")" "$A_BASE" "the host uid of VE 106's init"
+assert_eq "$(uid_of "$B_INIT")" "$B_BASE" "the host uid of the second instance's VE 201's init"
+assert_eq "$(cat "/run/ved/idmap/$A_BASE" 2>&1)" "$(awk '{ print $22 }' "/proc/$A_INIT/stat" |
+        sed "s/^/$A_INIT /") $INSTANCE 106" "the claim on VE 106's range names its init"
+# The second instance's VE 202 is given VE 106's range in its record, as two
+# instances that allocated alike would: a kill -9 of the first daemon leaves 106
+# running and its claim in force, so 202 starts on another range.
+ved_kill9
+swap_daemon
+ved_stop
+sqlite3 "$STATE_DIR/ved.db" "UPDATE ves SET idmap_base = $A_BASE WHERE ctid = 202"
+LOG_AT=$(wc -l <"$VED_LOG")
+ved_start || fail "the second daemon starts again"
+check "start 202" vectl start 202
+api GET /v1/ves/202
+C_BASE=$(jqb .idmap.uid_base)
+assert_ne "$C_BASE" "$A_BASE" "VE 202's uid_base"
+assert_ne "$C_BASE" "$B_BASE" "VE 202's uid_base"
+assert_eq "$(uid_of "$(ve_init_pid 202)")" "$C_BASE" "the host uid of VE 202's init"
+check "the log says whose range it was" grep -q "VE 202: its uid range is in use by VE 106 of ved instance $B_INSTANCE" \
+        <(tail -n +"$LOG_AT" "$VED_LOG")
+check "destroy 201" vectl destroy 201 --force
+check "destroy 202" vectl destroy 202 --force
+assert_eq "$(idrange_claims)" "" "claims of the second instance once its VEs are gone"
+instance_cleanup
+rm -rf "$T/b"
+swap_daemon
+ved_start || fail "the first daemon starts again"
+check "106 still runs" pid_alive "$A_INIT"
+check "destroy 106" vectl destroy 106 --force
+assert_eq "$(idrange_claims)" "" "claims of the first instance once its VEs are gone"
 
 begin_case "at the end: nothing of this instance on the host"
 destroy_api 105

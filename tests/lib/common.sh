@@ -878,6 +878,33 @@ helpers_cleanup()
         statfsd_cleanup
 }
 
+# instance_cleanup: stop the daemon and remove what its instance leaves on the
+# host once its VEs are gone.
+instance_cleanup()
+{
+        ved_stop >/dev/null 2>&1 || ved_kill9
+        # The lxcfs and ve-statfsd of a daemon that was killed (a clean stop ends them).
+        helpers_cleanup
+        # The instance's own cgroups, when a crashed daemon could not remove them.
+        rmdir /sys/fs/cgroup/"$INSTANCE"/helpers /sys/fs/cgroup/*/"$INSTANCE"/helpers \
+                /sys/fs/cgroup/"$INSTANCE" /sys/fs/cgroup/*/"$INSTANCE" 2>/dev/null
+        # Likewise its nftables tables (empty once its VEs are gone).
+        nft delete table netdev "ved_$INSTANCE" 2>/dev/null
+        nft delete table inet "ved_$INSTANCE" 2>/dev/null
+        # Its instance lock (a daemon leaves it, as /run/lock files are left).
+        rm -f /run/ved/"$INSTANCE".lock
+        # Its uid range claims (idrange.h) that VEs killed by hand left: stale.
+        idrange_claims | xargs -r rm -f
+}
+
+# idrange_claims: the files of /run/ved/idmap that claim a range for this instance.
+idrange_claims()
+{
+        [ -d /run/ved/idmap ] || return 0
+        find /run/ved/idmap -maxdepth 1 -type f -name '[0-9]*' -print0 |
+                xargs -0 -r awk -v i="$INSTANCE" '$3 == i { print FILENAME; nextfile }'
+}
+
 cleanup()
 {
         local rc=$? pid
@@ -891,17 +918,7 @@ cleanup()
         if declare -F test_cleanup >/dev/null; then
                 test_cleanup
         fi
-        ved_stop >/dev/null 2>&1 || ved_kill9
-        # The lxcfs and ve-statfsd of a daemon that was killed (a clean stop ends them).
-        helpers_cleanup
-        # The instance's own cgroups, when a crashed daemon could not remove them.
-        rmdir /sys/fs/cgroup/"$INSTANCE"/helpers /sys/fs/cgroup/*/"$INSTANCE"/helpers \
-                /sys/fs/cgroup/"$INSTANCE" /sys/fs/cgroup/*/"$INSTANCE" 2>/dev/null
-        # Likewise its nftables tables (empty once its VEs are gone).
-        nft delete table netdev "ved_$INSTANCE" 2>/dev/null
-        nft delete table inet "ved_$INSTANCE" 2>/dev/null
-        # Its instance lock (a daemon leaves it, as /run/lock files are left).
-        rm -f /run/ved/"$INSTANCE".lock
+        instance_cleanup
         if [ "$FINISHED" != 1 ]; then
                 end_case
                 N_FAILED=$((N_FAILED + 1))
