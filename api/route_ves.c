@@ -317,6 +317,17 @@ static int parse_if_match(struct api_request *req, int64_t *version, struct ve_e
         return 0;
 }
 
+/* ipdel's address names the VE's entry: "10.0.0.1" that of "10.0.0.1/24" too;
+ * with a prefix, only the entry with that prefix. */
+static bool same_address(const char *have, const char *del)
+{
+        size_t len = strcspn(have, "/");
+
+        if (strchr(del, '/') != NULL)
+                return strcmp(have, del) == 0;
+        return strlen(del) == len && strncmp(have, del, len) == 0;
+}
+
 static int apply_ip_changes(json_t *body, json_t *ve, json_t *changes, struct ve_error *err)
 {
         const struct ved_param *p = ved_param_find("ip");
@@ -349,7 +360,8 @@ static int apply_ip_changes(json_t *body, json_t *ve, json_t *changes, struct ve
 
                         json_array_foreach(ips, j, have)
                         {
-                                if (json_equal(have, item)) {
+                                if (same_address(json_string_value(have),
+                                                 json_string_value(item))) {
                                         json_array_remove(ips, j);
                                         found = true;
                                         break;

@@ -2,7 +2,9 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <string.h>
+#include <sys/types.h>
 
 #include "netplan.h"
 #include "ve/parse.h"
@@ -197,13 +199,21 @@ static json_t *norm_list_item(const struct ved_param *p, json_t *item, struct ve
         return json_string(canon);
 }
 
-static bool list_has(json_t *list, const char *s)
+/* The index in list of s, -1 when absent. Addresses are one entry per address,
+ * whatever their prefix: with bare, "10.0.0.1/24" is "10.0.0.1". */
+static ssize_t list_find(json_t *list, const char *s, bool bare)
 {
-        size_t i;
+        size_t i, len = bare ? strcspn(s, "/") : strlen(s);
         json_t *v;
 
-        json_array_foreach(list, i, v) if (strcmp(json_string_value(v), s) == 0) return true;
-        return false;
+        json_array_foreach(list, i, v)
+        {
+                const char *have = json_string_value(v);
+
+                if ((bare ? strcspn(have, "/") : strlen(have)) == len && strncmp(have, s, len) == 0)
+                        return (ssize_t)i;
+        }
+        return -1;
 }
 
 static json_t *norm_list(const struct ved_param *p, json_t *value, struct ve_error *err)
@@ -228,8 +238,11 @@ static json_t *norm_list(const struct ved_param *p, json_t *value, struct ve_err
                         json_decref(out);
                         return NULL;
                 }
-                if (list_has(out, json_string_value(n)))
-                        json_decref(n);
+                /* The same address again: the later one (its prefix) wins. */
+                ssize_t at = list_find(out, json_string_value(n), p->kind == VED_P_IPLIST);
+
+                if (at >= 0)
+                        json_array_set_new(out, (size_t)at, n);
                 else
                         json_array_append_new(out, n);
         }

@@ -154,6 +154,17 @@ assert_json '.ip | join(",")' "192.0.2.10,2001:db8::10,192.0.2.11"
 api PATCH /v1/ves/101 '{"ipdel":["2001:db8::10"]}'
 assert_status 200
 assert_json '.ip | join(",")' "192.0.2.10,192.0.2.11"
+# One entry per address: a prefix given later replaces the bare one, and ipdel of
+# the bare address removes the entry with its prefix.
+api PATCH /v1/ves/101 '{"ipadd":["192.0.2.11/24"]}'
+assert_status 200
+assert_json '.ip | join(",")' "192.0.2.10,192.0.2.11/24"
+api PATCH /v1/ves/101 '{"ipdel":["192.0.2.11"]}'
+assert_status 200
+assert_json '.ip | join(",")' "192.0.2.10"
+api PATCH /v1/ves/101 '{"ipdel":["192.0.2.10/24"]}'
+assert_error 400
+assert_json .error.message "ipdel: the VE has no address 192.0.2.10/24"
 api PATCH /v1/ves/web1 '{"ipdel":["all"]}'
 assert_status 200
 assert_json '.ip | length' 0

@@ -316,8 +316,11 @@ static void test_iplist(void **state)
         /* Duplicates go, also when they differ only in spelling; order is kept. */
         norm_list("ip", "[\"10.0.0.2\", \"10.0.0.1\", \"10.0.0.2\"]",
                   "[\"10.0.0.2\",\"10.0.0.1\"]");
+        /* One entry per address: the same address with a prefix replaces it. */
         norm_list("ip", "[\"2001:db8::1\", \"2001:0DB8:0:0::1\", \"2001:db8::1/64\"]",
-                  "[\"2001:db8::1\",\"2001:db8::1/64\"]");
+                  "[\"2001:db8::1/64\"]");
+        norm_list("ip", "[\"10.0.0.1/24\", \"10.0.0.2\", \"10.0.0.1\", \"10.0.0.11/8\"]",
+                  "[\"10.0.0.1\",\"10.0.0.2\",\"10.0.0.11/8\"]");
         norm_list("nameserver", "[\"8.8.8.8\", \"2001:4860:4860::8888\"]",
                   "[\"8.8.8.8\",\"2001:4860:4860::8888\"]");
 
