@@ -296,6 +296,16 @@ assert_ne "$PID2" "$PID1" "init pid after restart (was $PID1)"
 check "the old init is gone" pid_gone "$PID1"
 assert_match "$(vectl exec 101 hostname 2>&1)" 'h101\.example\.com' "exec after restart"
 
+begin_case "a hostname reset to null gives the VE its default name, live and after a restart"
+api PATCH /v1/ves/101 '{"hostname":null}'
+assert_status 200
+assert_json .hostname null
+assert_eq "$(vectl exec 101 hostname 2>&1)" 101 "the hostname live"
+assert_eq "$(vectl exec 101 cat /etc/hostname 2>&1)" 101 "/etc/hostname"
+check "restart 101" vectl restart 101
+assert_eq "$(vectl exec 101 hostname 2>&1)" 101 "the hostname after a restart"
+check "set the hostname again" vectl set 101 --hostname h101.example.com
+
 begin_case "vectl stop 101 finishes in under 15 s; nothing left on the host"
 timed_stop 101
 check "stop took ${ELAPSED}s, under 15 s" test "$(echo "$ELAPSED < 15" | bc)" = 1
