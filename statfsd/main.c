@@ -325,7 +325,7 @@ static void console_exited(int pidfd)
 static void serve_filter(size_t i, short revents)
 {
         if (revents & POLLIN) {
-                int ret = ve_statfs_notify_serve(entries[i].fd);
+                int ret = ve_statfs_notify_serve(entries[i].fd, entries[i].ctid);
                 unsigned wait;
 
                 if (ret < 0) {

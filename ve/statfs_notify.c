@@ -23,6 +23,7 @@
 
 #include "ve/child.h"
 #include "ve/cleanup.h"
+#include "ve/sysinfo.h"
 
 /* Not the answer itself: let the kernel run the real system call. */
 #define PASS 1
@@ -349,7 +350,30 @@ static int respond(int listener, const struct seccomp_notif *req, int ret)
         return 0;
 }
 
-int ve_statfs_notify_serve(int listener)
+/* sysinfo(buf) of an x86-64 (or x32) process: the VE's own figures, or PASS
+ * when they cannot be read. */
+static int answer_sysinfo(int listener, struct call *c, uint32_t ctid)
+{
+        struct sysinfo si;
+        uint64_t buf = c->req->data.args[0];
+
+        if (ve_sysinfo_for(c->proc, c->root, ctid, &si) < 0)
+                return PASS;
+        if (ioctl(listener, SECCOMP_IOCTL_NOTIF_ID_VALID, &c->req->id) < 0)
+                return -ENOENT;
+        if (buf > (uint64_t)INT64_MAX - sizeof(si) ||
+            pwrite(c->mem, &si, sizeof(si), (off_t)buf) != (ssize_t)sizeof(si))
+                return -EFAULT;
+        return 0;
+}
+
+static bool is_sysinfo(const struct seccomp_notif *req)
+{
+        return req->data.arch == AUDIT_ARCH_X86_64 &&
+               ((unsigned)req->data.nr & ~X32_SYSCALL_BIT) == __NR_sysinfo;
+}
+
+int ve_statfs_notify_serve(int listener, uint32_t ctid)
 {
         _cleanup_close_ int proc = -EBADF, mem = -EBADF, root = -EBADF;
         struct seccomp_notif req;
@@ -371,7 +395,9 @@ int ve_statfs_notify_serve(int listener)
         c.root = root;
         if (proc < 0 || mem < 0 || root < 0)
                 return respond(listener, &req, PASS);
-        return respond(listener, &req, answer(listener, &c));
+        return respond(listener, &req,
+                       is_sysinfo(&req) ? answer_sysinfo(listener, &c, ctid)
+                                        : answer(listener, &c));
 }
 
 /* Linux 6.6; Debian 12's headers are older. */

@@ -188,11 +188,12 @@ int ve_statfs_classify(const struct seccomp_notif *req, bool *by_fd, enum ve_sta
  * "no limit"), as the kernel's own answer would be. */
 ssize_t ve_statfs_encode(const struct statfs *sfs, enum ve_statfs_layout layout, void *out);
 
-/* Server side: receive one notification from listener and answer it. 0 when
- * answered (or when the process went away meanwhile), -errno when the listener
- * failed (its filter is gone: close it). Never blocks longer than the lookups of
- * one path on the process's own file systems. */
-int ve_statfs_notify_serve(int listener);
+/* Server side: receive one notification from listener (of VE ctid's processes)
+ * and answer it: a statfs, or an x86-64 sysinfo (ve/sysinfo.h). 0 when answered
+ * (or when the process went away meanwhile), -errno when the listener failed
+ * (its filter is gone: close it). Never blocks longer than the lookups of one
+ * path on the process's own file systems. */
+int ve_statfs_notify_serve(int listener, uint32_t ctid);
 /* Ask the kernel to hand a notification of listener, and its answer, over on
  * the CPU that sent it (SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP, Linux 6.6): the
  * process and the server take turns rather than waking each other across CPUs.

@@ -114,6 +114,13 @@ assert_match "$(awk '/^Mem:/ { print $2 }' <<<"$OUT")" '^(25[0-9]|26[0-9])$' "fr
 UP=$(vectl exec 301 cat /proc/uptime | cut -d. -f1)
 HOSTUP=$(cut -d. -f1 /proc/uptime)
 check "the VE's uptime ($UP s) is its own, not the host's ($HOSTUP s)" test "$UP" -lt 120 -a "$HOSTUP" -gt "$UP"
+# busybox's free run by its shell, and its uptime, ask sysinfo(2), which
+# ve-statfsd answers with the VE's own figures (ve/sysinfo.h).
+OUT=$(vectl exec 301 sh -c 'free -m' 2>&1)
+assert_match "$(awk '/^Mem:/ { print $2 }' <<<"$OUT")" '^(25[0-9]|26[0-9])$' "sh -c free -m total ($OUT)"
+assert_match "$(awk '/^Mem:/ { print $3 }' <<<"$OUT")" '^[0-9]{1,2}$' "sh -c free -m used, in MiB ($OUT)"
+OUT=$(vectl exec 301 uptime 2>&1)
+assert_match "$OUT" ' up ([0-9] min|0:0[0-9]),' "uptime counts from the VE's start ($OUT)"
 api GET /v1/host
 assert_json '.lxcfs' true
 

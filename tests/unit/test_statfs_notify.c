@@ -251,7 +251,7 @@ static void serve(int listener)
 
                 assert_int_equal(poll(&p, 1, 10000), 1);
                 if (p.revents & POLLIN)
-                        assert_int_equal(ve_statfs_notify_serve(listener), 0);
+                        assert_int_equal(ve_statfs_notify_serve(listener, 101), 0);
                 else
                         break;
         }
