@@ -450,6 +450,7 @@ static int patch_in_transaction(struct ved *v, uint32_t ctid, json_t *ve, json_t
                                 enum live_stage *stage, struct ve_error *err)
 {
         json_t *ips = json_object_get(changes, "ip");
+        int64_t op;
 
         if (ved_policy_check_ips(v, ctid, ips, err) < 0 ||
             ved_policy_check_macs(v, ctid, json_object_get(changes, "netif"), err) < 0 ||
@@ -465,10 +466,12 @@ static int patch_in_transaction(struct ved *v, uint32_t ctid, json_t *ve, json_t
         if (ips != NULL && ved_rt_net_change(v, ctid, json_object_get(ve, "ip"), ips, err) < 0)
                 return -err->code;
         *stage = LIVE_DONE;
-        if (ved_guest_patch(v, ctid, ve, changes, secrets, err) < 0 ||
-            ved_op_record_done(v, "set", ctid, changes, err) < 0)
+        if (ved_guest_patch(v, ctid, ve, changes, secrets, err) < 0)
                 return -err->code;
-        if (ved_event(v, "ve.changed", ctid, 0, NULL, "VE %u changed", ctid) < 0)
+        op = ved_op_record_done(v, "set", ctid, changes, err);
+        if (op < 0)
+                return -err->code;
+        if (ved_event(v, "ve.changed", ctid, op, NULL, "VE %u changed", ctid) < 0)
                 return ve_error_set(err, EIO, "record the change of VE %u", ctid);
         return ved_commit(v, err) < 0 ? -err->code : 0;
 }

@@ -81,6 +81,9 @@ int64_t ved_op_record_done(struct ved *v, const char *type, uint32_t ctid, json_
         id = ved_store_op_insert(&v->store, type, ctid, params, err);
         if (id < 0)
                 return id;
+        /* The events a follower of any operation waits for, as a queued one sends. */
+        ved_event(v, "operation.started", ctid, id, NULL, "Operation %lld (%s)%s started",
+                  (long long)id, type, of_ve(ctid, who, sizeof(who)));
         ret = ved_store_op_finish(&v->store, id, "succeeded", 0, NULL, NULL, err);
         if (ret < 0)
                 return ret;

@@ -351,6 +351,14 @@ assert_eq "$(jq -c 'select(.type == "ve.destroyed") | .ctid' "$T/events.ndjson" 
 assert_eq "$(jq -c "select(.type == \"operation.succeeded\" and .operation == $OP1) | .ctid" \
         "$T/events.ndjson")" 101 "operation.succeeded of the first create"
 assert_eq "$(jq -r .id "$T/events.ndjson" | sort -n -c 2>&1 && echo sorted)" sorted "event ids ascend"
+# A PATCH is an operation like the others: started, succeeded, and the change
+# names it.
+SETOP=$(jq -r 'select(.type == "ve.changed" and .ctid == 101) | .operation' "$T/events.ndjson" |
+        head -1)
+assert_match "$SETOP" '^[0-9]+$' "ve.changed names its operation"
+assert_eq "$(jq -r "select(.operation == ${SETOP:-0} and (.type | startswith(\"operation.\"))) | .type" \
+        "$T/events.ndjson" | tr '\n' ' ')" "operation.started operation.succeeded " \
+        "the set operation's events"
 
 begin_case "GET /v1/events?follow=0 is NDJSON of the past events and ends"
 curl -s --max-time 10 -D "$T/ev.h" --unix-socket "$SOCK" 'http://ved/v1/events?follow=0' \
