@@ -24,14 +24,35 @@ struct rule {
 };
 
 static const struct rule rules[] = {
-        { "kexec_load", EPERM },   { "kexec_file_load", EPERM }, { "init_module", EPERM },
-        { "finit_module", EPERM }, { "delete_module", EPERM },   { "open_by_handle_at", EPERM },
-        { "iopl", EPERM },         { "ioperm", EPERM },          { "swapon", EPERM },
-        { "swapoff", EPERM },      { "syslog", EPERM },          { "acct", EPERM },
-        { "bpf", EPERM },          { "perf_event_open", EPERM }, { "lookup_dcookie", EPERM },
-        { "uselib", EPERM },       { "nfsservctl", EPERM },      { "vm86", EPERM },
-        { "vm86old", EPERM },      { "userfaultfd", EPERM },     { "add_key", ENOSYS },
-        { "keyctl", ENOSYS },      { "request_key", ENOSYS },
+        { "kexec_load", EPERM },
+        { "kexec_file_load", EPERM },
+        { "init_module", EPERM },
+        { "finit_module", EPERM },
+        { "delete_module", EPERM },
+        { "open_by_handle_at", EPERM },
+        { "iopl", EPERM },
+        { "ioperm", EPERM },
+        { "swapon", EPERM },
+        { "swapoff", EPERM },
+        { "syslog", EPERM },
+        { "acct", EPERM },
+        { "bpf", EPERM },
+        { "perf_event_open", EPERM },
+        { "lookup_dcookie", EPERM },
+        { "uselib", EPERM },
+        { "nfsservctl", EPERM },
+        { "vm86", EPERM },
+        { "vm86old", EPERM },
+        { "userfaultfd", EPERM },
+        { "add_key", ENOSYS },
+        { "keyctl", ENOSYS },
+        { "request_key", ENOSYS },
+        /* io_uring: a large, often-fixed kernel surface that Docker's default
+         * profile and most hosting kernels shut off too. ENOSYS, so that what
+         * uses it (liburing, QEMU, databases) falls back to plain I/O. */
+        { "io_uring_setup", ENOSYS },
+        { "io_uring_enter", ENOSYS },
+        { "io_uring_register", ENOSYS },
 };
 
 /* Built once; read-only afterwards, so children and threads share them. */

@@ -341,6 +341,8 @@ static void test_seccomp_denies(void **state)
                         _exit(13);
                 if (syscall(SYS_keyctl, 0, 0, 0, 0, 0) != -1 || errno != ENOSYS)
                         _exit(14);
+                if (syscall(SYS_io_uring_setup, 1, NULL) != -1 || errno != ENOSYS)
+                        _exit(16);
                 /* Everything else still works. */
                 if (getpid() <= 0 || syscall(SYS_getppid) <= 0)
                         _exit(15);
