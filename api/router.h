@@ -18,9 +18,12 @@ struct api_route {
         api_handler_fn handler;
         api_body_fn body;
         const char *help;
+        const char *query; /* the query parameters it takes, space-separated */
 };
 
-/* Find the route of req (sets req->route and req->params, or route_status/allow). */
+/* Find the route of req (sets req->route and req->params, or route_status/allow),
+ * and check its query's parameters against what the route takes (sets
+ * req->bad_query to the message when one is unknown). */
 void api_route_match(struct api_request *req);
 bool api_route_streams_body(struct api_request *req);
 /* Pass a body chunk to a streaming route; false when the route does not stream. */

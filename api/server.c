@@ -66,6 +66,7 @@ static void request_free(struct api_request *req)
                 req->free_data(req->data);
         free(req->body);
         free(req->url);
+        free(req->bad_query);
         free(req->param_buf);
         free(req);
 }
@@ -276,6 +277,11 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
         if (req->answered)
                 return MHD_YES;
         if (*upload_data_size > 0) {
+                /* A refused query: the body is read and dropped. */
+                if (req->bad_query != NULL) {
+                        *upload_data_size = 0;
+                        return MHD_YES;
+                }
                 if (!api_route_body_chunk(req, upload_data, *upload_data_size))
                         append_body(req, upload_data, *upload_data_size);
                 *upload_data_size = 0;
@@ -287,6 +293,8 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
                 req->resume_cb = NULL;
                 return cb(req) < 0 ? MHD_NO : MHD_YES;
         }
+        if (req->bad_query != NULL)
+                return api_respond_error(req, 400, "%s", req->bad_query) < 0 ? MHD_NO : MHD_YES;
         if (req->too_large)
                 return api_respond_error(req, 413,
                                          "request body is larger than the %d bytes allowed",

@@ -33,6 +33,7 @@ struct api_request {
         char *body;
         size_t body_len;
         bool too_large;
+        char *bad_query; /* why the query is refused (api_route_match()) */
         bool answered;
         bool suspended;
         bool closing;                       /* the server is shutting down: finish at once */

@@ -238,6 +238,13 @@ bad "operations ctid=abc" 400 --msg ctid GET '/v1/operations?ctid=abc'
 bad "events since=abc" 400 --msg since GET '/v1/events?since=abc&follow=0'
 bad "events since=-1" 400 --msg since GET '/v1/events?since=-1&follow=0'
 bad "events follow=maybe" 400 --msg follow GET '/v1/events?follow=maybe'
+bad "an unknown query parameter" 400 --msg "unknown query parameter 'bogus'.*takes state name" \
+        GET '/v1/ves?bogus=1'
+bad "a query parameter on a path that takes none" 400 --msg "takes no parameters" \
+        GET '/v1/ves/101?verbose=1'
+bad "a misspelt force: refused, VE 101 kept" 400 --msg "'forse'" DELETE '/v1/ves/101?forse=1'
+bad "a template upload with an unknown parameter" 400 --msg "'nmae'" \
+        --ct application/octet-stream POST '/v1/templates?nmae=x' "@$0"
 bad "state action bogus" 400 --msg action POST /v1/ves/101/state '{"action":"fly"}'
 bad "state without action" 400 --msg action POST /v1/ves/101/state '{}'
 bad "state of a missing VE" 404 POST /v1/ves/999/state '{"action":"start"}'
@@ -251,6 +258,7 @@ assert_json '[.ves[].ctid] | join(",")' 101,102
 api GET /v1/ves/101
 assert_eq "$(header ETag)" "$ETAG" "ETag of VE 101"
 check "ves table has two rows" test "$(db_count ves)" = 2
+assert_eq "$(template_leftovers)" "" "uploads or staging left in templates/"
 
 begin_case "the daemon is alive and stops cleanly"
 check "the daemon is running" ved_running
