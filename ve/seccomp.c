@@ -131,9 +131,9 @@ static int export_bpf(scmp_filter_ctx ctx, struct sock_fprog *out)
 }
 
 /* The second filter (statfs_notify.h): statfs, fstatfs, sysinfo (sysinfo.h) and,
- * in the i386 table, statfs64 and fstatfs64 become user notifications, in every architecture of the
- * first filter (a 32-bit guest's df calls statfs64); everything else is left to
- * the first filter. */
+ * in the i386 table, statfs64 and fstatfs64 become user notifications, in every
+ * architecture of the first filter (a 32-bit guest's df calls statfs64);
+ * everything else is left to the first filter. */
 static const char *const notify_calls[] = { "statfs", "fstatfs", "statfs64", "fstatfs64",
                                             "sysinfo" };
 
