@@ -7,6 +7,7 @@
 #include <sys/types.h>
 
 #include "netplan.h"
+#include "ve/net.h"
 #include "ve/parse.h"
 
 #define GiB   (1024ull * 1024 * 1024)
@@ -192,7 +193,8 @@ static json_t *norm_list_item(const struct ved_param *p, json_t *item, struct ve
         /* vzctl's --nameserver inherit: the host's own, read when written. */
         if (strcmp(p->key, "nameserver") == 0 && strcmp(s, "inherit") == 0)
                 return json_string(s);
-        if (ve_parse_ip(s, canon, NULL, err) < 0) {
+        if (ve_parse_ip(s, canon, NULL, err) < 0 ||
+            (strcmp(p->key, "ip") == 0 && ve_net_addr_check(canon, err) < 0)) {
                 ve_error_prefix(err, "%s", p->key);
                 return NULL;
         }

@@ -123,7 +123,27 @@ static bool addr_usable(const struct ve_net_addr *a)
                 return b[0] != 0 && b[0] != 127 && b[0] < 224 && !(b[0] == 169 && b[1] == 254);
         if (b[0] == 0xff || (b[0] == 0xfe && (b[1] & 0xc0) == 0x80))
                 return false;
+        /* ::ffff:a.b.c.d names an IPv4 address: the kernel would not route it. */
+        if (IN6_IS_ADDR_V4MAPPED((const struct in6_addr *)b))
+                return false;
         return memcmp(b, in6addr_any.s6_addr, 15) != 0 || (b[15] != 0 && b[15] != 1);
+}
+
+int ve_net_addr_check(const char *s, struct ve_error *err)
+{
+        struct ve_net_addr a;
+        char buf[INET6_ADDRSTRLEN + 8];
+
+        snprintf(buf, sizeof(buf), "%.*s", (int)strcspn(s, "/"), s);
+        a.family = strchr(buf, ':') != NULL ? AF_INET6 : AF_INET;
+        if (inet_pton(a.family, buf, a.bytes) != 1)
+                return ve_error_set(err, VE_EINVAL_INPUT, "bad IP address '%s'", s);
+        if (!addr_usable(&a))
+                return ve_error_set(err, VE_EINVAL_INPUT,
+                                    "address '%s' cannot be a VE's (unspecified, loopback, "
+                                    "multicast, link-local or IPv4-mapped)",
+                                    s);
+        return 0;
 }
 
 /* "198.51.100.5", "2001:db8::5"; a prefix is accepted only when it is the full
@@ -146,7 +166,7 @@ static int parse_addr(const char *s, struct ve_net_addr *a, struct ve_error *err
                 return ve_error_set(err, VE_EINVAL_INPUT,
                                     "address '%s': a routed VE address is a single host", s);
         if (!addr_usable(a))
-                return ve_error_set(err, VE_EINVAL_INPUT, "address '%s' cannot be a VE's", s);
+                return ve_net_addr_check(s, err);
         inet_ntop(a->family, a->bytes, a->text, sizeof(a->text));
         return 0;
 }

@@ -128,6 +128,9 @@ int ve_net_host_prepare(const char *const *uplinks, size_t n_uplinks, struct ve_
  * and the VE is left without eth0. -EEXIST: the VE already has an eth0;
  * VE_ECONFLICT: an address is already routed to another interface of the host. */
 int ve_net_setup(const struct ve_net_config *cfg, struct ve_error *err);
+/* 0 when s ("ADDR" or "ADDR/PREFIX") may be a VE's address; 400 (VE_EINVAL_INPUT)
+ * for an unspecified, loopback, multicast, link-local or IPv4-mapped one. */
+int ve_net_addr_check(const char *s, struct ve_error *err);
 
 /* Live --ipadd on a running VE set up by ve_net_setup(): the address on eth0
  * (the gateway neighbour and default route are restored too, since the kernel

@@ -169,6 +169,10 @@ bad "name of 65 characters" 400 --msg name POST /v1/ves \
 bad "bad IP address 300.1.1.1" 400 --msg '300\.1\.1\.1' POST /v1/ves \
         "$(create_body ',"ip":["300.1.1.1"]')"
 bad "IP with prefix /33" 400 POST /v1/ves "$(create_body ',"ip":["192.0.2.1/33"]')"
+bad "a loopback address for a VE" 400 --msg "cannot be a VE's" POST /v1/ves \
+        "$(create_body ',"ip":["127.0.0.5"]')"
+bad "an IPv4-mapped IPv6 address for a VE" 400 --msg "IPv4-mapped" PATCH /v1/ves/101 \
+        '{"ipadd":["::ffff:192.0.2.77"]}'
 bad "ip as a string, not a list" 400 --msg ip POST /v1/ves "$(create_body ',"ip":"192.0.2.1"')"
 bad "bad nameserver" 400 --msg nameserver POST /v1/ves "$(create_body ',"nameserver":["dns"]')"
 bad "init not an absolute path" 400 --msg init POST /v1/ves "$(create_body ',"init":"sbin/init"')"

@@ -329,6 +329,16 @@ static void test_iplist(void **state)
         norm_bad("ip", json_pack("[s, n]", "10.0.0.1"), NULL);
         norm_bad("ip", json_pack("[s]", "10.0.0.300"), "10.0.0.300");
         norm_bad("ip", json_pack("[s]", "10.0.0.1/33"), NULL);
+        /* Addresses no VE can have; a nameserver may be local. */
+        norm_bad("ip", json_pack("[s]", "127.0.0.5"), "cannot be a VE's");
+        norm_bad("ip", json_pack("[s]", "0.0.0.0"), "cannot be a VE's");
+        norm_bad("ip", json_pack("[s]", "224.0.0.9/32"), "cannot be a VE's");
+        norm_bad("ip", json_pack("[s]", "169.254.1.1"), "cannot be a VE's");
+        norm_bad("ip", json_pack("[s]", "::1"), "cannot be a VE's");
+        norm_bad("ip", json_pack("[s]", "fe80::1/64"), "cannot be a VE's");
+        norm_bad("ip", json_pack("[s]", "ff02::1"), "cannot be a VE's");
+        norm_bad("ip", json_pack("[s]", "::ffff:192.0.2.1"), "IPv4-mapped");
+        norm_list("nameserver", "[\"127.0.0.53\", \"::1\"]", "[\"127.0.0.53\",\"::1\"]");
         norm_bad("ip", json_pack("[s]", "2001:db8::1/129"), NULL);
         norm_bad("nameserver", json_pack("[s]", "dns.example.com"), "dns.example.com");
         norm_bad("ip", json_pack("[s, s]", "10.0.0.1", ""), NULL);
