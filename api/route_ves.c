@@ -256,6 +256,7 @@ int route_ve_create(struct api_request *req)
         ret = 0;
         if (ved_begin(req->v, &err) < 0 ||
             ved_policy_check_ips(req->v, ctid, json_object_get(ve, "ip"), &err) < 0 ||
+            ved_netplan_check_addrs(req->v, ve, &err) < 0 ||
             ved_policy_check_macs(req->v, ctid, json_object_get(ve, "netif"), &err) < 0 ||
             ved_store_ve_insert(&req->v->store, ve, &err) < 0 ||
             allocate_idmap(req->v, ctid, &err) < 0 ||
@@ -445,6 +446,20 @@ static void undo_live(struct ved *v, uint32_t ctid, json_t *ve, json_t *changes,
 
 /* The PATCH's record and its live changes, in the transaction; stage says how far
  * the live changes got. */
+/* The addresses and netif the VE will have, checked against its bridge. */
+static int check_addrs_after(struct ved *v, json_t *ve, json_t *changes, struct ve_error *err)
+{
+        json_t *after = json_deep_copy(ve);
+        int ret;
+
+        if (after == NULL)
+                return ve_error_set(err, ENOMEM, "out of memory");
+        json_object_update(after, changes);
+        ret = ved_netplan_check_addrs(v, after, err);
+        json_decref(after);
+        return ret;
+}
+
 static int patch_in_transaction(struct ved *v, uint32_t ctid, json_t *ve, json_t *changes,
                                 int64_t version, const struct ved_secrets *secrets,
                                 enum live_stage *stage, struct ve_error *err)
@@ -454,6 +469,7 @@ static int patch_in_transaction(struct ved *v, uint32_t ctid, json_t *ve, json_t
 
         if (ved_policy_check_ips(v, ctid, ips, err) < 0 ||
             ved_policy_check_macs(v, ctid, json_object_get(changes, "netif"), err) < 0 ||
+            check_addrs_after(v, ve, changes, err) < 0 ||
             ved_store_ve_update(&v->store, ctid, changes, version, err) < 0)
                 return -err->code;
         *stage = LIVE_RATE;

@@ -1,7 +1,9 @@
 #include "netplan.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -254,6 +256,56 @@ struct ved_netplan *ved_netplan_new(struct ved *v, json_t *ve)
                 return NULL;
         }
         return p;
+}
+
+/* Whether addr ("ADDR", or "ADDR/PREFIX") is one no host of the subnet of gw
+ * ("10.199.0.1") / prefix may take: the gateway itself, the network's own
+ * address (IPv6's subnet-router anycast), or IPv4's broadcast. */
+static bool subnet_reserved(int family, const char *gw, unsigned prefix, const char *addr)
+{
+        unsigned char g[16], a[16];
+        char host[INET6_ADDRSTRLEN + 1];
+        unsigned len = family == AF_INET ? 4 : 16;
+        bool zeros = true, ones = true;
+
+        snprintf(host, sizeof(host), "%.*s", (int)strcspn(addr, "/"), addr);
+        if (gw[0] == '\0' || inet_pton(family, gw, g) != 1 || inet_pton(family, host, a) != 1)
+                return false;
+        for (unsigned bit = 0; bit < len * 8; bit++) {
+                unsigned mask = 0x80u >> (bit % 8);
+                bool ab = a[bit / 8] & mask;
+
+                if (bit < prefix) {
+                        if (ab != (bool)(g[bit / 8] & mask))
+                                return false; /* outside the subnet */
+                        continue;
+                }
+                zeros = zeros && !ab;
+                ones = ones && ab;
+        }
+        return memcmp(a, g, len) == 0 || (prefix < len * 8 && zeros) ||
+               (family == AF_INET && prefix < 31 && ones);
+}
+
+int ved_netplan_check_addrs(struct ved *v, json_t *ve, struct ve_error *err)
+{
+        struct ved_netplan *p = ved_netplan_new(v, ve);
+        int ret = 0;
+
+        if (p == NULL)
+                return ve_error_set(err, ENOMEM, "out of memory");
+        for (size_t i = 0; p->own_bridge && i < p->n_addrs && ret == 0; i++) {
+                bool v6 = strchr(p->addrs[i], ':') != NULL;
+
+                if (subnet_reserved(v6 ? AF_INET6 : AF_INET, v6 ? p->gw6 : p->gw4,
+                                    v6 ? p->prefix6 : p->prefix4, p->addrs[i]))
+                        ret = ve_error_set(err, VE_EINVAL_INPUT,
+                                           "address %s is the gateway, network or broadcast "
+                                           "address of bridge %s (%s)",
+                                           p->addrs[i], p->bridge, v6 ? p->gateway6 : p->gateway);
+        }
+        ved_netplan_free(p);
+        return ret;
 }
 
 void ved_netplan_free(struct ved_netplan *p)

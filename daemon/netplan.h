@@ -31,6 +31,11 @@ void ved_netplan_config(const struct ved_netplan *p, pid_t pid, struct ve_net_co
 
 /* The MACs of a bridged VE's two ends: netif's "mac" and "host_mac", else those
  * ve_net_mac() derives from the instance and ctid. */
+/* Refuse (400) an address of the VE record ve (as it will be: its ip and netif)
+ * that is the gateway, the network's own or the broadcast address of the
+ * daemon's own bridge's subnet, when the VE is bridged to that bridge. */
+int ved_netplan_check_addrs(struct ved *v, json_t *ve, struct ve_error *err);
+
 void ved_netplan_macs(struct ved *v, uint32_t ctid, json_t *netif, uint8_t mac[6],
                       uint8_t host_mac[6]);
 

@@ -455,6 +455,25 @@ assert_error 400
 api PATCH /v1/ves/301 '{"netif":{"ifname":"eth0","nope":1}}'
 assert_error 400
 
+begin_case "a bridged VE cannot take the bridge's gateway, network or broadcast address"
+# (The gateway, once the bridge exists, is also the host's: 409 saying so.)
+for a in 10.23.200.0 10.23.200.255 fd00:23:200::; do
+        OUT=$(vectl create 304 --ostemplate "$TEMPLATE" --netif_add eth0 --ipadd "$a" 2>&1)
+        assert_eq "$?" 6 "create bridged with $a ($OUT)"
+        assert_match "$OUT" "address $a is the gateway, network or broadcast address of bridge" \
+                "the message for $a"
+done
+api GET /v1/ves/304
+assert_error 404
+api PATCH /v1/ves/301 '{"ipadd":["10.23.200.255"]}'
+assert_error 400
+# A routed VE may have any of them: they are not on its link.
+OUT=$(vectl create 304 --ostemplate "$TEMPLATE" --ipadd 10.23.200.255 2>&1)
+assert_eq "$?" 0 "create routed with 10.23.200.255 ($OUT)"
+api PATCH /v1/ves/304 '{"netif":"eth0"}'
+assert_error 400
+check "destroy 304" vectl destroy 304
+
 begin_case "a bridged VE cannot be given another's MAC: 409 naming it"
 MAC301=$(vectl exec 301 cat /sys/class/net/eth0/address 2>&1)
 OUT=$(vectl create 303 --ostemplate "$TEMPLATE" --netif_add "eth0,$MAC301" 2>&1)
