@@ -1,20 +1,24 @@
 /* Host-wide claims on VE uid/gid ranges (idrange.h). A claim is the file
  * <dir>/<base>, holding "<pid> <starttime> <instance> <ctid>\n"; it is written
- * whole (a temporary file renamed over it), and only under the directory's
- * flock, so a reader never sees half a claim and two claimants never both win. */
+ * whole (a temporary file renamed over it), and only under the registry's lock,
+ * so a reader never sees half a claim and two claimants never both win. */
 #include "daemon/idrange.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "ve/cleanup.h"
 #include "ve/start.h"
+
+/* The lock file's fd while the lock is held (under lock_mutex). */
+static int lock_fd = -1;
 
 int ved_idrange_holder_init(struct ved_idrange_holder *me, const char *instance, uint32_t ctid,
                             pid_t pid, struct ve_error *err)
@@ -26,24 +30,52 @@ int ved_idrange_holder_init(struct ved_idrange_holder *me, const char *instance,
         return ve_proc_starttime(me->pid, &me->starttime, err);
 }
 
+/* The lock is a POSIX record lock on <dir>/.lock, which belongs to the process:
+ * unlike a flock or an OFD lock, a child cloned meanwhile (a VE's init waiting
+ * for its go) does not hold it through its copy of the fd. It does not exclude
+ * the threads of one daemon from each other: the mutex does. */
+static pthread_mutex_t lock_mutex = PTHREAD_MUTEX_INITIALIZER;
+
 int ved_idrange_lock(const char *dir, struct ve_error *err)
 {
-        int fd;
+        struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+        char path[PATH_MAX];
+        int fd, dirfd;
 
         if (mkdir(dir, 0700) < 0 && errno != EEXIST)
                 return ve_error_errno(err, errno, "create %s", dir);
-        fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
-        if (fd < 0)
+        dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+        if (dirfd < 0)
                 return ve_error_errno(err, errno, "open %s", dir);
-        while (flock(fd, LOCK_EX) < 0) {
+        snprintf(path, sizeof(path), "%s/.lock", dir);
+        pthread_mutex_lock(&lock_mutex);
+        fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+        while (fd >= 0 && fcntl(fd, F_SETLKW, &fl) < 0) {
                 if (errno != EINTR) {
-                        int e = errno;
-
                         close(fd);
-                        return ve_error_errno(err, e, "lock %s", dir);
+                        fd = -1;
                 }
         }
-        return fd;
+        if (fd < 0) {
+                int e = errno;
+
+                pthread_mutex_unlock(&lock_mutex);
+                close(dirfd);
+                return ve_error_errno(err, e, "lock %s", path);
+        }
+        /* The lock's fd is kept as long as the directory's: closing it lets go. */
+        lock_fd = fd;
+        return dirfd;
+}
+
+void ved_idrange_unlock(int dirfd)
+{
+        if (dirfd < 0)
+                return;
+        close(dirfd);
+        close(lock_fd);
+        lock_fd = -1;
+        pthread_mutex_unlock(&lock_mutex);
 }
 
 /* The claim on base: 1 and *h when there is one that parses, 0 when there is
@@ -139,16 +171,18 @@ int ved_idrange_claim(int dirfd, int64_t base, const struct ved_idrange_holder *
 int ved_idrange_claim_locked(const char *dir, int64_t base, const struct ved_idrange_holder *me,
                              struct ved_idrange_holder *other, struct ve_error *err)
 {
-        _cleanup_close_ int fd = ved_idrange_lock(dir, err);
+        int fd = ved_idrange_lock(dir, err), ret;
 
         if (fd < 0)
                 return fd;
-        return ved_idrange_claim(fd, base, me, other, err);
+        ret = ved_idrange_claim(fd, base, me, other, err);
+        ved_idrange_unlock(fd);
+        return ret;
 }
 
 void ved_idrange_release(const char *dir, int64_t base, const char *instance, uint32_t ctid)
 {
-        _cleanup_close_ int fd = ved_idrange_lock(dir, NULL);
+        int fd = ved_idrange_lock(dir, NULL);
         struct ved_idrange_holder h, me = { .ctid = ctid };
         char name[24];
 
@@ -158,4 +192,5 @@ void ved_idrange_release(const char *dir, int64_t base, const char *instance, ui
         snprintf(name, sizeof(name), "%" PRId64, base);
         if (read_claim(fd, name, &h) > 0 && same_ve(&h, &me))
                 unlinkat(fd, name, 0);
+        ved_idrange_unlock(fd);
 }

@@ -30,9 +30,10 @@ struct ved_idrange_holder {
 };
 
 /* The registry directory (created 0700 if missing), opened and locked against
- * every other claim or release on the host: an fd for ved_idrange_claim(), to
- * close when done, or -errno. */
+ * every other claim or release on the host, by any process or thread: an fd for
+ * ved_idrange_claim(), to give to ved_idrange_unlock() when done, or -errno. */
 int ved_idrange_lock(const char *dir, struct ve_error *err);
+void ved_idrange_unlock(int dirfd);
 
 /* Under the lock: claim base for me. 0 when it was free, stale or already the same
  * VE's (its holder is then replaced by me); -EBUSY when another VE's live claim

@@ -543,8 +543,8 @@ static int64_t claim_free_range(struct ved *v, int dirfd, const struct ved_idran
 
 int ved_rt_claim_idmap(struct ved *v, uint32_t ctid, struct ve_error *err)
 {
-        _cleanup_close_ int dirfd = -EBADF;
         struct ved_idrange_holder me, other;
+        int dirfd;
         json_t *ve = NULL;
         int64_t base;
         int ret;
@@ -565,10 +565,13 @@ int ved_rt_claim_idmap(struct ved *v, uint32_t ctid, struct ve_error *err)
         if (dirfd < 0)
                 return dirfd;
         ret = ved_idrange_claim(dirfd, base, &me, &other, err);
+        if (ret == -EBUSY) {
+                ve_error_clear(err);
+                base = claim_free_range(v, dirfd, &me, err);
+        }
+        ved_idrange_unlock(dirfd);
         if (ret != -EBUSY)
                 return ret;
-        ve_error_clear(err);
-        base = claim_free_range(v, dirfd, &me, err);
         if (base < 0)
                 return (int)base;
         log_info("VE %u: its uid range is in use by VE %u of ved instance %s: it gets "

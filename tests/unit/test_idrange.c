@@ -5,12 +5,12 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -205,27 +205,52 @@ static void test_release_only_own(void **state)
         ved_idrange_release(fx->dir, BASE, "vma", 101);
 }
 
+/* Whether another process can take the registry's lock within 3 s. */
+static bool other_process_locks(const char *dir)
+{
+        int status;
+        pid_t pid = fork();
+
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                alarm(3);
+                _exit(ved_idrange_lock(dir, NULL) >= 0 ? 0 : 1);
+        }
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
 static void test_lock_excludes_other_processes(void **state)
 {
         struct fixture *fx = *state;
         struct ve_error err = { 0 };
         int fd = ved_idrange_lock(fx->dir, &err);
-        pid_t pid;
-        int status;
 
         assert_true(fd >= 0);
-        pid = fork();
-        assert_true(pid >= 0);
-        if (pid == 0) {
-                /* A second open of the directory: flock makes it wait. */
-                int fd2 = open(fx->dir, O_RDONLY | O_DIRECTORY);
+        assert_false(other_process_locks(fx->dir));
+        ved_idrange_unlock(fd);
+        assert_true(other_process_locks(fx->dir));
+}
 
-                _exit(fd2 >= 0 && flock(fd2, LOCK_EX | LOCK_NB) < 0 && errno == EWOULDBLOCK ? 0
-                                                                                            : 1);
-        }
-        assert_int_equal(waitpid(pid, &status, 0), pid);
-        assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-        close(fd);
+/* A child cloned while the lock was held (a VE's init waiting for its go) keeps a
+ * copy of the lock's fd, but not the lock: with a flock it kept the whole host's
+ * registry locked, and the daemon's next claim waited for it forever. */
+static void test_child_does_not_keep_the_lock(void **state)
+{
+        struct fixture *fx = *state;
+        struct ve_error err = { 0 };
+        int fd = ved_idrange_lock(fx->dir, &err);
+        pid_t child;
+
+        assert_true(fd >= 0);
+        child = sleeper();
+        ved_idrange_unlock(fd);
+        assert_true(other_process_locks(fx->dir));
+        /* And this process takes it again, as the daemon's next claim does. */
+        fd = ved_idrange_lock(fx->dir, &err);
+        assert_true(fd >= 0);
+        ved_idrange_unlock(fd);
+        reap(child);
 }
 
 int main(void)
@@ -238,6 +263,7 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_release_only_own, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_lock_excludes_other_processes, setup,
                                                 teardown),
+                cmocka_unit_test_setup_teardown(test_child_does_not_keep_the_lock, setup, teardown),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
