@@ -136,6 +136,8 @@ static int check_text(const struct ve_opt *o, const char *v, json_t **out, struc
                 ret = ve_check_name(v, err);
                 break;
         case KIND_HOSTNAME:
+                ret = ve_check_host_name(v, err);
+                break;
         case KIND_DOMAINS:
                 ret = ve_check_hostname(v, err);
                 break;

@@ -143,7 +143,7 @@ static json_t *norm_string(const struct ved_param *p, json_t *value, struct ve_e
         s = json_string_value(value);
         switch (p->kind) {
         case VED_P_HOSTNAME:
-                ret = ve_check_hostname(s, err);
+                ret = ve_check_host_name(s, err);
                 break;
         case VED_P_NAME:
                 ret = ve_check_name(s, err);

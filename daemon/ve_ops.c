@@ -65,6 +65,7 @@ struct ve_op_data {
         struct ve_lxcfs_fds lxcfs_fds; /* dups of its files (struct ved.lxcfs_fds) */
         bool statfsd;                  /* init runs under ve-statfsd (statfsd.h) */
         char unenforced[128];          /* start: cgroup controllers the host does not give */
+        char guest_skipped[512];       /* start: guest files left alone (ve_guest_config) */
         char **addrs;                  /* its IP addresses without prefix, NULL-terminated */
         size_t n_addrs;
         const char *const *uplinks; /* the daemon's configuration: immutable */
@@ -458,6 +459,8 @@ static void start_guest_config(struct ve_op_data *d, struct ve_guest_config *c)
 {
         ved_guest_config_all(&d->guest, NULL, c);
         c->no_sync = true;
+        c->skipped = d->guest_skipped;
+        c->skipped_len = sizeof(d->guest_skipped);
 }
 
 /* An image VE's guest files, in its mounted image. A layered VE's are written
@@ -629,6 +632,12 @@ static int init_done(struct ved_op *op, struct ve_error *err)
                                 "VE %u runs without ve-statfsd: df in it shows the size of its "
                                 "file system, headroom included, not its diskspace",
                                 op->ctid);
+        if (ret == 0 && d->guest_skipped[0] != '\0') {
+                log_warn("VE %u: guest files left as they are: %s", op->ctid, d->guest_skipped);
+                ret = ved_event(op->v, "ve.degraded", op->ctid, op->id, NULL,
+                                "VE %u started without ved's settings in some of its files: %s",
+                                op->ctid, d->guest_skipped);
+        }
         if (ret == 0 && d->unenforced[0] != '\0') {
                 log_warn("VE %u: the host gives ved no cgroup controller %s: those limits "
                          "are not enforced",

@@ -119,6 +119,25 @@ static __thread gid_t new_gid;
  * the syncfs at its end, and says that it wrote. */
 static __thread bool sync_deferred, wrote_deferred;
 
+/* Inside ve_guest_apply() with skipped: where unusable files are named. */
+static __thread char *skip_buf;
+static __thread size_t skip_len;
+
+/* A guest file that cannot be edited (read_at()'s refusal in err): named in
+ * skip_buf and left alone when there is one, else the failure stands. */
+static int skip_unusable(int ret, struct ve_error *err)
+{
+        size_t used;
+
+        if (ret >= 0 || skip_buf == NULL || (err->code != VE_ECONFLICT && err->code != EFBIG))
+                return ret;
+        used = strlen(skip_buf);
+        if (used + 1 < skip_len)
+                snprintf(skip_buf + used, skip_len - used, "%s%s", used ? "; " : "", err->message);
+        ve_error_clear(err);
+        return 0;
+}
+
 /* dirfd is O_PATH, which fsync refuses (EBADF): the rename is made durable
  * through a readable fd of the same directory. */
 static void sync_dir(int dirfd)
@@ -264,8 +283,9 @@ char *ve_guest_edit_block(const char *text, const char *tag, const char *content
                 return NULL;
         while ((b = (char *)find_line(rest, begin)) != NULL) {
                 e = find_line(b, end);
-                /* An unterminated block runs to the end: it is still ours. */
-                after = e ? e + strlen(end) : rest + strlen(rest);
+                /* A block whose end the guest removed: only its first line is
+                 * surely ours; what follows may be the customer's, and stays. */
+                after = e ? e + strlen(end) : b + strlen(begin);
                 if (first == SIZE_MAX)
                         first = (size_t)(b - rest);
                 memmove(b, after, strlen(after) + 1);
@@ -302,7 +322,7 @@ int ve_guest_set_block(const char *root, const char *path, const char *tag, cons
                 return dirfd;
         ret = read_at(dirfd, name, path, &old, &o, err);
         if (ret < 0)
-                return ret;
+                return skip_unusable(ret, err);
         new = ve_guest_edit_block(old, tag, content, prepend);
         if (new == NULL)
                 return ve_error_errno(err, ENOMEM, "edit %s", path);
@@ -556,7 +576,12 @@ int ve_guest_apply(const char *root, const struct ve_guest_config *c, struct ve_
 
         sync_deferred = c->sync_once || c->no_sync;
         wrote_deferred = false;
+        skip_buf = c->skipped_len > 0 ? c->skipped : NULL;
+        skip_len = c->skipped_len;
+        if (skip_buf != NULL)
+                skip_buf[0] = '\0';
         ret = apply_files(root, c, err);
+        skip_buf = NULL;
         sync_deferred = false;
         /* Even after a failure: what was written is made durable. */
         if (wrote_deferred && !c->no_sync && sync_fs_of(root, &serr) < 0 && ret == 0)

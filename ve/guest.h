@@ -33,7 +33,7 @@
 #include "idmap.h"
 
 /* Bounds on what the API accepts (and this file writes). */
-#define VE_GUEST_FILE_MAX   (1024 * 1024) /* a guest file read to be edited */
+#define VE_GUEST_FILE_MAX   (16 * 1024 * 1024) /* a guest file read to be edited */
 #define VE_GUEST_SSHKEY_MAX 16384
 
 /* The guest configuration family of an OS template name: "debian" or "default".
@@ -73,6 +73,12 @@ struct ve_guest_config {
          * writes are no more durable than that either. Not for secrets (user,
          * password_hash, ssh_keys), written once. */
         bool no_sync;
+        /* When set (a start): a file the guest made unusable for editing (not a
+         * regular file, larger than VE_GUEST_FILE_MAX) is left alone and named
+         * here, "; "-separated, rather than failing: the customer's own
+         * /etc/hosts must not keep the VE from booting. Else such a file fails. */
+        char *skipped;
+        size_t skipped_len;
 };
 
 /* Apply c to the VE whose root (the private area, guest ids on disk) is mounted

@@ -239,6 +239,19 @@ int ve_check_template_name(const char *s, struct ve_error *err)
         return 0;
 }
 
+int ve_check_host_name(const char *s, struct ve_error *err)
+{
+        int ret = ve_check_hostname(s, err);
+
+        /* The kernel's UTS nodename (sethostname) holds 64 bytes. */
+        if (ret == 0 && strlen(s) > 64)
+                return ve_error_set(err, VE_EINVAL_INPUT,
+                                    "hostname '%.64s...' is %zu characters: a host name is at most "
+                                    "64 (the kernel's limit)",
+                                    s, strlen(s));
+        return ret;
+}
+
 int ve_check_hostname(const char *s, struct ve_error *err)
 {
         size_t len = s ? strlen(s) : 0, label = 0;

@@ -41,6 +41,8 @@ int ve_check_name(const char *s, struct ve_error *err);
 /* RFC 1123 hostname: labels of 1-63 [A-Za-z0-9-], not starting/ending with '-',
  * total at most 253. */
 int ve_check_hostname(const char *s, struct ve_error *err);
+/* A VE's own host name: a hostname that also fits the kernel's 64 bytes. */
+int ve_check_host_name(const char *s, struct ve_error *err);
 
 /* An IPv4 or IPv6 address, optionally with /prefix; canonical text written to out
  * (at least 64 bytes). family gets AF_INET or AF_INET6. */

@@ -82,9 +82,10 @@ static void test_block_other_tags_kept(void **state)
         a = ve_guest_edit_block("# BEGIN ved a\n1\n# END ved a\n", "b", "2\n", false);
         assert_string_equal(a, "# BEGIN ved a\n1\n# END ved a\n# BEGIN ved b\n2\n# END ved b\n");
         free(a);
-        /* A block whose end a guest removed runs to the end of the file. */
-        a = ve_guest_edit_block("keep\n# BEGIN ved a\nstale\n", "a", "fresh\n", false);
-        assert_string_equal(a, "keep\n# BEGIN ved a\nfresh\n# END ved a\n");
+        /* A block whose end a guest removed: its BEGIN line goes, the lines
+         * after it (maybe the customer's) stay. */
+        a = ve_guest_edit_block("keep\n# BEGIN ved a\nstale\nmine\n", "a", "fresh\n", false);
+        assert_string_equal(a, "keep\n# BEGIN ved a\nfresh\n# END ved a\nstale\nmine\n");
         free(a);
 }
 
@@ -185,6 +186,56 @@ static void test_apply_never_follows(void **state)
         snprintf(path, sizeof(path), "%s/etc/resolv.conf", root);
         assert_string_equal(slurp(path), "# BEGIN ved dns\nnameserver 192.0.2.1\n# END ved dns\n");
         unlink(outside);
+        assert_int_equal(ve_rmtree(root, &err), 0);
+}
+
+/* A guest's /etc/hosts that is a FIFO, or an /etc/resolv.conf over the size ved
+ * edits: a start (skipped given) leaves them and names them; a change asked for
+ * (no skipped) fails, saying which. */
+static void test_apply_skips_unusable_files(void **state)
+{
+        char tmpl[] = "/tmp/ved-guest-XXXXXX", path[256], skipped[512];
+        const char *ns[] = { "192.0.2.1" };
+        struct ve_guest_config c = { .family = "debian",
+                                     .hostname = "h.example",
+                                     .set_dns = true,
+                                     .nameservers = ns,
+                                     .n_nameservers = 1 };
+        struct ve_error err = { 0 };
+        char *root = mkdtemp(tmpl);
+        struct stat st;
+
+        (void)state;
+        assert_non_null(root);
+        snprintf(path, sizeof(path), "%s/etc", root);
+        assert_int_equal(mkdir(path, 0755), 0);
+        snprintf(path, sizeof(path), "%s/etc/hosts", root);
+        assert_int_equal(mkfifo(path, 0644), 0);
+        snprintf(path, sizeof(path), "%s/etc/resolv.conf", root);
+        {
+                FILE *f = fopen(path, "w");
+
+                assert_non_null(f);
+                fclose(f);
+        }
+        assert_int_equal(truncate(path, VE_GUEST_FILE_MAX + 1), 0);
+        assert_int_not_equal(ve_guest_apply(root, &c, &err), 0);
+        assert_non_null(strstr(err.message, "/etc/hosts in the VE is not a regular file"));
+        ve_error_clear(&err);
+        c.skipped = skipped;
+        c.skipped_len = sizeof(skipped);
+        assert_int_equal(ve_guest_apply(root, &c, &err), 0);
+        assert_non_null(strstr(skipped, "/etc/hosts in the VE is not a regular file"));
+        assert_non_null(strstr(skipped, "/etc/resolv.conf in the VE is larger than"));
+        /* The hostname itself was written; the two files are as they were. */
+        snprintf(path, sizeof(path), "%s/etc/hostname", root);
+        assert_string_equal(slurp(path), "h.example\n");
+        snprintf(path, sizeof(path), "%s/etc/hosts", root);
+        assert_int_equal(lstat(path, &st), 0);
+        assert_true(S_ISFIFO(st.st_mode));
+        snprintf(path, sizeof(path), "%s/etc/resolv.conf", root);
+        assert_int_equal(stat(path, &st), 0);
+        assert_int_equal(st.st_size, VE_GUEST_FILE_MAX + 1);
         assert_int_equal(ve_rmtree(root, &err), 0);
 }
 
@@ -308,6 +359,7 @@ int main(void)
                 cmocka_unit_test(test_ssh_keys),
                 cmocka_unit_test(test_password),
                 cmocka_unit_test(test_apply_never_follows),
+                cmocka_unit_test(test_apply_skips_unusable_files),
                 cmocka_unit_test(test_net_debian_only_with_ifupdown),
                 cmocka_unit_test(test_write_file_only_when_changed),
                 cmocka_unit_test(test_apply_sync_once),

@@ -402,6 +402,12 @@ static void test_hostname(void **state)
         norm_bad("hostname", json_string(""), NULL);
         norm_bad("hostname", json_integer(5), "string");
         norm_bad("hostname", json_stringn("web\0evil", 8), "NUL");
+        /* The kernel's host name holds 64 bytes: 64 is taken, 65 refused. */
+        norm_string_same("hostname",
+                         "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.example.com");
+        norm_bad("hostname",
+                 json_string("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.example.com"),
+                 "at most 64");
 }
 
 static void test_name_and_template(void **state)
