@@ -308,8 +308,11 @@ char *ve_guest_edit_block(const char *text, const char *tag, const char *content
         return out;
 }
 
-int ve_guest_set_block(const char *root, const char *path, const char *tag, const char *content,
-                       mode_t mode, bool prepend, struct ve_error *err)
+/* ve_guest_set_block(), with seed as the file's text when it is missing or
+ * empty. */
+static int set_block_seeded(const char *root, const char *path, const char *tag,
+                            const char *content, mode_t mode, bool prepend, const char *seed,
+                            struct ve_error *err)
 {
         _cleanup_close_ int dirfd = -EBADF;
         _cleanup_free_ char *old = NULL, *new = NULL;
@@ -323,12 +326,24 @@ int ve_guest_set_block(const char *root, const char *path, const char *tag, cons
         ret = read_at(dirfd, name, path, &old, &o, err);
         if (ret < 0)
                 return skip_unusable(ret, err);
+        if (old[0] == '\0' && seed != NULL) {
+                free(old);
+                old = strdup(seed);
+                if (old == NULL)
+                        return ve_error_errno(err, ENOMEM, "edit %s", path);
+        }
         new = ve_guest_edit_block(old, tag, content, prepend);
         if (new == NULL)
                 return ve_error_errno(err, ENOMEM, "edit %s", path);
         if (strcmp(new, old) == 0)
                 return 0;
         return replace_at(dirfd, name, path, new, strlen(new), &o, err);
+}
+
+int ve_guest_set_block(const char *root, const char *path, const char *tag, const char *content,
+                       mode_t mode, bool prepend, struct ve_error *err)
+{
+        return set_block_seeded(root, path, tag, content, mode, prepend, NULL, err);
 }
 
 /* --- the parts -------------------------------------------------------------------- */
@@ -343,21 +358,50 @@ static int set_hosts(const char *root, const char *hostname, struct ve_error *er
                          hostname);
         else
                 snprintf(block, sizeof(block), "127.0.1.1\t%s\n", hostname);
-        return ve_guest_set_block(root, "/etc/hosts", "hostname", block, 0644, false, err);
+        /* A guest without an /etc/hosts (or with an empty one) would lose
+         * localhost, which its resolver finds there. */
+        return set_block_seeded(root, "/etc/hosts", "hostname", block, 0644, false,
+                                "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n",
+                                err);
 }
 
 /* The host's own nameservers, for "inherit", appended to *buf. */
-static int host_nameservers(FILE *out, struct ve_error *err)
+/* The nameservers of one resolv.conf, appended to out; *loopback counts the
+ * ones on the host's loopback (127.0.0.0/8, ::1), which a VE, in a network
+ * namespace of its own, cannot reach: left out. -errno when it cannot be read. */
+static int resolv_nameservers(const char *path, FILE *out, unsigned *loopback)
 {
-        _cleanup_fclose_ FILE *f = fopen("/etc/resolv.conf", "re");
+        _cleanup_fclose_ FILE *f = fopen(path, "re");
         char line[512], addr[256];
+        unsigned n = 0;
 
         if (f == NULL)
-                return ve_error_errno(err, errno, "read the host's /etc/resolv.conf (inherit)");
-        while (fgets(line, sizeof(line), f) != NULL)
-                if (sscanf(line, " nameserver %255s", addr) == 1 &&
-                    strspn(addr, "0123456789abcdefABCDEF.:") == strlen(addr))
-                        fprintf(out, "nameserver %s\n", addr);
+                return -errno;
+        while (fgets(line, sizeof(line), f) != NULL) {
+                if (sscanf(line, " nameserver %255s", addr) != 1 ||
+                    strspn(addr, "0123456789abcdefABCDEF.:") != strlen(addr))
+                        continue;
+                if (strncmp(addr, "127.", 4) == 0 || strcmp(addr, "::1") == 0) {
+                        (*loopback)++;
+                        continue;
+                }
+                fprintf(out, "nameserver %s\n", addr);
+                n++;
+        }
+        return (int)n;
+}
+
+/* The host's own nameservers, for "inherit". A host whose resolv.conf names only
+ * a local stub (systemd-resolved's 127.0.0.53) gives the stub's upstream ones. */
+static int host_nameservers(FILE *out, struct ve_error *err)
+{
+        unsigned loopback = 0;
+        int n = resolv_nameservers("/etc/resolv.conf", out, &loopback);
+
+        if (n < 0)
+                return ve_error_errno(err, -n, "read the host's /etc/resolv.conf (inherit)");
+        if (n == 0 && loopback > 0)
+                resolv_nameservers("/run/systemd/resolve/resolv.conf", out, &loopback);
         return 0;
 }
 

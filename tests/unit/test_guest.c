@@ -185,6 +185,11 @@ static void test_apply_never_follows(void **state)
         assert_string_equal(slurp(path), "h.example\n");
         snprintf(path, sizeof(path), "%s/etc/resolv.conf", root);
         assert_string_equal(slurp(path), "# BEGIN ved dns\nnameserver 192.0.2.1\n# END ved dns\n");
+        /* A guest without /etc/hosts keeps localhost. */
+        snprintf(path, sizeof(path), "%s/etc/hosts", root);
+        assert_string_equal(slurp(path), "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost "
+                                         "ip6-loopback\n# BEGIN ved hostname\n127.0.1.1\th.example "
+                                         "h\n# END ved hostname\n");
         unlink(outside);
         assert_int_equal(ve_rmtree(root, &err), 0);
 }
