@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <linux/openat2.h>
@@ -329,6 +330,47 @@ static int write_container_file(int rootfd, struct ve_child_err *e)
         return 0;
 }
 
+/* A boot id of the VE's own: /proc/sys/kernel/random/boot_id is the host's, one
+ * per host boot, so systemd's journal in a VE could not tell its boots apart
+ * (journalctl -b -1: "No such boot ID"). A random one (a UUID, as the kernel's)
+ * in a file of this start's /run, bound over it, as LXC does. The child does
+ * not allocate: getrandom and snprintf into the stack. */
+static int bind_boot_id(int rootfd, struct ve_child_err *e)
+{
+        unsigned char b[16];
+        char text[40], src[64];
+        int fd, target, ret;
+
+        if (getrandom(b, sizeof(b), 0) != (ssize_t)sizeof(b))
+                return ve_child_fail(e, errno, "make a boot id");
+        b[6] = (unsigned char)((b[6] & 0x0f) | 0x40); /* version 4 */
+        b[8] = (unsigned char)((b[8] & 0x3f) | 0x80); /* RFC 4122 variant */
+        snprintf(text, sizeof(text),
+                 "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x\n", b[0],
+                 b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13],
+                 b[14], b[15]);
+        target = ve_openat2(rootfd, "proc/sys/kernel/random/boot_id", O_PATH | O_CLOEXEC, IN_ROOT);
+        if (target < 0) /* a kernel without it: nothing to cover */
+                return errno == ENOENT ? 0 : ve_child_fail(e, errno, "open the boot id");
+        fd = ve_openat2(rootfd, "run/.ved-boot-id",
+                        O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, IN_ROOT);
+        if (fd < 0) {
+                close(target);
+                return ve_child_fail(e, errno, "create /run/.ved-boot-id");
+        }
+        ret = write(fd, text, strlen(text)) == (ssize_t)strlen(text) && fchmod(fd, 0444) == 0
+                  ? 0
+                  : ve_child_fail(e, errno, "write /run/.ved-boot-id");
+        if (ret == 0) {
+                snprintf(src, sizeof(src), "/proc/self/fd/%d", fd);
+                ret = ve_rootfs_mount_on(target, src, NULL, MS_BIND, NULL,
+                                         "/proc/sys/kernel/random/boot_id", e);
+        }
+        close(fd);
+        close(target);
+        return ret;
+}
+
 int ve_rootfs_mount_run(int rootfd, struct ve_child_err *e)
 {
         int fd = -1, ret;
@@ -348,5 +390,8 @@ int ve_rootfs_mount_run(int rootfd, struct ve_child_err *e)
         close(fd);
         if (ret < 0)
                 return ret;
-        return write_container_file(rootfd, e);
+        ret = write_container_file(rootfd, e);
+        if (ret == 0)
+                ret = bind_boot_id(rootfd, e);
+        return ret;
 }

@@ -285,6 +285,10 @@ begin_case "vectl exec runs inside the VE: its own pid 1 and its own root"
 OUT=$(vectl exec 101 sh -c 'cat /proc/1/comm; ls /run/rcS.done' 2>&1)
 assert_match "$OUT" 'init' "pid 1's name in the VE"
 assert_match "$OUT" '/run/rcS.done' "the busybox boot marker"
+BOOT1=$(vectl exec 101 cat /proc/sys/kernel/random/boot_id 2>&1)
+assert_match "$BOOT1" '^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$' \
+        "the VE's boot id is a UUID"
+assert_ne "$BOOT1" "$(cat /proc/sys/kernel/random/boot_id)" "the VE's boot id is its own, not the host's"
 
 begin_case "vectl restart 101: running again with a new init"
 OUT=$(vectl restart 101 2>&1)
@@ -295,6 +299,9 @@ assert_ne "$PID2" "" "init pid after restart"
 assert_ne "$PID2" "$PID1" "init pid after restart (was $PID1)"
 check "the old init is gone" pid_gone "$PID1"
 assert_match "$(vectl exec 101 hostname 2>&1)" 'h101\.example\.com' "exec after restart"
+BOOT2=$(vectl exec 101 cat /proc/sys/kernel/random/boot_id 2>&1)
+assert_match "$BOOT2" '^[0-9a-f-]{36}$' "the boot id after the restart"
+assert_ne "$BOOT2" "$BOOT1" "a restart is a new boot"
 
 begin_case "a hostname reset to null gives the VE its default name, live and after a restart"
 api PATCH /v1/ves/101 '{"hostname":null}'
