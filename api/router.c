@@ -117,6 +117,14 @@ static void check_query(struct api_request *req)
         req->bad_query = strdup(msg);
 }
 
+/* HEAD is GET without the body (libmicrohttpd sends none), except for the event
+ * stream, which never ends. */
+static bool head_of(const struct api_route *r, const char *method)
+{
+        return strcmp(method, "HEAD") == 0 && strcmp(r->method, "GET") == 0 &&
+               strcmp(r->pattern, "/v1/events") != 0;
+}
+
 void api_route_match(struct api_request *req)
 {
         const char *params[API_PARAMS_MAX];
@@ -127,7 +135,7 @@ void api_route_match(struct api_request *req)
         for (const struct api_route *r = routes; r->method; r++) {
                 if (!match(r->pattern, req->url, req->param_buf, params))
                         continue;
-                if (strcmp(r->method, req->method) == 0) {
+                if (strcmp(r->method, req->method) == 0 || head_of(r, req->method)) {
                         memcpy(req->params, params, sizeof(params));
                         req->route = r;
                         check_query(req);

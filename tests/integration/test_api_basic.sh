@@ -74,6 +74,14 @@ assert_json .description "first VE"
 V=$(jqb .version)
 assert_eq "$(header ETag)" "\"$V\"" ETag
 
+begin_case "HEAD /v1/ves/101: the GET's status and ETag, no body"
+OUT=$(curl -s -I --max-time 5 --unix-socket "$SOCK" http://ved/v1/ves/101 | tr -d '\r')
+assert_match "$OUT" '^HTTP/1.1 200' "status line"
+assert_match "$OUT" "ETag: \"$V\"" "ETag"
+OUT=$(curl -s -I -o /dev/null -w '%{http_code}' --max-time 5 --unix-socket "$SOCK" \
+        http://ved/v1/ves/999)
+assert_eq "$OUT" 404 "HEAD of a missing VE"
+
 begin_case "GET /v1/ves/web1 finds the VE by name"
 api GET /v1/ves/web1
 assert_status 200
