@@ -73,6 +73,7 @@ int ved_secrets_from_body(json_t *body, struct ved_secrets *s, struct ve_error *
 void ved_guest_lists_fill(struct ved_guest_lists *l, json_t *ve)
 {
         const char *host = json_string_value(json_object_get(ve, "hostname"));
+        json_t *netif = json_object_get(ve, "netif");
 
         memset(l, 0, sizeof(*l));
         l->nameservers = ved_ip_list(json_object_get(ve, "nameserver"), &l->n_nameservers);
@@ -81,6 +82,11 @@ void ved_guest_lists_fill(struct ved_guest_lists *l, json_t *ve)
         snprintf(l->family, sizeof(l->family), "%s",
                  ve_guest_family(json_string_value(json_object_get(ve, "ostemplate"))));
         snprintf(l->hostname, sizeof(l->hostname), "%s", host ? host : "");
+        l->bridged = json_is_object(netif);
+        snprintf(l->ifname, sizeof(l->ifname), "%s",
+                 l->bridged && json_is_string(json_object_get(netif, "ifname"))
+                     ? json_string_value(json_object_get(netif, "ifname"))
+                     : "eth0");
 }
 
 void ved_guest_lists_free(struct ved_guest_lists *l)
@@ -105,6 +111,8 @@ void ved_guest_config_all(const struct ved_guest_lists *l, const struct ved_secr
                 .set_net = true,
                 .addrs = (const char *const *)l->addrs,
                 .n_addrs = l->n_addrs,
+                .ifname = l->ifname,
+                .bridged = l->bridged,
                 .user = s ? s->user : NULL,
                 .password_hash = s ? s->pwhash : NULL,
                 .ssh_keys = s ? s->ssh_keys : NULL,

@@ -37,6 +37,8 @@ struct ved_guest_lists {
         size_t n_nameservers, n_searchdomains, n_addrs;
         char family[16];
         char hostname[256];
+        char ifname[16]; /* the VE's interface ("eth0" when routed) */
+        bool bridged;
 };
 
 /* Everything a VE record says about its guest (hostname, DNS, network, family

@@ -451,6 +451,7 @@ static bool guest_lacks(const char *root, const char *dir)
 static int set_net_debian(const char *root, const struct ve_guest_config *c, struct ve_error *err)
 {
         _cleanup_free_ char *block = NULL;
+        const char *ifname;
         size_t len = 0;
         FILE *f;
 
@@ -461,18 +462,29 @@ static int set_net_debian(const char *root, const struct ve_guest_config *c, str
         f = open_memstream(&block, &len);
         if (f == NULL)
                 return ve_error_errno(err, ENOMEM, "interfaces");
-        fprintf(f,
-                "# eth0 is configured by the host before the VE starts (routed: each\n"
-                "# address as /32 or /128, default routes via %s and %s);\n"
-                "# \"manual\" keeps ifupdown from changing it.\n",
-                VE_NET_GATEWAY4, VE_NET_GATEWAY6);
+        ifname = c->ifname != NULL && c->ifname[0] != '\0' ? c->ifname : VE_NET_VE_IFNAME;
+        if (c->bridged)
+                fprintf(f,
+                        "# %s is configured by the host before the VE starts (bridged: its\n"
+                        "# addresses on the bridge's subnet, and its routes);\n"
+                        "# \"manual\" keeps ifupdown from changing it.\n",
+                        ifname);
+        else
+                fprintf(f,
+                        "# %s is configured by the host before the VE starts (routed: each\n"
+                        "# address as /32 or /128, default routes via %s and %s);\n"
+                        "# \"manual\" keeps ifupdown from changing it.\n",
+                        ifname, VE_NET_GATEWAY4, VE_NET_GATEWAY6);
         if (c->n_addrs > 0) {
                 fputs("# addresses:", f);
                 for (size_t i = 0; i < c->n_addrs; i++)
-                        fprintf(f, " %s/%s", c->addrs[i], strchr(c->addrs[i], ':') ? "128" : "32");
+                        fprintf(f, " %s%s", c->addrs[i],
+                                c->bridged                 ? ""
+                                : strchr(c->addrs[i], ':') ? "/128"
+                                                           : "/32");
                 fputc('\n', f);
         }
-        fputs("iface eth0 inet manual\niface eth0 inet6 manual\n", f);
+        fprintf(f, "iface %s inet manual\niface %s inet6 manual\n", ifname, ifname);
         fclose(f);
         return ve_guest_set_block(root, "/etc/network/interfaces", "network", block, 0644, false,
                                   err);

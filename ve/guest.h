@@ -55,6 +55,8 @@ struct ve_guest_config {
         bool set_net;
         const char *const *addrs;
         size_t n_addrs;
+        const char *ifname; /* the VE's interface; NULL: eth0 */
+        bool bridged;       /* on a bridge (netif) rather than routed */
         /* A password: user's /etc/shadow line gets password_hash (crypt(3) form,
          * see ve_guest_hash_password()). NULL: leave. */
         const char *user;

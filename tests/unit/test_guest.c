@@ -270,6 +270,17 @@ static void test_net_debian_only_with_ifupdown(void **state)
         snprintf(path, sizeof(path), "%s/etc/network/interfaces", root);
         assert_non_null(strstr(slurp(path), "iface eth0 inet manual"));
         assert_non_null(strstr(slurp(path), "192.0.2.7/32"));
+        assert_non_null(strstr(slurp(path), "(routed:"));
+        /* Bridged, on an interface of another name: that name, no /32. */
+        c.bridged = true;
+        c.ifname = "net0";
+        assert_int_equal(ve_guest_apply(root, &c, &err), 0);
+        assert_non_null(strstr(slurp(path), "iface net0 inet manual\niface net0 inet6 manual\n"));
+        assert_non_null(strstr(slurp(path), "(bridged:"));
+        assert_null(strstr(slurp(path), "/32"));
+        assert_null(strstr(slurp(path), "eth0"));
+        c.bridged = false;
+        c.ifname = NULL;
         /* A file the guest put there is refused, not taken for a missing one. */
         assert_int_equal(ve_rmtree(root, &err), 0);
         assert_int_equal(mkdir(root, 0700), 0);
