@@ -59,7 +59,10 @@ int route_ves_list(struct api_request *req)
 
         if (state != NULL && !api_ve_state_known(state))
                 return api_respond_bad_state(req, state);
-        ret = ved_store_ve_list(&req->v->store, state, name, &list, &err);
+        /* A name no VE can have is a mistake, not an empty list. */
+        ret = name != NULL ? ve_check_name(name, &err) : 0;
+        if (ret == 0)
+                ret = ved_store_ve_list(&req->v->store, state, name, &list, &err);
         if (ret < 0) {
                 ret = api_respond_ve_error(req, &err);
                 ve_error_clear(&err);

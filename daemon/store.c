@@ -513,6 +513,15 @@ int ved_store_ve_get(struct ved_store *store, const char *ctid_or_name, json_t *
 
         if (ve_parse_ctid(ctid_or_name, &ctid, NULL) == 0)
                 return ved_store_ve_get_ctid(store, ctid, out, err);
+        /* Neither a CTID nor a name any VE could have ("-1", "0", "a b"): 400,
+         * saying why, rather than a 404 for something that cannot exist. */
+        if (ctid_or_name[0] != '\0' && ctid_or_name[strspn(ctid_or_name, "0123456789")] == '\0')
+                return ve_parse_ctid(ctid_or_name, &ctid, err);
+        if (ve_check_name(ctid_or_name, NULL) < 0)
+                return ve_error_set(err, VE_EINVAL_INPUT,
+                                    "'%s' is neither a CTID nor a VE name (a name starts with "
+                                    "a letter)",
+                                    ctid_or_name);
         ret = prepare(store, "SELECT * FROM ves WHERE name = ?", &st, err);
         if (ret < 0)
                 return ret;

@@ -216,7 +216,10 @@ bad "unknown route /v1/nothing" 404 GET /v1/nothing
 bad "unknown version /v2/ves" 404 GET /v2/ves
 bad "unknown sub-resource /v1/ves/101/bogus" 404 GET /v1/ves/101/bogus
 bad "GET of a missing VE" 404 GET /v1/ves/999
-bad "GET of a reserved CTID" "400|404" GET /v1/ves/5
+bad "GET of a reserved CTID" 400 --msg "reserved|CTID" GET /v1/ves/5
+bad "GET of a negative CTID" 400 --msg "neither a CTID nor a VE name" GET /v1/ves/-1
+bad "DELETE of CTID 0" 400 DELETE /v1/ves/0
+bad "a name filter no VE can match" 400 --msg "1abc" GET '/v1/ves?name=1abc'
 bad "GET of a CTID over 2^31" "400|404" GET /v1/ves/99999999999
 bad "PUT /v1/ves (405 with Allow)" 405 --allow 'GET.*POST|POST.*GET' PUT /v1/ves '{}'
 bad "DELETE /v1/host (405 with Allow)" 405 --allow GET DELETE /v1/host
