@@ -192,6 +192,14 @@ static bool inodes_match(uint64_t have, uint64_t diskinodes, uint64_t per_group)
                per_group <= MIN_INODES_PER_GROUP;
 }
 
+/* An inode count the file system already stands for (mkfs -N rounded it up to
+ * whole groups) is no lowering, whatever the guest uses of the rounding: 0, for
+ * check_usage() to leave inodes alone. */
+static uint64_t inodes_to_check(uint64_t have, uint64_t diskinodes, uint64_t per_group)
+{
+        return inodes_match(have, diskinodes, per_group) ? 0 : diskinodes;
+}
+
 static int check_inodes_online(const struct mounted_fs *fs, uint64_t diskinodes,
                                struct ve_error *err)
 {
@@ -257,7 +265,8 @@ int ve_disk_limits_apply(const char *mountpoint, uint64_t diskspace, uint64_t di
                 return ve_error_prefix(err, "disk limits of %s", mountpoint);
         used = (uint64_t)(fs.sv.f_blocks - fs.sv.f_bfree) * fs.sv.f_frsize;
         inodes_used = (uint64_t)(fs.sv.f_files - fs.sv.f_ffree);
-        ret = check_usage(used, inodes_used, diskspace, diskinodes, err);
+        ret = check_usage(used, inodes_used, diskspace,
+                          inodes_to_check(fs.sv.f_files, diskinodes, fs.geo.inodes_per_group), err);
         if (ret == 0)
                 ret = check_inodes_online(&fs, diskinodes, err);
         if (ret == 0 && diskspace > fs.geo.blocks * fs.geo.block_size) {
@@ -317,7 +326,8 @@ static int offline_check(const struct ve_image_geometry *geo, uint64_t diskspace
         uint64_t used, inodes_used;
 
         offline_usage(geo, &used, &inodes_used);
-        return check_usage(used, inodes_used, diskspace, diskinodes, err);
+        return check_usage(used, inodes_used, diskspace,
+                           inodes_to_check(geo->inodes, diskinodes, geo->inodes_per_group), err);
 }
 
 int ve_disk_check_offline(const char *img, uint64_t diskspace, uint64_t diskinodes,

@@ -391,7 +391,16 @@ static void test_inode_limit(void **state)
                 }
         }
         assert_true(made > 2500 && (uint64_t)made <= it);
+        /* Full, past 3000 (mkfs rounded up to whole groups): the next start's
+         * limits and offline check take it as it is; a real lowering is refused. */
+        assert_true((uint64_t)made > 3000);
+        assert_int_equal(ve_disk_limits_apply(d.mnt, 64 * MIB, 3000, &err), 0);
+        assert_int_equal(ve_disk_limits_apply(d.mnt, 64 * MIB, 2000, &err), -VE_EINVAL_INPUT);
+        assert_non_null(strstr(err.message, "cannot lower"));
+        ve_error_clear(&err);
         umount_ve(&d);
+        assert_int_equal(ve_disk_check_offline(d.img, 64 * MIB, 3000, &err), 0);
+        assert_int_equal(ve_disk_resize_offline(d.img, 64 * MIB, 3000, &err), 0);
 }
 
 /* Stopped: usage read from the superblock matches the mounted view; shrink
