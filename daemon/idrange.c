@@ -4,6 +4,7 @@
  * so a reader never sees half a claim and two claimants never both win. */
 #include "daemon/idrange.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -192,5 +193,38 @@ void ved_idrange_release(const char *dir, int64_t base, const char *instance, ui
         snprintf(name, sizeof(name), "%" PRId64, base);
         if (read_claim(fd, name, &h) > 0 && same_ve(&h, &me))
                 unlinkat(fd, name, 0);
+        ved_idrange_unlock(fd);
+}
+
+void ved_idrange_sweep(const char *dir, const char *instance)
+{
+        int fd = ved_idrange_lock(dir, NULL), dfd;
+        struct dirent *de;
+        DIR *d;
+
+        if (fd < 0)
+                return;
+        dfd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+        d = dfd >= 0 ? fdopendir(dfd) : NULL;
+        if (d == NULL && dfd >= 0)
+                close(dfd);
+        while (d != NULL && (de = readdir(d)) != NULL) {
+                struct ved_idrange_holder h;
+                size_t len = strlen(de->d_name);
+
+                /* A claim's temporary file is only there while a claim is written,
+                 * under the lock: one found now was left by a crash. */
+                if (de->d_name[0] == '.' && len > 4 && strcmp(de->d_name + len - 4, ".tmp") == 0) {
+                        unlinkat(fd, de->d_name, 0);
+                        continue;
+                }
+                if (de->d_name[0] < '0' || de->d_name[0] > '9')
+                        continue;
+                if (read_claim(fd, de->d_name, &h) > 0 && strcmp(h.instance, instance) == 0 &&
+                    !holder_alive(&h))
+                        unlinkat(fd, de->d_name, 0);
+        }
+        if (d != NULL)
+                closedir(d);
         ved_idrange_unlock(fd);
 }

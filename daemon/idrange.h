@@ -48,6 +48,10 @@ int ved_idrange_claim_locked(const char *dir, int64_t base, const struct ved_idr
 /* Remove the claim on base if it is (instance, ctid)'s; another's stays. */
 void ved_idrange_release(const char *dir, int64_t base, const char *instance, uint32_t ctid);
 
+/* Remove instance's stale claims (their process is gone): at a daemon's start,
+ * whatever path left them (a destroy cut by a kill -9). Others' stay. */
+void ved_idrange_sweep(const char *dir, const char *instance);
+
 /* me for (instance, ctid), vouched for by pid (0: this process). 0 or -errno. */
 int ved_idrange_holder_init(struct ved_idrange_holder *me, const char *instance, uint32_t ctid,
                             pid_t pid, struct ve_error *err);

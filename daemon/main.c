@@ -17,6 +17,7 @@
 #include "daemon/layers.h"
 #include "daemon/lxcfs.h"
 #include "daemon/statfsd.h"
+#include "daemon/idrange.h"
 #include "daemon/netplan.h"
 #include "quota/cgroup.h"
 #include "daemon/notify.h"
@@ -219,6 +220,10 @@ static int open_state(struct ved *v, struct ve_error *err)
                 log_warn("%s", err->message);
                 ve_error_clear(err);
         }
+        /* Uid range claims of VEs that are gone (idrange.h); claims of running
+         * VEs are their inits' and stay. */
+        if (ret == 0)
+                ved_idrange_sweep(VED_IDRANGE_DIR, v->cfg.instance);
         if (ret == 0)
                 ret = ved_ops_recover(v, err);
         if (ret == 0)

@@ -253,6 +253,38 @@ static void test_child_does_not_keep_the_lock(void **state)
         reap(child);
 }
 
+/* A daemon's start removes its own instance's stale claims (a destroy cut by a
+ * kill -9 left one), and the temporary file of a claim a crash cut; live claims
+ * and other instances' stay. */
+static void test_sweep(void **state)
+{
+        struct fixture *fx = *state;
+        struct ve_error err = { 0 };
+        pid_t dead = sleeper();
+        struct ved_idrange_holder gone = holder("vma", 101, dead), mine = holder("vma", 102, 0);
+        struct ved_idrange_holder theirs = holder("vmb", 101, dead);
+        char path[160];
+        struct stat st;
+        int fd;
+
+        fd = ved_idrange_lock(fx->dir, &err);
+        assert_true(fd >= 0);
+        assert_int_equal(ved_idrange_claim(fd, BASE, &gone, NULL, &err), 0);
+        assert_int_equal(ved_idrange_claim(fd, BASE + 65536, &mine, NULL, &err), 0);
+        assert_int_equal(ved_idrange_claim(fd, BASE + 131072, &theirs, NULL, &err), 0);
+        ved_idrange_unlock(fd);
+        reap(dead);
+        snprintf(path, sizeof(path), "%s/.%lld.tmp", fx->dir, BASE + 196608);
+        write_file(path, "half");
+        ved_idrange_sweep(fx->dir, "vma");
+        assert_int_equal(stat(fx->file, &st), -1);
+        assert_int_equal(stat(path, &st), -1);
+        snprintf(path, sizeof(path), "%s/%lld", fx->dir, BASE + 65536);
+        assert_int_equal(stat(path, &st), 0);
+        snprintf(path, sizeof(path), "%s/%lld", fx->dir, BASE + 131072);
+        assert_int_equal(stat(path, &st), 0);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -264,6 +296,7 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_lock_excludes_other_processes, setup,
                                                 teardown),
                 cmocka_unit_test_setup_teardown(test_child_does_not_keep_the_lock, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_sweep, setup, teardown),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
