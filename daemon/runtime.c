@@ -600,9 +600,18 @@ void ved_rt_release_idmap(struct ved *v, uint32_t ctid)
 int ved_rt_adopt(struct ved *v, uint32_t ctid, struct ve_proc *proc, const struct ve_idmap *idmap,
                  struct ve_error *err)
 {
-        struct ved_rt *rt = calloc(1, sizeof(*rt));
+        struct ved_rt *rt;
         int ret;
 
+        /* SIGTERM came while this VE started (a start or restart finishing): it
+         * runs on without watchers, which would keep the loop, and so the
+         * daemon, alive for good; the next daemon finds it again. */
+        if (v->stopping) {
+                ved_rt_release(v, ctid);
+                ve_proc_close(proc);
+                return 0;
+        }
+        rt = calloc(1, sizeof(*rt));
         if (rt == NULL)
                 return ve_error_set(err, ENOMEM, "out of memory");
         ved_rt_release(v, ctid);

@@ -244,6 +244,22 @@ for c in 101 102 103; do
         check "exec in VE $c" exec_ok $c
 done
 
+begin_case "SIGTERM while a restart runs: ved exits once it is done; the VE runs its new init"
+OLD=$(ve_init_pid 103)
+vectl restart 103 >/dev/null 2>&1 &
+RESTARTER=$!
+sleep 0.1
+VED_STOP_TIMEOUT=15 ved_stop
+assert_eq "$?" 0 "ved exits within 15 s of SIGTERM (no SIGKILL)"
+assert_eq "$VED_EXIT" 0 "ved's exit status"
+wait "$RESTARTER" 2>/dev/null
+ved_start || fail "the daemon starts again"
+assert_eq "$(status_line 103)" "CTID 103 exist mounted running" "vectl status 103"
+NEW=$(ve_init_pid 103)
+assert_ne "$NEW" "$OLD" "VE 103's init is a new one"
+check "exec in VE 103" exec_ok 103
+PID[103]=$NEW
+
 begin_case "an adopted running VE is destroyed with force cleanly (VE 101)"
 api DELETE '/v1/ves/101?force=true'
 assert_status 202
