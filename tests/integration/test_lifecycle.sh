@@ -209,6 +209,30 @@ for n in bbn-1 bbn-2 bbn-3 bbn-4 bbn-5.1-x86_64; do
 done
 rm -rf "$T/names"
 
+begin_case "an imported template keeps hard links, file capabilities, owners and a big directory"
+mkdir -p "$T/rich"
+tar -xf "$T/bb.tar" -C "$T/rich"
+cp "$T/rich/bin/busybox" "$T/rich/bin/pinger"
+setcap cap_net_raw+ep "$T/rich/bin/pinger"
+ln "$T/rich/bin/pinger" "$T/rich/bin/pinger2"
+mkdir "$T/rich/many" && (cd "$T/rich/many" && seq 1 5000 | xargs touch)
+install -d -o 1000 -g 1000 -m 0750 "$T/rich/home/user"
+tar --xattrs --xattrs-include='*' -C "$T/rich" -czf "$T/rich.tar.gz" .
+OUT=$(vectl template import "$T/rich.tar.gz" --name rich 2>&1)
+assert_eq "$?" 0 "import ($OUT)"
+check "create 107 from it" vectl create 107 --ostemplate rich
+check "start 107" vectl start 107
+OUT=$(vectl exec 107 sh -c 'ls /many | wc -l; stat -c "%i %h" /bin/pinger /bin/pinger2; stat -c "%a %u:%g" /home/user' 2>&1)
+assert_eq "$(sed -n 1p <<<"$OUT")" 5000 "files in /many"
+assert_match "$(sed -n 2,3p <<<"$OUT" | awk '{ print $2 }' | tr '\n' ' ')" '^2 2 $' "the hard link's count"
+assert_eq "$(sed -n 2,3p <<<"$OUT" | awk '{ print $1 }' | uniq | wc -l)" 1 "one inode for both names"
+assert_eq "$(sed -n 4p <<<"$OUT")" "750 1000:1000" "/home/user's mode and owner"
+assert_match "$(getcap "$STATE_DIR/ves/107/private/bin/pinger")" 'cap_net_raw[=+]ep' \
+        "the file capability"
+check "destroy 107" vectl destroy 107 --force
+check "remove the template" vectl template remove rich
+rm -rf "$T/rich" "$T/rich.tar.gz"
+
 begin_case "vectl create --ostemplate NAME without an arch takes the host's: centos-7 is centos-7-x86_64"
 ARCH=$(uname -m)
 ALIAS=$ARCH
