@@ -177,6 +177,19 @@ static int create_sized(const char *img, uint64_t size, struct ve_error *err)
 
 static int stamp_superblocks(const char *img, bool uuid, struct ve_error *err);
 
+/* A fresh directory "<base><suffix>-XXXXXX" to mount on. */
+static int temp_mountpoint(const char *base, const char *suffix, char *mnt, size_t len,
+                           struct ve_error *err)
+{
+        int n = snprintf(mnt, len, "%s%s-XXXXXX", base, suffix);
+
+        if (n < 0 || (size_t)n >= len)
+                return ve_error_set(err, ENAMETOOLONG, "path too long: %s", base);
+        if (mkdtemp(mnt) == NULL)
+                return ve_error_errno(err, errno, "create %s", mnt);
+        return 0;
+}
+
 /* The tree at src_dir copied into img's fresh file system by the kernel, as cp
  * does it. Not mkfs.ext4 -d: it links each entry with a linear scan of its
  * directory, quadratic in the directory's size (here 20,000 files in one
@@ -191,11 +204,9 @@ static int copy_tree_in(const char *img, const char *src_dir, struct ve_error *e
                          NULL };
         int ret, ret2;
 
-        ret = snprintf(mnt, sizeof(mnt), "%s.fill-XXXXXX", img);
-        if (ret < 0 || (size_t)ret >= sizeof(mnt))
-                return ve_error_set(err, ENAMETOOLONG, "path too long: %s", img);
-        if (mkdtemp(mnt) == NULL)
-                return ve_error_errno(err, errno, "create %s", mnt);
+        ret = temp_mountpoint(img, ".fill", mnt, sizeof(mnt), err);
+        if (ret < 0)
+                return ret;
         ret = ve_private_mount(img, mnt, loop, sizeof(loop), err);
         if (ret == 0) {
                 ret = run_tool(argv, 0, err);
@@ -721,11 +732,9 @@ static int create_by_mkfs(const char *golden, const char *tmp, uint64_t size, ui
         char mnt[PATH_MAX];
         int ret, ret2;
 
-        ret = snprintf(mnt, sizeof(mnt), "%s.mnt-XXXXXX", tmp);
-        if (ret < 0 || (size_t)ret >= sizeof(mnt))
-                return ve_error_set(err, ENAMETOOLONG, "path too long: %s", tmp);
-        if (mkdtemp(mnt) == NULL)
-                return ve_error_errno(err, errno, "create %s", mnt);
+        ret = temp_mountpoint(tmp, ".mnt", mnt, sizeof(mnt), err);
+        if (ret < 0)
+                return ret;
         ret = ve_image_mount_ro(golden, mnt, err);
         if (ret == 0) {
                 ret = ve_image_mkfs(tmp, size, inodes, mnt, err);
