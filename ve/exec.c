@@ -173,6 +173,12 @@ __attribute__((noreturn)) static void helper(const struct ve_exec_config *cfg, i
                 ret = ve_pty_open("/dev/ptmx", &master, &tty, NULL);
                 if (ret < 0)
                         ve_child_fail(&e, ret, "open a pty in the VE");
+                /* The window's size before the command runs: set after it, a
+                 * quick `stty size` could still read 0 0. */
+                else if (cfg->rows && cfg->cols &&
+                         ioctl(master, TIOCSWINSZ,
+                               &(struct winsize){ .ws_row = cfg->rows, .ws_col = cfg->cols }) < 0)
+                        ret = ve_child_fail(&e, errno, "set the pty's window size");
                 if (ret < 0)
                         ve_child_die(sock, &e);
         }
@@ -364,8 +370,7 @@ static int run_helper(const struct ve_exec_config *cfg, const struct stdio_pipes
 
 /* A command that was forked but failed (or whose pidfd we cannot get) is reaped
  * here, so a failed spawn leaves nothing behind. */
-static int finish(const struct ve_exec_config *cfg, struct ve_child_result *res,
-                  struct ve_exec_proc *out, struct ve_error *err)
+static int finish(struct ve_child_result *res, struct ve_exec_proc *out, struct ve_error *err)
 {
         int ret = 0;
 
@@ -378,8 +383,6 @@ static int finish(const struct ve_exec_config *cfg, struct ve_child_result *res,
                 if (out->pidfd < 0)
                         ret = ve_error_errno(err, errno, "pidfd_open %d", (int)res->pid);
         }
-        if (ret == 0 && cfg->pty && cfg->rows && cfg->cols)
-                ret = ve_exec_resize(res->fd, cfg->rows, cfg->cols, err);
         if (ret < 0 && res->pid > 0) {
                 kill(res->pid, SIGKILL);
                 waitpid(res->pid, NULL, 0);
@@ -408,7 +411,7 @@ static int spawn(const struct ve_exec_config *cfg, struct ve_exec_proc *out, str
                 ret = run_helper(cfg, &p, &res, err);
         close_fds(p.child, 3);
         if (ret == 0)
-                ret = finish(cfg, &res, out, err);
+                ret = finish(&res, out, err);
         if (ret < 0) {
                 close_fds(p.parent, 3);
                 close_fds(&res.fd, 1);
