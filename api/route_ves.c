@@ -321,17 +321,6 @@ static int parse_if_match(struct api_request *req, int64_t *version, struct ve_e
         return 0;
 }
 
-/* ipdel's address names the VE's entry: "10.0.0.1" that of "10.0.0.1/24" too;
- * with a prefix, only the entry with that prefix. */
-static bool same_address(const char *have, const char *del)
-{
-        size_t len = strcspn(have, "/");
-
-        if (strchr(del, '/') != NULL)
-                return strcmp(have, del) == 0;
-        return strlen(del) == len && strncmp(have, del, len) == 0;
-}
-
 static int apply_ip_changes(json_t *body, json_t *ve, json_t *changes, struct ve_error *err)
 {
         const struct ved_param *p = ved_param_find("ip");
@@ -364,8 +353,13 @@ static int apply_ip_changes(json_t *body, json_t *ve, json_t *changes, struct ve
 
                         json_array_foreach(ips, j, have)
                         {
-                                if (same_address(json_string_value(have),
-                                                 json_string_value(item))) {
+                                const char *h = json_string_value(have),
+                                           *d = json_string_value(item);
+
+                                /* A bare address names the VE's entry whatever its
+                                 * prefix; one with a prefix, only that entry. */
+                                if (strchr(d, '/') != NULL ? strcmp(h, d) == 0
+                                                           : ved_ip_same_address(h, d)) {
                                         json_array_remove(ips, j);
                                         found = true;
                                         break;
@@ -447,8 +441,6 @@ static void undo_live(struct ved *v, uint32_t ctid, json_t *ve, json_t *changes,
         ve_error_clear(&e);
 }
 
-/* The PATCH's record and its live changes, in the transaction; stage says how far
- * the live changes got. */
 /* The addresses and netif the VE will have, checked against its bridge. */
 static int check_addrs_after(struct ved *v, json_t *ve, json_t *changes, struct ve_error *err)
 {
@@ -463,6 +455,8 @@ static int check_addrs_after(struct ved *v, json_t *ve, json_t *changes, struct 
         return ret;
 }
 
+/* The PATCH's record and its live changes, in the transaction; stage says how far
+ * the live changes got. */
 static int patch_in_transaction(struct ved *v, uint32_t ctid, json_t *ve, json_t *changes,
                                 int64_t version, const struct ved_secrets *secrets,
                                 enum live_stage *stage, struct ve_error *err)

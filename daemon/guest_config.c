@@ -193,6 +193,7 @@ int ved_guest_patch(struct ved *v, uint32_t ctid, json_t *ve, json_t *changes,
         struct ved_guest_lists l;
         struct ve_guest_config c;
         char root[PATH_MAX], private_area[PATH_MAX], default_name[16];
+        bool name_reset = json_is_null(json_object_get(changes, "hostname"));
         json_t *after = json_deep_copy(ve);
         int ret = 0;
 
@@ -204,15 +205,15 @@ int ved_guest_patch(struct ved *v, uint32_t ctid, json_t *ve, json_t *changes,
         /* A hostname reset to null: the name a VE without one has (its CTID, which
          * start gives the kernel) replaces the old one in the guest's files once;
          * later starts leave the guest's own /etc/hostname alone. */
-        if (json_is_null(json_object_get(changes, "hostname"))) {
+        if (name_reset) {
                 snprintf(default_name, sizeof(default_name), "%u", ctid);
                 c.hostname = default_name;
         }
         if (!running) {
                 /* Only the secrets and a reset hostname cannot wait for the next
                  * start. */
-                if (ved_secrets_any(s) || c.hostname == default_name) {
-                        if (c.hostname != default_name)
+                if (ved_secrets_any(s) || name_reset) {
+                        if (!name_reset)
                                 c.hostname = NULL;
                         c.set_dns = c.set_net = false;
                         ret = apply_stopped(v, ctid, ve, &c, err);

@@ -201,18 +201,25 @@ static json_t *norm_list_item(const struct ved_param *p, json_t *item, struct ve
         return json_string(canon);
 }
 
-/* The index in list of s, -1 when absent. Addresses are one entry per address,
- * whatever their prefix: with bare, "10.0.0.1/24" is "10.0.0.1". */
-static ssize_t list_find(json_t *list, const char *s, bool bare)
+bool ved_ip_same_address(const char *a, const char *b)
 {
-        size_t i, len = bare ? strcspn(s, "/") : strlen(s);
+        size_t len = strcspn(a, "/");
+
+        return strcspn(b, "/") == len && strncmp(a, b, len) == 0;
+}
+
+/* The index in list of s, -1 when absent; with addresses, of the entry for the
+ * same address (ved_ip_same_address()). */
+static ssize_t list_find(json_t *list, const char *s, bool address)
+{
+        size_t i;
         json_t *v;
 
         json_array_foreach(list, i, v)
         {
                 const char *have = json_string_value(v);
 
-                if ((bare ? strcspn(have, "/") : strlen(have)) == len && strncmp(have, s, len) == 0)
+                if (address ? ved_ip_same_address(have, s) : strcmp(have, s) == 0)
                         return (ssize_t)i;
         }
         return -1;

@@ -52,6 +52,10 @@ const struct ved_param *ved_param_find(const char *key);
  * json_null() for parameters that may be unset. */
 json_t *ved_param_normalize(const struct ved_param *p, json_t *value, struct ve_error *err);
 
+/* Whether two entries of an ip list ("10.0.0.1", "10.0.0.1/24") name the same
+ * address: a VE holds each address once, whatever its prefix. */
+bool ved_ip_same_address(const char *a, const char *b);
+
 /* Default for parameters with VED_PF_NOT_NULL (diskspace 2G, stop_timeout 120,
  * init /sbin/init, ip/nameserver/searchdomain []); json_null() otherwise. */
 json_t *ved_param_default(const struct ved_param *p);

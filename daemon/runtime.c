@@ -541,26 +541,19 @@ static int64_t claim_free_range(struct ved *v, int dirfd, const struct ved_idran
         }
 }
 
-int ved_rt_claim_idmap(struct ved *v, uint32_t ctid, struct ve_error *err)
+int ved_rt_claim_idmap(struct ved *v, uint32_t ctid, json_t *ve, struct ve_error *err)
 {
+        json_t *recorded = json_object_get(ve, "idmap_base");
         struct ved_idrange_holder me, other;
-        int dirfd;
-        json_t *ve = NULL;
         int64_t base;
-        int ret;
+        int ret, dirfd;
 
+        if (!json_is_integer(recorded)) /* no user namespace */
+                return 0;
+        base = json_integer_value(recorded);
         ret = ved_idrange_holder_init(&me, v->cfg.instance, ctid, 0, err);
         if (ret < 0)
                 return ret;
-        ret = ved_store_ve_get_ctid(&v->store, ctid, &ve, err);
-        if (ret < 0)
-                return ret;
-        base = json_is_integer(json_object_get(ve, "idmap_base"))
-                   ? json_integer_value(json_object_get(ve, "idmap_base"))
-                   : -1;
-        json_decref(ve);
-        if (base < 0) /* no user namespace */
-                return 0;
         dirfd = ved_idrange_lock(VED_IDRANGE_DIR, err);
         if (dirfd < 0)
                 return dirfd;
@@ -579,9 +572,12 @@ int ved_rt_claim_idmap(struct ved *v, uint32_t ctid, struct ve_error *err)
                  ctid, other.ctid, other.instance, (long long)base,
                  (long long)(base + VED_IDMAP_COUNT - 1));
         ret = ved_store_ve_set_idmap(&v->store, ctid, base, err);
-        if (ret < 0)
+        if (ret < 0) {
                 ved_idrange_release(VED_IDRANGE_DIR, base, v->cfg.instance, ctid);
-        return ret;
+                return ret;
+        }
+        json_object_set_new(ve, "idmap_base", json_integer(base));
+        return 0;
 }
 
 void ved_rt_release_idmap(struct ved *v, uint32_t ctid)

@@ -100,10 +100,10 @@ void ved_rt_watch_console(struct ved_rt *rt);
 struct ve_idmap ved_rt_idmap(json_t *ve);
 /* Give a VE made before ranges existed its own range (inside a transaction). */
 int ved_rt_ensure_idmap(struct ved *v, uint32_t ctid, struct ve_error *err);
-/* Claim the VE's range host-wide for its start (idrange.h), vouched for by the
- * daemon until its init runs; a range another instance's VE holds is replaced in
- * the record by a free one first. On the loop, before the record is read. */
-int ved_rt_claim_idmap(struct ved *v, uint32_t ctid, struct ve_error *err);
+/* Claim the VE's range (its record ve's idmap_base) host-wide for its start
+ * (idrange.h), vouched for by the daemon until its init runs; a range another
+ * instance's VE holds is replaced by a free one, in the store and in ve. */
+int ved_rt_claim_idmap(struct ved *v, uint32_t ctid, json_t *ve, struct ve_error *err);
 /* Let go of the VE's claim once its init is gone. */
 void ved_rt_release_idmap(struct ved *v, uint32_t ctid);
 /* Stop watching (closes the fds) and forget it. */

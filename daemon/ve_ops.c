@@ -157,9 +157,12 @@ static int prepare(struct ved_op *op, struct ve_error *err)
         d->force = json_is_true(json_object_get(op->params, "force"));
         d->timeout = (unsigned)json_integer_value(json_object_get(op->params, "timeout"));
         if (ved_rt_ensure_idmap(v, op->ctid, err) < 0 ||
-            (starts_init(op->kind) && ved_rt_claim_idmap(v, op->ctid, err) < 0) ||
             ved_store_ve_get_ctid(&v->store, op->ctid, &ve, err) < 0)
                 return -err->code;
+        if (starts_init(op->kind) && ved_rt_claim_idmap(v, op->ctid, ve, err) < 0) {
+                json_decref(ve);
+                return -err->code;
+        }
         /* Count the traffic of a run before a stop or destroy ends it. */
         ved_traffic_sample(v, op->ctid, NULL);
         fill_from_record(d, ve);
