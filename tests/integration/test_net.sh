@@ -406,12 +406,19 @@ m0=$(out_count masq)
 check "VE pings the outside" ve_ping 301 10.23.50.2
 check "masqueraded packets arrive outside ($m0 -> $(out_count masq))" test "$(out_count masq)" -gt "$m0"
 assert_eq "$(out_count raw)" 0 "packets outside with the VE's private source"
-ip netns exec "$OUTSIDE" timeout 10 busybox nc -l -p 8080 >"$T/nat.txt" 2>/dev/null &
-bg_track $!
-# The listener may take a while to listen on a busy host: wait for it, not a guess.
-wait_until 5 bash -c "ip netns exec $OUTSIDE ss -ltn | grep -q ':8080 '"
-vectl exec 301 sh -c 'echo hello-from-301 | nc 10.23.50.2 8080' >/dev/null 2>&1
-wait_until 5 test -s "$T/nat.txt"
+# A TCP exchange through the NAT; on a busy host the first connection can be lost
+# (the listener not yet listening, the VE's nc giving up): tried up to three times,
+# each with a fresh listener, waited for rather than guessed.
+for _ in 1 2 3; do
+        ip netns exec "$OUTSIDE" timeout 10 busybox nc -l -p 8080 >"$T/nat.txt" 2>/dev/null &
+        LISTENER=$!
+        bg_track $LISTENER
+        wait_until 5 bash -c "ip netns exec $OUTSIDE ss -ltn | grep -q ':8080 '"
+        vectl exec 301 sh -c 'echo hello-from-301 | nc 10.23.50.2 8080' >/dev/null 2>&1
+        wait_until 5 test -s "$T/nat.txt" && break
+        kill "$LISTENER" 2>/dev/null
+        wait "$LISTENER" 2>/dev/null
+done
 assert_eq "$(cat "$T/nat.txt" 2>/dev/null)" hello-from-301 "what the outside received over TCP"
 
 begin_case "a bridged VE reaches the outside over IPv6 through NAT66"
